@@ -1,0 +1,108 @@
+"""The error tree. Every error carries a short sentence that is safe to show a user.
+
+    RokBotError                    user_message: one short, actionable sentence
+    ├── UsageError                 the caller asked for something malformed (CLI exit 2)
+    │   └── DurationError          a duration that is junk, out of range or ambiguous
+    ├── AccessDenied               identity or policy refuses the request
+    ├── AccountError
+    │   ├── NoAccountError         no Rok account with that exact username
+    │   └── AmbiguousAccountError  several accounts with that exact username
+    ├── ClusterError               the Kubernetes side failed
+    │   ├── PodResolutionError     no selector / no pods / none ready
+    │   └── ExecError              the exec call failed
+    │       ├── ExecStartError     failed before the command could have run (safe to retry)
+    │       ├── ExecTimeout        the command did not finish in time
+    │       └── CommandFailed      the command ran and exited non-zero
+    ├── OutputParseError           the command's output was not what we can read
+    ├── DeliveryError              the token was minted but could not be delivered
+    └── RegistryUnreachable        the registry did not answer /auth/v1/token
+
+No message ever contains a token, raw command output or a stack trace: details that an admin needs
+go in `detail`, which is logged (after redaction), never shown in Slack.
+"""
+
+from __future__ import annotations
+
+
+class RokBotError(Exception):
+    """Base of every error the bot expects; `user_message` is safe to show a user."""
+
+    user_message: str = "Something went wrong while handling your request."
+
+    def __init__(self, user_message: str | None = None, *, detail: str = "") -> None:
+        if user_message is not None:
+            self.user_message = user_message
+        self.detail = detail
+        super().__init__(self.user_message)
+
+    @property
+    def kind(self) -> str:
+        """A stable, low-cardinality name for metrics and audit events."""
+        name = type(self).__name__
+        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+class UsageError(RokBotError):
+    user_message = "That request is not valid."
+
+
+class DurationError(UsageError):
+    user_message = "That duration is not valid."
+
+
+class AccessDenied(RokBotError):
+    user_message = "You are not allowed to get a Rok Registry token."
+
+
+class AccountError(RokBotError):
+    user_message = "Your Rok Registry account could not be found."
+
+
+class NoAccountError(AccountError):
+    user_message = "There is no Rok Registry account with that username."
+
+
+class AmbiguousAccountError(AccountError):
+    user_message = "Several Rok Registry accounts have that username; an admin must fix the registry."
+
+
+class ClusterError(RokBotError):
+    user_message = "The Rok Registry cluster could not be reached; try again in a minute."
+
+
+class PodResolutionError(ClusterError):
+    user_message = "No ready Rok Registry pod was found; try again in a minute."
+
+
+class ExecError(ClusterError):
+    user_message = "The command in the Rok Registry pod failed; try again in a minute."
+
+
+class ExecStartError(ExecError):
+    """The exec failed before the remote command could have started: a retry cannot mint twice."""
+
+    user_message = "The Rok Registry pod could not be reached; try again in a minute."
+
+
+class ExecTimeout(ExecError):
+    user_message = "The Rok Registry pod took too long to answer; try again in a minute."
+
+
+class CommandFailed(ExecError):
+    user_message = "The Rok Registry management command failed; an admin can see the details in the logs."
+
+    def __init__(self, user_message: str | None = None, *, exit_code: int | None = None, detail: str = "") -> None:
+        super().__init__(user_message, detail=detail)
+        self.exit_code = exit_code
+
+
+class OutputParseError(RokBotError):
+    user_message = "The Rok Registry answered in a format the bot cannot read; an admin must check the logs."
+
+
+class DeliveryError(RokBotError):
+    user_message = "The token was created but could not be delivered to you."
+
+
+class RegistryUnreachable(RokBotError):
+    user_message = "The Rok Registry could not be reached to check the token; try again later."
