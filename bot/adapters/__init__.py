@@ -1,0 +1,1 @@
+"""Adapters: the Kubernetes exec, the Rok Registry HTTP client."""

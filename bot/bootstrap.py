@@ -1,0 +1,58 @@
+"""The composition root: builds the real adapters from settings. Tests wire fakes through the same code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:  # the adapters import heavy clients: load them only when an engine is built
+    from bot.adapters.kube import KubeExecutor
+    from bot.adapters.registry import RegistryClient
+    from bot.service import TokenService
+
+
+@dataclass
+class Engine:
+    """The token engine and the adapters behind it."""
+
+    service: TokenService
+    executor: KubeExecutor
+    registry: RegistryClient
+
+    def close(self) -> None:
+        self.registry.close()
+
+
+def build_engine(settings: Settings) -> Engine:
+    """Wire the Kubernetes executor, the registry client and the service from settings."""
+    import websocket
+
+    from bot.adapters.kube import KubeExecutor, build_configuration
+    from bot.adapters.registry import RegistryClient
+    from bot.service import TokenService
+
+    # The exec WebSocket's connect and reads use websocket-client's default timeout: bound them too.
+    websocket.setdefaulttimeout(float(settings.exec_timeout))
+    executor = KubeExecutor(
+        configuration=build_configuration(settings.kubeconfig),
+        namespace=settings.namespace,
+        service=settings.service,
+        container=settings.container,
+        timeout=float(settings.exec_timeout),
+        output_limit=settings.exec_output_limit,
+    )
+    registry = RegistryClient(registry_url=settings.registry_url, ca_bundle=settings.ca_bundle)
+    service = TokenService(
+        runner=executor,
+        verifier=registry,
+        account_list_argv=settings.account_list_command,
+        token_create_argv=settings.token_create_command,
+        min_seconds=settings.min_duration,
+        max_seconds=settings.max_duration,
+        cache_ttl=float(settings.account_cache_ttl),
+        max_concurrent_execs=settings.max_concurrent_execs,
+    )
+    return Engine(service=service, executor=executor, registry=registry)
+

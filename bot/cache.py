@@ -1,0 +1,91 @@
+"""A value loaded on demand, kept for a TTL, and refreshed once for many concurrent callers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Flight(Generic[T]):
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    value: T | None = None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded(Generic[T]):
+    """A value, when its load started, and whether the caller got it from the cache."""
+
+    value: T
+    loaded_at: float
+    hit: bool
+
+
+class SingleFlight(Generic[T]):
+    """Cache one value; concurrent callers that need a reload share a single load (single flight)."""
+
+    def __init__(self, load: Callable[[], T], *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._loaded_at = 0.0
+        self._flight: _Flight[T] | None = None
+        self.loads = 0
+
+    def get(self, *, newer_than: float | None = None) -> Loaded[T]:
+        """The cached value if fresh (and loaded after `newer_than`), else the result of one shared load."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                fresh = self._value is not None and now - self._loaded_at < self._ttl
+                if fresh and (newer_than is None or self._loaded_at >= newer_than):
+                    assert self._value is not None
+                    return Loaded(self._value, self._loaded_at, hit=True)
+                flight = self._flight
+                leader = flight is None
+                if flight is None:
+                    flight = self._flight = _Flight(started=now)
+                # A flight that started before the caller's cut-off cannot answer it: wait, then go round.
+                stale_flight = newer_than is not None and flight.started < newer_than
+            if leader:
+                return self._lead(flight)
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            if not stale_flight:
+                assert flight.value is not None
+                return Loaded(flight.value, flight.started, hit=False)
+
+    def _lead(self, flight: _Flight[T]) -> Loaded[T]:
+        try:
+            value = self._load()
+        except BaseException as exc:
+            with self._lock:
+                self._flight = None
+            flight.error = exc
+            flight.done.set()
+            raise
+        with self._lock:
+            self.loads += 1
+            self._value, self._loaded_at, self._flight = value, flight.started, None
+        flight.value = value
+        flight.done.set()
+        return Loaded(value, flight.started, hit=False)
+
+    def age(self) -> float | None:
+        """Seconds since the cached value's load started, or None when nothing is cached."""
+        with self._lock:
+            return None if self._value is None else self._clock() - self._loaded_at
+
+    def clear(self) -> None:
+        with self._lock:
+            self._value = None

@@ -1,0 +1,174 @@
+"""The command line: `rok-token-bot serve | issue | verify | doctor | demo`.
+
+Exit codes: 0 ok, 1 failure, 2 usage. Only the token (or the `--json` object) goes to stdout, so that
+`export ROK_REGISTRY_TOKEN=$(rok-token-bot issue jdoe --duration 24h)` works; everything else is stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from bot.domain.errors import RokBotError, UsageError
+from bot.settings import SettingsError
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rok-token-bot", description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("serve", help="run the Slack app (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
+    issue = sub.add_parser("issue", help="mint a token for a Rok Registry username; the token alone on stdout")
+    issue.add_argument("username", help="the exact Rok Registry username")
+    issue.add_argument("--duration", help="how long the token lives, e.g. 30m, 24h, 7d (default: settings)")
+    issue.add_argument("--json", action="store_true", help="print a JSON object instead of the bare token")
+    sub.add_parser(
+        "verify", help="check a token read from ROK_REGISTRY_TOKEN or stdin (never from the command line)"
+    )
+    sub.add_parser("doctor", help="check settings, cluster access, RBAC, the pod and the registry")
+    demo = sub.add_parser("demo", help="run the real app against built-in fakes and play a short story")
+    demo.add_argument("--interactive", action="store_true", help="keep running and read commands")
+    demo.add_argument("--open", action="store_true", help="also serve a page that renders the messages")
+    return parser
+
+
+def _fail(message: str, code: int = EXIT_FAIL) -> int:
+    print(f"rok-token-bot: error: {message}", file=sys.stderr)
+    return code
+
+
+def _settings() -> Settings:
+    from bot.settings import load_settings
+
+    return load_settings()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from bot.sandbox.demo import run_demo
+
+        return int(run_demo(interactive=args.interactive, open_page=args.open))
+    try:
+        settings = _settings()
+        from bot.logs import setup_logging
+
+        # The CLI keeps stderr for its own lines: library logs only from WARNING unless asked for more.
+        cli_level = settings.log_level if args.command == "serve" or "ROK_BOT_LOG_LEVEL" in os.environ else "WARNING"
+        setup_logging(
+            level=cli_level,
+            fmt=settings.log_format if args.command == "serve" else "text",
+            secrets=settings.secrets(),
+        )
+        if args.command == "serve":
+            from bot.slack.server import serve
+
+            return serve(settings)
+        if args.command == "issue":
+            return _issue(settings, args.username, args.duration, as_json=args.json)
+        if args.command == "verify":
+            return _verify(settings)
+        if args.command == "doctor":
+            from bot.doctor import run_doctor
+
+            return run_doctor(settings)
+    except SettingsError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except UsageError as exc:
+        return _fail(exc.user_message, EXIT_USAGE)
+    except RokBotError as exc:
+        detail = f" ({exc.detail})" if exc.detail else ""
+        return _fail(f"{exc.user_message}{detail}")
+    except KeyboardInterrupt:
+        return EXIT_FAIL
+    return EXIT_USAGE
+
+
+def _issue(settings: Settings, username: str, duration: str | None, *, as_json: bool) -> int:
+    from bot.bootstrap import build_engine
+    from bot.domain.durations import format_duration, parse_duration
+
+    seconds = (
+        parse_duration(duration, minimum=settings.min_duration, maximum=settings.max_duration)
+        if duration is not None
+        else settings.default_duration
+    )
+    engine = build_engine(settings)
+    try:
+        issued = engine.service.issue(username=username, seconds=seconds)
+    finally:
+        engine.close()
+    expires = issued.expires_at.isoformat()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "token": issued.token.reveal(),
+                    "token_uuid": issued.token_uuid,
+                    "username": issued.username,
+                    "expires_at": expires,
+                    "duration_seconds": issued.duration_seconds,
+                }
+            )
+        )
+    else:
+        print(issued.token.reveal())
+    print(
+        f"issued a {format_duration(seconds)} token for {issued.username} "
+        f"(token uuid {issued.token_uuid or 'unknown'}, expires {expires})",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _read_token() -> str:
+    value = os.environ.get("ROK_REGISTRY_TOKEN", "").strip()
+    if value:
+        return value
+    if sys.stdin is None or sys.stdin.isatty():
+        raise UsageError("Give the token in ROK_REGISTRY_TOKEN or on stdin (never as an argument).")
+    value = sys.stdin.read(8192).strip()
+    if not value:
+        raise UsageError("No token on stdin and ROK_REGISTRY_TOKEN is empty.")
+    return value
+
+
+def _verify(settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from bot.adapters.registry import RegistryClient
+    from bot.domain.durations import format_duration
+    from bot.domain.secret import Token
+
+    try:
+        token = Token(_read_token())
+    except ValueError:
+        raise UsageError("The token must be one word with no spaces.") from None
+    registry = RegistryClient(registry_url=settings.registry_url, ca_bundle=settings.ca_bundle)
+    try:
+        result = registry.verify(token)
+    finally:
+        registry.close()
+    line = f"{result.verdict.value}: {result.message}"
+    if result.ok and result.expires_at is not None:
+        left = int((result.expires_at - datetime.now(UTC)).total_seconds())
+        line += f" Expires {result.expires_at.isoformat()} (in {format_duration(max(left, 0))})."
+        if result.token_uuid:
+            line += f" Token uuid {result.token_uuid}."
+    print(line)
+    return EXIT_OK if result.ok else EXIT_FAIL

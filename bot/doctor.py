@@ -1,0 +1,109 @@
+"""`rok-token-bot doctor`: one line per check, ok or fail, exit 1 on any failure."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.domain.errors import RokBotError
+from bot.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+# Exactly what the bot does in the registry's namespace (mirrors the Helm chart's Role).
+RBAC_NEEDS: tuple[tuple[str, str, str, bool], ...] = (
+    ("get", "services", "", True),
+    ("list", "pods", "", False),
+    ("get", "pods", "", False),
+    ("get", "pods", "exec", False),
+    ("create", "pods", "exec", False),
+)
+
+
+def _run(name: str, fn: Callable[[], str]) -> Check:
+    try:
+        return Check(name, True, fn())
+    except RokBotError as exc:
+        return Check(name, False, f"{exc.user_message} {exc.detail}".strip())
+    except Exception as exc:
+        return Check(name, False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}")
+
+
+def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int:
+    """Check settings, the cluster connection, RBAC, pod resolution, account-list and the registry."""
+    from kubernetes import client
+
+    from bot.bootstrap import build_engine
+    from bot.domain.models import Verdict
+
+    checks: list[Check] = [
+        Check("settings", True, f"registry {settings.registry_url}, {settings.namespace}/svc/{settings.service}")
+    ]
+    engine = build_engine(settings)
+    api_client = client.ApiClient(engine.executor.configuration)
+
+    def connection() -> str:
+        version = client.VersionApi(api_client).get_code(_request_timeout=10)
+        return f"Kubernetes API {api_client.configuration.host} answers, version {version.git_version}"
+
+    checks.append(_run("cluster", connection))
+
+    def rbac(verb: str, resource: str, sub: str, named: bool) -> Callable[[], str]:
+        def check() -> str:
+            review = client.V1SelfSubjectAccessReview(
+                spec=client.V1SelfSubjectAccessReviewSpec(
+                    resource_attributes=client.V1ResourceAttributes(
+                        namespace=settings.namespace,
+                        verb=verb,
+                        resource=resource,
+                        subresource=sub or None,
+                        name=settings.service if named else None,
+                    )
+                )
+            )
+            answer = client.AuthorizationV1Api(api_client).create_self_subject_access_review(
+                review, _request_timeout=10
+            )
+            what = f"{verb} {resource}{'/' + sub if sub else ''} in {settings.namespace}"
+            if answer.status is None or not answer.status.allowed:
+                raise RokBotError("denied:", detail=what)
+            return f"allowed: {what}"
+
+        return check
+
+    for verb, resource, sub, named in RBAC_NEEDS:
+        checks.append(_run("rbac", rbac(verb, resource, sub, named)))
+
+    def pod() -> str:
+        target = engine.executor.resolve(fresh=True)
+        return f"svc/{settings.service} -> pod {target.pod}, container {target.container}"
+
+    checks.append(_run("pod", pod))
+
+    def accounts() -> str:
+        table = engine.service.account_table()
+        return f"account-list ran and listed {len(table)} account(s)"
+
+    checks.append(_run("accounts", accounts))
+
+    def registry() -> str:
+        result = engine.registry.probe()
+        if result.verdict is Verdict.UNREACHABLE:
+            raise RokBotError(result.message, detail=engine.registry.url)
+        return f"{engine.registry.url} answers (a request without a token is refused, as it should be)"
+
+    checks.append(_run("registry", registry))
+    engine.close()
+
+    for check in checks:
+        out(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<9} {check.detail}")
+    failed = sum(not c.ok for c in checks)
+    print(f"{len(checks) - failed} ok, {failed} failed", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,66 @@
+"""Post-ack work: a bounded thread pool that can stop taking work and drain what is in flight."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor
+
+log = logging.getLogger(__name__)
+
+
+class Jobs:
+    """Runs work after the ack, so Bolt's own listener threads are never held by cluster calls."""
+
+    def __init__(self, *, workers: int, on_error: Callable[[BaseException, Any], None]) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
+        self._on_error = on_error
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._idle = threading.Condition(self._lock)
+        self.accepting = True
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight
+
+    def submit(self, fn: Callable[[], None], *, context: Any) -> bool:
+        """Run fn later (with the caller's context variables); False when shutting down."""
+        with self._lock:
+            if not self.accepting:
+                return False
+            self._in_flight += 1
+        ctx = contextvars.copy_context()
+        future: Future[None] = self._pool.submit(ctx.run, self._guard, fn, context)
+        del future
+        return True
+
+    def _guard(self, fn: Callable[[], None], context: Any) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # every failure reaches the one error reporter
+            try:
+                self._on_error(exc, context)
+            except Exception:
+                log.exception("error reporter failed")
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Stop taking work and wait (bounded) for what is in flight; True when all of it finished."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            self.accepting = False
+            while self._in_flight and (left := deadline - time.monotonic()) > 0:
+                self._idle.wait(left)
+            done = self._in_flight == 0
+        self._pool.shutdown(wait=done, cancel_futures=not done)
+        return done

@@ -1,0 +1,251 @@
+"""Settings from the environment, an optional `.env` file and a secrets directory (one file per secret).
+
+The environment variable names are the public contract (documented in README.md). Field names are short;
+each field's alias is its variable. Invalid settings raise `SettingsError` with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.domain.durations import format_duration, parse_setting_duration
+
+DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
+ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]
+TOKEN_CREATE_COMMAND = [
+    "rok-fort-manage", "token-create", "--user", "{uuid}", "--duration", "{seconds}", "--no-borders",
+]
+TOKEN_CREATE_PLACEHOLDERS = frozenset({"uuid", "seconds"})
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+class SettingsError(Exception):
+    """Settings are missing or invalid; the message is one line that names the variable."""
+
+
+def _env(name: str) -> Any:
+    return Field(validation_alias=AliasChoices(name))
+
+
+Seconds = Annotated[int, NoDecode]
+Argv = Annotated[list[str], NoDecode]
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True, populate_by_name=False
+    )
+
+    # Rok Registry and the cluster.
+    registry_url: str = Field(validation_alias=AliasChoices("ROK_REGISTRY_URL"))
+    namespace: str = Field("rok-registry", validation_alias=AliasChoices("ROK_REGISTRY_NAMESPACE"))
+    service: str = Field("rok-registry", validation_alias=AliasChoices("ROK_REGISTRY_SERVICE"))
+    container: str | None = Field(None, validation_alias=AliasChoices("ROK_REGISTRY_CONTAINER"))
+    ca_bundle: Path | None = Field(None, validation_alias=AliasChoices("ROK_REGISTRY_CA_BUNDLE"))
+    kubeconfig: str | None = Field(None, validation_alias=AliasChoices("KUBECONFIG"))
+
+    # Durations: "24h", "7d", "1h30m"; stored as whole seconds.
+    default_duration: Seconds = Field(86400, validation_alias=AliasChoices("ROK_BOT_DEFAULT_DURATION"))
+    max_duration: Seconds = Field(7 * 86400, validation_alias=AliasChoices("ROK_BOT_MAX_DURATION"))
+    min_duration: Seconds = Field(300, validation_alias=AliasChoices("ROK_BOT_MIN_DURATION"))
+    exec_timeout: Seconds = Field(30, validation_alias=AliasChoices("ROK_BOT_EXEC_TIMEOUT"))
+    account_cache_ttl: Seconds = Field(300, validation_alias=AliasChoices("ROK_BOT_ACCOUNT_CACHE_TTL"))
+    max_concurrent_execs: int = Field(4, ge=1, le=64, validation_alias=AliasChoices("ROK_BOT_MAX_CONCURRENT_EXECS"))
+    exec_output_limit: int = Field(
+        1 << 20, ge=1024, le=64 << 20, validation_alias=AliasChoices("ROK_BOT_EXEC_OUTPUT_LIMIT")
+    )
+    account_list_command: Argv = Field(
+        default_factory=lambda: list(ACCOUNT_LIST_COMMAND),
+        validation_alias=AliasChoices("ROK_BOT_ACCOUNT_LIST_COMMAND"),
+    )
+    token_create_command: Argv = Field(
+        default_factory=lambda: list(TOKEN_CREATE_COMMAND),
+        validation_alias=AliasChoices("ROK_BOT_TOKEN_CREATE_COMMAND"),
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=AliasChoices("ROK_BOT_LOG_LEVEL")
+    )
+    log_format: Literal["json", "text"] = Field("json", validation_alias=AliasChoices("ROK_BOT_LOG_FORMAT"))
+
+    # Slack.
+    slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
+    slack_signing_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
+    slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
+    slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
+    audit_channel: str | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_CHANNEL"))
+    user_map: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_USER_MAP"))
+    email_domains: CommaList = Field(default_factory=list, validation_alias=AliasChoices("ROK_BOT_EMAIL_DOMAINS"))
+    seal_key: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_SEAL_KEY"))
+    support_contact: str = Field(
+        "your platform admins", max_length=200, validation_alias=AliasChoices("ROK_BOT_SUPPORT_CONTACT")
+    )
+    port: int = Field(3000, ge=1, le=65535, validation_alias=AliasChoices("ROK_BOT_PORT"))
+    bind: str = Field("0.0.0.0", validation_alias=AliasChoices("ROK_BOT_BIND"))  # noqa: S104 (a pod listens on all)
+    allow_guests: bool = Field(False, validation_alias=AliasChoices("ROK_BOT_ALLOW_GUESTS"))
+    policy: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_POLICY"))
+    workers: int = Field(32, ge=1, le=1024, validation_alias=AliasChoices("ROK_BOT_WORKERS"))
+    drain_timeout: Seconds = Field(25, validation_alias=AliasChoices("ROK_BOT_DRAIN_TIMEOUT"))
+
+    @field_validator("registry_url", "slack_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http(s) URL, got {value[:60]!r}")
+        return value
+
+    @field_validator("namespace", "service")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError(f"must be a Kubernetes name (DNS label), got {value[:60]!r}")
+        return value
+
+    @field_validator(
+        "default_duration", "max_duration", "min_duration", "exec_timeout", "account_cache_ttl", "drain_timeout",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: object) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value <= 0:
+                raise ValueError("must be positive")
+            return value
+        if isinstance(value, str):
+            return parse_setting_duration(value)
+        raise ValueError("must be a duration such as 30s, 5m, 24h or 7d")
+
+    @field_validator("account_list_command", "token_create_command", mode="before")
+    @classmethod
+    def _argv(cls, value: object) -> list[str]:
+        if isinstance(value, str):
+            text = value.strip()
+            parsed: object = json.loads(text) if text.startswith("[") else shlex.split(text)
+        else:
+            parsed = value
+        if not isinstance(parsed, list) or not parsed or not all(isinstance(a, str) and a for a in parsed):
+            raise ValueError("must be a non-empty JSON list of strings or a shell-quoted command line")
+        return list(parsed)
+
+    @field_validator("token_create_command")
+    @classmethod
+    def _token_placeholders(cls, value: list[str]) -> list[str]:
+        used = {name for arg in value for name in _PLACEHOLDER.findall(arg)}
+        if unknown := used - TOKEN_CREATE_PLACEHOLDERS:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {{uuid}} and {{seconds}}")
+        if missing := TOKEN_CREATE_PLACEHOLDERS - used:
+            raise ValueError(f"must contain {', '.join('{' + m + '}' for m in sorted(missing))}")
+        return value
+
+    @field_validator("account_list_command")
+    @classmethod
+    def _no_placeholders(cls, value: list[str]) -> list[str]:
+        if any(_PLACEHOLDER.search(arg) for arg in value):
+            raise ValueError("takes no placeholders")
+        return value
+
+    @field_validator("email_domains", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> list[str]:
+        if isinstance(value, str):
+            items = [d.strip().lower().lstrip("@") for d in value.split(",")]
+        elif isinstance(value, list):
+            items = [str(d).strip().lower().lstrip("@") for d in value]
+        else:
+            raise ValueError("must be a comma-separated list of domains")
+        for item in items:
+            if item and not re.match(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", item):
+                raise ValueError(f"{item[:60]!r} is not a domain name")
+        return [d for d in items if d]
+
+    @field_validator("audit_channel")
+    @classmethod
+    def _channel_id(cls, value: str | None) -> str | None:
+        if value is not None and not _SLACK_CHANNEL_ID.match(value):
+            raise ValueError("must be a Slack channel ID such as C0123ABCD (not a #name)")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token (xapp-...)")
+        return value
+
+    @field_validator("ca_bundle", "user_map", "policy")
+    @classmethod
+    def _readable_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)[:120]} is not a readable file")
+        return value
+
+    @model_validator(mode="after")
+    def _duration_bounds(self) -> Settings:
+        if self.min_duration > self.max_duration:
+            raise ValueError(
+                f"ROK_BOT_MIN_DURATION ({format_duration(self.min_duration)}) is above "
+                f"ROK_BOT_MAX_DURATION ({format_duration(self.max_duration)})"
+            )
+        if not self.min_duration <= self.default_duration <= self.max_duration:
+            raise ValueError(
+                f"ROK_BOT_DEFAULT_DURATION ({format_duration(self.default_duration)}) is outside "
+                f"{format_duration(self.min_duration)}..{format_duration(self.max_duration)}"
+            )
+        return self
+
+    @property
+    def socket_mode(self) -> bool:
+        """Socket Mode when an app-level token is configured, else HTTP mode."""
+        return self.slack_app_token is not None
+
+    def secrets(self) -> list[str]:
+        """Every configured secret in clear text, for the log redaction filter."""
+        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.seal_key]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+    def require_slack(self) -> None:
+        """Fail with one line if the settings the Slack app needs are missing."""
+        if self.slack_bot_token is None:
+            raise SettingsError("SLACK_BOT_TOKEN: required to run the Slack app (xoxb-...)")
+        if not self.socket_mode and self.slack_signing_secret is None:
+            raise SettingsError("SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)")
+        if self.seal_key is None:
+            raise SettingsError("ROK_BOT_SEAL_KEY: required to seal Verify buttons (32+ random bytes, base64)")
+
+
+def _alias_of(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices) and alias.choices and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return field
+
+
+def load_settings(*, env_file: str | None = ".env") -> Settings:
+    """Build settings once, at start, from the environment, `.env` and the secrets directory."""
+    secrets_dir = os.environ.get("ROK_BOT_SECRETS_DIR", DEFAULT_SECRETS_DIR)
+    kwargs: dict[str, Any] = {"_env_file": env_file if env_file and Path(env_file).is_file() else None}
+    if Path(secrets_dir).is_dir():
+        kwargs["_secrets_dir"] = secrets_dir
+    try:
+        return Settings(**kwargs)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        loc = error["loc"]
+        name = _alias_of(str(loc[0])) if loc else "settings"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "required but not set"
+        raise SettingsError(f"{name}: {message}") from None
