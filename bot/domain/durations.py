@@ -1,0 +1,182 @@
+"""Durations as people type them (`30m`, `24h`, `1d12h`), parsed to whole seconds and formatted back.
+
+The grammar is deliberately small: one or more `<digits><unit>` parts, units `s m h d w` in strictly
+descending order, optional spaces between parts (and between a number and its unit), case-insensitive.
+The parser is a hand-written scanner over input capped at `_MAX_INPUT` characters, so no input can make
+it slow, and numbers are capped at `_MAX_DIGITS` digits, so none can overflow anything downstream.
+
+Every refusal is a `DurationError` whose message quotes at most a short, sanitised prefix of the input,
+because the message is echoed into Slack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Final
+
+from bot.domain.errors import DurationError
+
+_UNIT_SECONDS: Final[dict[str, int]] = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+# Rank = position in descending order; parts must have strictly increasing ranks.
+_UNIT_RANK: Final[dict[str, int]] = {unit: rank for rank, unit in enumerate(_UNIT_SECONDS)}
+# Weeks are accepted but never produced: "14d" reads more clearly than "2w".
+_FORMAT_UNITS: Final[tuple[tuple[str, int], ...]] = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+
+_DIGITS: Final = frozenset("0123456789")  # not str.isdigit(): it accepts "²", which int() rejects
+_BLANKS: Final = frozenset(" \t")
+_MAX_DIGITS: Final = 12
+_MAX_INPUT: Final = 64
+_QUOTE_LEN: Final = 40
+# Characters that are harmless when echoed into Slack mrkdwn; anything else is shown as "?".
+_QUOTABLE: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;+-/()'")
+
+_JUNK: Final = "is not a duration like 30m, 24h or 1d12h"
+_UNITS_HINT: Final = " (units are s, m, h, d and w)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """Why a text is not a duration: `problem` completes the sentence `"<text>" ...`."""
+
+    problem: str
+    bare_number: int | None = None
+
+
+def format_duration(seconds: int) -> str:
+    """The compact canonical form of a number of seconds: 5400 -> "1h30m", 604800 -> "7d"."""
+    if seconds < 0:
+        raise ValueError("a duration is never negative")
+    if seconds == 0:
+        return "0s"
+    parts: list[str] = []
+    rest = seconds
+    for unit, size in _FORMAT_UNITS:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
+def parse_duration(text: str, *, minimum: int, maximum: int) -> int:
+    """Whole seconds from a user's duration, refused with a `DurationError` outside [minimum, maximum]."""
+    if not 1 <= minimum <= maximum:
+        raise ValueError(f"need 1 <= minimum <= maximum, got {minimum} and {maximum}")
+    bounds = f"choose between {format_duration(minimum)} and {format_duration(maximum)}"
+    result = _scan(text)
+    if isinstance(result, _Refusal):
+        if not text.strip():
+            raise DurationError(f"Give a duration like 30m, 24h or 1d12h: {bounds}.")
+        raise DurationError(f"{_quote(text)} {result.problem}: {bounds}.")
+    if result < minimum:
+        raise DurationError(
+            f"{_quote(text)} is shorter than the minimum of {format_duration(minimum)}: {bounds}."
+        )
+    if result > maximum:
+        raise DurationError(
+            f"{_quote(text)} is longer than the maximum of {format_duration(maximum)}: {bounds}."
+        )
+    return result
+
+
+def parse_setting_duration(text: str) -> int:
+    """Whole seconds from a setting such as `30s` or `5m`; a bare integer means seconds here."""
+    result = _scan(text)
+    if isinstance(result, _Refusal):
+        # Settings are written by admins, who expect `ROK_BOT_EXEC_TIMEOUT=30` to mean seconds.
+        if result.bare_number is not None and result.bare_number > 0:
+            return result.bare_number
+        if not text.strip():
+            raise DurationError("Give a positive duration like 30s, 5m or 1h, or a number of seconds.")
+        raise DurationError(
+            f"{_quote(text)} {result.problem}: give a positive duration or a number of seconds."
+        )
+    return result
+
+
+def _scan(text: str) -> int | _Refusal:
+    """The total in seconds, or why `text` is not a duration; never raises, linear in a capped input."""
+    s = text.strip().lower()
+    if not s:
+        return _Refusal("is empty")
+    if len(s) > _MAX_INPUT:
+        return _Refusal("is too long to be a duration")
+    if s[0] == "-" and len(s) > 1 and s[1] in _DIGITS:
+        return _Refusal("is negative")
+
+    parts: list[tuple[Fraction, str]] = []
+    fractional = False
+    i, n = 0, len(s)
+    while i < n:
+        start = i
+        while i < n and s[i] in _DIGITS:
+            i += 1
+        if i == start:
+            return _Refusal(_JUNK)
+        if i - start > _MAX_DIGITS:
+            return _Refusal("is far too long")
+        value = Fraction(int(s[start:i]))
+        if i + 1 < n and s[i] in ".," and s[i + 1] in _DIGITS:
+            fractional = True
+            i += 1
+            frac_start = i
+            while i < n and s[i] in _DIGITS:
+                i += 1
+            if i - frac_start > _MAX_DIGITS:
+                return _Refusal("is far too long")
+            value += Fraction(int(s[frac_start:i]), 10 ** (i - frac_start))
+        while i < n and s[i] in _BLANKS:
+            i += 1
+        if i == n and not parts and not fractional:
+            number = int(value)
+            if number == 0:
+                return _Refusal("is zero", bare_number=0)
+            return _Refusal(f"has no unit (did you mean {_bare_number_hint(number)}?)", bare_number=number)
+        if i == n or s[i] not in _UNIT_SECONDS:
+            return _Refusal(_JUNK + _UNITS_HINT)
+        unit = s[i]
+        i += 1
+        # "30min" or "1hour" must not be read as "30m" followed by junk we silently skip.
+        if i < n and s[i] not in _BLANKS and s[i] not in _DIGITS:
+            return _Refusal(_JUNK + _UNITS_HINT)
+        while i < n and s[i] in _BLANKS:
+            i += 1
+        parts.append((value, unit))
+
+    total = sum((value * _UNIT_SECONDS[unit] for value, unit in parts), Fraction(0))
+    if fractional:
+        return _Refusal("has a fraction" + _suggestion(total))
+    units = [unit for _, unit in parts]
+    if len(set(units)) < len(units):
+        return _Refusal("repeats a unit" + _suggestion(total))
+    ranks = [_UNIT_RANK[unit] for unit in units]
+    if ranks != sorted(ranks):
+        return _Refusal("has its units out of order, largest first" + _suggestion(total))
+    if total == 0:
+        return _Refusal("is zero")
+    return int(total)
+
+
+def _suggestion(total: Fraction) -> str:
+    """` (did you mean 1h30m?)` when `total` is a positive whole number of seconds, else nothing."""
+    if total > 0 and total.denominator == 1:
+        return f" (did you mean {format_duration(int(total))}?)"
+    return ""
+
+
+def _bare_number_hint(number: int) -> str:
+    """A guess at what a unitless number meant: hours if small, seconds if round, else minutes."""
+    if number <= 72:
+        return f"{number}h"
+    if number >= 3_600 and number % 60 == 0:
+        return format_duration(number)
+    if number < 3_600:
+        return f"{number}m"
+    return format_duration(number)
+
+
+def _quote(text: str) -> str:
+    """A bounded, sanitised, double-quoted prefix of user input, safe to echo into Slack."""
+    cleaned = " ".join(text[: _QUOTE_LEN * 4].split())
+    shown = "".join(c if c in _QUOTABLE else "?" for c in cleaned[:_QUOTE_LEN])
+    return f'"{shown}…"' if len(cleaned) > _QUOTE_LEN else f'"{shown}"'
