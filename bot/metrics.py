@@ -23,7 +23,9 @@ EXEC_WAIT_SECONDS = Histogram(
 )
 EXEC_FAILURES = Counter("rok_bot_exec_failures_total", "Failed execs, by subcommand and kind.", ["command", "kind"])
 EXECS_IN_FLIGHT = Gauge("rok_bot_execs_in_flight", "Execs running now.")
-CACHE_LOOKUPS = Counter("rok_bot_account_cache_lookups_total", "Account table lookups, by result.", ["result"])
+CACHE_LOOKUPS = Counter(
+    "rok_bot_cache_lookups_total", "Cache lookups, by cache (accounts, users_info) and result.", ["cache", "result"]
+)
 VERIFY_OUTCOMES = Counter("rok_bot_verify_total", "Token verifications, by verdict.", ["verdict"])
 SLACK_API_ERRORS = Counter("rok_bot_slack_api_errors_total", "Slack Web API errors, by method and error.",
                            ["method", "error"])

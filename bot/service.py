@@ -96,7 +96,7 @@ class TokenService:
             raise UsageError(f"{username[:40]!r} is not a valid Rok Registry username.")
         asked_at = self._clock()
         loaded = self._accounts.get()
-        metrics.CACHE_LOOKUPS.labels("hit" if loaded.hit else "miss").inc()
+        metrics.CACHE_LOOKUPS.labels("accounts", "hit" if loaded.hit else "miss").inc()
         try:
             return loaded.value.lookup(username)
         except NoAccountError:

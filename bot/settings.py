@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     support_contact: str = Field(
         "your platform admins", max_length=200, validation_alias=AliasChoices("ROK_BOT_SUPPORT_CONTACT")
     )
-    port: int = Field(3000, ge=1, le=65535, validation_alias=AliasChoices("ROK_BOT_PORT"))
+    port: int = Field(3000, ge=0, le=65535, validation_alias=AliasChoices("ROK_BOT_PORT"))
     bind: str = Field("0.0.0.0", validation_alias=AliasChoices("ROK_BOT_BIND"))  # noqa: S104 (a pod listens on all)
     allow_guests: bool = Field(False, validation_alias=AliasChoices("ROK_BOT_ALLOW_GUESTS"))
     policy: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_POLICY"))

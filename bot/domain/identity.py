@@ -1,0 +1,142 @@
+"""Who is who: Slack user IDs (immutable) to Rok usernames, never display names or handles.
+
+A user is mapped by the admin's YAML file first, else by the local part of the Slack profile email when
+its domain is one the admin listed. Bots, deleted users, guests (unless allowed) and users of other
+workspaces are refused, each with a reason the user can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.domain.errors import AccessDenied
+
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+SLACK_TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
+ROK_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+
+class UserMapError(ValueError):
+    """The user map file is unreadable or holds an invalid entry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A Slack user mapped to a Rok username, and how the mapping was made."""
+
+    slack_user_id: str
+    username: str
+    source: str  # "map" or "email"
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """The installing workspace (from auth.test): requests from anywhere else are refused."""
+
+    team_id: str
+    enterprise_id: str | None = None
+
+    def owns(self, *, team_id: str | None, enterprise_id: str | None) -> bool:
+        """True when a request's team (or, on Enterprise Grid, its organisation) is the installing one."""
+        if self.enterprise_id:
+            return enterprise_id == self.enterprise_id
+        return team_id == self.team_id
+
+
+def parse_user_map(data: Any) -> dict[str, str]:
+    """Validate a loaded YAML mapping `{U0123ABCD: jdoe}`; raise UserMapError naming the bad entry."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise UserMapError("the user map must be a YAML mapping of Slack user IDs to Rok usernames")
+    mapping: dict[str, str] = {}
+    for key, value in data.items():
+        user_id = str(key).strip()
+        if not SLACK_USER_ID.match(user_id):
+            raise UserMapError(f"{user_id[:30]!r} is not a Slack user ID (U… or W…, not a name)")
+        if not isinstance(value, str) or not ROK_USERNAME.match(value.strip()):
+            raise UserMapError(f"the username for {user_id} is not a valid Rok username")
+        mapping[user_id] = value.strip()
+    return mapping
+
+
+def load_user_map(path: Path | None) -> dict[str, str]:
+    """Read and validate the user map file; an absent setting means an empty map."""
+    if path is None:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserMapError(f"cannot read {path}: {type(exc).__name__}") from None
+    return parse_user_map(data)
+
+
+class IdentityResolver:
+    """Maps a Slack user to a Rok username from immutable facts only."""
+
+    def __init__(
+        self,
+        *,
+        user_map: Mapping[str, str],
+        email_domains: list[str],
+        allow_guests: bool,
+        workspace: Workspace,
+        support_contact: str,
+    ) -> None:
+        self._map = dict(user_map)
+        self._domains = {d.lower() for d in email_domains}
+        self._allow_guests = allow_guests
+        self.workspace = workspace
+        self._contact = support_contact
+
+    def mapped(self, user_id: str) -> str | None:
+        """The admin-mapped username for a Slack user ID, if any."""
+        return self._map.get(user_id)
+
+    def check_request(self, *, team_id: str | None, enterprise_id: str | None) -> None:
+        """Refuse a request that did not come from the installing workspace."""
+        if not self.workspace.owns(team_id=team_id, enterprise_id=enterprise_id):
+            raise AccessDenied(
+                f"This bot only serves its own Slack workspace; ask {self._contact} for access.",
+                detail=f"request from team {team_id} / enterprise {enterprise_id}",
+            )
+
+    def resolve(self, user_id: str, profile: Mapping[str, Any] | None) -> Identity:
+        """The Rok username for a Slack user, given its users.info object; AccessDenied says why not."""
+        if not SLACK_USER_ID.match(user_id):
+            raise AccessDenied(detail="malformed Slack user ID")
+        if profile is None:
+            raise AccessDenied(
+                f"Your Slack profile could not be read; try again, or ask {self._contact}.",
+                detail="users.info gave no user",
+            )
+        if profile.get("is_bot") or profile.get("is_app_user") or user_id == "USLACKBOT":
+            raise AccessDenied("Bots cannot get Rok Registry tokens.", detail="bot user")
+        if profile.get("deleted"):
+            raise AccessDenied(f"Your Slack account is deactivated; ask {self._contact}.", detail="deleted user")
+        user_team = profile.get("team_id")
+        if user_team and not self.workspace.enterprise_id and user_team != self.workspace.team_id:
+            raise AccessDenied(
+                f"Users from other workspaces cannot get tokens here; ask {self._contact}.",
+                detail=f"user of team {user_team}",
+            )
+        if (profile.get("is_restricted") or profile.get("is_ultra_restricted")) and not self._allow_guests:
+            raise AccessDenied(f"Guest accounts cannot get Rok Registry tokens; ask {self._contact}.",
+                               detail="guest user")
+        if username := self._map.get(user_id):
+            return Identity(user_id, username, "map")
+        email = str((profile.get("profile") or {}).get("email") or "")
+        local, _, domain = email.rpartition("@")
+        if self._domains and local and domain.lower() in self._domains and ROK_USERNAME.match(local):
+            return Identity(user_id, local, "email")
+        raise AccessDenied(
+            f"Your Slack account is not mapped to a Rok Registry username; ask {self._contact} to add "
+            f"your Slack user ID ({user_id}) to the bot's user map.",
+            detail="unmapped user",
+        )

@@ -1,0 +1,301 @@
+"""`rok-token-bot serve`: one port for `/slack/events` (HTTP mode), `/healthz`, `/readyz` and `/metrics`.
+
+Socket Mode when SLACK_APP_TOKEN is set (slack_sdk's built-in client, no public URL needed), HTTP mode
+otherwise. SIGTERM stops taking requests, drains the post-ack work (bounded) and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from slack_bolt import App, BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
+
+from bot import __version__, metrics
+from bot.aio import ServerThread
+from bot.bootstrap import Engine, build_engine
+from bot.domain.identity import IdentityResolver, Workspace, load_user_map
+from bot.jobs import Jobs
+from bot.settings import Settings, SettingsError
+from bot.slack.app import ProfileCache, Replies, Reporter, SlackBot, register
+from bot.slack.audit import AuditEvent, AuditSink
+from bot.slack.seal import Sealer
+
+log = logging.getLogger(__name__)
+
+SLACK_TIMEOUT = 10
+
+
+def retry_handlers() -> list[Any]:
+    """429 after Retry-After, 5xx and connection errors with backoff: bounded by count and timeout."""
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=2),
+        ServerErrorRetryHandler(max_retry_count=2),
+        ConnectionErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+def build_web_client(settings: Settings) -> WebClient:
+    assert settings.slack_bot_token is not None
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=SLACK_TIMEOUT,
+        retry_handlers=retry_handlers(),
+    )
+
+
+def _webhook(url: str) -> WebhookClient:
+    return WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers())
+
+
+def build_slack_bot(settings: Settings, engine: Engine, client: WebClient, workspace: Workspace) -> SlackBot:
+    """Wire the Slack side on an engine: identity, sealing, audit, replies, jobs and the reporter."""
+    assert settings.seal_key is not None
+    try:
+        user_map = load_user_map(settings.user_map)
+    except ValueError as exc:
+        raise SettingsError(f"ROK_BOT_USER_MAP: {exc}") from None
+    try:
+        sealer = Sealer(settings.seal_key.get_secret_value())
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    identity = IdentityResolver(
+        user_map=user_map,
+        email_domains=settings.email_domains,
+        allow_guests=settings.allow_guests,
+        workspace=workspace,
+        support_contact=settings.support_contact,
+    )
+    audit = AuditSink(client=client, channel=settings.audit_channel)
+    replies = Replies(client, webhook_factory=_webhook)
+    reporter = Reporter(audit=audit, replies=replies)
+    jobs = Jobs(workers=settings.workers, on_error=reporter.report)
+    return SlackBot(
+        service=engine.service,
+        identity=identity,
+        sealer=sealer,
+        audit=audit,
+        client=client,
+        replies=replies,
+        jobs=jobs,
+        reporter=reporter,
+        profiles=ProfileCache(client),
+        default_seconds=settings.default_duration,
+        support_contact=settings.support_contact,
+    )
+
+
+@dataclass
+class Health:
+    """What /healthz and /readyz report."""
+
+    slack_auth: str = "pending"
+    socket: Callable[[], bool] | None = None
+    draining: bool = False
+    audit: AuditSink | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        checks: dict[str, Any] = {"settings": "ok", "slack_auth": self.slack_auth}
+        ok = self.slack_auth == "ok" and not self.draining
+        if self.socket is not None:
+            connected = self.socket()
+            checks["socket_mode"] = "connected" if connected else "disconnected"
+            ok = ok and connected
+        if self.draining:
+            checks["draining"] = True
+        if self.audit is not None:
+            # A failing audit channel is reported but does not stop tokens from flowing.
+            checks["audit_channel"] = "ok" if self.audit.healthy else f"failing: {self.audit.last_error}"
+        return ok, checks
+
+
+class BotServer:
+    """The running app: HTTP listener, Slack connection, jobs. `start()` returns once it is ready."""
+
+    def __init__(self, settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+        settings.require_slack()
+        self.settings = settings
+        self.health = Health()
+        self.engine: Engine | None = None
+        self.bot: SlackBot | None = None
+        self.app: App | None = None
+        self._socket: Any = None
+        self._dispatch = ThreadPoolExecutor(max_workers=16, thread_name_prefix="dispatch")
+        web_app = web.Application(client_max_size=256 * 1024)
+        web_app.router.add_get("/healthz", self._healthz)
+        web_app.router.add_get("/readyz", self._readyz)
+        web_app.router.add_get("/metrics", self._metrics)
+        if not settings.socket_mode:
+            web_app.router.add_post("/slack/events", self._slack_events)
+        self._http = ServerThread(
+            web_app, host=host or settings.bind, port=settings.port if port is None else port
+        )
+
+    @property
+    def url(self) -> str:
+        return self._http.url
+
+    def start(self, *, auth_attempts: int = 0) -> BotServer:
+        """Serve probes at once; connect to Slack (retrying auth.test), then take requests."""
+        self._http.start()
+        self.engine = build_engine(self.settings)
+        client = build_web_client(self.settings)
+        auth = self._auth_test(client, attempts=auth_attempts)
+        workspace = Workspace(team_id=str(auth["team_id"]), enterprise_id=auth.get("enterprise_id") or None)
+        self.bot = build_slack_bot(self.settings, self.engine, client, workspace)
+        self.health.audit = self.bot.audit
+        app = App(
+            client=client,
+            signing_secret=(
+                self.settings.slack_signing_secret.get_secret_value()
+                if self.settings.slack_signing_secret
+                else None
+            ),
+            request_verification_enabled=not self.settings.socket_mode,
+            token_verification_enabled=False,
+            process_before_response=True,
+            ignoring_self_events_enabled=True,
+            logger=logging.getLogger("slack_bolt.App"),
+        )
+        register(app, self.bot)
+        self.app = app
+        self.bot.audit.start()
+        self.bot.audit.emit(
+            AuditEvent(
+                outcome="started",
+                request_id="startup",
+                reason=f"rok-token-bot {__version__}, {'Socket Mode' if self.settings.socket_mode else 'HTTP mode'}",
+            )
+        )
+        if self.settings.socket_mode:
+            self._connect_socket(app, client)
+        self.health.slack_auth = "ok"
+        log.info("ready", extra={"mode": "socket" if self.settings.socket_mode else "http", "url": self.url})
+        return self
+
+    def _auth_test(self, client: WebClient, *, attempts: int) -> dict[str, Any]:
+        """auth.test until it answers (attempts=0: forever, with capped backoff); /readyz stays 503 meanwhile."""
+        delay, attempt = 1.0, 0
+        while True:
+            attempt += 1
+            try:
+                return dict(client.auth_test().data)  # type: ignore[arg-type]
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", "unknown"))
+                metrics.SLACK_API_ERRORS.labels("auth.test", error).inc()
+                self.health.slack_auth = f"failing: {error}"
+                if error in ("invalid_auth", "not_authed", "account_inactive", "token_revoked"):
+                    raise SettingsError(f"SLACK_BOT_TOKEN: Slack refused it ({error})") from None
+            except (SlackClientError, OSError) as exc:
+                self.health.slack_auth = f"failing: {type(exc).__name__}"
+            if attempts and attempt >= attempts:
+                raise SettingsError(f"Slack auth.test failed: {self.health.slack_auth}")
+            log.warning("Slack auth.test failed, retrying", extra={"error": self.health.slack_auth})
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+
+    def _connect_socket(self, app: App, client: WebClient) -> None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        assert self.settings.slack_app_token is not None
+        handler = SocketModeHandler(
+            app,
+            app_token=self.settings.slack_app_token.get_secret_value(),
+            web_client=client,
+            concurrency=16,
+        )
+        handler.connect()  # type: ignore[no-untyped-call]
+        self._socket = handler
+        self.health.socket = handler.client.is_connected
+
+    # -- HTTP handlers ----------------------------------------------------------------------------
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive", "version": __version__})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        ok, checks = self.health.ready()
+        return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        body = generate_latest()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _slack_events(self, request: web.Request) -> web.Response:
+        started = time.perf_counter()
+        app = self.app
+        if app is None or self.health.draining:
+            return web.json_response({"error": "not ready"}, status=503)
+        body = (await request.read()).decode("utf-8", errors="replace")
+        headers: dict[str, str | Sequence[str]] = {}
+        for key, value in request.headers.items():
+            previous = headers.get(key.lower())
+            headers[key.lower()] = [*previous, value] if isinstance(previous, list) else [value]
+        bolt_request = BoltRequest(body=body, query=request.query_string, headers=headers)
+        loop = asyncio.get_running_loop()
+        response = await loop.run_in_executor(self._dispatch, app.dispatch, bolt_request)
+        metrics.ACK_SECONDS.labels("http").observe(time.perf_counter() - started)
+        return web.Response(
+            status=response.status,
+            body=response.body.encode() if isinstance(response.body, str) else response.body,
+            headers=response.first_headers_without_set_cookie(),
+        )
+
+    # -- shutdown ---------------------------------------------------------------------------------
+
+    def stop(self, *, drain_timeout: float | None = None) -> bool:
+        """Stop taking requests, finish those in flight (bounded), close everything; True if all finished."""
+        timeout = float(self.settings.drain_timeout if drain_timeout is None else drain_timeout)
+        self.health.draining = True
+        if self._socket is not None:
+            try:
+                self._socket.close()
+            except Exception:  # closing a dead socket must not block the shutdown
+                log.warning("socket mode close failed", exc_info=True)
+        finished = True
+        if self.bot is not None:
+            finished = self.bot.jobs.drain(timeout)
+            self.bot.audit.emit(
+                AuditEvent(outcome="stopped", request_id="shutdown",
+                           reason="drained" if finished else "drain timed out")
+            )
+            self.bot.audit.stop(timeout=5)
+        self._http.stop()
+        self._dispatch.shutdown(wait=False)
+        if self.engine is not None:
+            self.engine.close()
+        return finished
+
+
+def serve(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT, then drain and exit 0."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server = BotServer(settings)
+    server.start()
+    print(json.dumps({"listening": server.url}), flush=True)
+    stop.wait()
+    log.info("stopping: draining in-flight requests")
+    server.stop()
+    return 0
