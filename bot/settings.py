@@ -17,6 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.durations import format_duration, parse_setting_duration
+from bot.domain.errors import DurationError
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
 ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]
@@ -124,7 +125,10 @@ class Settings(BaseSettings):
                 raise ValueError("must be positive")
             return value
         if isinstance(value, str):
-            return parse_setting_duration(value)
+            try:
+                return parse_setting_duration(value)
+            except DurationError as exc:
+                raise ValueError(exc.user_message) from None
         raise ValueError("must be a duration such as 30s, 5m, 24h or 7d")
 
     @field_validator("account_list_command", "token_create_command", mode="before")
@@ -225,6 +229,22 @@ class Settings(BaseSettings):
             raise SettingsError("ROK_BOT_SEAL_KEY: required to seal Verify buttons (32+ random bytes, base64)")
 
 
+class _ExplicitSettings(Settings):
+    """Settings from explicit values only: no environment, .env or secrets dir (the sandbox, tests)."""
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, **rest: Any) -> tuple[Any, ...]:
+        return (init_settings,)
+
+
+def settings_from(values: dict[str, str]) -> Settings:
+    """Settings built from a dict of variables alone, validated like the real thing."""
+    try:
+        return _ExplicitSettings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc)) from None
+
+
 def _alias_of(field: str) -> str:
     info = Settings.model_fields.get(field)
     alias = info.validation_alias if info else None
@@ -242,10 +262,15 @@ def load_settings(*, env_file: str | None = ".env") -> Settings:
     try:
         return Settings(**kwargs)
     except ValidationError as exc:
-        error = exc.errors(include_url=False, include_input=False)[0]
-        loc = error["loc"]
-        name = _alias_of(str(loc[0])) if loc else "settings"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "missing":
-            message = "required but not set"
-        raise SettingsError(f"{name}: {message}") from None
+        raise SettingsError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    """The first error as `VARIABLE: what is wrong`."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    loc = error["loc"]
+    name = _alias_of(str(loc[0])) if loc else "settings"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "missing":
+        message = "required but not set"
+    return f"{name}: {message}"

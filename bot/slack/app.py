@@ -217,6 +217,7 @@ class SlackBot:
             user_id=req.user_id,
             expires_at=int(issued.expires_at.timestamp()),
             token_uuid=issued.token_uuid,
+            username=issued.username,
         )
         text, blocks = token_message(issued, verify_value=value, request_id=req.request_id, now=self.wall())
         delivered = self.replies.dm_ephemeral(req.user_id, text, blocks) or (
@@ -277,7 +278,7 @@ class SlackBot:
     def verify(self, req: Req, value: str) -> None:
         REQUEST_ID.set(req.request_id)
         sealed = self.sealer.open(value, user_id=req.user_id)
-        req.token_uuid = sealed.token_uuid
+        req.token_uuid, req.username = sealed.token_uuid, sealed.username
         result = self.service.verify(sealed.token)
         del sealed
         if req.response_url:
@@ -288,6 +289,7 @@ class SlackBot:
                 outcome="verified",
                 request_id=req.request_id,
                 slack_user=req.user_id,
+                username=req.username,
                 token_uuid=req.token_uuid,
                 expires_at=result.expires_at,
                 reason=result.verdict.value,

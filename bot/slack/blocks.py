@@ -27,6 +27,12 @@ def slack_date(when: datetime, *, fmt: str = "{date_short_pretty} at {time}") ->
     return f"<!date^{epoch}^{fmt}|{fallback}>"
 
 
+def time_left(until: datetime, now: datetime) -> str:
+    """A human "time left": whole minutes once it is over a minute (23h59m, not 23h59m59s)."""
+    left = max(int((until - now).total_seconds()), 0)
+    return format_duration(left - left % 60 if left >= 60 else left)
+
+
 def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -41,14 +47,13 @@ def token_message(
 ) -> tuple[str, list[Block]]:
     """The private message that carries the token: code block, export line, expiry, Verify button."""
     secret = issued.token.reveal()
-    left = max(int((issued.expires_at - now).total_seconds()), 0)
     uuid = f" · token `{issued.token_uuid}`" if issued.token_uuid else ""
     blocks: list[Block] = [
         HeaderBlock(text="Your Rok Registry token"),
         SectionBlock(
             text=_md(
                 f"*Username:* `{escape(issued.username)}`\n"
-                f"*Expires:* {slack_date(issued.expires_at)} (in {format_duration(left)})"
+                f"*Expires:* {slack_date(issued.expires_at)} (in {time_left(issued.expires_at, now)})"
             )
         ),
         SectionBlock(text=_md(f"```{secret}```")),
@@ -104,8 +109,7 @@ def verify_message(result: VerifyResult, *, now: datetime) -> tuple[str, list[Bl
     if result.ok:
         lines = [":white_check_mark: *The token is valid.*"]
         if result.expires_at is not None:
-            left = max(int((result.expires_at - now).total_seconds()), 0)
-            lines.append(f"Expires {slack_date(result.expires_at)}, in {format_duration(left)}.")
+            lines.append(f"Expires {slack_date(result.expires_at)}, in {time_left(result.expires_at, now)}.")
         if result.token_uuid:
             lines.append(f"Token `{result.token_uuid}`")
         text = "The token is valid."

@@ -45,6 +45,7 @@ class Sealed:
     user_id: str
     expires_at: int
     token_uuid: str | None
+    username: str | None
 
 
 class Sealer:
@@ -58,9 +59,13 @@ class Sealer:
         )
         self._aead = AESGCM(key)
 
-    def seal(self, *, token: Token, user_id: str, expires_at: int, token_uuid: str | None) -> str:
+    def seal(
+        self, *, token: Token, user_id: str, expires_at: int, token_uuid: str | None, username: str | None = None
+    ) -> str:
         """A button value that only `user_id` can open, until `expires_at` (epoch seconds)."""
-        body = json.dumps({"t": token.reveal(), "x": int(expires_at), "i": token_uuid}, separators=(",", ":"))
+        body = json.dumps(
+            {"t": token.reveal(), "x": int(expires_at), "i": token_uuid, "n": username}, separators=(",", ":")
+        )
         nonce = os.urandom(12)
         blob = nonce + self._aead.encrypt(nonce, body.encode(), user_id.encode())
         value = VERSION + base64.urlsafe_b64encode(blob).decode().rstrip("=")
@@ -87,4 +92,4 @@ class Sealer:
         expires_at = int(data["x"])
         if (time.time() if now is None else now) >= expires_at:
             raise SealExpired(detail="sealed token expired")
-        return Sealed(Token(str(data["t"])), user_id, expires_at, data.get("i"))
+        return Sealed(Token(str(data["t"])), user_id, expires_at, data.get("i"), data.get("n"))

@@ -1,0 +1,271 @@
+"""The whole outside world on 127.0.0.1, and the real bot in it: for tests, the benchmark and the demo.
+
+`Sandbox` starts the fake cluster (with the fake `rok-fort-manage`), the fake registry and the fake
+Slack, writes a kubeconfig and a user map, builds real Settings from them and starts the real
+`BotServer` (HTTP or Socket Mode). It then plays the part of Slack: signed slash commands and button
+clicks over HTTP, or envelopes over the Socket Mode WebSocket.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from bot.sandbox import slack_requests as sr
+from bot.sandbox.kube import FakeKube
+from bot.sandbox.registry import FakeRegistry
+from bot.sandbox.rok import FakeRok
+from bot.sandbox.slack import Call, FakeSlack, ResponsePost
+from bot.settings import Settings, settings_from
+
+SIGNING_SECRET = "sandbox-signing-secret-" + "0" * 16
+AUDIT_CHANNEL = "C0AUDIT"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A Slack user of the sandbox workspace."""
+
+    user_id: str
+    name: str
+    email: str | None = None
+    mapped_to: str | None = None  # an entry in the user map
+    restricted: bool = False
+    is_bot: bool = False
+    deleted: bool = False
+
+
+DEMO_PEOPLE: tuple[Person, ...] = (
+    Person("U0JDOE", "jdoe", "jdoe@example.com", mapped_to="jdoe"),
+    Person("U0JDOE2", "jdoe2", "jdoe2@example.com", mapped_to="jdoe2"),
+    Person("U0ALICE", "alice", "alice@example.com", mapped_to="alice"),
+    Person("U0BOB", "bob", "bob@example.com"),  # mapped by email domain
+    Person("U0MALLORY", "mallory", "mallory@elsewhere.test"),  # no mapping at all
+    Person("U0GUEST", "gary", "gary@example.com", restricted=True),
+    Person("U0HUBOT", "hubot", is_bot=True),
+)
+
+
+@dataclass
+class Reply:
+    """What reached a user privately: the ephemeral DM message or a response_url post."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    via: str = "dm"
+
+    @property
+    def verify_value(self) -> str | None:
+        for block in self.blocks:
+            for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if element.get("action_id") == "verify_token":
+                    return str(element.get("value"))
+        return None
+
+    @property
+    def token(self) -> str | None:
+        """The token in the message's code block (the sandbox reads it the way a user copies it)."""
+        for block in self.blocks:
+            text = (block.get("text") or {}).get("text", "") if block.get("type") == "section" else ""
+            if text.startswith("```") and text.endswith("```") and "export" not in text:
+                return text.strip("`")
+        return None
+
+
+class Sandbox:
+    """Fakes plus the real app. `with Sandbox() as box: box.slash("U0JDOE", "24h")`."""
+
+    def __init__(
+        self,
+        *,
+        socket_mode: bool = False,
+        exec_latency: float = 0.0,
+        people: tuple[Person, ...] = DEMO_PEOPLE,
+        settings: dict[str, str] | None = None,
+        start_bot: bool = True,
+    ) -> None:
+        self.socket_mode = socket_mode
+        self.people = {p.user_id: p for p in people}
+        self.rok = FakeRok(latency=exec_latency)
+        self.kube = FakeKube(self.rok)
+        self.registry = FakeRegistry(self.rok)
+        self.slack = FakeSlack(channels=("C0GENERAL", AUDIT_CHANNEL))
+        self._extra = dict(settings or {})
+        self._start_bot = start_bot
+        self._dir = Path(tempfile.mkdtemp(prefix="rok-sandbox-"))
+        self.server: Any = None
+        self.env: dict[str, str] = {}
+        self._http = httpx.Client(timeout=10)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        for fake in (self.kube, self.registry, self.slack):
+            fake.start()
+        for person in self.people.values():
+            self.slack.add_user(
+                person.user_id,
+                email=person.email,
+                name=person.name,
+                is_bot=person.is_bot,
+                deleted=person.deleted,
+                restricted=person.restricted,
+            )
+        kubeconfig = self.kube.write_kubeconfig(self._dir / "kubeconfig")
+        user_map = self._dir / "user-map.yaml"
+        user_map.write_text(
+            "".join(f"{p.user_id}: {p.mapped_to}\n" for p in self.people.values() if p.mapped_to), encoding="utf-8"
+        )
+        self.env = {
+            "KUBECONFIG": str(kubeconfig),
+            "ROK_REGISTRY_URL": self.registry.url,
+            "SLACK_BOT_TOKEN": self.slack.bot_token,
+            "SLACK_API_URL": self.slack.api_url,
+            "ROK_BOT_SEAL_KEY": secrets.token_urlsafe(32),
+            "ROK_BOT_AUDIT_CHANNEL": AUDIT_CHANNEL,
+            "ROK_BOT_USER_MAP": str(user_map),
+            "ROK_BOT_EMAIL_DOMAINS": "example.com",
+            "ROK_BOT_SUPPORT_CONTACT": "#platform-help",
+            "ROK_BOT_PORT": "0",
+            "ROK_BOT_BIND": "127.0.0.1",
+            "ROK_BOT_EXEC_TIMEOUT": "10s",
+        }
+        if self.socket_mode:
+            self.env["SLACK_APP_TOKEN"] = self.slack.app_token
+        else:
+            self.env["SLACK_SIGNING_SECRET"] = SIGNING_SECRET
+        self.env.update(self._extra)
+        if self._start_bot:
+            self.start_bot()
+        return self
+
+    def settings(self) -> Settings:
+        return settings_from(self.env)
+
+    def start_bot(self) -> Any:
+        from bot.slack.server import BotServer
+
+        self.server = BotServer(self.settings()).start(auth_attempts=3)
+        if self.socket_mode:
+            self.slack.wait_for_connection(timeout=10)
+        return self.server
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop(drain_timeout=10)
+            self.server = None
+        for fake in (self.slack, self.registry, self.kube):
+            fake.stop()
+        self._http.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.url)
+
+    # -- playing Slack ----------------------------------------------------------------------------
+
+    def slash(
+        self, user_id: str, text: str = "", *, team_id: str | None = None, enterprise_id: str | None = None,
+        secret: str | None = None, timestamp: int | None = None,
+    ) -> tuple[int, dict[str, Any] | None, str]:
+        """Send `/rok-token text` as Slack would; returns (HTTP status, ack body, the response_url used)."""
+        response_url = self.slack.new_response_url()
+        fields = sr.slash_command(
+            user_id=user_id, text=text, team_id=team_id or self.slack.team_id, response_url=response_url,
+            enterprise_id=enterprise_id,
+        )
+        if self.socket_mode:
+            ack = self.slack.send_envelope("slash_commands", fields, timeout=10)
+            return 200, ack.payload, response_url
+        body = sr.form_body(fields)
+        response = sr.signed_post(
+            self.url + "/slack/events", body, secret or SIGNING_SECRET, timestamp, client=self._http
+        )
+        return response.status_code, _json_or_none(response), response_url
+
+    def click(
+        self, user_id: str, value: str, *, action_id: str = "verify_token", team_id: str | None = None,
+        secret: str | None = None,
+    ) -> tuple[int, str]:
+        """Click a button as Slack would; returns (HTTP status, the click's response_url)."""
+        response_url = self.slack.new_response_url()
+        payload = sr.block_actions(
+            user_id=user_id, team_id=team_id or self.slack.team_id, action_id=action_id, value=value,
+            response_url=response_url,
+        )
+        if self.socket_mode:
+            self.slack.send_envelope("interactive", payload, timeout=10)
+            return 200, response_url
+        body = sr.interactivity_body(payload)
+        response = sr.signed_post(self.url + "/slack/events", body, secret or SIGNING_SECRET, client=self._http)
+        return response.status_code, response_url
+
+    # -- what users saw ---------------------------------------------------------------------------
+
+    def private_messages(self, user_id: str) -> list[Call]:
+        return [c for c in self.slack.calls_to("chat.postEphemeral") if c.params.get("user") == user_id]
+
+    def wait_private(self, user_id: str, *, count: int = 1, timeout: float = 10.0) -> list[Reply]:
+        """Wait for `count` ephemeral DM messages to a user."""
+
+        def enough() -> list[Call] | None:
+            found = self.private_messages(user_id)
+            return found if len(found) >= count else None
+
+        calls = self.slack.wait_for(enough, timeout)
+        return [Reply(str(c.params.get("text", "")), list(c.params.get("blocks") or []), "dm") for c in calls]
+
+    def replies_to(self, response_url: str) -> list[Reply]:
+        posts: list[ResponsePost] = [r for r in self.slack.responses if response_url.endswith("/" + r.id)]
+        return [Reply(str(p.body.get("text", "")), list(p.body.get("blocks") or []), "response_url") for p in posts]
+
+    def wait_reply(self, response_url: str, *, timeout: float = 10.0) -> Reply:
+        """Wait for the first post to a response_url."""
+
+        def first() -> Reply | None:
+            replies = self.replies_to(response_url)
+            return replies[0] if replies else None
+
+        return self.slack.wait_for(first, timeout)
+
+    def audit_posts(self) -> list[Call]:
+        return [c for c in self.slack.calls_to("chat.postMessage") if c.params.get("channel") == AUDIT_CHANNEL]
+
+    def wait_audit(self, outcome: str, *, count: int = 1, timeout: float = 10.0) -> list[Call]:
+        """Wait for audit channel posts of one outcome (issued, refused, failed, verified, ...)."""
+
+        def enough() -> list[Call] | None:
+            found = [c for c in self.audit_posts() if f"*{outcome}*" in _section_text(c)]
+            return found if len(found) >= count else None
+
+        return self.slack.wait_for(enough, timeout)
+
+
+def _section_text(call: Call) -> str:
+    blocks = call.params.get("blocks") or []
+    return " ".join(str((b.get("text") or {}).get("text", "")) for b in blocks if isinstance(b, dict))
+
+
+def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
