@@ -182,13 +182,22 @@ class Sandbox:
     # -- playing Slack ----------------------------------------------------------------------------
 
     def slash(
-        self, user_id: str, text: str = "", *, team_id: str | None = None, enterprise_id: str | None = None,
-        secret: str | None = None, timestamp: int | None = None,
+        self,
+        user_id: str,
+        text: str = "",
+        *,
+        team_id: str | None = None,
+        enterprise_id: str | None = None,
+        secret: str | None = None,
+        timestamp: int | None = None,
     ) -> tuple[int, dict[str, Any] | None, str]:
         """Send `/rok-token text` as Slack would; returns (HTTP status, ack body, the response_url used)."""
         response_url = self.slack.new_response_url()
         fields = sr.slash_command(
-            user_id=user_id, text=text, team_id=team_id or self.slack.team_id, response_url=response_url,
+            user_id=user_id,
+            text=text,
+            team_id=team_id or self.slack.team_id,
+            response_url=response_url,
             enterprise_id=enterprise_id,
         )
         if self.socket_mode:
@@ -201,13 +210,21 @@ class Sandbox:
         return response.status_code, _json_or_none(response), response_url
 
     def click(
-        self, user_id: str, value: str, *, action_id: str = "verify_token", team_id: str | None = None,
+        self,
+        user_id: str,
+        value: str,
+        *,
+        action_id: str = "verify_token",
+        team_id: str | None = None,
         secret: str | None = None,
     ) -> tuple[int, str]:
         """Click a button as Slack would; returns (HTTP status, the click's response_url)."""
         response_url = self.slack.new_response_url()
         payload = sr.block_actions(
-            user_id=user_id, team_id=team_id or self.slack.team_id, action_id=action_id, value=value,
+            user_id=user_id,
+            team_id=team_id or self.slack.team_id,
+            action_id=action_id,
+            value=value,
             response_url=response_url,
         )
         if self.socket_mode:

@@ -366,7 +366,9 @@ def register(app: App, bot: SlackBot) -> None:
         _, _, user_id = _body_ids(body or {})
         kind = "issue" if (body or {}).get("command") else "verify"
         bot.reporter.report(error, Req(rid, kind, user_id or "unknown", None))
-        message = error.user_message if isinstance(error, RokBotError) else (
-            f"Something went wrong on our side; an admin can trace it with reference {rid}."
+        message = (
+            error.user_message
+            if isinstance(error, RokBotError)
+            else (f"Something went wrong on our side; an admin can trace it with reference {rid}.")
         )
         return _ephemeral(message)

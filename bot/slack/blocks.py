@@ -42,9 +42,7 @@ def _md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=text)
 
 
-def token_message(
-    issued: IssuedToken, *, verify_value: str, request_id: str, now: datetime
-) -> tuple[str, list[Block]]:
+def token_message(issued: IssuedToken, *, verify_value: str, request_id: str, now: datetime) -> tuple[str, list[Block]]:
     """The private message that carries the token: code block, export line, expiry, Verify button."""
     secret = issued.token.reveal()
     uuid = f" · token `{issued.token_uuid}`" if issued.token_uuid else ""
@@ -87,8 +85,14 @@ def notice(text: str, *, request_id: str | None = None) -> tuple[str, list[Block
 
 
 def help_message(
-    *, command: str, username: str | None, refusal: str | None, min_seconds: int, max_seconds: int,
-    default_seconds: int, extra_lines: list[str] | None = None,
+    *,
+    command: str,
+    username: str | None,
+    refusal: str | None,
+    min_seconds: int,
+    max_seconds: int,
+    default_seconds: int,
+    extra_lines: list[str] | None = None,
 ) -> tuple[str, list[Block]]:
     """Usage, the caller's allowed range, and the Rok username they are mapped to."""
     lo, hi, default = format_duration(min_seconds), format_duration(max_seconds), format_duration(default_seconds)

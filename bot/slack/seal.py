@@ -77,7 +77,7 @@ class Sealer:
         """The token behind a value, if the value is authentic, `user_id`'s, and not expired."""
         if not isinstance(value, str) or not value.startswith(VERSION) or len(value) > _MAX_VALUE_CHARS:
             raise SealError(detail="not a sealed value")
-        encoded = value[len(VERSION):]
+        encoded = value[len(VERSION) :]
         try:
             blob = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except (binascii.Error, ValueError):

@@ -147,9 +147,7 @@ class BotServer:
         web_app.router.add_get("/metrics", self._metrics)
         if not settings.socket_mode:
             web_app.router.add_post("/slack/events", self._slack_events)
-        self._http = ServerThread(
-            web_app, host=host or settings.bind, port=settings.port if port is None else port
-        )
+        self._http = ServerThread(web_app, host=host or settings.bind, port=settings.port if port is None else port)
 
     @property
     def url(self) -> str:
@@ -167,9 +165,7 @@ class BotServer:
         app = App(
             client=client,
             signing_secret=(
-                self.settings.slack_signing_secret.get_secret_value()
-                if self.settings.slack_signing_secret
-                else None
+                self.settings.slack_signing_secret.get_secret_value() if self.settings.slack_signing_secret else None
             ),
             request_verification_enabled=not self.settings.socket_mode,
             token_verification_enabled=False,
@@ -283,8 +279,9 @@ class BotServer:
         if self.bot is not None:
             finished = self.bot.jobs.drain(timeout)
             self.bot.audit.emit(
-                AuditEvent(outcome="stopped", request_id="shutdown",
-                           reason="drained" if finished else "drain timed out")
+                AuditEvent(
+                    outcome="stopped", request_id="shutdown", reason="drained" if finished else "drain timed out"
+                )
             )
             self.bot.audit.stop(timeout=5)
         self._http.stop()

@@ -1,0 +1,140 @@
+"""Signatures, the token's one place, the sealed button value and the global error hook."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from collections.abc import Iterator
+from urllib.parse import parse_qsl
+
+import pytest
+
+from bot.domain.secret import Token
+from bot.logs import setup_logging
+from bot.sandbox import slack_requests as sr
+from bot.sandbox.world import SIGNING_SECRET, Sandbox
+from bot.slack.seal import Sealer, SealError, SealExpired
+
+
+@pytest.mark.parametrize(
+    ("secret", "age"),
+    [("not-the-signing-secret", 0), (SIGNING_SECRET, 6 * 60), (SIGNING_SECRET, -6 * 60)],
+    ids=["bad-signature", "stale", "future"],
+)
+def test_bad_or_stale_signature_is_refused_without_any_exec(http_box: Sandbox, secret: str, age: int) -> None:
+    assert http_box.server is not None
+    http_box.server.bot.audit.flush()
+    execs, calls = len(http_box.kube.execs), len(http_box.slack.calls)
+    status, _, _ = http_box.slash("U0JDOE", "1h", secret=secret, timestamp=int(time.time()) - age)
+    assert status == 401
+    time.sleep(0.2)  # give a wrongly accepted request the chance to show up
+    assert len(http_box.kube.execs) == execs
+    assert len(http_box.slack.calls) == calls
+
+
+def test_unsigned_request_is_refused(http_box: Sandbox) -> None:
+    body = sr.form_body(sr.slash_command(user_id="U0JDOE", text="1h", team_id="T0ROKDEMO", response_url="x"))
+    import httpx
+
+    response = httpx.post(
+        http_box.url + "/slack/events", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 401
+
+
+def test_unexpected_error_before_the_ack_gets_a_reference_not_a_trace(http_box: Sandbox) -> None:
+    """A payload the listener cannot handle goes to @app.error: a short answer with a reference."""
+    fields = sr.slash_command(user_id="U0JDOE", text="1h", team_id="T0ROKDEMO", response_url="x")
+    del fields["user_id"]
+    body = sr.form_body(fields)
+    response = sr.signed_post(http_box.url + "/slack/events", body, SIGNING_SECRET)
+    assert response.status_code == 200
+    text = response.json()["text"]
+    assert "reference" in text and "Traceback" not in text
+    http_box.wait_audit("failed")
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[io.StringIO]:
+    """Route every logger through the bot's redacting handler at DEBUG into a buffer."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    buffer = io.StringIO()
+    redactor = setup_logging(level="DEBUG", fmt="json")
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(buffer)
+    yield buffer
+    del redactor
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in saved_handlers:
+        root.addHandler(h)
+    root.setLevel(saved_level)
+
+
+def test_the_token_appears_only_in_the_owners_private_message(debug_logs: io.StringIO) -> None:
+    """Leak test: a whole run at DEBUG, every Slack call and every log line searched for the token."""
+    with Sandbox() as box:
+        box.slash("U0JDOE", "2h")
+        reply = box.wait_private("U0JDOE")[-1]
+        token = reply.token
+        assert token is not None and reply.verify_value is not None
+        _, url = box.click("U0JDOE", reply.verify_value)
+        box.wait_reply(url)
+        _, url = box.click("U0ALICE", reply.verify_value)  # someone else's click
+        box.wait_reply(url)
+        box.wait_audit("verified")
+        box.wait_audit("refused")
+        assert box.server is not None
+        box.server.bot.audit.flush()
+        calls = box.slack.calls
+        responses = box.slack.responses
+    carriers = [c for c in calls if token in json.dumps(c.params) or token in json.dumps(c.headers)]
+    assert [(c.method, c.params["user"]) for c in carriers] == [("chat.postEphemeral", "U0JDOE")]
+    assert not [r for r in responses if token in json.dumps(r.body)]
+    logs = debug_logs.getvalue()
+    assert "chat.postEphemeral" in logs  # slack_sdk did log the request at DEBUG...
+    assert token not in logs  # ...with the token masked
+    assert reply.verify_value not in logs or "REDACTED" in logs
+    for line in logs.splitlines():
+        json.loads(line)  # every line is one JSON object
+
+
+def test_the_form_body_of_a_slash_command_is_not_logged_with_secrets(debug_logs: io.StringIO) -> None:
+    with Sandbox() as box:
+        box.slash("U0JDOE", "1h", secret="wrong-secret")  # Bolt logs the body of a refused request
+        time.sleep(0.2)
+        signing, bot_token = SIGNING_SECRET, box.slack.bot_token
+    logs = debug_logs.getvalue()
+    assert bot_token not in logs
+    for key, value in parse_qsl(logs):
+        assert value != signing, key
+
+
+def test_seal_round_trip_binding_and_expiry() -> None:
+    sealer = Sealer("k" * 40)
+    token = Token("A" * 43)
+    value = sealer.seal(token=token, user_id="U1", expires_at=int(time.time()) + 60, token_uuid=None, username="jdoe")
+    assert "A" * 10 not in value and len(value) < 2000
+    opened = sealer.open(value, user_id="U1")
+    assert opened.token == token and opened.username == "jdoe"
+    with pytest.raises(SealError):
+        sealer.open(value, user_id="U2")
+    with pytest.raises(SealError):
+        Sealer("z" * 40).open(value, user_id="U1")
+    with pytest.raises(SealExpired):
+        sealer.open(value, user_id="U1", now=time.time() + 61)
+    with pytest.raises(ValueError, match="at least 32"):
+        Sealer("short")
+
+
+def test_token_wrapper_never_prints_the_secret() -> None:
+    token = Token("s3cr3t-" + "x" * 30)
+    assert "s3cr3t" not in repr(token) + str(token) + f"{token}" + f"{token!r}"
+    with pytest.raises(TypeError):
+        import pickle
+
+        pickle.dumps(token)
