@@ -50,7 +50,7 @@ class Redactor:
                 text = text.replace(secret, MASK)
         text = _SLACK_TOKEN.sub(MASK, text)
         text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
-        return _TOKEN_SHAPED.sub(lambda m: m.group(0) if _UUID.match(m.group(0)) else MASK, text)
+        return _TOKEN_SHAPED.sub(lambda m: m.group(0) if _UUID.fullmatch(m.group(0)) else MASK, text)
 
 
 class RedactingFilter(logging.Filter):

@@ -94,7 +94,8 @@ class Settings(BaseSettings):
         "your platform admins", max_length=200, validation_alias=AliasChoices("ROK_BOT_SUPPORT_CONTACT")
     )
     port: int = Field(3000, ge=0, le=65535, validation_alias=AliasChoices("ROK_BOT_PORT"))
-    bind: str = Field("0.0.0.0", validation_alias=AliasChoices("ROK_BOT_BIND"))  # noqa: S104 (a pod listens on all)
+    # A pod listens on all its interfaces; the NetworkPolicy decides who reaches it.
+    bind: str = Field("0.0.0.0", validation_alias=AliasChoices("ROK_BOT_BIND"))  # noqa: S104  # nosec B104
     allow_guests: bool = Field(False, validation_alias=AliasChoices("ROK_BOT_ALLOW_GUESTS"))
     policy: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_POLICY"))
     workers: int = Field(32, ge=1, le=1024, validation_alias=AliasChoices("ROK_BOT_WORKERS"))
@@ -110,7 +111,7 @@ class Settings(BaseSettings):
     @field_validator("namespace", "service")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value):
+        if not _DNS_LABEL.fullmatch(value):
             raise ValueError(f"must be a Kubernetes name (DNS label), got {value[:60]!r}")
         return value
 
@@ -170,14 +171,14 @@ class Settings(BaseSettings):
         else:
             raise ValueError("must be a comma-separated list of domains")
         for item in items:
-            if item and not re.match(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", item):
+            if item and not re.fullmatch(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$", item):
                 raise ValueError(f"{item[:60]!r} is not a domain name")
         return [d for d in items if d]
 
     @field_validator("audit_channel")
     @classmethod
     def _channel_id(cls, value: str | None) -> str | None:
-        if value is not None and not _SLACK_CHANNEL_ID.match(value):
+        if value is not None and not _SLACK_CHANNEL_ID.fullmatch(value):
             raise ValueError("must be a Slack channel ID such as C0123ABCD (not a #name)")
         return value
 
@@ -199,12 +200,12 @@ class Settings(BaseSettings):
     def _duration_bounds(self) -> Settings:
         if self.min_duration > self.max_duration:
             raise ValueError(
-                f"ROK_BOT_MIN_DURATION ({format_duration(self.min_duration)}) is above "
+                f"ROK_BOT_MIN_DURATION: {format_duration(self.min_duration)} is above "
                 f"ROK_BOT_MAX_DURATION ({format_duration(self.max_duration)})"
             )
         if not self.min_duration <= self.default_duration <= self.max_duration:
             raise ValueError(
-                f"ROK_BOT_DEFAULT_DURATION ({format_duration(self.default_duration)}) is outside "
+                f"ROK_BOT_DEFAULT_DURATION: {format_duration(self.default_duration)} is outside "
                 f"{format_duration(self.min_duration)}..{format_duration(self.max_duration)}"
             )
         return self
@@ -273,4 +274,7 @@ def _one_line(exc: ValidationError) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "required but not set"
+    if not loc:
+        # A check across fields: its message already starts with the variable it blames.
+        return message
     return f"{name}: {message}"

@@ -56,9 +56,9 @@ def parse_user_map(data: Any) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for key, value in data.items():
         user_id = str(key).strip()
-        if not SLACK_USER_ID.match(user_id):
+        if not SLACK_USER_ID.fullmatch(user_id):
             raise UserMapError(f"{user_id[:30]!r} is not a Slack user ID (U… or W…, not a name)")
-        if not isinstance(value, str) or not ROK_USERNAME.match(value.strip()):
+        if not isinstance(value, str) or not ROK_USERNAME.fullmatch(value.strip()):
             raise UserMapError(f"the username for {user_id} is not a valid Rok username")
         mapping[user_id] = value.strip()
     return mapping
@@ -109,7 +109,7 @@ class IdentityResolver:
 
     def resolve(self, user_id: str, profile: Mapping[str, Any] | None) -> Identity:
         """The Rok username for a Slack user, given its users.info object; AccessDenied says why not."""
-        if not SLACK_USER_ID.match(user_id):
+        if not SLACK_USER_ID.fullmatch(user_id):
             raise AccessDenied(detail="malformed Slack user ID")
         if profile is None:
             raise AccessDenied(
@@ -133,7 +133,7 @@ class IdentityResolver:
             return Identity(user_id, username, "map")
         email = str((profile.get("profile") or {}).get("email") or "")
         local, _, domain = email.rpartition("@")
-        if self._domains and local and domain.lower() in self._domains and ROK_USERNAME.match(local):
+        if self._domains and local and domain.lower() in self._domains and ROK_USERNAME.fullmatch(local):
             return Identity(user_id, local, "email")
         raise AccessDenied(
             f"Your Slack account is not mapped to a Rok Registry username; ask {self._contact} to add "

@@ -274,7 +274,8 @@ class FakeRok:
 
 
 def _garbage() -> str:
-    rng = random.Random()
+    # Junk output for a fault switch: no secret here, so the plain PRNG is right.
+    rng = random.Random()  # nosec B311
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789#@!%&*()[]{}<>~^ \t"
     lines = [
         "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 70))) for _ in range(rng.randint(1, 6))

@@ -1,0 +1,35 @@
+"""The README is a contract: its commands are the ones CI runs, and it documents every setting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import AliasChoices
+
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _commands() -> list[str]:
+    block = re.search(r"```sh\n(.*?)```", README, re.S)
+    assert block, "README must open with a sh block of commands"
+    return [line for line in block.group(1).splitlines() if line.strip()]
+
+
+def test_readme_opens_with_two_commands_and_ci_runs_the_test_command() -> None:
+    assert README.index("```sh") < 200, "the commands come first"
+    install_and_run, run_tests = _commands()
+    assert "rok-token-bot demo" in install_and_run
+    assert "pytest" in run_tests
+    assert run_tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_every_setting_is_documented() -> None:
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        assert isinstance(alias, AliasChoices), name
+        variable = str(alias.choices[0])
+        assert f"`{variable}`" in README, f"{variable} is not documented in README.md"
