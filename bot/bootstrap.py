@@ -25,8 +25,11 @@ class Engine:
         self.registry.close()
 
 
-def build_engine(settings: Settings) -> Engine:
-    """Wire the Kubernetes executor, the registry client and the service from settings."""
+def build_engine(settings: Settings, *, bounds: tuple[int, int] | None = None) -> Engine:
+    """Wire the Kubernetes executor, the registry client and the service from settings.
+
+    `bounds` widens the engine's hard duration range to a policy's (e.g. admins up to 30d).
+    """
     import websocket
 
     from bot.adapters.kube import KubeExecutor, build_configuration
@@ -49,10 +52,9 @@ def build_engine(settings: Settings) -> Engine:
         verifier=registry,
         account_list_argv=settings.account_list_command,
         token_create_argv=settings.token_create_command,
-        min_seconds=settings.min_duration,
-        max_seconds=settings.max_duration,
+        min_seconds=bounds[0] if bounds else settings.min_duration,
+        max_seconds=bounds[1] if bounds else settings.max_duration,
         cache_ttl=float(settings.account_cache_ttl),
         max_concurrent_execs=settings.max_concurrent_execs,
     )
     return Engine(service=service, executor=executor, registry=registry)
-

@@ -230,18 +230,10 @@ class Settings(BaseSettings):
             raise SettingsError("ROK_BOT_SEAL_KEY: required to seal Verify buttons (32+ random bytes, base64)")
 
 
-class _ExplicitSettings(Settings):
-    """Settings from explicit values only: no environment, .env or secrets dir (the sandbox, tests)."""
-
-    @classmethod
-    def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, **rest: Any) -> tuple[Any, ...]:
-        return (init_settings,)
-
-
 def settings_from(values: dict[str, str]) -> Settings:
-    """Settings built from a dict of variables alone, validated like the real thing."""
+    """Settings from a dict of variables alone (no environment, .env or secrets dir), validated alike."""
     try:
-        return _ExplicitSettings(**values)
+        return Settings.model_validate(values)
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
 

@@ -27,6 +27,14 @@ from bot.settings import Settings, settings_from
 
 SIGNING_SECRET = "sandbox-signing-secret-" + "0" * 16
 AUDIT_CHANNEL = "C0AUDIT"
+ADMINS_GROUP = "S0ADMINS"
+# Alice is an admin and may ask for up to 30 days; quotas are generous so tests can issue freely.
+SANDBOX_POLICY = f"""\
+limits: {{default: 24h, min: 5m, max: 7d}}
+groups:
+  - {{usergroup: {ADMINS_GROUP}, name: admins, max: 30d}}
+quota: {{per_hour: 1000, cooldown: 0}}
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,7 @@ class Sandbox:
         exec_latency: float = 0.0,
         people: tuple[Person, ...] = DEMO_PEOPLE,
         settings: dict[str, str] | None = None,
+        policy: str = SANDBOX_POLICY,
         start_bot: bool = True,
     ) -> None:
         self.socket_mode = socket_mode
@@ -98,6 +107,7 @@ class Sandbox:
         self.registry = FakeRegistry(self.rok)
         self.slack = FakeSlack(channels=("C0GENERAL", AUDIT_CHANNEL))
         self._extra = dict(settings or {})
+        self._policy = policy
         self._start_bot = start_bot
         self._dir = Path(tempfile.mkdtemp(prefix="rok-sandbox-"))
         self.server: Any = None
@@ -118,7 +128,10 @@ class Sandbox:
                 deleted=person.deleted,
                 restricted=person.restricted,
             )
+        self.slack.usergroups[ADMINS_GROUP] = ["U0ALICE"]
         kubeconfig = self.kube.write_kubeconfig(self._dir / "kubeconfig")
+        policy = self._dir / "policy.yaml"
+        policy.write_text(self._policy, encoding="utf-8")
         user_map = self._dir / "user-map.yaml"
         user_map.write_text(
             "".join(f"{p.user_id}: {p.mapped_to}\n" for p in self.people.values() if p.mapped_to), encoding="utf-8"
@@ -136,6 +149,7 @@ class Sandbox:
             "ROK_BOT_PORT": "0",
             "ROK_BOT_BIND": "127.0.0.1",
             "ROK_BOT_EXEC_TIMEOUT": "10s",
+            "ROK_BOT_POLICY": str(policy),
         }
         if self.socket_mode:
             self.env["SLACK_APP_TOKEN"] = self.slack.app_token
@@ -242,9 +256,9 @@ class Sandbox:
     def wait_private(self, user_id: str, *, count: int = 1, timeout: float = 10.0) -> list[Reply]:
         """Wait for `count` ephemeral DM messages to a user."""
 
-        def enough() -> list[Call] | None:
+        def enough() -> list[Call]:
             found = self.private_messages(user_id)
-            return found if len(found) >= count else None
+            return found if len(found) >= count else []
 
         calls = self.slack.wait_for(enough, timeout)
         return [Reply(str(c.params.get("text", "")), list(c.params.get("blocks") or []), "dm") for c in calls]
@@ -256,11 +270,7 @@ class Sandbox:
     def wait_reply(self, response_url: str, *, timeout: float = 10.0) -> Reply:
         """Wait for the first post to a response_url."""
 
-        def first() -> Reply | None:
-            replies = self.replies_to(response_url)
-            return replies[0] if replies else None
-
-        return self.slack.wait_for(first, timeout)
+        return self.slack.wait_for(lambda: self.replies_to(response_url), timeout)[0]
 
     def audit_posts(self) -> list[Call]:
         return [c for c in self.slack.calls_to("chat.postMessage") if c.params.get("channel") == AUDIT_CHANNEL]
@@ -268,9 +278,9 @@ class Sandbox:
     def wait_audit(self, outcome: str, *, count: int = 1, timeout: float = 10.0) -> list[Call]:
         """Wait for audit channel posts of one outcome (issued, refused, failed, verified, ...)."""
 
-        def enough() -> list[Call] | None:
+        def enough() -> list[Call]:
             found = [c for c in self.audit_posts() if f"*{outcome}*" in _section_text(c)]
-            return found if len(found) >= count else None
+            return found if len(found) >= count else []
 
         return self.slack.wait_for(enough, timeout)
 

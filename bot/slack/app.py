@@ -26,7 +26,9 @@ from bot import metrics
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import AccessDenied, DeliveryError, RokBotError, UsageError
 from bot.domain.identity import Identity, IdentityResolver
+from bot.domain.policy import Policy, UserLimits
 from bot.jobs import Jobs
+from bot.limits import Capacity, LimitExceeded, RateLimiter
 from bot.logs import REQUEST_ID
 from bot.service import TokenService
 from bot.slack.audit import AuditEvent, AuditSink
@@ -98,6 +100,39 @@ class ProfileCache:
         with self._lock:
             self._cache[user_id] = (now, profile)
         return profile
+
+
+class GroupDirectory:
+    """Members of the Slack user groups the policy names (usergroups.users.list), cached per replica."""
+
+    def __init__(self, client: WebClient, group_ids: frozenset[str], *, ttl: float = _PROFILE_TTL) -> None:
+        self._client = client
+        self._groups = group_ids
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+
+    def groups_of(self, user_id: str) -> frozenset[str]:
+        """The policy's groups this user belongs to (empty when the policy names none)."""
+        return frozenset(g for g in self._groups if user_id in self._members_of(g))
+
+    def _members_of(self, group_id: str) -> frozenset[str]:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._members.get(group_id)
+        if hit and now - hit[0] < self._ttl:
+            metrics.CACHE_LOOKUPS.labels("usergroups", "hit").inc()
+            return hit[1]
+        metrics.CACHE_LOOKUPS.labels("usergroups", "miss").inc()
+        try:
+            users = self._client.usergroups_users_list(usergroup=group_id).get("users") or []
+        except SlackApiError as exc:
+            metrics.SLACK_API_ERRORS.labels("usergroups.users.list", str(exc.response.get("error", "unknown"))).inc()
+            raise
+        members = frozenset(str(u) for u in users)
+        with self._lock:
+            self._members[group_id] = (now, members)
+        return members
 
 
 class Reporter:
@@ -193,7 +228,10 @@ class SlackBot:
     jobs: Jobs
     reporter: Reporter
     profiles: ProfileCache
-    default_seconds: int
+    policy: Policy
+    groups: GroupDirectory
+    limiter: RateLimiter
+    capacity: Capacity
     support_contact: str
     wall: Callable[[], datetime] = lambda: datetime.now(UTC)
 
@@ -205,12 +243,33 @@ class SlackBot:
         req.username = identity.username
         return identity
 
+    def limits(self, req: Req) -> UserLimits:
+        """The caller's limits under the policy (allowlist first), from their Slack user groups."""
+        groups = self.groups.groups_of(req.user_id) if self.policy.group_ids else frozenset()
+        self.policy.check_allowed(req.user_id, groups, self.support_contact)
+        return self.policy.limits_for(groups)
+
     def issue(self, req: Req) -> None:
-        """Resolve, mint, deliver privately, audit. The token lives only in this frame and the message."""
+        """Resolve, check policy and quota, mint, deliver privately, audit. The token lives only here."""
         REQUEST_ID.set(req.request_id)
+        try:
+            self._issue(req)
+        finally:
+            self.capacity.leave()
+
+    def _issue(self, req: Req) -> None:
         identity = self.identify(req)
-        assert req.seconds is not None
-        issued = self.service.issue(username=identity.username, seconds=req.seconds)
+        limits = self.limits(req)
+        if req.seconds is None:
+            req.seconds = limits.default
+        limits.check(req.seconds)
+        reservation = self.limiter.reserve(req.user_id)
+        try:
+            issued = self.service.issue(username=identity.username, seconds=req.seconds)
+        except BaseException:
+            reservation.release()
+            raise
+        reservation.commit()
         req.token_uuid, req.expires_at = issued.token_uuid, issued.expires_at
         value = self.sealer.seal(
             token=issued.token,
@@ -256,20 +315,29 @@ class SlackBot:
             log.warning("could not tell the user about an undelivered token")
 
     def help(self, req: Req) -> None:
+        """Usage, with the caller's own username, limits and remaining quota."""
         REQUEST_ID.set(req.request_id)
         username: str | None = None
         refusal: str | None = None
+        limits = self.policy.everyone
+        extra: list[str] = []
         try:
             username = self.identify(req).username
+            limits = self.limits(req)
+            extra.append(
+                f"Your limits ({limits.source}): up to {self.limiter.per_hour} tokens an hour, "
+                f"{self.limiter.remaining(req.user_id)} left now."
+            )
         except AccessDenied as exc:
             refusal = exc.user_message
         text, blocks = help_message(
             command=COMMAND,
             username=username,
             refusal=refusal,
-            min_seconds=self.service.min_seconds,
-            max_seconds=self.service.max_seconds,
-            default_seconds=self.default_seconds,
+            min_seconds=limits.min,
+            max_seconds=limits.max,
+            default_seconds=limits.default,
+            extra_lines=extra,
         )
         if req.response_url:
             self.replies.respond(req.response_url, text, blocks)
@@ -332,23 +400,30 @@ def register(app: App, bot: SlackBot) -> None:
             bot.jobs.submit(lambda: bot.help(req), context=req)
             return
         try:
+            # The syntax and the widest range are checked here; the caller's own limits after the ack.
             req.seconds = (
-                parse_duration(text, minimum=bot.service.min_seconds, maximum=bot.service.max_seconds)
-                if text
-                else bot.default_seconds
+                parse_duration(text, minimum=bot.policy.absolute_min, maximum=bot.policy.absolute_max) if text else None
             )
         except UsageError as exc:
             ack(response_type="ephemeral", text=exc.user_message)
             refusal, audited = exc, Req(req.request_id, "issue", req.user_id, None)
             bot.jobs.submit(lambda: bot.reporter.report(refusal, audited), context=audited)
             return
+        if not bot.capacity.try_enter():
+            busy = LimitExceeded("The bot is busy with many requests; try again in a minute.", detail="capacity")
+            ack(response_type="ephemeral", text=busy.user_message)
+            audited = Req(req.request_id, "issue", req.user_id, None, seconds=req.seconds)
+            bot.jobs.submit(lambda: bot.reporter.report(busy, audited), context=audited)
+            return
         if not bot.jobs.submit(lambda: bot.issue(req), context=req):
+            bot.capacity.leave()
             ack(response_type="ephemeral", text="The bot is restarting; try again in a few seconds.")
             return
+        what = f"a {format_duration(req.seconds)} token" if req.seconds else "a token"
         ack(
             response_type="ephemeral",
-            text=f"Issuing a {format_duration(req.seconds)} token for you… it arrives in a private message "
-            f"from the bot in a few seconds (request {req.request_id}).",
+            text=f"Issuing {what} for you… it arrives in a private message from the bot in a few seconds "
+            f"(request {req.request_id}).",
         )
 
     @app.action(VERIFY_ACTION_ID)

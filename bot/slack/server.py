@@ -33,9 +33,11 @@ from bot import __version__, metrics
 from bot.aio import ServerThread
 from bot.bootstrap import Engine, build_engine
 from bot.domain.identity import IdentityResolver, Workspace, load_user_map
+from bot.domain.policy import Policy, PolicyError, load_policy
 from bot.jobs import Jobs
+from bot.limits import Capacity, RateLimiter
 from bot.settings import Settings, SettingsError
-from bot.slack.app import ProfileCache, Replies, Reporter, SlackBot, register
+from bot.slack.app import GroupDirectory, ProfileCache, Replies, Reporter, SlackBot, register
 from bot.slack.audit import AuditEvent, AuditSink
 from bot.slack.seal import Sealer
 
@@ -67,8 +69,24 @@ def _webhook(url: str) -> WebhookClient:
     return WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers())
 
 
-def build_slack_bot(settings: Settings, engine: Engine, client: WebClient, workspace: Workspace) -> SlackBot:
-    """Wire the Slack side on an engine: identity, sealing, audit, replies, jobs and the reporter."""
+def build_policy(settings: Settings) -> Policy:
+    """The policy file (ROK_BOT_POLICY) over the settings' durations; invalid: one line naming the field."""
+    try:
+        return load_policy(
+            settings.policy,
+            default=settings.default_duration,
+            minimum=settings.min_duration,
+            maximum=settings.max_duration,
+            allow_guests=settings.allow_guests,
+        )
+    except PolicyError as exc:
+        raise SettingsError(f"ROK_BOT_POLICY: {exc}") from None
+
+
+def build_slack_bot(
+    settings: Settings, engine: Engine, client: WebClient, workspace: Workspace, policy: Policy
+) -> SlackBot:
+    """Wire the Slack side on an engine: identity, policy, sealing, audit, replies, jobs and the reporter."""
     assert settings.seal_key is not None
     try:
         user_map = load_user_map(settings.user_map)
@@ -81,7 +99,7 @@ def build_slack_bot(settings: Settings, engine: Engine, client: WebClient, works
     identity = IdentityResolver(
         user_map=user_map,
         email_domains=settings.email_domains,
-        allow_guests=settings.allow_guests,
+        allow_guests=policy.allow_guests,
         workspace=workspace,
         support_contact=settings.support_contact,
     )
@@ -99,7 +117,10 @@ def build_slack_bot(settings: Settings, engine: Engine, client: WebClient, works
         jobs=jobs,
         reporter=reporter,
         profiles=ProfileCache(client),
-        default_seconds=settings.default_duration,
+        policy=policy,
+        groups=GroupDirectory(client, policy.group_ids),
+        limiter=RateLimiter(per_hour=policy.per_hour, cooldown=float(policy.cooldown)),
+        capacity=Capacity(policy.max_concurrent_issues),
         support_contact=settings.support_contact,
     )
 
@@ -156,11 +177,12 @@ class BotServer:
     def start(self, *, auth_attempts: int = 0) -> BotServer:
         """Serve probes at once; connect to Slack (retrying auth.test), then take requests."""
         self._http.start()
-        self.engine = build_engine(self.settings)
+        policy = build_policy(self.settings)
+        self.engine = build_engine(self.settings, bounds=(policy.absolute_min, policy.absolute_max))
         client = build_web_client(self.settings)
         auth = self._auth_test(client, attempts=auth_attempts)
         workspace = Workspace(team_id=str(auth["team_id"]), enterprise_id=auth.get("enterprise_id") or None)
-        self.bot = build_slack_bot(self.settings, self.engine, client, workspace)
+        self.bot = build_slack_bot(self.settings, self.engine, client, workspace, policy)
         self.health.audit = self.bot.audit
         app = App(
             client=client,

@@ -147,11 +147,11 @@ def test_request_from_another_workspace_is_refused_at_the_ack(box: Sandbox) -> N
     ("text", "phrase"),
     [
         ("24", "did you mean 24h?"),
-        ("30d", "choose between 5m and 7d"),
-        ("0m", "choose between 5m and 7d"),
-        ("1m", "choose between 5m and 7d"),
-        ("-5h", "choose between 5m and 7d"),
-        ("99999999999999999999d", "choose between 5m and 7d"),
+        ("60d", "choose between 5m and 30d"),
+        ("0m", "choose between 5m and 30d"),
+        ("1m", "choose between 5m and 30d"),
+        ("-5h", "choose between 5m and 30d"),
+        ("99999999999999999999d", "choose between 5m and 30d"),
     ],
 )
 def test_bad_durations_are_refused_in_the_ack_with_the_range(box: Sandbox, text: str, phrase: str) -> None:
@@ -162,6 +162,18 @@ def test_bad_durations_are_refused_in_the_ack_with_the_range(box: Sandbox, text:
     assert len(box.kube.execs) == execs
 
 
+def test_per_group_limits_are_stated_never_clamped(box: Sandbox) -> None:
+    """jdoe (everyone: up to 7d) is refused 30d with his limit; alice (admins: up to 30d) gets it."""
+    minted = len(box.rok.minted)
+    _, _, url = box.slash("U0JDOE", "30d")
+    assert "longer than your limit of 7d (everyone)" in box.wait_reply(url).text
+    assert len(box.rok.minted) == minted
+    _issue(box, "U0ALICE", "30d")
+    record = box.rok.minted[-1]
+    assert record.username == "alice"
+    assert round((record.expires_at - record.created_at).total_seconds()) == 30 * 86400
+
+
 @pytest.mark.parametrize("text", ["help", "HELP", "what is this", "please"])
 def test_help_and_unknown_text_answer_with_usage_range_and_username(box: Sandbox, text: str) -> None:
     _, _, url = box.slash("U0JDOE", text)
@@ -169,6 +181,7 @@ def test_help_and_unknown_text_answer_with_usage_range_and_username(box: Sandbox
     body = str(reply.blocks)
     assert "between *5m* and *7d*" in body
     assert "`jdoe`" in body
+    assert "tokens an hour" in body
 
 
 def test_help_for_an_unmapped_user_says_so(box: Sandbox) -> None:

@@ -1,0 +1,219 @@
+"""Who may get a token, for how long, how often: the admin's policy file, validated at start.
+
+Limits come from the overall section, overridden by the most generous Slack user group the user is in.
+An over-limit request is refused with the limit stated, never silently clamped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from bot.domain.durations import format_duration, parse_setting_duration
+from bot.domain.errors import AccessDenied, DurationError
+
+
+class PolicyError(ValueError):
+    """The policy file is unreadable or invalid; the message names the field."""
+
+
+def _seconds(value: object) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 30m, 24h or 7d")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_setting_duration(value)
+        except DurationError as exc:
+            raise ValueError(exc.user_message) from None
+    raise ValueError("must be a duration such as 30m, 24h or 7d")
+
+
+def _seconds_or_zero(value: object) -> int:
+    return 0 if value in (0, "0") else _seconds(value)
+
+
+Seconds = Annotated[int, BeforeValidator(_seconds)]
+SecondsOrZero = Annotated[int, BeforeValidator(_seconds_or_zero)]
+SlackUserId = Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,20}$")]
+SlackGroupId = Annotated[str, Field(pattern=r"^S[A-Z0-9]{2,20}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Strict):
+    """Durations one population may ask for."""
+
+    default: Seconds | None = Field(default=None, description="Token lifetime when the user gives none.")
+    min: Seconds | None = Field(default=None, description="Shortest token.")
+    max: Seconds | None = Field(default=None, description="Longest token.")
+
+
+class GroupRule(Limits):
+    """Limits for the members of one Slack user group (by ID: names can be edited)."""
+
+    usergroup: SlackGroupId
+    name: str = Field(default="", max_length=80, description="A label for messages and the audit channel.")
+
+
+class Allow(_Strict):
+    """If present, only these users and members of these groups may ask."""
+
+    users: list[SlackUserId] = Field(default_factory=list)
+    usergroups: list[SlackGroupId] = Field(default_factory=list)
+
+
+class Quota(_Strict):
+    per_hour: int = Field(default=10, ge=1, le=10_000, description="Tokens per user per rolling hour.")
+    cooldown: SecondsOrZero = Field(default=30, description="Minimum time between two tokens of one user (0: none).")
+
+
+class PolicyFile(_Strict):
+    """The YAML document: every field optional; unset limits fall back to the ROK_BOT_* settings."""
+
+    limits: Limits = Field(default_factory=lambda: Limits())
+    groups: list[GroupRule] = Field(default_factory=list)
+    allow: Allow | None = None
+    allow_guests: bool | None = None
+    quota: Quota = Field(default_factory=lambda: Quota())
+    max_concurrent_issues: int = Field(default=256, ge=1, le=100_000)
+
+    @model_validator(mode="after")
+    def _unique_groups(self) -> PolicyFile:
+        ids = [g.usergroup for g in self.groups]
+        if len(ids) != len(set(ids)):
+            raise ValueError("a user group appears twice in groups")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class UserLimits:
+    """The resolved limits of one user, and where they came from (for help and refusals)."""
+
+    default: int
+    min: int
+    max: int
+    source: str  # "everyone" or the group's label
+
+    def check(self, seconds: int) -> None:
+        """Refuse, with the limit stated, a duration outside this user's range."""
+        if seconds > self.max:
+            raise DurationError(
+                f"{format_duration(seconds)} is longer than your limit of {format_duration(self.max)} "
+                f"({self.source}): choose between {format_duration(self.min)} and {format_duration(self.max)}."
+            )
+        if seconds < self.min:
+            raise DurationError(
+                f"{format_duration(seconds)} is shorter than the minimum of {format_duration(self.min)}: "
+                f"choose between {format_duration(self.min)} and {format_duration(self.max)}."
+            )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The effective policy: the file's rules with the settings' durations as the baseline."""
+
+    everyone: UserLimits
+    groups: tuple[tuple[str, UserLimits], ...]
+    allow_users: frozenset[str] | None
+    allow_groups: frozenset[str]
+    allow_guests: bool
+    per_hour: int
+    cooldown: int
+    max_concurrent_issues: int
+
+    @property
+    def group_ids(self) -> frozenset[str]:
+        """Every user group whose membership matters (limits or allowlist)."""
+        return frozenset(g for g, _ in self.groups) | self.allow_groups
+
+    @property
+    def absolute_min(self) -> int:
+        return min([self.everyone.min, *(lim.min for _, lim in self.groups)])
+
+    @property
+    def absolute_max(self) -> int:
+        return max([self.everyone.max, *(lim.max for _, lim in self.groups)])
+
+    def limits_for(self, user_groups: Iterable[str]) -> UserLimits:
+        """The most generous limits among the user's groups, else everyone's."""
+        mine = set(user_groups)
+        candidates = [lim for gid, lim in self.groups if gid in mine]
+        if not candidates:
+            return self.everyone
+        return max(candidates, key=lambda lim: (lim.max, lim.default))
+
+    def check_allowed(self, user_id: str, user_groups: Iterable[str], contact: str) -> None:
+        """Refuse a user outside the allowlist, when there is one."""
+        if self.allow_users is None:
+            return
+        if user_id in self.allow_users or self.allow_groups & set(user_groups):
+            return
+        raise AccessDenied(
+            f"You are not on the list of people who may get Rok Registry tokens; ask {contact}.",
+            detail="not in the allowlist",
+        )
+
+
+def _limits(raw: Limits, base: UserLimits, source: str, where: str) -> UserLimits:
+    lo = raw.min if raw.min is not None else base.min
+    hi = raw.max if raw.max is not None else base.max
+    default = raw.default if raw.default is not None else min(max(base.default, lo), hi)
+    if lo > hi:
+        raise PolicyError(f"{where}: min ({format_duration(lo)}) is above max ({format_duration(hi)})")
+    if not lo <= default <= hi:
+        raise PolicyError(
+            f"{where}: default ({format_duration(default)}) is outside {format_duration(lo)}..{format_duration(hi)}"
+        )
+    return UserLimits(default=default, min=lo, max=hi, source=source)
+
+
+def build_policy(
+    data: Mapping[str, Any] | None, *, default: int, minimum: int, maximum: int, allow_guests: bool
+) -> Policy:
+    """Validate a loaded policy document against the settings' baseline; PolicyError names the field."""
+    try:
+        doc = PolicyFile.model_validate(data or {})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(p) for p in error["loc"]) or "policy"
+        raise PolicyError(f"{where}: {str(error['msg']).removeprefix('Value error, ')}") from None
+    base = UserLimits(default=default, min=minimum, max=maximum, source="everyone")
+    everyone = _limits(doc.limits, base, "everyone", "limits")
+    groups = tuple(
+        (g.usergroup, _limits(g, everyone, g.name or g.usergroup, f"groups[{i}]")) for i, g in enumerate(doc.groups)
+    )
+    return Policy(
+        everyone=everyone,
+        groups=groups,
+        allow_users=frozenset(doc.allow.users) if doc.allow is not None else None,
+        allow_groups=frozenset(doc.allow.usergroups) if doc.allow is not None else frozenset(),
+        allow_guests=allow_guests if doc.allow_guests is None else doc.allow_guests,
+        per_hour=doc.quota.per_hour,
+        cooldown=doc.quota.cooldown,
+        max_concurrent_issues=doc.max_concurrent_issues,
+    )
+
+
+def load_policy(path: Path | None, *, default: int, minimum: int, maximum: int, allow_guests: bool) -> Policy:
+    """Read ROK_BOT_POLICY (or use the settings alone when it is unset)."""
+    data: Any = None
+    if path is not None:
+        import yaml
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise PolicyError(f"cannot read {path}: {type(exc).__name__}") from None
+        if data is not None and not isinstance(data, Mapping):
+            raise PolicyError("the policy must be a YAML mapping")
+    return build_policy(data, default=default, minimum=minimum, maximum=maximum, allow_guests=allow_guests)

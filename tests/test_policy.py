@@ -1,0 +1,123 @@
+"""Policy and abuse limits: pure code, no fakes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.domain.errors import AccessDenied, DurationError
+from bot.domain.policy import PolicyError, build_policy, load_policy
+from bot.limits import Capacity, LimitExceeded, RateLimiter
+
+H, D = 3600, 86400
+BASE = {"default": D, "minimum": 300, "maximum": 7 * D, "allow_guests": False}
+
+
+def test_example_policy_file_is_valid() -> None:
+    policy = load_policy(Path(__file__).parents[1] / "config" / "policy.example.yaml", **BASE)
+    assert policy.limits_for(["S0123ADMINS"]).max == 30 * D
+    assert policy.limits_for([]).max == 7 * D
+    assert policy.per_hour == 10 and policy.cooldown == 30
+    assert policy.absolute_max == 30 * D and policy.absolute_min == 300
+
+
+def test_no_policy_file_uses_the_settings() -> None:
+    policy = load_policy(None, **BASE)
+    assert (policy.everyone.default, policy.everyone.min, policy.everyone.max) == (D, 300, 7 * D)
+    assert policy.allow_users is None and not policy.group_ids
+
+
+def test_most_generous_group_wins() -> None:
+    policy = build_policy(
+        {"groups": [{"usergroup": "S1AAA", "max": "14d"}, {"usergroup": "S2BBB", "max": "30d", "name": "admins"}]},
+        **BASE,
+    )
+    limits = policy.limits_for(["S1AAA", "S2BBB"])
+    assert limits.max == 30 * D and limits.source == "admins"
+
+
+def test_over_limit_is_refused_with_the_limit_stated_never_clamped() -> None:
+    limits = build_policy(None, **BASE).everyone
+    with pytest.raises(DurationError, match="longer than your limit of 7d"):
+        limits.check(8 * D)
+    with pytest.raises(DurationError, match="shorter than the minimum of 5m"):
+        limits.check(60)
+    limits.check(7 * D)
+
+
+def test_allowlist() -> None:
+    policy = build_policy({"allow": {"users": ["U0JDOE"], "usergroups": ["S0MLENG"]}}, **BASE)
+    policy.check_allowed("U0JDOE", [], "#help")
+    policy.check_allowed("U0OTHER", ["S0MLENG"], "#help")
+    with pytest.raises(AccessDenied, match="#help"):
+        policy.check_allowed("U0OTHER", [], "#help")
+
+
+@pytest.mark.parametrize(
+    ("doc", "where"),
+    [
+        ({"limits": {"max": "3x"}}, "limits.max"),
+        ({"limits": {"min": "2d", "max": "1d"}}, "limits: min"),
+        ({"limits": {"default": "30d"}}, "limits: default"),
+        ({"groups": [{"usergroup": "admins"}]}, "groups.0.usergroup"),
+        ({"groups": [{"usergroup": "S1AAA"}, {"usergroup": "S1AAA"}]}, "appears twice"),
+        ({"quota": {"per_hour": 0}}, "quota.per_hour"),
+        ({"unknown": 1}, "unknown"),
+        ({"allow": {"users": ["jdoe"]}}, "allow.users.0"),
+    ],
+)
+def test_invalid_policy_names_the_field(doc: dict[str, object], where: str) -> None:
+    with pytest.raises(PolicyError, match=where):
+        build_policy(doc, **BASE)
+
+
+def test_policy_file_must_be_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(["a"]))
+    with pytest.raises(PolicyError, match="mapping"):
+        load_policy(path, **BASE)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_quota_per_rolling_hour_with_the_wait_in_the_refusal() -> None:
+    clock = Clock()
+    limiter = RateLimiter(per_hour=2, cooldown=0, clock=clock)
+    limiter.reserve("U1").commit()
+    clock.now += 60
+    limiter.reserve("U1").commit()
+    clock.now += 60
+    with pytest.raises(LimitExceeded, match=r"2 tokens in the last hour.*in 58m"):
+        limiter.reserve("U1")
+    limiter.reserve("U2").commit()  # per user
+    clock.now += 3541
+    limiter.reserve("U1").commit()
+    assert limiter.remaining("U1") == 1  # both earlier tokens are now over an hour old
+
+
+def test_cooldown_and_released_reservations() -> None:
+    clock = Clock()
+    limiter = RateLimiter(per_hour=10, cooldown=30, clock=clock)
+    limiter.reserve("U1").release()  # a failure before minting does not count
+    limiter.reserve("U1").commit()
+    clock.now += 10
+    with pytest.raises(LimitExceeded, match="wait 20s"):
+        limiter.reserve("U1")
+    clock.now += 20
+    limiter.reserve("U1").commit()
+    assert limiter.remaining("U1") == 8
+
+
+def test_capacity() -> None:
+    cap = Capacity(2)
+    assert cap.try_enter() and cap.try_enter() and not cap.try_enter()
+    cap.leave()
+    assert cap.try_enter() and cap.in_flight == 2
