@@ -22,11 +22,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App, BoltRequest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 from slack_sdk.webhook import WebhookClient
 
 from bot import __version__, metrics
@@ -39,20 +34,12 @@ from bot.limits import Capacity, RateLimiter
 from bot.settings import Settings, SettingsError
 from bot.slack.app import GroupDirectory, ProfileCache, Replies, Reporter, SlackBot, register
 from bot.slack.audit import AuditEvent, AuditSink
+from bot.slack.retry import retry_handlers
 from bot.slack.seal import Sealer
 
 log = logging.getLogger(__name__)
 
 SLACK_TIMEOUT = 10
-
-
-def retry_handlers() -> list[Any]:
-    """429 after Retry-After, 5xx and connection errors with backoff: bounded by count and timeout."""
-    return [
-        RateLimitErrorRetryHandler(max_retry_count=2),
-        ServerErrorRetryHandler(max_retry_count=2),
-        ConnectionErrorRetryHandler(max_retry_count=2),
-    ]
 
 
 def build_web_client(settings: Settings) -> WebClient:
