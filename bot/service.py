@@ -20,6 +20,7 @@ from bot.domain.errors import (
     ExecStartError,
     ExecTimeout,
     NoAccountError,
+    OutputTooLarge,
     UsageError,
 )
 from bot.domain.models import Account, IssuedToken, VerifyResult
@@ -92,7 +93,7 @@ class TokenService:
 
     def account(self, username: str) -> Account:
         """The account with exactly this username, from the cached table (refreshed once on a miss)."""
-        if not USERNAME.match(username):
+        if not USERNAME.fullmatch(username):  # fullmatch: `$` alone accepts a trailing newline
             raise UsageError(f"{username[:40]!r} is not a valid Rok Registry username.")
         asked_at = self._clock()
         loaded = self._accounts.get()
@@ -133,7 +134,7 @@ class TokenService:
         started = self._clock()
         self.check_duration(seconds)
         account = self.account(username)
-        if not _UUID.match(account.uuid):
+        if not _UUID.fullmatch(account.uuid):
             raise UsageError(detail="account UUID failed validation")
         argv = render_argv(self._token_create_argv, {"uuid": account.uuid, "seconds": str(int(seconds))})
         requested_at = self._wall()
@@ -187,7 +188,7 @@ class TokenService:
                     self._runner.forget(target)
                 # token-create may only be retried when it cannot have started; account-list is read-only.
                 retry = isinstance(exc, ExecStartError) or (
-                    idempotent and not isinstance(exc, CommandFailed | ExecTimeout)
+                    idempotent and not isinstance(exc, CommandFailed | ExecTimeout | OutputTooLarge)
                 )
                 if attempt == 1 and retry:
                     log.warning(

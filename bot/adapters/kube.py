@@ -15,8 +15,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.domain.errors import (
+    ClusterError,
+    CommandFailed,
+    ExecError,
+    ExecStartError,
+    ExecTimeout,
+    OutputTooLarge,
+    PodResolutionError,
+)
 from bot.domain.ports import ExecResult, PodTarget
-from bot.domain.errors import CommandFailed, ExecError, ExecStartError, ExecTimeout, PodResolutionError
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +40,21 @@ def build_configuration(kubeconfig: str | None) -> Any:
     from kubernetes import client, config
 
     cfg = client.Configuration()
-    if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
-    elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-    else:
-        config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    try:
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        else:
+            config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        # A missing or broken kubeconfig is a setup problem: one line, not a traceback.
+        source = f"KUBECONFIG={kubeconfig}" if kubeconfig else "the in-cluster service account or ~/.kube/config"
+        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise ClusterError(
+            "The Kubernetes client configuration could not be loaded; an admin must check KUBECONFIG.",
+            detail=f"loading {source}: {type(exc).__name__}: {reason}",
+        ) from None
     return cfg
 
 
@@ -130,9 +147,7 @@ class KubeExecutor:
 
         request_timeout = min(self._timeout, 10.0)
         try:
-            svc = self._rest.read_namespaced_service(
-                self._service, self._namespace, _request_timeout=request_timeout
-            )
+            svc = self._rest.read_namespaced_service(self._service, self._namespace, _request_timeout=request_timeout)
         except ApiException as exc:
             if exc.status == 404:
                 raise PodResolutionError(
@@ -169,6 +184,8 @@ class KubeExecutor:
 
     def run(self, argv: list[str], *, target: PodTarget | None = None) -> ExecResult:
         """Run argv (no shell) in the pod; raise an ExecError subclass unless the command exited."""
+        from websocket import WebSocketException
+
         target = target or self.resolve()
         started = time.monotonic()
         ws = self._open(argv, target)
@@ -181,14 +198,21 @@ class KubeExecutor:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise ExecTimeout(detail=f"{argv[:2]} in pod {target.pod} ran past {self._timeout:.0f}s")
-                ws.update(timeout=min(remaining, 1.0))
-                for channel, sink in ((STDOUT, stdout), (STDERR, stderr)):
-                    chunk = ws.read_channel(channel)
-                    if chunk:
-                        sink.append(chunk)
-                        size += len(chunk)
+                try:
+                    ws.update(timeout=min(remaining, 1.0))
+                    for channel, sink in ((STDOUT, stdout), (STDERR, stderr)):
+                        chunk = ws.read_channel(channel)
+                        if chunk:
+                            sink.append(chunk)
+                            size += len(chunk)
+                except (OSError, WebSocketException) as exc:
+                    # A reset socket mid-command: the command may have run, so this is not retried.
+                    raise ExecError(
+                        "The connection to the Rok Registry pod dropped; try again in a minute.",
+                        detail=f"{argv[:2]} in pod {target.pod}: {type(exc).__name__} while reading",
+                    ) from None
                 if size > self._output_limit:
-                    raise ExecError(detail=f"{argv[:2]} printed more than {self._output_limit} bytes")
+                    raise OutputTooLarge(detail=f"{argv[:2]} printed more than {self._output_limit} bytes")
             status_text = ws.read_channel(STATUS)
         finally:
             ws.close()
@@ -229,7 +253,8 @@ class KubeExecutor:
 
 def _short_reason(exc: Any) -> str:
     reason = str(getattr(exc, "reason", "") or exc).splitlines()[0]
-    return reason[:200]
+    # websocket-client appends the response headers after " -+-+- ": keep only the status.
+    return reason.split(" -+-+- ")[0][:200]
 
 
 def _api_failure(exc: Any, doing: str) -> ExecStartError:

@@ -12,6 +12,7 @@
     │   └── ExecError              the exec call failed
     │       ├── ExecStartError     failed before the command could have run (safe to retry)
     │       ├── ExecTimeout        the command did not finish in time
+    │       ├── OutputTooLarge     the command printed more than the output limit
     │       └── CommandFailed      the command ran and exited non-zero
     ├── OutputParseError           the command's output was not what we can read
     ├── DeliveryError              the token was minted but could not be delivered
@@ -86,6 +87,10 @@ class ExecStartError(ExecError):
 
 class ExecTimeout(ExecError):
     user_message = "The Rok Registry pod took too long to answer; try again in a minute."
+
+
+class OutputTooLarge(ExecError):
+    user_message = "The Rok Registry answered with more output than the bot accepts; an admin must check the logs."
 
 
 class CommandFailed(ExecError):

@@ -80,11 +80,11 @@ class Quota(_Strict):
 class PolicyFile(_Strict):
     """The YAML document: every field optional; unset limits fall back to the ROK_BOT_* settings."""
 
-    limits: Limits = Field(default_factory=lambda: Limits())
+    limits: Limits = Field(default_factory=Limits)
     groups: list[GroupRule] = Field(default_factory=list)
     allow: Allow | None = None
     allow_guests: bool | None = None
-    quota: Quota = Field(default_factory=lambda: Quota())
+    quota: Quota = Field(default_factory=Quota)
     max_concurrent_issues: int = Field(default=256, ge=1, le=100_000)
 
     @model_validator(mode="after")

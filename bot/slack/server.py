@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.webhook import WebhookClient
@@ -110,6 +110,16 @@ def build_slack_bot(
         capacity=Capacity(policy.max_concurrent_issues),
         support_contact=settings.support_contact,
     )
+
+
+def dispatch_http(app: App, body: str, query: str, headers: dict[str, str | Sequence[str]]) -> BoltResponse:
+    """Run one HTTP request through Bolt; a body Bolt cannot even parse is a 400, never a 500."""
+    try:
+        request = BoltRequest(body=body, query=query, headers=headers)
+    except (ValueError, TypeError, AttributeError, KeyError):
+        log.warning("malformed Slack request refused", extra={"bytes": len(body)})
+        return BoltResponse(status=400, body='{"error": "malformed request"}')
+    return app.dispatch(request)
 
 
 @dataclass
@@ -256,9 +266,8 @@ class BotServer:
         for key, value in request.headers.items():
             previous = headers.get(key.lower())
             headers[key.lower()] = [*previous, value] if isinstance(previous, list) else [value]
-        bolt_request = BoltRequest(body=body, query=request.query_string, headers=headers)
         loop = asyncio.get_running_loop()
-        response = await loop.run_in_executor(self._dispatch, app.dispatch, bolt_request)
+        response = await loop.run_in_executor(self._dispatch, dispatch_http, app, body, request.query_string, headers)
         metrics.ACK_SECONDS.labels("http").observe(time.perf_counter() - started)
         return web.Response(
             status=response.status,

@@ -138,3 +138,8 @@ def test_token_wrapper_never_prints_the_secret() -> None:
         import pickle
 
         pickle.dumps(token)
+
+
+def test_a_body_bolt_cannot_parse_is_a_400_not_a_500(http_box: Sandbox) -> None:
+    response = sr.signed_post(http_box.url + "/slack/events", "payload=null", SIGNING_SECRET)
+    assert response.status_code == 400
