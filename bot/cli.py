@@ -37,9 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("username", help="the exact Rok Registry username")
     issue.add_argument("--duration", help="how long the token lives, e.g. 30m, 24h, 7d (default: settings)")
     issue.add_argument("--json", action="store_true", help="print a JSON object instead of the bare token")
-    sub.add_parser(
+    verify = sub.add_parser(
         "verify", help="check a token read from ROK_REGISTRY_TOKEN or stdin (never from the command line)"
     )
+    # Caught only to refuse it without echoing it: argparse would print an unknown argument on stderr.
+    verify.add_argument("token_argument", nargs="*", help=argparse.SUPPRESS)
     sub.add_parser("doctor", help="check settings, cluster access, RBAC, the pod and the registry")
     demo = sub.add_parser("demo", help="run the real app against built-in fakes and play a short story")
     demo.add_argument("--interactive", action="store_true", help="keep running and read commands")
@@ -68,8 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = _settings()
         from bot.logs import setup_logging
 
-        # The CLI keeps stderr for its own lines: library logs only from WARNING unless asked for more.
-        cli_level = settings.log_level if args.command == "serve" or "ROK_BOT_LOG_LEVEL" in os.environ else "WARNING"
+        # The CLI keeps stderr for its one line: library logs only from ERROR unless asked for more
+        # (a warning such as "retrying on a fresh pod" would otherwise add a second line).
+        cli_level = settings.log_level if args.command == "serve" or "ROK_BOT_LOG_LEVEL" in os.environ else "ERROR"
         setup_logging(
             level=cli_level,
             fmt=settings.log_format if args.command == "serve" else "text",
@@ -82,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "issue":
             return _issue(settings, args.username, args.duration, as_json=args.json)
         if args.command == "verify":
+            if args.token_argument:
+                raise UsageError("Give the token in ROK_REGISTRY_TOKEN or on stdin, never as an argument.")
             return _verify(settings)
         if args.command == "doctor":
             from bot.doctor import run_doctor
@@ -153,6 +158,8 @@ def _verify(settings: Settings) -> int:
 
     from bot.adapters.registry import RegistryClient
     from bot.domain.durations import format_duration
+    from bot.domain.errors import RegistryUnreachable
+    from bot.domain.models import Verdict
     from bot.domain.secret import Token
 
     try:
@@ -164,6 +171,9 @@ def _verify(settings: Settings) -> int:
         result = registry.verify(token)
     finally:
         registry.close()
+    if result.verdict is Verdict.UNREACHABLE:
+        # Not a verdict on the token: a failure, reported like every other one.
+        raise RegistryUnreachable(result.message, detail=registry.url)
     line = f"{result.verdict.value}: {result.message}"
     if result.ok and result.expires_at is not None:
         left = int((result.expires_at - datetime.now(UTC)).total_seconds())

@@ -46,7 +46,12 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
     checks: list[Check] = [
         Check("settings", True, f"registry {settings.registry_url}, {settings.namespace}/svc/{settings.service}")
     ]
-    engine = build_engine(settings)
+    try:
+        engine = build_engine(settings)
+    except RokBotError as exc:
+        # Without a client configuration no other check can run: report that one line.
+        checks.append(Check("cluster", False, f"{exc.user_message} {exc.detail}".strip()))
+        return _report(checks, out)
     api_client = client.ApiClient(engine.executor.configuration)
 
     def connection() -> str:
@@ -101,7 +106,10 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
 
     checks.append(_run("registry", registry))
     engine.close()
+    return _report(checks, out)
 
+
+def _report(checks: list[Check], out: Callable[[str], None]) -> int:
     for check in checks:
         out(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<9} {check.detail}")
     failed = sum(not c.ok for c in checks)

@@ -7,8 +7,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,109 @@
+"""Shared fixtures: the fake cluster and registry on loopback, a clean environment, settings and an engine.
+
+Every test runs with the ROK_*, SLACK_* and KUBECONFIG variables of the developer's shell cleared
+(`core_env`), so no real token or cluster is ever reached.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.bootstrap import Engine, build_engine
+from bot.settings import Settings, load_settings
+from tests.fakes import FakeKube, FakeRegistry, FakeRok
+
+# Variables that would point a test at a real cluster even though none is named ROK_* or SLACK_*.
+_CLUSTER_VARIABLES = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+
+
+@pytest.fixture
+def rok() -> FakeRok:
+    """The fake `rok-fort-manage` and token store, with the default accounts (jdoe, jdoe2, ajdoe, ...)."""
+    return FakeRok()
+
+
+@pytest.fixture
+def kube(rok: FakeRok) -> Iterator[FakeKube]:
+    """A started fake Kubernetes API server whose pod runs commands in `rok`."""
+    server = FakeKube(rok).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def registry(rok: FakeRok) -> Iterator[FakeRegistry]:
+    """A started fake Rok Registry (with a `/registry` path prefix) that knows `rok`'s tokens."""
+    server = FakeRegistry(rok).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kubeconfig(kube: FakeKube, tmp_path: Path) -> Path:
+    """A kubeconfig file for the fake cluster."""
+    return kube.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """No ROK_*/SLACK_*/cluster variables, no secrets directory, and a cwd without a stray `.env`."""
+    for name in list(os.environ):
+        if name.startswith(("ROK_", "SLACK_")) or name in _CLUSTER_VARIABLES:
+            monkeypatch.delenv(name)
+    secrets_dir = str(tmp_path / "no-secrets-here")
+    monkeypatch.setenv("ROK_BOT_SECRETS_DIR", secrets_dir)
+    monkeypatch.chdir(tmp_path)
+    return {"ROK_BOT_SECRETS_DIR": secrets_dir}
+
+
+@pytest.fixture
+def core_env(
+    clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, kubeconfig: Path, registry: FakeRegistry
+) -> dict[str, str]:
+    """A clean environment pointing at the fake cluster and registry; returns every variable it set."""
+    values = {"KUBECONFIG": str(kubeconfig), "ROK_REGISTRY_URL": registry.url}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return {**clean_env, **values}
+
+
+@pytest.fixture
+def settings(core_env: dict[str, str]) -> Settings:
+    """Settings loaded from `core_env`, exactly as the CLI loads them."""
+    return load_settings()
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    """The real engine (KubeExecutor, RegistryClient, TokenService) wired to the fakes."""
+    built = build_engine(settings)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def make_engine(core_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Engine]]:
+    """Build an engine after setting extra variables, e.g. `make_engine(ROK_BOT_EXEC_TIMEOUT="1s")`."""
+    built: list[Engine] = []
+
+    def make(**variables: str) -> Engine:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        built.append(build_engine(load_settings()))
+        return built[-1]
+
+    try:
+        yield make
+    finally:
+        for one in built:
+            one.close()

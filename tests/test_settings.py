@@ -1,0 +1,307 @@
+"""Settings: defaults, every variable, one-line errors that name the variable, secrets files, URL joining."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.registry import verify_url
+from bot.settings import ACCOUNT_LIST_COMMAND, TOKEN_CREATE_COMMAND, Settings, SettingsError, load_settings
+
+URL = "https://rok.example.com/registry"
+
+
+@pytest.fixture
+def env(clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """A clean environment with only the one required variable set."""
+    monkeypatch.setenv("ROK_REGISTRY_URL", URL)
+    return monkeypatch
+
+
+def fails(monkeypatch: pytest.MonkeyPatch, **variables: str) -> str:
+    """Set variables, load settings, and return the one-line error (asserting its shape)."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    message = str(err.value)
+    assert "\n" not in message
+    assert len(message) < 300
+    return message
+
+
+def test_defaults(env: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert s.registry_url == URL
+    assert (s.namespace, s.service, s.container, s.ca_bundle, s.kubeconfig) == (
+        "rok-registry",
+        "rok-registry",
+        None,
+        None,
+        None,
+    )
+    assert (s.default_duration, s.max_duration, s.min_duration) == (86400, 7 * 86400, 300)
+    assert (s.exec_timeout, s.account_cache_ttl, s.max_concurrent_execs) == (30, 300, 4)
+    assert s.exec_output_limit == 1 << 20
+    assert s.account_list_command == ACCOUNT_LIST_COMMAND == ["rok-fort-manage", "account-list"]
+    assert s.token_create_command == TOKEN_CREATE_COMMAND
+    assert s.token_create_command == [
+        "rok-fort-manage",
+        "token-create",
+        "--user",
+        "{uuid}",
+        "--duration",
+        "{seconds}",
+        "--no-borders",
+    ]
+    assert (s.log_level, s.log_format) == ("INFO", "json")
+    assert (s.slack_bot_token, s.slack_signing_secret, s.slack_app_token, s.seal_key) == (None,) * 4
+    assert s.secrets() == []
+    assert not s.socket_mode
+    # The defaults are copies: changing one Settings object cannot leak into the next.
+    s.account_list_command.append("--oops")
+    assert load_settings().account_list_command == ["rok-fort-manage", "account-list"]
+
+
+def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not really a certificate\n")
+    user_map = tmp_path / "users.yaml"
+    user_map.write_text("U0123ABCD: jdoe\n")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("{}\n")
+    values = {
+        "ROK_REGISTRY_URL": "http://registry.local:8080/",
+        "ROK_REGISTRY_NAMESPACE": "rok-system",
+        "ROK_REGISTRY_SERVICE": "registry-api",
+        "ROK_REGISTRY_CONTAINER": "api",
+        "ROK_REGISTRY_CA_BUNDLE": str(ca),
+        "KUBECONFIG": "/somewhere/kubeconfig",
+        "ROK_BOT_DEFAULT_DURATION": "1h30m",
+        "ROK_BOT_MAX_DURATION": "2w",
+        "ROK_BOT_MIN_DURATION": "10m",
+        "ROK_BOT_EXEC_TIMEOUT": "45",  # a bare number is seconds in settings
+        "ROK_BOT_ACCOUNT_CACHE_TTL": "1m",
+        "ROK_BOT_MAX_CONCURRENT_EXECS": "8",
+        "ROK_BOT_EXEC_OUTPUT_LIMIT": "65536",
+        "ROK_BOT_ACCOUNT_LIST_COMMAND": '["rok-fort-manage", "account-list", "--all"]',
+        "ROK_BOT_TOKEN_CREATE_COMMAND": "rok-fort-manage token-create --user={uuid} --duration {seconds}",
+        "ROK_BOT_LOG_LEVEL": "DEBUG",
+        "ROK_BOT_LOG_FORMAT": "text",
+        "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "SLACK_APP_TOKEN": "xapp-test-not-a-real-token",
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "ROK_BOT_AUDIT_CHANNEL": "C0123ABCD",
+        "ROK_BOT_USER_MAP": str(user_map),
+        "ROK_BOT_EMAIL_DOMAINS": "Example.com, @corp.example.org",
+        "ROK_BOT_SEAL_KEY": "test-seal-key-material",
+        "ROK_BOT_SUPPORT_CONTACT": "#platform-help",
+        "ROK_BOT_PORT": "8080",
+        "ROK_BOT_BIND": "127.0.0.1",
+        "ROK_BOT_ALLOW_GUESTS": "true",
+        "ROK_BOT_POLICY": str(policy),
+        "ROK_BOT_WORKERS": "16",
+        "ROK_BOT_DRAIN_TIMEOUT": "10s",
+    }
+    for name, value in values.items():
+        env.setenv(name, value)
+    s = load_settings()
+    assert s.registry_url == "http://registry.local:8080/"
+    assert (s.namespace, s.service, s.container) == ("rok-system", "registry-api", "api")
+    assert (s.ca_bundle, s.kubeconfig) == (ca, "/somewhere/kubeconfig")
+    assert (s.default_duration, s.max_duration, s.min_duration) == (5400, 14 * 86400, 600)
+    assert (s.exec_timeout, s.account_cache_ttl, s.max_concurrent_execs, s.exec_output_limit) == (45, 60, 8, 65536)
+    assert s.account_list_command == ["rok-fort-manage", "account-list", "--all"]
+    assert s.token_create_command == [
+        "rok-fort-manage",
+        "token-create",
+        "--user={uuid}",
+        "--duration",
+        "{seconds}",
+    ]
+    assert (s.log_level, s.log_format) == ("DEBUG", "text")
+    assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == values["SLACK_BOT_TOKEN"]
+    assert s.slack_signing_secret is not None
+    assert s.slack_app_token is not None and s.socket_mode
+    assert s.seal_key is not None
+    assert s.slack_api_url == "http://127.0.0.1:9/api/"
+    assert s.audit_channel == "C0123ABCD"
+    assert (s.user_map, s.policy) == (user_map, policy)
+    assert s.email_domains == ["example.com", "corp.example.org"]
+    assert (s.support_contact, s.port, s.bind, s.allow_guests, s.workers, s.drain_timeout) == (
+        "#platform-help",
+        8080,
+        "127.0.0.1",
+        True,
+        16,
+        10,
+    )
+    assert sorted(s.secrets()) == sorted(
+        values[n] for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY")
+    )
+    # Secrets never show in a repr.
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY"):
+        assert values[name] not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("variables", "name", "needle"),
+    [
+        ({"ROK_BOT_MAX_DURATION": "3x"}, "ROK_BOT_MAX_DURATION", "3x"),
+        ({"ROK_BOT_MIN_DURATION": "junk"}, "ROK_BOT_MIN_DURATION", "junk"),
+        ({"ROK_BOT_DEFAULT_DURATION": "0"}, "ROK_BOT_DEFAULT_DURATION", ""),
+        ({"ROK_BOT_EXEC_TIMEOUT": "-5s"}, "ROK_BOT_EXEC_TIMEOUT", ""),
+        ({"ROK_REGISTRY_URL": "ftp://rok.example.com/"}, "ROK_REGISTRY_URL", "http"),
+        ({"ROK_REGISTRY_URL": "rok.example.com"}, "ROK_REGISTRY_URL", "http"),
+        (
+            {"ROK_BOT_MIN_DURATION": "2d", "ROK_BOT_MAX_DURATION": "1d", "ROK_BOT_DEFAULT_DURATION": "1d"},
+            "ROK_BOT_MIN_DURATION",
+            "ROK_BOT_MAX_DURATION",
+        ),
+        ({"ROK_BOT_DEFAULT_DURATION": "30d"}, "ROK_BOT_DEFAULT_DURATION", "5m..7d"),
+        ({"ROK_BOT_DEFAULT_DURATION": "1m"}, "ROK_BOT_DEFAULT_DURATION", "5m..7d"),
+        ({"ROK_REGISTRY_NAMESPACE": "Rok_Registry"}, "ROK_REGISTRY_NAMESPACE", "DNS"),
+        ({"ROK_REGISTRY_SERVICE": "-svc"}, "ROK_REGISTRY_SERVICE", "DNS"),
+        ({"ROK_BOT_MAX_CONCURRENT_EXECS": "0"}, "ROK_BOT_MAX_CONCURRENT_EXECS", ""),
+        ({"ROK_BOT_MAX_CONCURRENT_EXECS": "many"}, "ROK_BOT_MAX_CONCURRENT_EXECS", ""),
+        ({"ROK_BOT_EXEC_OUTPUT_LIMIT": "10"}, "ROK_BOT_EXEC_OUTPUT_LIMIT", ""),
+        (
+            {"ROK_BOT_TOKEN_CREATE_COMMAND": "rok-fort-manage token-create --user {user} --duration {seconds}"},
+            "ROK_BOT_TOKEN_CREATE_COMMAND",
+            "unknown placeholder",
+        ),
+        (
+            {"ROK_BOT_TOKEN_CREATE_COMMAND": '["rok-fort-manage", "token-create", "--duration", "{seconds}"]'},
+            "ROK_BOT_TOKEN_CREATE_COMMAND",
+            "{uuid}",
+        ),
+        (
+            {"ROK_BOT_TOKEN_CREATE_COMMAND": '["rok-fort-manage", "token-create", "--user", "{uuid}"]'},
+            "ROK_BOT_TOKEN_CREATE_COMMAND",
+            "{seconds}",
+        ),
+        ({"ROK_BOT_TOKEN_CREATE_COMMAND": "[]"}, "ROK_BOT_TOKEN_CREATE_COMMAND", ""),
+        ({"ROK_BOT_TOKEN_CREATE_COMMAND": '{"argv": 1}'}, "ROK_BOT_TOKEN_CREATE_COMMAND", ""),
+        ({"ROK_BOT_TOKEN_CREATE_COMMAND": '["rok", 3]'}, "ROK_BOT_TOKEN_CREATE_COMMAND", ""),
+        ({"ROK_BOT_TOKEN_CREATE_COMMAND": '["unterminated'}, "ROK_BOT_TOKEN_CREATE_COMMAND", ""),
+        ({"ROK_BOT_TOKEN_CREATE_COMMAND": "rok 'unterminated"}, "ROK_BOT_TOKEN_CREATE_COMMAND", ""),
+        (
+            {"ROK_BOT_ACCOUNT_LIST_COMMAND": "rok-fort-manage account-list {uuid}"},
+            "ROK_BOT_ACCOUNT_LIST_COMMAND",
+            "placeholder",
+        ),
+        ({"ROK_BOT_ACCOUNT_LIST_COMMAND": ""}, "ROK_BOT_ACCOUNT_LIST_COMMAND", ""),
+        ({"ROK_BOT_LOG_LEVEL": "LOUD"}, "ROK_BOT_LOG_LEVEL", ""),
+        ({"ROK_BOT_AUDIT_CHANNEL": "#audit"}, "ROK_BOT_AUDIT_CHANNEL", "channel ID"),
+        ({"SLACK_APP_TOKEN": "xoxb-wrong-kind"}, "SLACK_APP_TOKEN", "xapp"),
+        ({"ROK_BOT_EMAIL_DOMAINS": "example.com, not a domain"}, "ROK_BOT_EMAIL_DOMAINS", "domain"),
+        ({"ROK_REGISTRY_CA_BUNDLE": "/nonexistent/ca.pem"}, "ROK_REGISTRY_CA_BUNDLE", "/nonexistent/ca.pem"),
+        ({"ROK_BOT_PORT": "70000"}, "ROK_BOT_PORT", ""),
+    ],
+)
+def test_invalid_values_fail_with_one_line_naming_the_variable(
+    env: pytest.MonkeyPatch, variables: dict[str, str], name: str, needle: str
+) -> None:
+    message = fails(env, **variables)
+    assert message.startswith(f"{name}: "), message
+    assert needle in message
+
+
+def test_app_token_error_does_not_echo_the_value(env: pytest.MonkeyPatch) -> None:
+    message = fails(env, SLACK_APP_TOKEN="xoxb-secret-looking-value-12345")
+    assert "secret-looking" not in message
+
+
+def test_missing_registry_url(clean_env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == "ROK_REGISTRY_URL: required but not set"
+
+
+def test_argv_templates_keep_items_whole(env: pytest.MonkeyPatch) -> None:
+    template = ["/opt/rok/bin/rok fort", "token-create", "--user", "{uuid}", "--duration={seconds}"]
+    env.setenv("ROK_BOT_TOKEN_CREATE_COMMAND", json.dumps(template))
+    env.setenv("ROK_BOT_ACCOUNT_LIST_COMMAND", "'/opt/rok/bin/rok fort' account-list")
+    s = load_settings()
+    assert s.token_create_command == template
+    assert s.account_list_command == ["/opt/rok/bin/rok fort", "account-list"]
+
+
+def test_secrets_are_read_from_files(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "SLACK_BOT_TOKEN").write_text("xoxb-from-a-file\n")
+    (secrets / "SLACK_SIGNING_SECRET").write_text("signing-from-a-file")
+    (secrets / "ROK_BOT_SEAL_KEY").write_text("seal-from-a-file")
+    (secrets / "ROK_BOT_MAX_DURATION").write_text("3d")
+    env.setenv("ROK_BOT_SECRETS_DIR", str(secrets))
+    s = load_settings()
+    assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == "xoxb-from-a-file"
+    assert s.slack_signing_secret is not None
+    assert s.slack_signing_secret.get_secret_value() == "signing-from-a-file"
+    assert s.seal_key is not None and s.seal_key.get_secret_value() == "seal-from-a-file"
+    assert s.max_duration == 3 * 86400
+    s.require_slack()
+    # The environment wins over a mounted file.
+    env.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    s = load_settings()
+    assert s.slack_bot_token is not None
+    assert s.slack_bot_token.get_secret_value() == "xoxb-from-the-environment"
+
+
+def test_a_missing_secrets_dir_is_not_an_error(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.setenv("ROK_BOT_SECRETS_DIR", str(tmp_path / "absent"))
+    assert load_settings().slack_bot_token is None
+
+
+def test_dotenv_in_the_working_directory_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("ROK_REGISTRY_SERVICE=from-dotenv\nROK_BOT_MIN_DURATION=1m\n")
+    s = load_settings()
+    assert (s.service, s.min_duration) == ("from-dotenv", 60)
+    env.setenv("ROK_REGISTRY_SERVICE", "from-env")
+    assert load_settings().service == "from-env"
+    assert load_settings(env_file=None).min_duration == 300
+
+
+@pytest.mark.parametrize(
+    ("missing", "name"),
+    [
+        ("SLACK_BOT_TOKEN", "SLACK_BOT_TOKEN"),
+        ("SLACK_SIGNING_SECRET", "SLACK_SIGNING_SECRET"),
+        ("ROK_BOT_SEAL_KEY", "ROK_BOT_SEAL_KEY"),
+    ],
+)
+def test_require_slack_names_the_missing_variable(env: pytest.MonkeyPatch, missing: str, name: str) -> None:
+    for variable, value in {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": "test",
+        "ROK_BOT_SEAL_KEY": "test-key",
+    }.items():
+        if variable != missing:
+            env.setenv(variable, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings().require_slack()
+    assert str(err.value).startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("https://rok.example.com", "https://rok.example.com/auth/v1/token"),
+        ("https://rok.example.com/", "https://rok.example.com/auth/v1/token"),
+        ("https://rok.example.com/registry", "https://rok.example.com/registry/auth/v1/token"),
+        ("https://rok.example.com/registry/", "https://rok.example.com/registry/auth/v1/token"),
+        ("http://10.0.0.5:8080/a/b", "http://10.0.0.5:8080/a/b/auth/v1/token"),
+    ],
+)
+def test_verify_url_keeps_the_path_prefix(base: str, expected: str) -> None:
+    assert verify_url(base) == expected
+
+
+def test_settings_is_the_public_model() -> None:
+    # Every field is read from one named variable, never from its Python name.
+    for field_name, info in Settings.model_fields.items():
+        assert info.validation_alias is not None, field_name
