@@ -422,8 +422,8 @@ def register(app: App, bot: SlackBot) -> None:
         what = f"a {format_duration(req.seconds)} token" if req.seconds else "a token"
         ack(
             response_type="ephemeral",
-            text=f"Issuing {what} for you… it arrives in a private message from the bot in a few seconds "
-            f"(request {req.request_id}).",
+            text=f"Issuing {what} for you… it arrives in a private message from the bot in a few seconds, "
+            f"or a short message says why not (request {req.request_id}).",
         )
 
     @app.action(VERIFY_ACTION_ID)

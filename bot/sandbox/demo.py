@@ -1,0 +1,721 @@
+"""`rok-token-bot demo`: the real app against the sandbox fakes, as a short story, a prompt or a page.
+
+Everything runs in this process on 127.0.0.1: `Sandbox` starts the fake cluster, registry and Slack and
+the real `BotServer` in HTTP mode; the demo then plays Slack (signed slash commands and button clicks)
+and prints what each person would see. Every token is masked down to its last 4 characters wherever it
+is printed or shown, so a demo transcript can be pasted anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import io
+import logging
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from string import Template
+from typing import Any, TextIO
+
+from bot.domain.errors import RokBotError
+from bot.sandbox.world import AUDIT_CHANNEL, Reply, Sandbox
+from bot.settings import SettingsError
+
+EXIT_OK, EXIT_FAIL = 0, 1
+WAIT_SECONDS = 15.0
+DEFAULT_USER = "U0JDOE"
+# Who the story calls whom; the other demo people go by their Slack handle.
+STORY_NAMES = {"U0JDOE": "Jane", "U0BOB": "Bob", "U0MALLORY": "Mallory"}
+EMOJI = {
+    "key": "🔑",
+    "mag": "🔍",
+    "no_entry": "⛔",
+    "x": "❌",
+    "warning": "⚠️",
+    "white_check_mark": "✅",
+    "rotating_light": "🚨",
+    "arrow_forward": "▶️",
+    "stop_button": "⏹️",
+}
+HELP = """\
+commands:
+  /rok-token [duration|help] [as USERID]   run the slash command (default user U0JDOE), e.g. /rok-token 2h as U0BOB
+  verify [as USERID]                       click Verify on that user's last token message
+  users                                    the demo people and how each maps to a Rok username
+  audit                                    what the audit channel #rok-audit shows so far
+  help                                     this list
+  quit                                     stop (so does end of input or Ctrl-C)"""
+
+
+class DemoError(Exception):
+    """A step of the demo did not behave as expected."""
+
+
+# -- masking -----------------------------------------------------------------------------------------
+
+# A safety net for token-shaped text the fake did not record (tokens are 43 characters).
+_LONG_RUN = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{40,}(?![A-Za-z0-9_\-])")
+
+
+def mask_token(token: str) -> str:
+    """`••••••…abcd`: enough to tell tokens apart, not enough to use one."""
+    return "••••••…" + token[-4:]
+
+
+class Masker:
+    """Replaces every minted token (and anything token-shaped) in a string by its masked form."""
+
+    def __init__(self, tokens: Callable[[], list[str]]) -> None:
+        self._tokens = tokens
+
+    def __call__(self, text: str) -> str:
+        for token in self._tokens():
+            if token in text:
+                text = text.replace(token, mask_token(token))
+        return _LONG_RUN.sub(lambda m: mask_token(m.group(0)), text)
+
+    def blocks(self, value: Any) -> Any:
+        """The same structure with every string masked."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self.blocks(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.blocks(v) for k, v in value.items()}
+        return value
+
+
+# -- Block Kit rendering -----------------------------------------------------------------------------
+
+# Inline mrkdwn: `code`, *bold*, <special|label> and :emoji:.
+_INLINE = re.compile(r"`([^`\n]+)`|\*([^*\n]+)\*|<([^<>\n]+)>|:([a-z0-9_+-]+):")
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _special(inner: str, names: Mapping[str, str]) -> str:
+    """What Slack shows for `<...>`: a date's fallback, a mention's name, a link's label."""
+    target, _, label = inner.partition("|")
+    if target.startswith("!date^"):
+        return label or target
+    if target.startswith("@"):
+        return "@" + (names.get(target[1:]) or label or target[1:])
+    if target.startswith("#"):
+        return "#" + (label or target[1:])
+    if target.startswith("!"):
+        return "@" + (label or target[1:].split("^")[0])
+    return label or target
+
+
+def _inline(text: str, names: Mapping[str, str], *, as_html: bool) -> str:
+    out: list[str] = []
+    pos = 0
+
+    def plain(s: str) -> str:
+        s = _unescape(s)
+        return html.escape(s).replace("\n", "<br>") if as_html else s
+
+    for m in _INLINE.finditer(text):
+        out.append(plain(text[pos : m.start()]))
+        pos = m.end()
+        code, bold, special, emoji = m.groups()
+        if code is not None:
+            out.append(f"<code>{html.escape(_unescape(code))}</code>" if as_html else _unescape(code))
+        elif bold is not None:
+            inner = _inline(bold, names, as_html=as_html)
+            out.append(f"<b>{inner}</b>" if as_html else inner)
+        elif special is not None:
+            shown = _unescape(_special(special, names))
+            if as_html and special[0] in "@#!" and not special.startswith("!date^"):
+                out.append(f'<span class="mention">{html.escape(shown)}</span>')
+            else:
+                out.append(html.escape(shown) if as_html else shown)
+        else:
+            out.append(plain(EMOJI.get(emoji, m.group(0))))
+    out.append(plain(text[pos:]))
+    return "".join(out)
+
+
+def _segments(text: str) -> Iterator[tuple[bool, str]]:
+    """Split mrkdwn into (is_code_block, text) pieces on ``` fences."""
+    parts = text.split("```")
+    if len(parts) % 2 == 0:  # an unclosed fence is shown as typed
+        parts[-2:] = [parts[-2] + "```" + parts[-1]]
+    for index, part in enumerate(parts):
+        if part:
+            yield index % 2 == 1, part
+
+
+def mrkdwn_lines(text: str, names: Mapping[str, str]) -> list[str]:
+    """Slack mrkdwn as terminal lines: markup dropped, code blocks indented."""
+    lines: list[str] = []
+    for is_code, part in _segments(text):
+        if is_code:
+            lines.extend("    " + _unescape(line) for line in part.strip("\n").splitlines())
+        else:
+            lines.extend(_inline(part.strip("\n"), names, as_html=False).splitlines())
+    return lines
+
+
+def mrkdwn_html(text: str, names: Mapping[str, str]) -> str:
+    """Slack mrkdwn as HTML, everything escaped."""
+    out: list[str] = []
+    for is_code, part in _segments(text):
+        if is_code:
+            out.append(f"<pre>{html.escape(_unescape(part.strip(chr(10))))}</pre>")
+        else:
+            out.append(_inline(part.strip("\n"), names, as_html=True))
+    return "".join(out)
+
+
+def _text_object(obj: Any, names: Mapping[str, str]) -> list[str]:
+    if not isinstance(obj, dict):
+        return []
+    text = str(obj.get("text", ""))
+    if obj.get("type") == "mrkdwn":
+        return mrkdwn_lines(text, names)
+    return text.splitlines()
+
+
+def _text_object_html(obj: Any, names: Mapping[str, str]) -> str:
+    if not isinstance(obj, dict):
+        return ""
+    text = str(obj.get("text", ""))
+    return mrkdwn_html(text, names) if obj.get("type") == "mrkdwn" else html.escape(text)
+
+
+def _button_label(element: dict[str, Any]) -> str:
+    if element.get("type") == "button":
+        return " ".join(_text_object(element.get("text"), {})) or "button"
+    return str(element.get("type", "element"))
+
+
+def blocks_to_lines(blocks: list[dict[str, Any]], names: Mapping[str, str]) -> list[str]:
+    """Block Kit as terminal lines: header underlined, sections, code blocks, buttons as `[ Verify ]`."""
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            title = " ".join(_text_object(block.get("text"), names))
+            lines += [title, "─" * len(title)]
+        elif kind == "section":
+            lines += _text_object(block.get("text"), names)
+            for item in block.get("fields") or []:
+                lines += _text_object(item, names)
+            accessory = block.get("accessory")
+            if isinstance(accessory, dict):
+                lines.append(f"[ {_button_label(accessory)} ]")
+        elif kind == "actions":
+            lines.append("  ".join(f"[ {_button_label(e)} ]" for e in block.get("elements") or []))
+        elif kind == "context":
+            parts = [" ".join(_text_object(e, names)) or str(e.get("alt_text", "")) for e in block["elements"]]
+            lines.append(" · ".join(p for p in parts if p))
+        elif kind == "divider":
+            lines.append("─" * 24)
+        else:
+            lines.append(f"[{kind} block]")
+    return lines
+
+
+def blocks_to_html(blocks: list[dict[str, Any]], names: Mapping[str, str]) -> str:
+    """Block Kit as HTML, in the page's Slack-like classes; every text escaped."""
+    out: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            out.append(f'<div class="header">{_text_object_html(block.get("text"), names)}</div>')
+        elif kind == "section":
+            body = _text_object_html(block.get("text"), names)
+            body += "".join(
+                f'<div class="field">{_text_object_html(f, names)}</div>' for f in block.get("fields") or []
+            )
+            out.append(f'<div class="section">{body}</div>')
+        elif kind == "actions":
+            buttons = "".join(
+                f'<button class="btn {html.escape(str(e.get("style", "")))}" type="button" '
+                f'title="type verify at the demo prompt">{html.escape(_button_label(e))}</button>'
+                for e in block.get("elements") or []
+            )
+            out.append(f'<div class="actions">{buttons}</div>')
+        elif kind == "context":
+            parts = " · ".join(_text_object_html(e, names) for e in block.get("elements") or [])
+            out.append(f'<div class="context">{parts}</div>')
+        elif kind == "divider":
+            out.append("<hr>")
+        else:
+            out.append(f'<div class="context">[{html.escape(str(kind))} block]</div>')
+    return "".join(out)
+
+
+# -- the conversation --------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """One thing a person did or saw: a command typed, an ack, a private message, a reply."""
+
+    user_id: str
+    kind: str  # "command" (the user typed it) or "bot" (only this user sees it)
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+
+@dataclass
+class Outcome:
+    """What came back from one slash command or click."""
+
+    status: int
+    ack_text: str | None
+    ack_ms: float
+    reply: Reply | None = None
+    reply_ms: float = 0.0
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+class Demo:
+    """Plays Slack against a running sandbox and tells what each person sees, masked."""
+
+    def __init__(self, box: Sandbox, *, out: TextIO) -> None:
+        self.box = box
+        self.out = out
+        self.mask = Masker(lambda: [r.token for r in list(box.rok.minted)])
+        self.names = {uid: p.name for uid, p in box.people.items()}
+        self.entries: list[Entry] = []
+        self._lock = threading.Lock()
+
+    # -- output
+
+    def say(self, line: str = "") -> None:
+        print(self.mask(line), file=self.out, flush=True)
+
+    def show(self, title: str, entry: Entry, *, indent: str = "   ") -> None:
+        """Print what one person saw, under a one-line title, framed."""
+        self.say(f"{indent}{title}")
+        lines = blocks_to_lines(self.mask.blocks(entry.blocks), self.names) if entry.blocks else []
+        if not lines:
+            lines = mrkdwn_lines(self.mask(entry.text), self.names)
+        for line in lines:
+            self.say(f"{indent}│ {line}".rstrip())
+
+    def record(self, entry: Entry) -> Entry:
+        with self._lock:
+            self.entries.append(entry)
+        return entry
+
+    def snapshot(self) -> list[Entry]:
+        """The conversation so far (the page reads it from its own thread)."""
+        with self._lock:
+            return list(self.entries)
+
+    def who(self, user_id: str) -> str:
+        person = self.box.people.get(user_id)
+        name = STORY_NAMES.get(user_id) or (person.name if person else user_id)
+        return f"{name} ({user_id})"
+
+    def audit_lines(self) -> list[str]:
+        """Each audit channel post as one line: its section, then its context in brackets."""
+        lines = []
+        for call in self.box.audit_posts():
+            blocks = self.mask.blocks(list(call.params.get("blocks") or []))
+            parts = [" ".join(blocks_to_lines([b], self.names)) for b in blocks if b.get("type") == "section"]
+            ids = [" ".join(blocks_to_lines([b], self.names)) for b in blocks if b.get("type") == "context"]
+            line = " ".join(parts) or self.mask(str(call.params.get("text", "")))
+            lines.append(line + (f"  [{' · '.join(ids)}]" if ids else ""))
+        return lines
+
+    # -- playing Slack
+
+    def command(self, user_id: str, text: str, *, indent: str = "   ") -> Outcome:
+        """`/rok-token text` as `user_id`: print the ack, then the private answer if one is coming."""
+        box = self.box
+        typed = f"/rok-token {text}".rstrip()
+        self.record(Entry(user_id, "command", typed))
+        dms_before = len(box.private_messages(user_id))
+        started = time.monotonic()
+        status, ack, response_url = box.slash(user_id, text)
+        ack_s = time.monotonic() - started
+        ack_text = str(ack["text"]) if ack and ack.get("text") else None
+        outcome = Outcome(status, ack_text, ack_s)
+        if status != 200:
+            raise DemoError(f"the bot answered the slash command with HTTP {status}")
+        audience = STORY_NAMES.get(user_id, user_id)
+        if ack_text is not None:
+            entry = self.record(Entry(user_id, "bot", ack_text, note=f"ack · {_ms(ack_s)}"))
+            self.show(f"ack after {_ms(ack_s)}, only {audience} sees it:", entry, indent=indent)
+        else:
+            self.say(f"{indent}ack after {_ms(ack_s)} (empty: the answer follows)")
+        if ack_text is not None and not ack_text.startswith("Issuing"):
+            return outcome  # answered in the ack: nothing else is coming
+
+        def arrived() -> Reply | None:
+            dms = box.private_messages(user_id)
+            if len(dms) > dms_before:
+                call = dms[dms_before]
+                return Reply(str(call.params.get("text", "")), list(call.params.get("blocks") or []), "dm")
+            replies = box.replies_to(response_url)
+            return replies[0] if replies else None
+
+        try:
+            reply = box.slack.wait_for(arrived, WAIT_SECONDS)
+        except TimeoutError:
+            raise DemoError(f"no private message for {user_id} within {WAIT_SECONDS:.0f} s") from None
+        assert reply is not None  # wait_for returns only a truthy result
+        outcome.reply, outcome.reply_ms = reply, time.monotonic() - started
+        where = "private message in the DM with the bot" if reply.via == "dm" else "private reply"
+        entry = self.record(Entry(user_id, "bot", reply.text, reply.blocks, note=_ms(outcome.reply_ms)))
+        self.show(f"{where}, {_ms(outcome.reply_ms)} after the command:", entry, indent=indent)
+        return outcome
+
+    def last_token_message(self, user_id: str) -> Reply | None:
+        for call in reversed(self.box.private_messages(user_id)):
+            reply = Reply(str(call.params.get("text", "")), list(call.params.get("blocks") or []), "dm")
+            if reply.verify_value:
+                return reply
+        return None
+
+    def verify(self, user_id: str, *, indent: str = "   ") -> Outcome:
+        """Click Verify on the user's last token message and print the private answer."""
+        message = self.last_token_message(user_id)
+        if message is None or message.verify_value is None:
+            raise DemoError(f"{user_id} has no token message to verify yet; run /rok-token first")
+        self.record(Entry(user_id, "command", "clicked [ Verify ]"))
+        started = time.monotonic()
+        status, response_url = self.box.click(user_id, message.verify_value)
+        ack_s = time.monotonic() - started
+        if status != 200:
+            raise DemoError(f"the bot answered the click with HTTP {status}")
+        try:
+            reply = self.box.wait_reply(response_url, timeout=WAIT_SECONDS)
+        except TimeoutError:
+            raise DemoError(f"no answer to the Verify click within {WAIT_SECONDS:.0f} s") from None
+        elapsed = time.monotonic() - started
+        entry = self.record(Entry(user_id, "bot", reply.text, reply.blocks, note=_ms(elapsed)))
+        self.show(f"private answer, {_ms(elapsed)} after the click (ack in {_ms(ack_s)}):", entry, indent=indent)
+        return Outcome(status, None, ack_s, reply, elapsed)
+
+    def settle_audit(self, timeout: float = 2.0) -> None:
+        """Let the audit poster catch up: it posts from a background thread, after the user's answer."""
+        bot = getattr(self.box.server, "bot", None)
+        if bot is not None:
+            bot.audit.flush(timeout)
+        deadline, seen = time.monotonic() + timeout, -1
+        while time.monotonic() < deadline and seen != (seen := len(self.box.audit_posts())):
+            time.sleep(0.15)
+
+    # -- summaries
+
+    def execs_summary(self) -> str:
+        counts = Counter(e.argv[1] if len(e.argv) > 1 else e.argv[0] for e in self.box.kube.execs)
+        return " + ".join(f"{n} {name}" for name, n in counts.items()) or "none"
+
+
+# -- the story ---------------------------------------------------------------------------------------
+
+
+def _expect(condition: object, message: str) -> None:
+    if not condition:
+        raise DemoError(message)
+
+
+def _step(demo: Demo, number: int, title: str) -> float:
+    demo.say()
+    demo.say(f"{number}. {title}")
+    return time.monotonic()
+
+
+def _done(demo: Demo, started: float, summary: str) -> None:
+    demo.say(f"   ✓ {summary} (step: {_ms(time.monotonic() - started)})")
+
+
+def play_story(demo: Demo) -> None:
+    """The six steps; raises DemoError at the first one that does not behave as expected."""
+    box = demo.box
+    minted = box.rok.minted
+
+    t = _step(demo, 1, "Jane (U0JDOE, mapped to jdoe in the user map) types  /rok-token 24h")
+    got = demo.command("U0JDOE", "24h")
+    _expect(got.ack_text and "Issuing" in got.ack_text, f"unexpected ack: {got.ack_text!r}")
+    _expect(got.reply and got.reply.via == "dm" and got.reply.token, "no token in a private message to Jane")
+    assert got.reply is not None
+    jane_token = got.reply.token
+    _expect(minted and minted[-1].token == jane_token and minted[-1].username == "jdoe", "token not minted for jdoe")
+    _done(demo, t, "Jane has a token, privately")
+
+    t = _step(demo, 2, "Jane clicks [ Verify ]")
+    got = demo.verify("U0JDOE")
+    _expect(got.reply and "valid" in got.reply.text.lower(), "the registry did not call the token valid")
+    _done(demo, t, "the Rok Registry accepted the token")
+
+    t = _step(demo, 3, "Bob (U0BOB, mapped by his bob@example.com email) types  /rok-token 1h")
+    execs = len(box.kube.execs)
+    got = demo.command("U0BOB", "1h")
+    _expect(got.reply and got.reply.token, "no token in a private message to Bob")
+    _expect(minted[-1].username == "bob", "Bob's token was not minted for bob")
+    cached = len(box.kube.execs) - execs == 1
+    _done(demo, t, "Bob has a token too" + ("; the account list came from the cache: one exec" if cached else ""))
+
+    t = _step(demo, 4, "Mallory (U0MALLORY, mallory@elsewhere.test, in no map) types  /rok-token 24h")
+    count = len(minted)
+    got = demo.command("U0MALLORY", "24h")
+    _expect(got.reply and "not mapped" in got.reply.text, "Mallory was not told she is not mapped")
+    _expect(len(minted) == count and not box.private_messages("U0MALLORY"), "Mallory got something")
+    _done(demo, t, "refused, told why and whom to ask; nothing minted")
+
+    t = _step(demo, 5, "Jane asks for a month:  /rok-token 30d")
+    count = len(minted)
+    got = demo.command("U0JDOE", "30d")
+    # Refused in the ack (a global limit) or right after it (a per-user limit): either way, with the range.
+    answer = got.reply.text if got.reply else got.ack_text or ""
+    _expect("choose between" in answer, f"30d was not refused with the allowed range: {answer!r}")
+    _expect(len(minted) == count, "a 30d token was minted")
+    _done(demo, t, "refused, with the allowed range; nothing minted")
+
+    t = _step(demo, 6, f"The audit channel #rok-audit ({AUDIT_CHANNEL}) shows every event, never a token")
+    try:
+        for outcome, n in (("issued", 2), ("verified", 1), ("refused", 2)):
+            box.wait_audit(outcome, count=n, timeout=WAIT_SECONDS)
+    except TimeoutError:
+        raise DemoError("the audit channel is missing events: " + " | ".join(demo.audit_lines())) from None
+    for line in demo.audit_lines():
+        demo.say(f"   │ {line}")
+    _done(demo, t, "2 issued, 1 verified, 2 refused")
+
+
+# -- interactive ------------------------------------------------------------------------------------
+
+
+def _users(demo: Demo) -> list[str]:
+    domains = [d.strip().lower() for d in demo.box.env.get("ROK_BOT_EMAIL_DOMAINS", "").split(",") if d.strip()]
+    lines = []
+    for person in demo.box.people.values():
+        local, _, domain = (person.email or "").rpartition("@")
+        if person.is_bot:
+            how = "a bot: refused"
+        elif person.restricted:
+            how = "a guest account: refused"
+        elif person.mapped_to:
+            how = f"user map → {person.mapped_to}"
+        elif local and domain.lower() in domains:
+            how = f"email {person.email} → {local}"
+        else:
+            how = f"not mapped ({person.email or 'no email'}): refused"
+        name = STORY_NAMES.get(person.user_id, person.name)
+        lines.append(f"  {person.user_id:<10} {name:<8} {how}")
+    return lines
+
+
+def _parse(line: str) -> tuple[str, str, str | None]:
+    """`/rok-token 2h as U0BOB` -> ("/rok-token", "2h", "U0BOB")."""
+    words = line.split()
+    user: str | None = None
+    if len(words) >= 3 and words[-2].lower() == "as":
+        user, words = words[-1].upper(), words[:-2]
+    command = words[0].lower() if words else ""
+    return command, " ".join(words[1:]), user
+
+
+def run_interactive(demo: Demo, stdin: TextIO) -> None:
+    """Read commands until `quit` or end of input; each answer is printed as the person would see it."""
+    tty = stdin.isatty()
+    demo.say('Type commands, e.g. "/rok-token 2h", "verify", "/rok-token 1h as U0MALLORY", "users", "audit", "quit".')
+    while True:
+        if tty:
+            print("> ", end="", file=demo.out, flush=True)
+        raw = stdin.readline()
+        if not raw:
+            return
+        line = raw.strip()
+        if not line:
+            continue
+        if not tty:
+            demo.say(f"> {line}")
+        command, text, user = _parse(line)
+        user_id = user or DEFAULT_USER
+        try:
+            if command in {"quit", "exit", "q"}:
+                return
+            if command in {"/rok-token", "rok-token"}:
+                if user_id not in demo.box.people:
+                    demo.say(f"  {user_id} is not a demo user; `users` lists them.")
+                    continue
+                demo.say(f"  {demo.who(user_id)} runs /rok-token {text}".rstrip())
+                demo.command(user_id, text, indent="  ")
+            elif command == "verify" and not text:
+                demo.say(f"  {demo.who(user_id)} clicks [ Verify ]")
+                demo.verify(user_id, indent="  ")
+            elif command == "users":
+                for entry in _users(demo):
+                    demo.say(entry)
+            elif command == "audit":
+                demo.settle_audit()
+                lines = demo.audit_lines()
+                for entry in lines or ["(no posts yet)"]:
+                    demo.say(f"  │ {entry}")
+            else:
+                demo.say(HELP)
+        except DemoError as exc:
+            demo.say(f"  ✗ {exc}")
+
+
+# -- the page ---------------------------------------------------------------------------------------
+
+
+def conversation_html(demo: Demo) -> str:
+    """The conversation as Slack would show it, masked and escaped."""
+    out: list[str] = []
+    for entry in demo.snapshot():
+        name = html.escape(demo.names.get(entry.user_id, entry.user_id))
+        if entry.kind == "command":
+            out.append(
+                f'<div class="msg user"><div class="who">{name}</div>'
+                f'<div class="section">{html.escape(demo.mask(entry.text))}</div></div>'
+            )
+            continue
+        body = (
+            blocks_to_html(demo.mask.blocks(entry.blocks), demo.names)
+            if entry.blocks
+            else f'<div class="section">{mrkdwn_html(demo.mask(entry.text), demo.names)}</div>'
+        )
+        note = html.escape(entry.note)
+        out.append(
+            '<div class="msg bot"><div class="who">rok-token-bot <span class="app">APP</span>'
+            f' <span class="only">Only visible to {name} · {note}</span></div>{body}</div>'
+        )
+    return "".join(out) or '<div class="empty">Nothing yet.</div>'
+
+
+def audit_html(demo: Demo) -> str:
+    """The audit channel's posts, masked and escaped."""
+    out = []
+    for call in demo.box.audit_posts():
+        blocks = demo.mask.blocks(list(call.params.get("blocks") or []))
+        body = blocks_to_html(blocks, demo.names) or html.escape(demo.mask(str(call.params.get("text", ""))))
+        out.append(
+            f'<div class="msg bot"><div class="who">rok-token-bot <span class="app">APP</span></div>{body}</div>'
+        )
+    return "".join(out) or '<div class="empty">No posts yet.</div>'
+
+
+def _page_template() -> Template:
+    return Template(resources.files("bot.sandbox").joinpath("demo_page.html").read_text(encoding="utf-8"))
+
+
+def start_page(demo: Demo) -> Any:
+    """Serve the page on a random loopback port; returns the running ServerThread."""
+    from aiohttp import web
+
+    from bot.aio import ServerThread
+
+    template = _page_template()
+    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+    async def page(request: web.Request) -> web.Response:
+        body = template.substitute(conversation=conversation_html(demo), audit=audit_html(demo))
+        return web.Response(text=body, content_type="text/html", headers=headers)
+
+    async def fragments(request: web.Request) -> web.Response:
+        return web.json_response({"conversation": conversation_html(demo), "audit": audit_html(demo)}, headers=headers)
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get("/fragments", fragments)
+    return ServerThread(app).start()
+
+
+# -- entry point -------------------------------------------------------------------------------------
+
+
+def _quiet_output(stream: TextIO) -> None:
+    # A terminal that cannot show "…" or "│" gets "?" rather than a traceback.
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="replace")
+
+
+def _quiet_logs() -> None:
+    """Warnings only, on stderr; refusals are part of the story, so their warning lines are left out."""
+    from bot.logs import setup_logging
+
+    setup_logging(level="WARNING", fmt="text")
+
+    def not_a_refusal(record: logging.LogRecord) -> bool:
+        return not (record.name == "bot.slack.app" and record.getMessage().startswith("refused:"))
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(not_a_refusal)
+
+
+def _wait_for_enter(demo: Demo) -> None:
+    demo.say("The page stays up: press Enter (or Ctrl-C) to stop.")
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.stdin.readline()
+
+
+def run_demo(*, interactive: bool = False, open_page: bool = False) -> int:
+    """Start the fakes and the real bot on 127.0.0.1, then play the story (or read commands); 0 if all went well."""
+    _quiet_logs()
+    out = sys.stdout
+    _quiet_output(out)
+    began = time.monotonic()
+    print(
+        "rok-token-bot demo: the real bot, in HTTP mode, against a fake Kubernetes API (with a fake rok-fort-manage),\n"
+        "a fake Rok Registry and a fake Slack, all on 127.0.0.1. Tokens are shown masked: ••••••…last4.",
+        file=out,
+        flush=True,
+    )
+    box = Sandbox(exec_latency=0.3)
+    page: Any = None
+    try:
+        try:
+            box.start()
+        except (RokBotError, SettingsError, OSError, TimeoutError) as exc:
+            print(f"The sandbox did not start: {exc}", file=out, flush=True)
+            return EXIT_FAIL
+        demo = Demo(box, out=out)
+        demo.say(f"Started in {_ms(time.monotonic() - began)}; the bot listens on {box.url}/slack/events.")
+        if open_page:
+            page = start_page(demo)
+            demo.say(f"The conversation as Slack would show it: {page.url}/  (refreshes every 2 s)")
+        if interactive:
+            try:
+                run_interactive(demo, sys.stdin)
+            except KeyboardInterrupt:
+                demo.say()
+            return EXIT_OK
+        try:
+            play_story(demo)
+        except (DemoError, TimeoutError) as exc:
+            demo.say(f"   ✗ {exc}")
+            demo.say()
+            demo.say(f"The demo did not behave as expected ({_ms(time.monotonic() - began)}).")
+            if open_page:
+                _wait_for_enter(demo)
+            return EXIT_FAIL
+        demo.say()
+        demo.say(
+            f"Done in {_ms(time.monotonic() - began)}: {len(box.rok.minted)} tokens minted, "
+            f"execs run in the pod: {demo.execs_summary()}, {len(box.audit_posts())} audit posts."
+        )
+        demo.say("Next: play with it yourself:  rok-token-bot demo --interactive   (add --open to watch in a browser)")
+        demo.say('      the real setup (a Slack app, a cluster): README.md, "Create the Slack app" and onwards.')
+        if open_page:
+            _wait_for_enter(demo)
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=out, flush=True)
+        return EXIT_FAIL
+    finally:
+        if page is not None:
+            page.stop()
+        box.stop()
