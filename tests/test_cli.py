@@ -101,6 +101,22 @@ def test_issue_prints_only_the_token_on_stdout(
     assert kube.execs[-1].argv[-3:] == ["--duration", "86400", "--no-borders"]
 
 
+def test_debug_logs_of_every_library_never_print_the_token(
+    sub_env: dict[str, str], tmp_path: Path, rok: FakeRok, registry: FakeRegistry
+) -> None:
+    """kubernetes, urllib3, websocket and httpx log at DEBUG through the redacting handler: no token."""
+    env = {**sub_env, "ROK_BOT_LOG_LEVEL": "DEBUG"}
+    done = cli(["issue", "jdoe", "--duration", "1h"], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    verified = cli(["verify"], {**env, "ROK_REGISTRY_TOKEN": token}, tmp_path)
+    assert verified.returncode == 0, verified.stderr
+    logs = done.stderr + verified.stderr
+    assert "urllib3" in logs or "httpx" in logs or "kubernetes" in logs  # the libraries did log at DEBUG
+    assert token not in logs
+    assert rok.lookup(token) is not None
+
+
 def test_verify_reads_stdin(sub_env: dict[str, str], tmp_path: Path, rok: FakeRok, registry: FakeRegistry) -> None:
     token = rok.mint(rok.account("alice").uuid, 3600)
     done = cli(["verify"], sub_env, tmp_path, stdin=token + "\n")
