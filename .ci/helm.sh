@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Gate: the Helm chart.
+#   1. helm lint --strict: defaults + the required values, the example values, every option on.
+#   2. Renders that must FAIL: defaults alone (required values missing), an unknown key (strict
+#      schema), an Ingress in socket mode.
+#   3. helm template | kubernetes-validate --strict (offline schemas) for KUBE_VERSIONS. The
+#      ServiceMonitor is a CRD kubernetes-validate has no schema for (it would only WARN and pass), so
+#      it is split out and checked structurally below instead; any other kind without a schema fails.
+#   4. Policy checks on the rendered objects: the exact kinds of the default render, nothing
+#      cluster-scoped, the exact RBAC rules in the registry namespace, the pod hardening, secrets as
+#      files only, checksum annotations, the NetworkPolicy shape, the ServiceMonitor wiring.
+#   5. The chart README documents every value.
+# Fails (never skips) when helm or kubernetes-validate is missing: run .ci/tools.sh first.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+start=$SECONDS
+HELM=$ROOT/.tools/bin/helm
+KV=$ROOT/.tools/bin/kubernetes-validate
+PY=$ROOT/.tools/venv/bin/python   # has PyYAML (a kubernetes-validate dependency)
+CHART=helm/rok-token-bot
+ALL_ON=helm/ci-values-all-on.yaml
+EXAMPLE=config/helm-values.example.yaml
+# The helm/kubectl toolchain here is 1.33; 1.35 is the first release that checks `create` on pods/exec.
+KUBE_VERSIONS=${KUBE_VERSIONS:-1.33.0 1.35.0}
+# The minimum a user must set with the chart's own Secret in socket mode (the default mode).
+REQUIRED=(--set rokRegistry.url=https://rok.example.com --set slack.botToken=xoxb-ci
+          --set slack.appToken=xapp-ci --set slack.sealKey=c2VhbC1rZXktZm9yLWNp)
+
+for tool in "$HELM" "$KV" "$PY"; do
+  [[ -x $tool ]] || { echo "[helm] FAIL: $tool missing (run bash .ci/tools.sh)" >&2; exit 1; }
+done
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+fail() { echo "[helm] FAIL: $*" >&2; exit 1; }
+
+# --- 1. lint -------------------------------------------------------------------------------------
+"$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" --kube-version 1.33.0 || fail "lint (defaults + required)"
+"$HELM" lint --strict --quiet "$CHART" -f "$EXAMPLE" --kube-version 1.33.0 || fail "lint ($EXAMPLE)"
+"$HELM" lint --strict --quiet "$CHART" -f "$ALL_ON" --kube-version 1.33.0 || fail "lint ($ALL_ON)"
+echo "[helm] lint --strict: defaults+required, example, all-on OK"
+
+# --- 2. renders --------------------------------------------------------------------------------------
+render() { "$HELM" template rok "$CHART" --namespace bots --kube-version 1.33.0 "$@"; }
+render "${REQUIRED[@]}" >"$out/default.yaml" || fail "template (defaults + required)"
+render -f "$EXAMPLE" >"$out/example.yaml" || fail "template ($EXAMPLE)"
+render -f "$ALL_ON" >"$out/all-on.yaml" || fail "template ($ALL_ON)"
+must_fail() {
+  local what=$1 want=$2; shift 2
+  if render "$@" >/dev/null 2>"$out/err"; then fail "render should fail: $what"; fi
+  grep -q -- "$want" "$out/err" || { cat "$out/err" >&2; fail "render failed for the wrong reason: $what"; }
+}
+must_fail "defaults alone (no registry URL)" "rokRegistry.url is required"
+must_fail "unknown key" "Additional property maxDurration is not allowed" "${REQUIRED[@]}" --set tokens.maxDurration=1d
+must_fail "bad enum" "logging.format must be one of" "${REQUIRED[@]}" --set logging.format=xml
+must_fail "ingress in socket mode" "requires slack.mode=http" "${REQUIRED[@]}" --set ingress.enabled=true \
+  --set ingress.host=bot.example.com
+must_fail "http mode without signing secret" "signingSecret is required" "${REQUIRED[@]}" --set slack.mode=http
+echo "[helm] required values, strict schema and cross-field checks refuse bad values"
+
+# --- 3 + 4. split, validate, check ------------------------------------------------------------------
+"$PY" - "$out" <<'PY'
+import pathlib, sys
+import yaml
+
+out = pathlib.Path(sys.argv[1])
+errors = []
+def check(cond, msg):
+    if not cond:
+        errors.append(msg)
+
+NAMESPACED = {"ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap", "Service", "Deployment",
+              "NetworkPolicy", "Ingress", "ServiceMonitor", "PodDisruptionBudget"}
+CRDS = {"ServiceMonitor"}
+EXPECTED_DEFAULT = {"ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap", "Service", "Deployment",
+                    "NetworkPolicy"}
+EXPECTED_ALL_ON = EXPECTED_DEFAULT - {"Secret"} | {"Ingress", "ServiceMonitor", "PodDisruptionBudget"}
+RULES = [
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},  # resourceNames checked below
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
+]
+SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY"}
+
+def load(name):
+    docs = [d for d in yaml.safe_load_all((out / f"{name}.yaml").read_text()) if d]
+    core = [d for d in docs if d["kind"] not in CRDS]
+    (out / f"{name}.core.yaml").write_text(yaml.safe_dump_all(core))
+    return docs
+
+renders = {n: load(n) for n in ("default", "example", "all-on")}
+regns = {"default": "rok-registry", "example": "rok-registry", "all-on": "rok-system"}
+
+for name, docs in renders.items():
+    kinds = [d["kind"] for d in docs]
+    check(len(kinds) == len(set(kinds)), f"{name}: duplicate kinds {kinds}")
+    by = {d["kind"]: d for d in docs}
+    for d in docs:
+        where = f"{name}: {d['kind']}/{d['metadata']['name']}"
+        check(d["kind"] in NAMESPACED, f"{where}: kind not in the namespaced allow-list (cluster-scoped?)")
+        check(not d["kind"].startswith("Cluster"), f"{where}: cluster-scoped kind")
+        ns = d["metadata"].get("namespace")
+        want = regns[name] if d["kind"] in ("Role", "RoleBinding") else "bots"
+        check(ns == want, f"{where}: namespace {ns!r}, want {want!r}")
+        check("app.kubernetes.io/instance" in d["metadata"].get("labels", {}), f"{where}: no standard labels")
+    if name == "default":
+        check(set(kinds) == EXPECTED_DEFAULT, f"default render kinds {sorted(kinds)} != {sorted(EXPECTED_DEFAULT)}")
+    if name == "all-on":
+        check(set(kinds) == EXPECTED_ALL_ON, f"all-on render kinds {sorted(kinds)} != {sorted(EXPECTED_ALL_ON)}")
+
+    role = by.get("Role")
+    if role:
+        rules = [{k: v for k, v in r.items() if k != "resourceNames"} for r in role["rules"]]
+        check(rules == RULES, f"{name}: Role rules {role['rules']}")
+        names = [r.get("resourceNames") for r in role["rules"]]
+        svc = "rok-registry-api" if name == "all-on" else "rok-registry"
+        check(names == [[svc], None, None], f"{name}: resourceNames {names}, want only [{svc!r}] on services")
+        rb = by["RoleBinding"]
+        check(rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                "name": role["metadata"]["name"]}, f"{name}: RoleBinding roleRef")
+        check(rb["subjects"][0]["namespace"] == "bots", f"{name}: RoleBinding subject namespace")
+
+    sa = by.get("ServiceAccount")
+    if sa:
+        check(sa.get("automountServiceAccountToken") is False, f"{name}: ServiceAccount automounts its token")
+
+    dep = by["Deployment"]
+    pod = dep["spec"]["template"]["spec"]
+    ann = dep["spec"]["template"]["metadata"]["annotations"]
+    check({"checksum/config", "checksum/secret"} <= set(ann), f"{name}: checksum annotations missing")
+    check(pod.get("automountServiceAccountToken") is True, f"{name}: pod does not opt in to its token")
+    psc = pod["securityContext"]
+    check(psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 10001, f"{name}: pod securityContext")
+    check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{name}: pod seccomp")
+    (c,) = pod["containers"]
+    sc = c["securityContext"]
+    check(sc.get("readOnlyRootFilesystem") is True, f"{name}: root filesystem not read-only")
+    check(sc.get("allowPrivilegeEscalation") is False, f"{name}: privilege escalation allowed")
+    check(sc.get("capabilities", {}).get("drop") == ["ALL"], f"{name}: capabilities not dropped")
+    check(sc.get("runAsNonRoot") is True and sc.get("runAsUser") == 10001, f"{name}: container user")
+    check(c["livenessProbe"]["httpGet"]["path"] == "/healthz", f"{name}: liveness path")
+    check(c["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{name}: readiness path")
+    check(c["ports"] == [{"name": "http", "containerPort": 3000, "protocol": "TCP"}], f"{name}: ports")
+    env = {e["name"]: e for e in c.get("env", [])}
+    check(not SECRET_KEYS & set(env), f"{name}: a secret is passed as an env var")
+    check(not c.get("envFrom"), f"{name}: envFrom used")
+    check(env["ROK_BOT_SECRETS_DIR"]["value"] == "/etc/rok-token-bot/secrets", f"{name}: secrets dir")
+    check("ROK_REGISTRY_URL" in env, f"{name}: ROK_REGISTRY_URL missing")
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    check("/tmp" in mounts, f"{name}: no /tmp mount")
+    check(mounts.get("/etc/rok-token-bot/secrets", {}).get("readOnly") is True, f"{name}: secrets mount")
+    check(mounts.get("/etc/rok-token-bot/config", {}).get("readOnly") is True, f"{name}: config mount")
+    vols = {v["name"]: v for v in pod["volumes"]}
+    projected = [i["key"] for s in vols["secrets"]["projected"]["sources"] for i in s["secret"]["items"]]
+    mode = "http" if name == "all-on" else "socket"
+    check(("SLACK_APP_TOKEN" in projected) == (mode == "socket"), f"{name}: SLACK_APP_TOKEN projection vs mode")
+    cm = by["ConfigMap"]
+    check("user-map.yaml" in cm["data"], f"{name}: user-map.yaml missing")
+    if name == "all-on":
+        check(env["ROK_BOT_POLICY"]["value"] == "/etc/rok-token-bot/config/policy.yaml", "all-on: policy env")
+        check("policy.yaml" in cm["data"], "all-on: policy.yaml missing")
+        check(env["ROK_REGISTRY_CA_BUNDLE"]["value"] == "/etc/rok-token-bot/ca/ca-bundle.pem", "all-on: CA env")
+        check(env["ROK_BOT_EMAIL_DOMAINS"]["value"] == "example.com,corp.example.org", "all-on: email domains")
+        ing = by["Ingress"]
+        paths = [p for r in ing["spec"]["rules"] for p in r["http"]["paths"]]
+        check([p["path"] for p in paths] == ["/slack/events"], "all-on: Ingress must expose /slack/events only")
+    else:
+        check("ROK_BOT_POLICY" not in env, f"{name}: ROK_BOT_POLICY set without a policy")
+
+    sec = by.get("Secret")
+    if sec:
+        check(set(sec["data"]) <= SECRET_KEYS, f"{name}: Secret keys {sorted(sec['data'])}")
+
+    svc = by["Service"]
+    check(svc["spec"]["type"] == "ClusterIP", f"{name}: Service type")
+    np = by.get("NetworkPolicy")
+    if np:
+        check(np["spec"]["policyTypes"] == ["Ingress", "Egress"], f"{name}: NetworkPolicy policyTypes")
+        for rule in np["spec"].get("ingress") or []:
+            check(rule.get("from") and rule["ports"] == [{"port": 3000, "protocol": "TCP"}],
+                  f"{name}: NetworkPolicy ingress must be port 3000 from listed peers")
+        egress_ports = [sorted(p["port"] for p in r.get("ports", [])) for r in np["spec"]["egress"]]
+        check(egress_ports[0] == [53, 53], f"{name}: first egress rule must be DNS")
+        check(egress_ports[3] == [443], f"{name}: Slack egress must be 443 only")
+        reg = np["spec"]["egress"][2]["to"][0]["namespaceSelector"]["matchLabels"]
+        check(reg == {"kubernetes.io/metadata.name": regns[name]}, f"{name}: registry egress selector {reg}")
+
+    smon = by.get("ServiceMonitor")
+    if smon:
+        check(smon["apiVersion"] == "monitoring.coreos.com/v1", f"{name}: ServiceMonitor apiVersion")
+        sel = smon["spec"]["selector"]["matchLabels"]
+        check(all(svc["metadata"]["labels"].get(k) == v for k, v in sel.items()),
+              f"{name}: ServiceMonitor selector does not match the Service labels")
+        ports = {p["name"] for p in svc["spec"]["ports"]}
+        for ep in smon["spec"]["endpoints"]:
+            check(ep["port"] in ports and ep["path"] == "/metrics", f"{name}: ServiceMonitor endpoint {ep}")
+        check(smon["spec"]["namespaceSelector"]["matchNames"] == ["bots"], f"{name}: ServiceMonitor namespace")
+
+for e in errors:
+    print(f"[helm] FAIL: {e}", file=sys.stderr)
+if errors:
+    sys.exit(1)
+print("[helm] policy checks OK: default kinds =", ", ".join(sorted(EXPECTED_DEFAULT)))
+print("[helm]                   all-on kinds  =", ", ".join(sorted(EXPECTED_ALL_ON)))
+PY
+
+for v in $KUBE_VERSIONS; do
+  for r in default example all-on; do
+    if ! "$KV" --strict --quiet -k "$v" "$out/$r.core.yaml" >"$out/kv.log" 2>&1; then
+      cat "$out/kv.log" >&2; fail "kubernetes-validate --strict -k $v ($r render)"
+    fi
+    # kubernetes-validate only WARNs (exit 0) on a kind it has no schema for: treat that as failure.
+    if grep -q "Couldn't find schema" "$out/kv.log"; then cat "$out/kv.log" >&2; fail "unvalidated kind in $r render"; fi
+  done
+done
+echo "[helm] kubernetes-validate --strict OK for Kubernetes $KUBE_VERSIONS (ServiceMonitor checked structurally)"
+
+# --- 5. README ---------------------------------------------------------------------------------------
+"$PY" - "$CHART" <<'PY'
+import pathlib, sys, yaml
+chart = pathlib.Path(sys.argv[1])
+values = yaml.safe_load((chart / "values.yaml").read_text())
+readme = (chart / "README.md").read_text()
+def leaves(d, prefix=""):
+    for k, v in d.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and v and path not in ("resources", "livenessProbe", "readinessProbe"):
+            yield from leaves(v, path + ".")
+        else:
+            yield path
+missing = [p for p in leaves(values) if f"`{p}`" not in readme]
+if missing:
+    sys.exit(f"[helm] FAIL: values missing from {chart}/README.md: {', '.join(missing)}")
+print("[helm] README documents every value")
+PY
+echo "[helm] OK in $((SECONDS - start))s"
