@@ -89,3 +89,34 @@ class SingleFlight(Generic[T]):
     def clear(self) -> None:
         with self._lock:
             self._value = None
+
+
+K = TypeVar("K")
+
+
+class TtlMap(Generic[K, T]):
+    """Values by key, each kept for a TTL after it was loaded; hits and misses counted under `name`."""
+
+    def __init__(self, *, name: str, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        from bot import metrics
+
+        self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
+        self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
+        self._ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._values: dict[K, tuple[float, T]] = {}
+
+    def get(self, key: K, load: Callable[[], T]) -> T:
+        """The cached value for `key` if fresh, else `load()` (not cached when it raises)."""
+        now = self._clock()
+        with self._lock:
+            hit = self._values.get(key)
+        if hit is not None and now - hit[0] < self._ttl:
+            self._hits.inc()
+            return hit[1]
+        self._misses.inc()
+        value = load()
+        with self._lock:
+            self._values[key] = (now, value)
+        return value

@@ -6,19 +6,21 @@ from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-REQUESTS = Counter(
-    "rok_bot_requests_total", "Requests handled, by command and outcome.", ["command", "outcome"]
-)
+REQUESTS = Counter("rok_bot_requests_total", "Requests handled, by command and outcome.", ["command", "outcome"])
 ISSUE_SECONDS = Histogram(
-    "rok_bot_issue_seconds", "Time to issue a token, from the request to the minted token.",
+    "rok_bot_issue_seconds",
+    "Time to issue a token, from the request to the minted token.",
     buckets=_LATENCY_BUCKETS,
 )
 EXEC_SECONDS = Histogram(
-    "rok_bot_exec_seconds", "Time of one exec in the Rok Registry pod, by subcommand.", ["command"],
+    "rok_bot_exec_seconds",
+    "Time of one exec in the Rok Registry pod, by subcommand.",
+    ["command"],
     buckets=_LATENCY_BUCKETS,
 )
 EXEC_WAIT_SECONDS = Histogram(
-    "rok_bot_exec_wait_seconds", "Time waiting for a free exec slot (concurrency limit).",
+    "rok_bot_exec_wait_seconds",
+    "Time waiting for a free exec slot (concurrency limit).",
     buckets=_LATENCY_BUCKETS,
 )
 EXEC_FAILURES = Counter("rok_bot_exec_failures_total", "Failed execs, by subcommand and kind.", ["command", "kind"])
@@ -27,11 +29,14 @@ CACHE_LOOKUPS = Counter(
     "rok_bot_cache_lookups_total", "Cache lookups, by cache (accounts, users_info) and result.", ["cache", "result"]
 )
 VERIFY_OUTCOMES = Counter("rok_bot_verify_total", "Token verifications, by verdict.", ["verdict"])
-SLACK_API_ERRORS = Counter("rok_bot_slack_api_errors_total", "Slack Web API errors, by method and error.",
-                           ["method", "error"])
+SLACK_API_ERRORS = Counter(
+    "rok_bot_slack_api_errors_total", "Slack Web API errors, by method and error.", ["method", "error"]
+)
 AUDIT_FAILURES = Counter("rok_bot_audit_failures_total", "Audit posts that failed.")
 DELIVERY_FAILURES = Counter("rok_bot_delivery_failures_total", "Tokens minted but not delivered.")
 ACK_SECONDS = Histogram(
-    "rok_bot_ack_seconds", "Time from receiving a Slack request to its ack, by mode.", ["mode"],
+    "rok_bot_ack_seconds",
+    "Time from receiving a Slack request to its ack, by mode.",
+    ["mode"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0),
 )

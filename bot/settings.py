@@ -16,13 +16,18 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.domain.durations import format_duration, parse_setting_duration
-from bot.domain.errors import DurationError
+from bot.domain.durations import config_seconds, format_duration
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
 ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]
 TOKEN_CREATE_COMMAND = [
-    "rok-fort-manage", "token-create", "--user", "{uuid}", "--duration", "{seconds}", "--no-borders",
+    "rok-fort-manage",
+    "token-create",
+    "--user",
+    "{uuid}",
+    "--duration",
+    "{seconds}",
+    "--no-borders",
 ]
 TOKEN_CREATE_PLACEHOLDERS = frozenset({"uuid", "seconds"})
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -116,21 +121,17 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "default_duration", "max_duration", "min_duration", "exec_timeout", "account_cache_ttl", "drain_timeout",
+        "default_duration",
+        "max_duration",
+        "min_duration",
+        "exec_timeout",
+        "account_cache_ttl",
+        "drain_timeout",
         mode="before",
     )
     @classmethod
     def _duration(cls, value: object) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value <= 0:
-                raise ValueError("must be positive")
-            return value
-        if isinstance(value, str):
-            try:
-                return parse_setting_duration(value)
-            except DurationError as exc:
-                raise ValueError(exc.user_message) from None
-        raise ValueError("must be a duration such as 30s, 5m, 24h or 7d")
+        return config_seconds(value)
 
     @field_validator("account_list_command", "token_create_command", mode="before")
     @classmethod

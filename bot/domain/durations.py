@@ -69,13 +69,9 @@ def parse_duration(text: str, *, minimum: int, maximum: int) -> int:
             raise DurationError(f"Give a duration like 30m, 24h or 1d12h: {bounds}.")
         raise DurationError(f"{_quote(text)} {result.problem}: {bounds}.")
     if result < minimum:
-        raise DurationError(
-            f"{_quote(text)} is shorter than the minimum of {format_duration(minimum)}: {bounds}."
-        )
+        raise DurationError(f"{_quote(text)} is shorter than the minimum of {format_duration(minimum)}: {bounds}.")
     if result > maximum:
-        raise DurationError(
-            f"{_quote(text)} is longer than the maximum of {format_duration(maximum)}: {bounds}."
-        )
+        raise DurationError(f"{_quote(text)} is longer than the maximum of {format_duration(maximum)}: {bounds}.")
     return result
 
 
@@ -88,10 +84,27 @@ def parse_setting_duration(text: str) -> int:
             return result.bare_number
         if not text.strip():
             raise DurationError("Give a positive duration like 30s, 5m or 1h, or a number of seconds.")
-        raise DurationError(
-            f"{_quote(text)} {result.problem}: give a positive duration or a number of seconds."
-        )
+        raise DurationError(f"{_quote(text)} {result.problem}: give a positive duration or a number of seconds.")
     return result
+
+
+def config_seconds(value: object) -> int:
+    """A duration in a config file or setting (an int of seconds or text like `5m`), as a validator wants it.
+
+    Raises ValueError (what pydantic reports) with the grammar's explanation.
+    """
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 30s, 5m, 24h or 7d")
+    if isinstance(value, int):
+        if value <= 0:
+            raise ValueError("must be positive")
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_setting_duration(value)
+        except DurationError as exc:
+            raise ValueError(exc.user_message) from None
+    raise ValueError("must be a duration such as 30s, 5m, 24h or 7d")
 
 
 def _scan(text: str) -> int | _Refusal:

@@ -127,8 +127,9 @@ class IdentityResolver:
                 detail=f"user of team {user_team}",
             )
         if (profile.get("is_restricted") or profile.get("is_ultra_restricted")) and not self._allow_guests:
-            raise AccessDenied(f"Guest accounts cannot get Rok Registry tokens; ask {self._contact}.",
-                               detail="guest user")
+            raise AccessDenied(
+                f"Guest accounts cannot get Rok Registry tokens; ask {self._contact}.", detail="guest user"
+            )
         if username := self._map.get(user_id):
             return Identity(user_id, username, "map")
         email = str((profile.get("profile") or {}).get("email") or "")

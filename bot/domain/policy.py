@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from bot.domain.durations import format_duration, parse_setting_duration
+from bot.domain.durations import config_seconds, format_duration
 from bot.domain.errors import AccessDenied, DurationError
 
 
@@ -21,26 +21,11 @@ class PolicyError(ValueError):
     """The policy file is unreadable or invalid; the message names the field."""
 
 
-def _seconds(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValueError("must be a duration such as 30m, 24h or 7d")
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError("must be positive")
-        return value
-    if isinstance(value, str):
-        try:
-            return parse_setting_duration(value)
-        except DurationError as exc:
-            raise ValueError(exc.user_message) from None
-    raise ValueError("must be a duration such as 30m, 24h or 7d")
-
-
 def _seconds_or_zero(value: object) -> int:
-    return 0 if value in (0, "0") else _seconds(value)
+    return 0 if value in (0, "0") else config_seconds(value)
 
 
-Seconds = Annotated[int, BeforeValidator(_seconds)]
+Seconds = Annotated[int, BeforeValidator(config_seconds)]
 SecondsOrZero = Annotated[int, BeforeValidator(_seconds_or_zero)]
 SlackUserId = Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,20}$")]
 SlackGroupId = Annotated[str, Field(pattern=r"^S[A-Z0-9]{2,20}$")]

@@ -114,9 +114,7 @@ class AccountTable(Mapping[str, str]):
     def lookup(self, username: str) -> Account:
         """The one account with exactly this (case-sensitive) username, or an `AccountError`."""
         if username in self._ambiguous:
-            raise AmbiguousAccountError(
-                detail=f"{self._ambiguous[username]} accounts have the username {username!r}"
-            )
+            raise AmbiguousAccountError(detail=f"{self._ambiguous[username]} accounts have the username {username!r}")
         uuid = self._uuids.get(username)
         if username in self._unreadable:
             # A row with this username but no readable UUID: guessing could pick the wrong account.

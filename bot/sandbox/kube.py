@@ -15,14 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import yaml
 from aiohttp import WSMsgType, web
 
 from bot.sandbox.rok import ExecOutcome, FakeRok
-from bot.sandbox.server import ServerThread
+from bot.sandbox.server import FakeServer, ServerThread
 
 V5_PROTOCOL = "v5.channel.k8s.io"
 V4_PROTOCOL = "v4.channel.k8s.io"
@@ -84,9 +83,7 @@ class ExecRecord:
     ended_at: datetime | None = None
 
 
-def status_body(
-    code: int, reason: str, message: str, details: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def status_body(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     """A metav1.Status failure object, as the API server sends for errors."""
     body: dict[str, Any] = {
         "kind": "Status",
@@ -102,9 +99,7 @@ def status_body(
     return body
 
 
-def _status_response(
-    code: int, reason: str, message: str, details: dict[str, Any] | None = None
-) -> web.Response:
+def _status_response(code: int, reason: str, message: str, details: dict[str, Any] | None = None) -> web.Response:
     return web.json_response(status_body(code, reason, message, details), status=code)
 
 
@@ -117,7 +112,7 @@ def _matches(selector: str, labels: dict[str, str]) -> bool:
     return True
 
 
-class FakeKube:
+class FakeKube(FakeServer):
     """A fake Kubernetes API server on 127.0.0.1; tests flip its attributes at any time."""
 
     def __init__(
@@ -148,33 +143,6 @@ class FakeKube:
         self._server = ServerThread(self._app())
 
     # --- lifecycle ---------------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:PORT`; valid once started."""
-        return self._server.url
-
-    @property
-    def server(self) -> ServerThread:
-        """The thread running the app, for `call()` on its loop."""
-        return self._server
-
-    def start(self) -> Self:
-        """Start serving in a background thread."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; open exec sockets are dropped."""
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def reset_records(self) -> None:
         """Forget recorded execs, requests and reviews; the peak restarts from the current count."""
@@ -265,9 +233,7 @@ class FakeKube:
     async def _get_service(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if request.match_info["ns"] != self.namespace or name != self.service or not self.service_exists:
-            return _status_response(
-                404, "NotFound", f'services "{name}" not found', {"name": name, "kind": "services"}
-            )
+            return _status_response(404, "NotFound", f'services "{name}" not found', {"name": name, "kind": "services"})
         spec: dict[str, Any] = {
             "type": "ClusterIP",
             "clusterIP": "10.96.12.34",
@@ -382,9 +348,7 @@ class FakeKube:
                         "ready": pod.ready,
                         "started": running,
                         "restartCount": 0,
-                        "state": {"running": {"startedAt": _ts(pod.created_at)}}
-                        if running
-                        else {"waiting": {}},
+                        "state": {"running": {"startedAt": _ts(pod.created_at)}} if running else {"waiting": {}},
                     }
                     for c in pod.containers
                 ],
@@ -416,8 +380,7 @@ class FakeKube:
             return _status_response(
                 400,
                 "BadRequest",
-                f"a container name must be specified for pod {name}, "
-                f"choose one of: [{' '.join(pod.containers)}]",
+                f"a container name must be specified for pod {name}, choose one of: [{' '.join(pod.containers)}]",
             )
         if container not in pod.containers:
             return _status_response(404, "NotFound", f"container {container} is not valid for pod {name}")
@@ -429,9 +392,7 @@ class FakeKube:
 
         ws = web.WebSocketResponse(protocols=(protocol,), compress=False)
         await ws.prepare(request)
-        record = ExecRecord(
-            pod=name, container=container, argv=list(argv), protocol=protocol, started_at=_now()
-        )
+        record = ExecRecord(pod=name, container=container, argv=list(argv), protocol=protocol, started_at=_now())
         self.execs.append(record)
         self.current_execs += 1
         self.max_concurrent_execs = max(self.max_concurrent_execs, self.current_execs)
@@ -459,9 +420,7 @@ class FakeKube:
             return
         await _send(ws, STDOUT, outcome.stdout)
         await _send(ws, STDERR, outcome.stderr)
-        await ws.send_bytes(
-            bytes([STATUS]) + json.dumps(_exec_status(argv, outcome), separators=(",", ":")).encode()
-        )
+        await ws.send_bytes(bytes([STATUS]) + json.dumps(_exec_status(argv, outcome), separators=(",", ":")).encode())
 
     def _choose_protocol(self, offered_header: str) -> str | None:
         offered = [p.strip() for p in offered_header.split(",") if p.strip()]

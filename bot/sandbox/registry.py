@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
 
 from bot.sandbox.rok import FakeRok
-from bot.sandbox.server import ServerThread
+from bot.sandbox.server import FakeServer, ServerThread
 
 FAULTS = frozenset({"http500", "hang", "drop"})
 # Long enough for any client timeout under test, short enough that a forgotten request ends.
@@ -20,14 +18,12 @@ UNAUTHORIZED_BODY = {
     "unauthorized": {
         "message": "Unauthorized",
         "code": 401,
-        "details": (
-            "This server could not verify that you are authorized to access the document you requested"
-        ),
+        "details": ("This server could not verify that you are authorized to access the document you requested"),
     }
 }
 
 
-class FakeRegistry:
+class FakeRegistry(FakeServer):
     """A fake Rok Registry on 127.0.0.1; `url` already includes the prefix."""
 
     def __init__(self, rok: FakeRok, *, prefix: str = "/registry") -> None:
@@ -43,28 +39,6 @@ class FakeRegistry:
     def url(self) -> str:
         """Base URL including the prefix, e.g. `http://127.0.0.1:PORT/registry`."""
         return self._server.url + self.prefix
-
-    @property
-    def server(self) -> ServerThread:
-        """The thread running the app, for `call()` on its loop."""
-        return self._server
-
-    def start(self) -> Self:
-        """Start serving in a background thread."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     async def _token_info(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1

@@ -85,9 +85,7 @@ def generate_accounts(count: int, *, prefix: str = "user") -> list[FakeAccount]:
         name = f"{prefix}{i:03d}"
         digest = hashlib.sha256(name.encode()).digest()[:16]
         accounts.append(
-            FakeAccount(
-                uuid=str(uuid.UUID(bytes=digest, version=4)), username=name, email=f"{name}@example.com"
-            )
+            FakeAccount(uuid=str(uuid.UUID(bytes=digest, version=4)), username=name, email=f"{name}@example.com")
         )
     return accounts
 
@@ -96,9 +94,7 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, border
     """Render rows as the tool does: aligned columns, or a `+---+` bordered grid."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     if not bordered:
-        lines = [
-            "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
-        ]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
         return "\n".join(lines) + "\n"
     rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
 
@@ -191,9 +187,7 @@ class FakeRok:
         if fault == "not-found":
             return ExecOutcome(127, "", "", NOT_FOUND_MESSAGE)
         if fault == "exit":
-            return ExecOutcome(
-                3, "", f"Error: cannot connect to the Rok database (fault injected in {command})\n"
-            )
+            return ExecOutcome(3, "", f"Error: cannot connect to the Rok database (fault injected in {command})\n")
         if fault == "garbage":
             return ExecOutcome(0, _garbage(), "")
         if fault == "empty":
@@ -214,10 +208,7 @@ class FakeRok:
 
     def _account_list(self) -> str:
         header = ["UUID", "Type", "Username", "Email", "Created"]
-        rows = [
-            [a.uuid, a.kind, a.username, a.email, a.created_at.strftime("%Y-%m-%d %H:%M")]
-            for a in self.accounts
-        ]
+        rows = [[a.uuid, a.kind, a.username, a.email, a.created_at.strftime("%Y-%m-%d %H:%M")] for a in self.accounts]
         return render_table(header, rows, bordered=self.bordered_account_list)
 
     def _token_create(self, args: list[str], *, two_tokens: bool) -> ExecOutcome:
@@ -277,7 +268,5 @@ def _garbage() -> str:
     # Junk output for a fault switch: no secret here, so the plain PRNG is right.
     rng = random.Random()  # nosec B311
     alphabet = "abcdefghijklmnopqrstuvwxyz0123456789#@!%&*()[]{}<>~^ \t"
-    lines = [
-        "".join(rng.choice(alphabet) for _ in range(rng.randint(5, 70))) for _ in range(rng.randint(1, 6))
-    ]
+    lines = ["".join(rng.choice(alphabet) for _ in range(rng.randint(5, 70))) for _ in range(rng.randint(1, 6))]
     return "\n".join(lines) + "\n"

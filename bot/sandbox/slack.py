@@ -15,14 +15,13 @@ import uuid
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
-from bot.sandbox.server import ServerThread
+from bot.sandbox.server import FakeServer, ServerThread
 from bot.sandbox.slack_requests import envelope
 
 T = TypeVar("T")
@@ -175,7 +174,7 @@ def _limit_problem(node: Any, pointer: str) -> str | None:
     return None
 
 
-class FakeSlack:
+class FakeSlack(FakeServer):
     """Slack's Web API, response_url endpoints and Socket Mode endpoint on a loopback port."""
 
     def __init__(
@@ -226,28 +225,6 @@ class FakeSlack:
         self._server = ServerThread(app)
 
     # -- lifecycle -----------------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        """Start serving; `url` is valid afterwards."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Close Socket Mode connections and stop serving."""
-        self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. `http://127.0.0.1:PORT`."""
-        return self._server.url
 
     @property
     def api_url(self) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.webhook import WebhookClient
 
 from bot import metrics
+from bot.cache import TtlMap
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import AccessDenied, DeliveryError, RokBotError, UsageError
 from bot.domain.identity import Identity, IdentityResolver
@@ -76,18 +76,12 @@ class ProfileCache:
 
     def __init__(self, client: WebClient, *, ttl: float = _PROFILE_TTL) -> None:
         self._client = client
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
+        self._cache: TtlMap[str, dict[str, Any] | None] = TtlMap(name="users_info", ttl=ttl)
 
     def get(self, user_id: str) -> dict[str, Any] | None:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(user_id)
-        if hit and now - hit[0] < self._ttl:
-            metrics.CACHE_LOOKUPS.labels("users_info", "hit").inc()
-            return hit[1]
-        metrics.CACHE_LOOKUPS.labels("users_info", "miss").inc()
+        return self._cache.get(user_id, lambda: self._fetch(user_id))
+
+    def _fetch(self, user_id: str) -> dict[str, Any] | None:
         try:
             user = self._client.users_info(user=user_id).get("user")
         except SlackApiError as exc:
@@ -96,10 +90,7 @@ class ProfileCache:
             if error not in ("user_not_found", "user_not_visible"):
                 raise
             user = None
-        profile = user if isinstance(user, dict) else None
-        with self._lock:
-            self._cache[user_id] = (now, profile)
-        return profile
+        return user if isinstance(user, dict) else None
 
 
 class GroupDirectory:
@@ -108,31 +99,22 @@ class GroupDirectory:
     def __init__(self, client: WebClient, group_ids: frozenset[str], *, ttl: float = _PROFILE_TTL) -> None:
         self._client = client
         self._groups = group_ids
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self._cache: TtlMap[str, frozenset[str]] = TtlMap(name="usergroups", ttl=ttl)
 
     def groups_of(self, user_id: str) -> frozenset[str]:
         """The policy's groups this user belongs to (empty when the policy names none)."""
-        return frozenset(g for g in self._groups if user_id in self._members_of(g))
+        return frozenset(g for g in self._groups if user_id in self._members(g))
 
-    def _members_of(self, group_id: str) -> frozenset[str]:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._members.get(group_id)
-        if hit and now - hit[0] < self._ttl:
-            metrics.CACHE_LOOKUPS.labels("usergroups", "hit").inc()
-            return hit[1]
-        metrics.CACHE_LOOKUPS.labels("usergroups", "miss").inc()
+    def _members(self, group_id: str) -> frozenset[str]:
+        return self._cache.get(group_id, lambda: self._fetch(group_id))
+
+    def _fetch(self, group_id: str) -> frozenset[str]:
         try:
             users = self._client.usergroups_users_list(usergroup=group_id).get("users") or []
         except SlackApiError as exc:
             metrics.SLACK_API_ERRORS.labels("usergroups.users.list", str(exc.response.get("error", "unknown"))).inc()
             raise
-        members = frozenset(str(u) for u in users)
-        with self._lock:
-            self._members[group_id] = (now, members)
-        return members
+        return frozenset(str(u) for u in users)
 
 
 class Reporter:
