@@ -67,8 +67,7 @@ def test_weeks_and_seconds_parse_when_in_range() -> None:
         ("0,5d", '"0,5d" has a fraction (did you mean 12h?): choose between 5m and 2d.'),
         (
             "30m1h",
-            '"30m1h" has its units out of order, largest first (did you mean 1h30m?): '
-            "choose between 5m and 2d.",
+            '"30m1h" has its units out of order, largest first (did you mean 1h30m?): choose between 5m and 2d.',
         ),
         ("1h1h", '"1h1h" repeats a unit (did you mean 2h?): choose between 5m and 2d.'),
         ("", "Give a duration like 30m, 24h or 1d12h: choose between 5m and 2d."),

@@ -50,9 +50,7 @@ def kube(rok: FakeRok) -> Iterator[FakeKube]:
 @pytest.fixture
 def cfg(kube: FakeKube, tmp_path: Path) -> client.Configuration:
     c = client.Configuration()
-    config.load_kube_config(
-        config_file=str(kube.write_kubeconfig(tmp_path / "kubeconfig")), client_configuration=c
-    )
+    config.load_kube_config(config_file=str(kube.write_kubeconfig(tmp_path / "kubeconfig")), client_configuration=c)
     return c
 
 
@@ -137,9 +135,7 @@ def test_token_create_mints_a_token_that_the_store_knows(cfg: client.Configurati
     jdoe = rok.account("jdoe").uuid
     result = run_exec(cfg, [EXE, "token-create", "--duration", "3600", "--no-borders", "--user", jdoe])
     assert result.status == {"metadata": {}, "status": "Success"}
-    rows = dict(
-        line.split(None, 1) for line in result.stdout.splitlines()[1:] if not line.startswith("Created")
-    )
+    rows = dict(line.split(None, 1) for line in result.stdout.splitlines()[1:] if not line.startswith("Created"))
     token = rows["Token"].strip()
     record = rok.lookup(token)
     assert record is not None
@@ -200,9 +196,7 @@ def test_missing_executable_is_an_internal_error(cfg: client.Configuration, rok:
 
 
 @pytest.mark.parametrize("protocol", [V5_PROTOCOL, V4_PROTOCOL])
-def test_large_output_arrives_intact(
-    kube: FakeKube, cfg: client.Configuration, rok: FakeRok, protocol: str
-) -> None:
+def test_large_output_arrives_intact(kube: FakeKube, cfg: client.Configuration, rok: FakeRok, protocol: str) -> None:
     rok.accounts = generate_accounts(200)
     kube.force_protocol = protocol
     expected = rok.execute([EXE, "account-list"]).stdout
@@ -331,10 +325,7 @@ def test_exec_fault_limited_to_one_command(kube: FakeKube, cfg: client.Configura
 def test_concurrent_execs_are_counted(kube: FakeKube, cfg: client.Configuration, rok: FakeRok) -> None:
     rok.latency = 0.2
     results: list[Exec] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(run_exec(cfg, [EXE, "account-list"])))
-        for _ in range(3)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(run_exec(cfg, [EXE, "account-list"]))) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -417,12 +408,8 @@ def test_missing_pod_is_a_404_status(cfg: client.Configuration) -> None:
 
 
 def review(cfg: client.Configuration, verb: str, resource: str, subresource: str = "", ns: str = NS) -> bool:
-    attrs = client.V1ResourceAttributes(
-        namespace=ns, verb=verb, resource=resource, subresource=subresource or None
-    )
-    body = client.V1SelfSubjectAccessReview(
-        spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs)
-    )
+    attrs = client.V1ResourceAttributes(namespace=ns, verb=verb, resource=resource, subresource=subresource or None)
+    body = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(resource_attributes=attrs))
     with client.ApiClient(cfg) as api_client:
         answer = AuthorizationV1Api(api_client).create_self_subject_access_review(body)
     return bool(answer.status.allowed)

@@ -30,9 +30,7 @@ def registry(rok: FakeRok) -> Iterator[FakeRegistry]:
         yield r
 
 
-def token_info(
-    http: httpx.Client, registry: FakeRegistry, token: str | None, timeout: float = 2
-) -> httpx.Response:
+def token_info(http: httpx.Client, registry: FakeRegistry, token: str | None, timeout: float = 2) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     return http.get(f"{registry.url}/auth/v1/token", headers=headers, timeout=timeout)
 
@@ -60,9 +58,7 @@ def test_live_token_is_described(http: httpx.Client, registry: FakeRegistry, rok
 
 
 @pytest.mark.parametrize("token", [None, "not-a-token"])
-def test_unknown_or_missing_token_is_401(
-    http: httpx.Client, registry: FakeRegistry, token: str | None
-) -> None:
+def test_unknown_or_missing_token_is_401(http: httpx.Client, registry: FakeRegistry, token: str | None) -> None:
     answer = token_info(http, registry, token)
     assert answer.status_code == 401
     assert answer.json() == UNAUTHORIZED_BODY

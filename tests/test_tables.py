@@ -341,9 +341,7 @@ HEADER = ["UUID", "Type", "Username", "Email", "Created"]
 def render_borderless(header: list[str] | None, rows: list[list[str]]) -> str:
     table = ([header] if header else []) + rows
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    return "".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in table
-    )
+    return "".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n" for row in table)
 
 
 def render_bordered(header: list[str] | None, rows: list[list[str]]) -> str:
@@ -391,9 +389,7 @@ def test_rendered_account_lists_round_trip(case: tuple[str, dict[str, str]]) -> 
         table.lookup("JDOE")
 
 
-TABLEISH = st.text(
-    alphabet=st.sampled_from(list("| +-=\n\r\t\x1b[0m:abTokenUUIDuser jdoe4545-8c")), max_size=200
-)
+TABLEISH = st.text(alphabet=st.sampled_from(list("| +-=\n\r\t\x1b[0m:abTokenUUIDuser jdoe4545-8c")), max_size=200)
 
 
 @given(st.one_of(st.text(max_size=300), TABLEISH), st.sampled_from(["jdoe", "a", "-", "|"]))
@@ -420,9 +416,7 @@ def test_arbitrary_text_never_yields_a_token_silently(text: str) -> None:
     assert "token" in text.lower()
 
 
-TOKENS = st.text(
-    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=16, max_size=80
-)
+TOKENS = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_", min_size=16, max_size=80)
 NOISE_ROWS = st.lists(
     st.tuples(st.sampled_from(["User", "Created At", "Token Type", "Name", "Tokens"]), USERNAMES), max_size=4
 )

@@ -1,0 +1,524 @@
+"""The benchmark: `python -m bench.run [--json] [--latency 0.3] [--burst 200] [--modes http,socket] [--quick]`.
+
+For each mode it starts the fakes in this process and the real bot as a subprocess (`python -m bot serve`),
+sends a burst of signed slash commands from distinct users all at once, then single commands one at a
+time, and reads the fakes' records and /proc. Then the manual procedure as the baseline, and the CLI.
+See bench/README.md for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench import drive, promtext
+from bench.baseline import run_baseline
+from bench.cli_path import measure_issue
+from bench.procs import BotProcess, FloorServer, LoadMeter, machine
+from bench.stats import ms, summarize
+from bench.timeline import analyse, execs_from, peak_concurrency, slot_use
+from bot.sandbox.rok import FakeAccount, generate_accounts
+from bot.sandbox.world import Person, Sandbox
+
+TARGETS = {
+    "ack_p99_ms": 50.0,
+    "overhead_p50_ms": 30.0,
+    "overhead_p99_ms": 100.0,
+    "idle_rss_mb": 90.0,
+    "cold_start_s": 2.0,
+    "cli_own_s": 1.0,
+}
+
+
+@dataclass
+class Config:
+    latency: float = 0.3
+    burst: int = 200
+    singles: int = 20
+    modes: tuple[str, ...] = ("http", "socket")
+    cli_runs: int = 3
+    baseline: bool = True
+    settle: float = 1.0
+    settings: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Population:
+    """Distinct Slack users mapped to distinct Rok accounts: a burst group and a one-at-a-time group."""
+
+    accounts: list[FakeAccount]
+    burst: list[Person]
+    solo: list[Person]
+
+    @property
+    def uuid_of(self) -> dict[str, str]:
+        by_name = {a.username: a.uuid for a in self.accounts}
+        return {p.user_id: by_name[str(p.mapped_to)] for p in [*self.burst, *self.solo]}
+
+
+def population(burst: int, solo: int) -> Population:
+    burst_accounts = generate_accounts(burst, prefix="bench")
+    solo_accounts = generate_accounts(solo, prefix="solo")
+
+    def person(prefix: str, index: int, account: FakeAccount) -> Person:
+        return Person(f"U0{prefix}{index:05d}", account.username, account.email, mapped_to=account.username)
+
+    return Population(
+        accounts=burst_accounts + solo_accounts,
+        burst=[person("B", i, a) for i, a in enumerate(burst_accounts)],
+        solo=[person("S", i, a) for i, a in enumerate(solo_accounts)],
+    )
+
+
+def _overheads(timings: list[Any]) -> dict[str, Any]:
+    done = [t for t in timings if t.overhead is not None]
+    return {
+        "acked": sum(1 for t in timings if not math.isnan(t.ack_seconds)),
+        "delivered": len(done),
+        "ack": summarize(t.ack_seconds for t in timings if not math.isnan(t.ack_seconds)),
+        "to_message": summarize(t.total for t in done),
+        "queued": sum(t.queued for t in done),
+        "not_queued": sum(not t.queued for t in done),
+        "queue_wait": summarize(t.queue for t in done if t.queued),
+        "overhead_not_queued": summarize(t.overhead for t in done if not t.queued),
+        "overhead_queued": summarize(t.overhead for t in done if t.queued),
+        "overhead_all": summarize(t.overhead for t in done),
+    }
+
+
+def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
+    """Burst then singles against a subprocess bot in one mode; every number of that mode."""
+    box = Sandbox(
+        socket_mode=mode == "socket",
+        exec_latency=cfg.latency,
+        people=(*pop.burst, *pop.solo),
+        settings=cfg.settings,
+        start_bot=False,
+    )
+    box.rok.accounts.extend(pop.accounts)
+    box.start()
+    bot = BotProcess(box.env)
+    out: dict[str, Any] = {"mode": mode}
+    meter = LoadMeter()
+    bot_cpu = 0.0
+    try:
+        out["cold_start_seconds"] = bot.start()
+        if mode == "socket":
+            box.slack.wait_for_connection(timeout=10)
+        time.sleep(cfg.settle)
+        settings = box.settings()
+        limit = settings.max_concurrent_execs
+        out["limit"] = limit
+        out["workers"] = settings.workers
+        out["idle"] = {**bot.memory(), "threads": bot.threads()}
+
+        # -- the burst: every user at once, account cache cold ------------------------------------
+        users = {p.user_id for p in pop.burst}
+        items = [(p.user_id, drive.command_fields(box.slack, p.user_id)) for p in pop.burst]
+        box.kube.reset_records()
+        before = promtext.parse(bot.metrics_text())
+        cpu0, lines0 = bot.cpu_seconds(), bot.log_lines()
+        sent = drive.send(mode, bot.url, box.slack, items)
+        expected = cfg.latency * (len(items) / limit + 2)
+        delivered = drive.wait_delivered(box.slack, users, timeout=expected * 3 + 30)
+        time.sleep(0.3)  # the audit posts trail the private messages
+        cpu1 = bot.cpu_seconds()
+        after = promtext.parse(bot.metrics_text())
+        execs = execs_from(box.kube.execs)
+        timings = analyse(sent, delivered, execs, pop.uuid_of, limit)
+        tokens = len(delivered)
+        burst: dict[str, Any] = {
+            "n": len(items),
+            "http_status_not_ok": sum(1 for s in sent if s.status != 200),
+            "acked_issuing": sum(s.acked for s in sent),
+            **_overheads(timings),
+            "wall_seconds": (max(delivered.values()) - min(s.sent_at for s in sent)) if delivered else None,
+            "execs": len(execs),
+            "account_list_execs": sum(e.command == "account-list" for e in execs),
+            "token_create_execs": sum(e.command == "token-create" for e in execs),
+            "execs_per_token": len(execs) / tokens if tokens else None,
+            "peak_concurrent_execs": box.kube.max_concurrent_execs,
+            "peak_concurrent_execs_from_records": peak_concurrency(execs),
+            "exec_seconds_total": sum(e.seconds for e in execs),
+            "slots": slot_use(execs, limit),
+            "cpu_seconds": cpu1 - cpu0,
+            "cpu_seconds_per_token": (cpu1 - cpu0) / tokens if tokens else None,
+            "log_lines_per_token": (bot.log_lines() - lines0) / tokens if tokens else None,
+            "bot_ack_histogram": promtext.histogram_delta(before, after, "rok_bot_ack_seconds", "0.05", mode="http")
+            if mode == "http"
+            else None,
+            "bot_exec_wait_histogram": promtext.histogram_delta(before, after, "rok_bot_exec_wait_seconds", "0.01"),
+            "bot_issue_histogram": promtext.histogram_delta(before, after, "rok_bot_issue_seconds", "0.5"),
+        }
+        out["burst"] = burst
+        out["after_burst"] = {**bot.memory(), "threads": bot.threads()}
+
+        # -- one at a time: warm cache, nothing else in flight ------------------------------------
+        box.kube.reset_records()
+        sent_solo: list[drive.Sent] = []
+        delivered_solo: dict[str, float] = {}
+        for p in pop.solo:
+            sent_solo += drive.send(mode, bot.url, box.slack, [(p.user_id, drive.command_fields(box.slack, p.user_id))])
+            delivered_solo.update(drive.wait_delivered(box.slack, {p.user_id}, timeout=cfg.latency * 4 + 10))
+        solo_execs = execs_from(box.kube.execs)
+        solo = analyse(sent_solo, delivered_solo, solo_execs, pop.uuid_of, limit)
+        out["single"] = {
+            "n": len(sent_solo),
+            **_overheads(solo),
+            "execs": len(solo_execs),
+            "account_list_execs": sum(e.command == "account-list" for e in solo_execs),
+        }
+        # Requests that did not queue, from both phases: what the overhead target is about.
+        clean = [t for t in [*timings, *solo] if t.overhead is not None and not t.queued]
+        out["overhead_not_queued"] = summarize(t.overhead for t in clean)
+        time.sleep(cfg.settle)
+        out["end"] = {**bot.memory(), "threads": bot.threads()}
+        out["timings"] = {"burst": [t.as_dict() for t in timings], "single": [t.as_dict() for t in solo]}
+        bot_cpu = bot.cpu_seconds()
+    finally:
+        out["exit_code"] = bot.stop()
+        box.stop()
+    out["machine_load"] = meter.done(bot_cpu)
+    return out
+
+
+def run_floor(cfg: Config, pop: Population) -> dict[str, Any]:
+    """The same client and burst against a no-op aiohttp server: the ack floor of this machine right now."""
+    slack = Sandbox(people=(), start_bot=False).slack  # only to build the same command fields
+    server = FloorServer()
+    try:
+        singles = []
+        for p in pop.solo:
+            singles += drive.http_burst(server.url, [(p.user_id, drive.command_fields(slack, p.user_id))])
+        burst = drive.http_burst(server.url, [(p.user_id, drive.command_fields(slack, p.user_id)) for p in pop.burst])
+    finally:
+        server.stop()
+    return {
+        "ack_single": summarize(s.ack_seconds for s in singles),
+        "ack_burst": summarize(s.ack_seconds for s in burst),
+        "not_ok": sum(1 for s in [*singles, *burst] if s.status != 200),
+    }
+
+
+def run_side(cfg: Config, pop: Population) -> dict[str, Any]:
+    """The baseline (manual procedure) and the CLI, against a sandbox without a bot."""
+    box = Sandbox(exec_latency=cfg.latency, people=tuple(pop.burst[:1]), settings=cfg.settings, start_bot=False)
+    box.rok.accounts.extend(pop.accounts)
+    box.start()
+    out: dict[str, Any] = {}
+    try:
+        if cfg.baseline:
+            out["baseline"] = run_baseline(box, [p.name for p in pop.burst])
+        out["cli"] = measure_issue(box, pop.burst[0].name, runs=cfg.cli_runs)
+    finally:
+        box.stop()
+    return out
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+
+def _verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("ok" if ok else "MISS")
+
+
+def _fmt(value: Any, spec: str = ".1f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, spec)
+
+
+def render(result: dict[str, Any]) -> str:
+    cfg = result["config"]
+    m = result["machine"]
+    modes: dict[str, dict[str, Any]] = result["modes"]
+    names = list(modes)
+    lines = [
+        "rok-token-bot benchmark",
+        f"machine: {m['nproc']} CPU(s), {m['cpu_model']}, {m['mem_total_mb']} MiB, Linux {m['kernel']}, "
+        f"{m['python_impl']} {m['python']}",
+        f"command: {result['command']}",
+        f"fake rok-fort-manage latency {cfg['latency']:.3f} s per exec; burst of {cfg['burst']} distinct users; "
+        f"{cfg['singles']} single commands one at a time; exec limit "
+        f"{next(iter(modes.values()))['limit'] if modes else '?'}, "
+        f"{next(iter(modes.values()))['workers'] if modes else '?'} workers",
+        "",
+    ]
+    width = 44
+    head = f"{'':{width}}" + "".join(f"{n:>22}" for n in names) + f"  {'target':<26}"
+    lines += [head, "-" * len(head)]
+
+    def row(label: str, values: list[str], target: str = "", oks: list[bool | None] | None = None) -> None:
+        verdict = " ".join(_verdict(o) for o in oks) if oks else ""
+        lines.append(f"{label:<{width}}" + "".join(f"{v:>22}" for v in values) + f"  {target:<26}{verdict}")
+
+    def each(fn: Any) -> list[Any]:
+        return [fn(modes[n]) for n in names]
+
+    def p99_under(summary: dict[str, Any], limit_ms: float) -> bool | None:
+        return None if not summary.get("n") else summary["p99"] * 1000 < limit_ms
+
+    row("ack @1, p50/p99/max ms", each(lambda r: ms(r["single"]["ack"])))
+    row(
+        f"ack @{cfg['burst']}, p50/p99/max ms",
+        each(lambda r: ms(r["burst"]["ack"])),
+        "p99 < 50 ms",
+        each(lambda r: p99_under(r["burst"]["ack"], TARGETS["ack_p99_ms"])),
+    )
+    floor = result.get("floor")
+    if floor:
+        # The floor is HTTP only: it goes in the http column (or the first one).
+        at = names.index("http") if "http" in names else 0
+        for label, key in (
+            ("  floor, no-op aiohttp @1", "ack_single"),
+            (f"  floor, no-op aiohttp @{cfg['burst']}", "ack_burst"),
+        ):
+            values = [""] * len(names)
+            values[at] = ms(floor[key])
+            row(label + ", p50/p99/max ms", values)
+    row(
+        "  bot-side ack (HTTP): mean ms, share<=50ms",
+        each(
+            lambda r: (
+                "-"
+                if not r["burst"]["bot_ack_histogram"]
+                else f"{_fmt((r['burst']['bot_ack_histogram']['mean'] or 0) * 1000)}, "
+                f"{_fmt((r['burst']['bot_ack_histogram']['share_le_0.05'] or 0) * 100, '.0f')}%"
+            )
+        ),
+    )
+    row("acked / delivered (burst)", each(lambda r: f"{r['burst']['acked_issuing']}/{r['burst']['delivered']}"))
+    row("to message @1, p50/p99/max ms", each(lambda r: ms(r["single"]["to_message"])))
+    row(f"to message @{cfg['burst']}, p50/p99/max ms", each(lambda r: ms(r["burst"]["to_message"])))
+    row(
+        "overhead, did not queue, p50/p99/max ms",
+        each(lambda r: ms(r["overhead_not_queued"])),
+        "p50 < 30 ms, p99 < 100 ms",
+        each(
+            lambda r: (
+                None
+                if not r["overhead_not_queued"]["n"]
+                else (
+                    r["overhead_not_queued"]["p50"] * 1000 < TARGETS["overhead_p50_ms"]
+                    and r["overhead_not_queued"]["p99"] * 1000 < TARGETS["overhead_p99_ms"]
+                )
+            )
+        ),
+    )
+    row(
+        "  of which @1 (n), p50/p99/max ms",
+        each(lambda r: f"({r['single']['delivered']}) {ms(r['single']['overhead_not_queued'])}"),
+    )
+    row(
+        "  of which burst (n), p50/p99/max ms",
+        each(lambda r: f"({r['burst']['not_queued']}) {ms(r['burst']['overhead_not_queued'])}"),
+    )
+    row(
+        "overhead, queued (n), p50/p99/max ms",
+        each(lambda r: f"({r['burst']['queued']}) {ms(r['burst']['overhead_queued'])}"),
+    )
+    row("queue wait for a slot, p50/p99/max s", each(lambda r: _sec3(r["burst"]["queue_wait"])))
+    row(
+        "  bot-side exec-slot wait: mean s",
+        each(lambda r: _fmt(r["burst"]["bot_exec_wait_histogram"]["mean"], ".3f")),
+    )
+    row("burst wall time, s", each(lambda r: _fmt(r["burst"]["wall_seconds"], ".2f")))
+    row(
+        "exec slots busy / idle ms per exec",
+        each(
+            lambda r: (
+                "-"
+                if not r["burst"]["slots"]
+                else f"{r['burst']['slots']['utilisation'] * 100:.1f}% / {r['burst']['slots']['idle_ms_per_exec']:.1f}"
+            )
+        ),
+    )
+    row(
+        "execs per token (burst)",
+        each(lambda r: _fmt(r["burst"]["execs_per_token"], ".3f")),
+        f"(1 + {cfg['burst']}) / {cfg['burst']}",
+    )
+    row(
+        "account-list / token-create execs (burst)",
+        each(lambda r: f"{r['burst']['account_list_execs']} / {r['burst']['token_create_execs']}"),
+        f"1 / {cfg['burst']}",
+        each(lambda r: r["burst"]["account_list_execs"] == 1 and r["burst"]["token_create_execs"] == cfg["burst"]),
+    )
+    row(
+        "max concurrent execs / limit",
+        each(lambda r: f"{r['burst']['peak_concurrent_execs']} / {r['limit']}"),
+        "<= limit",
+        each(lambda r: r["burst"]["peak_concurrent_execs"] <= r["limit"]),
+    )
+    row(
+        "idle RSS, MiB",
+        each(lambda r: _fmt(r["idle"]["VmRSS"])),
+        "< 90 MB",
+        each(lambda r: r["idle"]["VmRSS"] < TARGETS["idle_rss_mb"]),
+    )
+    row("RSS after burst / peak (VmHWM), MiB", each(lambda r: f"{_fmt(r['end']['VmRSS'])} / {_fmt(r['end']['VmHWM'])}"))
+    row("threads idle / after burst", each(lambda r: f"{r['idle']['threads']} / {r['after_burst']['threads']}"))
+    row("CPU seconds per token (bot process)", each(lambda r: _fmt(r["burst"]["cpu_seconds_per_token"], ".4f")))
+    row("log lines per token", each(lambda r: _fmt(r["burst"]["log_lines_per_token"], ".1f")))
+    row(
+        "machine: other load, cores busy (loadavg)",
+        each(
+            lambda r: (
+                f"{_fmt(r['machine_load']['foreign_cores'], '.2f')} ({r['machine_load']['loadavg_before'][0]:.2f})"
+            )
+        ),
+    )
+    row(
+        "cold start (spawn to /readyz 200), s",
+        each(lambda r: _fmt(r["cold_start_seconds"], ".2f")),
+        "< 2 s",
+        each(lambda r: r["cold_start_seconds"] < TARGETS["cold_start_s"]),
+    )
+
+    base = result.get("baseline")
+    if base and names:
+        ref = modes[names[0]]
+        b = ref["burst"]
+        title = f"baseline: the manual procedure, {cfg['burst']} tokens at once (bot figures: {names[0]} mode)"
+        lines += ["", title, ""]
+        head2 = f"{'':{width}}{'bot':>22}{'manual':>22}{'manual / bot':>16}"
+        lines += [head2, "-" * len(head2)]
+
+        def row2(label: str, bot: Any, manual: Any, spec: str = ".2f", ratio: bool = True) -> None:
+            r = "-"
+            if ratio and isinstance(bot, int | float) and isinstance(manual, int | float) and bot:
+                r = f"{manual / bot:.2f}x"
+            lines.append(f"{label:<{width}}{_fmt(bot, spec):>22}{_fmt(manual, spec):>22}{r:>16}")
+
+        row2("execs", b["execs"], base["execs"], "d")
+        row2("account-list execs", b["account_list_execs"], base["account_list_execs"], "d")
+        row2("execs per token", b["execs_per_token"], base["execs"] / max(base["tokens"], 1), ".3f")
+        row2("peak concurrent execs on the pod", b["peak_concurrent_execs"], base["peak_concurrent_execs"], "d")
+        row2(
+            "registry work: execs x latency, s",
+            b["execs"] * cfg["latency"],
+            base["execs"] * cfg["latency"],
+        )
+        row2("wall time for the burst, s", b["wall_seconds"], base["wall_seconds"])
+        row2("time per token p50, s", b["to_message"]["p50"], base["per_token"]["p50"], ".3f")
+        row2("time per token p99, s", b["to_message"]["p99"], base["per_token"]["p99"], ".3f")
+        lines.append(f"{'tokens / errors (manual)':<{width}}{'':>22}{base['tokens']:>18} / {base['errors']}")
+        if base.get("first_error"):
+            lines.append(f"  first manual error: {base['first_error'][:150]}")
+
+    cli = result.get("cli")
+    if cli:
+        imp = cli["imports"]
+        lines += [
+            "",
+            f"CLI: {cli['command']} ({len(cli['runs'])} runs, cold: {cli['execs_per_run']} execs per run)",
+            f"  wall p50/max s: {_sec3(cli['wall'], ('p50', 'max'))}   "
+            f"exec inside p50: {_fmt(cli['exec']['p50'], '.3f')}   "
+            f"own time p50/max s: {_sec3(cli['own'], ('p50', 'max'))}   target < 1 s: "
+            f"{_verdict(cli['own']['max'] < TARGETS['cli_own_s'])}",
+            f"  interpreter alone (python -c pass): {cli['python_c_pass_seconds']:.3f} s;"
+            f" imports (-X importtime, sum of self): {imp['total_ms']:.0f} ms over {imp['modules']} modules",
+            "  slowest imports by cumulative time (ms):",
+        ]
+        for t in imp["top_cumulative"][:10]:
+            lines.append(f"    {t['cumulative_ms']:8.1f}  {'  ' * t['depth']}{t['module']}")
+        lines.append(f"  kubernetes, all of its top-level imports on the path: {imp['kubernetes_total_ms']:.0f} ms")
+        lines.append("  heavy packages on the issue path (cumulative ms, pulled in by):")
+        for name, info in imp["heavy"].items():
+            if info is None:
+                lines.append(f"    {name:<18} not imported")
+            else:
+                via = " <- ".join(info["chain"][1:]) or "a function-level import, at call time"
+                lines.append(f"    {name:<18} {info['cumulative_ms']:8.1f}  <- {via}")
+    lines.append("")
+    lines.append(f"total benchmark time: {result['elapsed_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def _sec3(summary: dict[str, Any], keys: tuple[str, ...] = ("p50", "p99", "max")) -> str:
+    if not summary or not summary.get("n"):
+        return "-"
+    return "/".join(f"{summary[k]:.3f}" for k in keys)
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--json", action="store_true", help="JSON document on stdout (the table goes to stderr)")
+    parser.add_argument("--latency", type=float, default=None, help="seconds per fake rok-fort-manage exec (0.3)")
+    parser.add_argument("--burst", type=int, default=None, help="concurrent commands from distinct users (200)")
+    parser.add_argument("--singles", type=int, default=None, help="commands sent one at a time (20)")
+    parser.add_argument("--modes", default="http,socket", help="comma-separated: http, socket")
+    parser.add_argument("--cli-runs", type=int, default=None, help="runs of `rok-token-bot issue` (3)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the manual-procedure baseline")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="VAR=VALUE", help="extra bot setting, e.g. ROK_BOT_WORKERS=64"
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: burst 20, latency 0.05 s, 5 singles")
+    args = parser.parse_args(argv)
+    cfg = Config()
+    if args.quick:
+        cfg.latency, cfg.burst, cfg.singles, cfg.cli_runs, cfg.settle = 0.05, 20, 5, 1, 0.3
+    cfg.latency = args.latency if args.latency is not None else cfg.latency
+    cfg.burst = args.burst if args.burst is not None else cfg.burst
+    cfg.singles = args.singles if args.singles is not None else cfg.singles
+    cfg.cli_runs = args.cli_runs if args.cli_runs is not None else cfg.cli_runs
+    cfg.baseline = not args.no_baseline
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    if not modes or any(m not in ("http", "socket") for m in modes):
+        parser.error("--modes takes http, socket or both")
+    cfg.modes = modes
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item!r}: expected VAR=VALUE")
+        cfg.settings[name] = value
+    if cfg.burst < 1 or cfg.singles < 1:
+        parser.error("--burst and --singles must be at least 1")
+    return cfg, args.json
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, as_json = parse_args(argv)
+    started = time.perf_counter()
+    pop = population(cfg.burst, cfg.singles)
+    result: dict[str, Any] = {
+        "command": shlex.join([".venv/bin/python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
+        "machine": machine(),
+        "config": {
+            "latency": cfg.latency,
+            "burst": cfg.burst,
+            "singles": cfg.singles,
+            "modes": list(cfg.modes),
+            "settings": cfg.settings,
+        },
+        "targets": TARGETS,
+        "modes": {},
+    }
+    for mode in cfg.modes:
+        print(f"[bench] {mode} mode: burst of {cfg.burst}, then {cfg.singles} single commands...", file=sys.stderr)
+        result["modes"][mode] = run_mode(mode, cfg, pop)
+    print("[bench] ack floor: the same burst against a no-op aiohttp server...", file=sys.stderr)
+    result["floor"] = run_floor(cfg, pop)
+    print("[bench] baseline (manual procedure) and CLI...", file=sys.stderr)
+    result.update(run_side(cfg, pop))
+    result["elapsed_seconds"] = time.perf_counter() - started
+    table = render(result)
+    if as_json:
+        print(table, file=sys.stderr)
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
