@@ -17,12 +17,20 @@ class Jobs:
     """Runs work after the ack, so Bolt's own listener threads are never held by cluster calls."""
 
     def __init__(self, *, workers: int, on_error: Callable[[BaseException, Any], None]) -> None:
+        self._workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="job")
         self._on_error = on_error
         self._lock = threading.Lock()
         self._in_flight = 0
         self._idle = threading.Condition(self._lock)
         self.accepting = True
+
+    def warm(self, timeout: float = 10.0) -> None:
+        """Start every worker thread now: a thread start costs milliseconds the first burst should not pay."""
+        barrier = threading.Barrier(self._workers + 1)
+        for _ in range(self._workers):
+            self._pool.submit(barrier.wait, timeout)
+        barrier.wait(timeout)
 
     @property
     def in_flight(self) -> int:

@@ -1,8 +1,14 @@
 """Run a command in the Rok Registry pod through the Kubernetes API, like `kubectl exec svc/NAME -- argv`.
 
-Only the official client is used: REST calls for the Service and its pods, and `kubernetes.stream` for the
-exec WebSocket. Each exec gets its own ApiClient, because `stream()` swaps the request function on the
-client it is given and would break concurrent calls sharing one.
+Only the official client is used: its `ApiClient` serializes and authenticates every request (bearer
+tokens, exec-plugin refresh, client certificates, the CA), REST answers are read as plain JSON, and the exec
+runs on `kubernetes.stream.ws_client.WSClient`, the WebSocket client `kubernetes.stream.stream()` uses
+inside. Two reasons not to go through `CoreV1Api` and `stream()`:
+
+- `stream()` swaps the request function of the ApiClient it is given, so concurrent calls that share one
+  break ("Handshake status 200 OK"); opening the WSClient directly touches no shared state at all.
+- `kubernetes.client.api.core_v1_api` is a 4.4 MB module: importing it costs about 0.7 s and 22 MiB, which
+  is most of the CLI's start-up and of the bot's idle memory.
 """
 
 from __future__ import annotations
@@ -58,33 +64,51 @@ def build_configuration(kubeconfig: str | None) -> Any:
     return cfg
 
 
-def _ready_since(pod: Any) -> datetime | None:
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _ready_since(pod: dict[str, Any]) -> datetime | None:
     """When the pod became Ready, or None when it is not Running, Ready and alive."""
-    if pod.metadata is None or pod.metadata.deletion_timestamp is not None:
+    if _dict(pod.get("metadata")).get("deletionTimestamp"):
         return None
-    status = pod.status
-    if status is None or status.phase != "Running":
+    status = _dict(pod.get("status"))
+    if status.get("phase") != "Running":
         return None
-    for cond in status.conditions or []:
-        if cond.type == "Ready" and cond.status == "True":
-            since = cond.last_transition_time
-            if isinstance(since, datetime):
-                return since if since.tzinfo else since.replace(tzinfo=UTC)
-            return datetime.max.replace(tzinfo=UTC)
+    for raw in status.get("conditions") or []:
+        cond = _dict(raw)
+        if cond.get("type") == "Ready" and cond.get("status") == "True":
+            try:
+                since = datetime.fromisoformat(str(cond.get("lastTransitionTime")).replace("Z", "+00:00"))
+            except ValueError:
+                return datetime.max.replace(tzinfo=UTC)
+            return since if since.tzinfo else since.replace(tzinfo=UTC)
     return None
 
 
-def choose_container(pod: Any, configured: str | None) -> str:
+def _pod_name(pod: dict[str, Any]) -> str:
+    return str(_dict(pod.get("metadata")).get("name") or "")
+
+
+def choose_container(pod: dict[str, Any], configured: str | None) -> str:
     """The annotation's default container, else the configured one, else the first, as kubectl does."""
-    names = [c.name for c in (pod.spec.containers if pod.spec else None) or []]
-    annotations = (pod.metadata.annotations if pod.metadata else None) or {}
+    names = [str(_dict(c).get("name")) for c in _dict(pod.get("spec")).get("containers") or []]
+    annotations = _dict(_dict(pod.get("metadata")).get("annotations"))
     annotated = annotations.get(DEFAULT_CONTAINER_ANNOTATION)
     for candidate in (annotated, configured):
         if candidate and candidate in names:
-            return candidate
+            return str(candidate)
     if not names:
-        raise PodResolutionError(detail=f"pod {pod.metadata.name} has no containers")
-    return str(names[0])
+        raise PodResolutionError(detail=f"pod {_pod_name(pod)} has no containers")
+    return names[0]
+
+
+class _HttpStatus(Exception):
+    """A non-2xx answer from the API server."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status} {reason}")
+        self.status, self.reason = status, reason
 
 
 class KubeExecutor:
@@ -102,7 +126,7 @@ class KubeExecutor:
         pod_cache_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from kubernetes import client
+        from kubernetes.client.api_client import ApiClient
 
         self._cfg = configuration
         self._namespace = namespace
@@ -112,8 +136,8 @@ class KubeExecutor:
         self._output_limit = output_limit
         self._pod_cache_seconds = pod_cache_seconds
         self._clock = clock
-        # REST calls share one client (urllib3 pools are thread-safe); execs never use it.
-        self._rest = client.CoreV1Api(client.ApiClient(configuration))
+        # One ApiClient for everything: its urllib3 pool is thread-safe, and nothing here swaps its internals.
+        self._api = ApiClient(configuration)
         self._lock = threading.Lock()
         self._cached: tuple[PodTarget, float] | None = None
 
@@ -142,45 +166,63 @@ class KubeExecutor:
             if self._cached and self._cached[0] == target:
                 self._cached = None
 
-    def _resolve_uncached(self) -> PodTarget:
-        from kubernetes.client.exceptions import ApiException
+    def _serialize(
+        self, path: str, path_params: dict[str, str], query: list[tuple[str, Any]]
+    ) -> tuple[str, dict[str, str]]:
+        """URL and headers (with fresh credentials) for a GET, as the generated API methods build them."""
+        _method, url, headers, _body, _post = self._api.param_serialize(
+            "GET",
+            path,
+            path_params=path_params,
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+            collection_formats={"command": "multi"},
+        )
+        return url, headers
 
-        request_timeout = min(self._timeout, 10.0)
+    def _get_json(self, path: str, path_params: dict[str, str], query: list[tuple[str, Any]]) -> dict[str, Any]:
+        url, headers = self._serialize(path, path_params, query)
+        response = self._api.call_api("GET", url, headers, _request_timeout=min(self._timeout, 10.0))
+        data = response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status < 300:
+            raise _HttpStatus(response.status, str(response.reason or ""))
+        return _dict(json.loads(data))
+
+    def _resolve_uncached(self) -> PodTarget:
+        ns = {"namespace": self._namespace}
+        doing = f"reading the Service in {self.where}"
         try:
-            svc = self._rest.read_namespaced_service(self._service, self._namespace, _request_timeout=request_timeout)
-        except ApiException as exc:
-            if exc.status == 404:
+            svc = self._get_json("/api/v1/namespaces/{namespace}/services/{name}", {**ns, "name": self._service}, [])
+            selector = _dict(_dict(svc.get("spec")).get("selector"))
+            if not selector:
+                raise PodResolutionError(
+                    "The Rok Registry Service has no pod selector; an admin must check the bot's settings.",
+                    detail=f"the Service in {self.where} has no selector",
+                )
+            label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+            doing = f"listing pods ({label_selector}) in {self.where}"
+            pods = self._get_json("/api/v1/namespaces/{namespace}/pods", ns, [("labelSelector", label_selector)])
+        except _HttpStatus as exc:
+            if exc.status == 404 and doing.startswith("reading the Service"):
                 raise PodResolutionError(
                     "The Rok Registry Service was not found; an admin must check the bot's settings.",
                     detail=f"Service not found in {self.where}",
                 ) from None
-            raise _api_failure(exc, f"reading the Service in {self.where}") from None
+            raise _api_failure(exc.status, exc.reason, doing) from None
+        except PodResolutionError:
+            raise
         except Exception as exc:
-            raise ExecStartError(detail=f"reading the Service in {self.where}: {type(exc).__name__}") from None
-        selector = (svc.spec.selector if svc.spec else None) or {}
-        if not selector:
-            raise PodResolutionError(
-                "The Rok Registry Service has no pod selector; an admin must check the bot's settings.",
-                detail=f"the Service in {self.where} has no selector",
-            )
-        label_selector = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
-        try:
-            pods = self._rest.list_namespaced_pod(
-                self._namespace, label_selector=label_selector, _request_timeout=request_timeout
-            )
-        except ApiException as exc:
-            raise _api_failure(exc, f"listing pods ({label_selector}) in {self.where}") from None
-        except Exception as exc:
-            raise ExecStartError(detail=f"listing pods in {self.where}: {type(exc).__name__}") from None
-        items = list(pods.items or [])
+            raise ExecStartError(detail=f"{doing}: {type(exc).__name__}") from None
+        items = [_dict(item) for item in pods.get("items") or []]
         if not items:
             raise PodResolutionError(detail=f"no pods match {label_selector} for {self.where}")
         ready = [(since, pod) for pod in items if (since := _ready_since(pod)) is not None]
         if not ready:
             raise PodResolutionError(detail=f"none of {len(items)} pod(s) for {self.where} is Running and Ready")
-        ready.sort(key=lambda pair: (pair[0], str(pair[1].metadata.name if pair[1].metadata else "")))
-        pod: Any = ready[0][1]
-        return PodTarget(pod=str(pod.metadata.name), container=choose_container(pod, self._container))
+        ready.sort(key=lambda pair: (pair[0], _pod_name(pair[1])))
+        pod = ready[0][1]
+        return PodTarget(pod=_pod_name(pod), container=choose_container(pod, self._container))
 
     def run(self, argv: list[str], *, target: PodTarget | None = None) -> ExecResult:
         """Run argv (no shell) in the pod; raise an ExecError subclass unless the command exited."""
@@ -226,44 +268,41 @@ class KubeExecutor:
         return ExecResult(exit_code, "".join(stdout), "".join(stderr), target, seconds)
 
     def _open(self, argv: list[str], target: PodTarget) -> Any:
-        from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
-        from kubernetes.stream import stream
+        from kubernetes.stream.ws_client import WSClient, get_websocket_url
 
-        api = client.CoreV1Api(client.ApiClient(self._cfg))
         try:
-            return stream(
-                api.connect_get_namespaced_pod_exec,
-                target.pod,
-                self._namespace,
-                command=list(argv),
-                container=target.container,
-                stderr=True,
-                stdin=False,
-                stdout=True,
-                tty=False,
-                _preload_content=False,
+            url, headers = self._serialize(
+                "/api/v1/namespaces/{namespace}/pods/{name}/exec",
+                {"namespace": self._namespace, "name": target.pod},
+                [
+                    ("command", list(argv)),
+                    ("container", target.container),
+                    ("stderr", True),
+                    ("stdin", False),
+                    ("stdout", True),
+                    ("tty", False),
+                ],
             )
-        except ApiException as exc:
-            # The upgrade failed: nothing ran in the pod.
-            raise ExecStartError(detail=f"exec into pod {target.pod}: {_short_reason(exc)}") from None
+            # The client offers v5.channel.k8s.io and v4.channel.k8s.io and sends only the authorization header.
+            return WSClient(self._cfg, get_websocket_url(url), headers, capture_all=False)  # type: ignore[no-untyped-call]
         except Exception as exc:
-            raise ExecStartError(detail=f"exec into pod {target.pod}: {type(exc).__name__}") from None
+            # The upgrade failed (refused, 403, 404, unreachable): nothing ran in the pod.
+            raise ExecStartError(detail=f"exec into pod {target.pod}: {_short_reason(exc)}") from None
 
 
 def _short_reason(exc: Any) -> str:
-    reason = str(getattr(exc, "reason", "") or exc).splitlines()[0]
+    reason = (str(getattr(exc, "reason", "") or exc).splitlines() or [type(exc).__name__])[0]
     # websocket-client appends the response headers after " -+-+- ": keep only the status.
     return reason.split(" -+-+- ")[0][:200]
 
 
-def _api_failure(exc: Any, doing: str) -> ExecStartError:
-    if exc.status in (401, 403):
+def _api_failure(status: int, reason: str, doing: str) -> ExecStartError:
+    if status in (401, 403):
         return ExecStartError(
             "The bot is not allowed to reach the Rok Registry pod; an admin must check its RBAC.",
-            detail=f"{doing}: HTTP {exc.status}",
+            detail=f"{doing}: HTTP {status}",
         )
-    return ExecStartError(detail=f"{doing}: HTTP {exc.status} {_short_reason(exc)}")
+    return ExecStartError(detail=f"{doing}: HTTP {status} {reason[:200]}")
 
 
 def _exit_code(status_text: str, argv: list[str], target: PodTarget) -> int:
