@@ -21,21 +21,12 @@ from bot.service import render_argv
 
 def run_baseline(box: Sandbox, usernames: list[str]) -> dict[str, Any]:
     """All len(usernames) tokens at once, the manual way; wall time, execs, peak concurrency, time per token."""
-    import websocket
-
-    from bot.adapters.kube import KubeExecutor, build_configuration
+    from bot.bootstrap import build_engine
     from bot.domain.tables import parse_accounts, parse_token_output
 
+    # The bot's own executor, used without the engine's cache and exec limit: the manual procedure.
     settings = box.settings()
-    websocket.setdefaulttimeout(float(settings.exec_timeout))
-    executor = KubeExecutor(
-        configuration=build_configuration(settings.kubeconfig),
-        namespace=settings.namespace,
-        service=settings.service,
-        container=settings.container,
-        timeout=float(settings.exec_timeout),
-        output_limit=settings.exec_output_limit,
-    )
+    executor = build_engine(settings).executor
     box.kube.reset_records()
     barrier = threading.Barrier(len(usernames) + 1)
 

@@ -298,7 +298,7 @@ class SlackBot:
             channel = self.client.conversations_open(users=req.user_id)["channel"]["id"]
             self.client.chat_postMessage(channel=channel, text=text)
         except (SlackClientError, OSError):
-            log.warning("could not tell the user about an undelivered token")
+            log.warning("could not send the undelivered notice to the user")
 
     def help(self, req: Req) -> None:
         """Usage, with the caller's own username, limits and remaining quota."""
