@@ -43,3 +43,16 @@ def test_every_test_the_threat_model_cites_exists() -> None:
     sources = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py"))
     missing = sorted(name for name in cited if f"def {name}(" not in sources)
     assert not missing, f"docs/SECURITY.md cites tests that do not exist: {missing}"
+
+
+def test_every_variable_the_chart_sets_is_a_setting() -> None:
+    """The Helm chart speaks the same contract: no env var in its templates that the bot would ignore."""
+    aliases = {
+        str(f.validation_alias.choices[0])
+        for f in Settings.model_fields.values()
+        if isinstance(f.validation_alias, AliasChoices)
+    } | {"ROK_BOT_SECRETS_DIR"}  # read by load_settings() before the model, to find the secret files
+    templates = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "helm").rglob("templates/*"))
+    used = set(re.findall(r"\b((?:ROK_BOT|ROK_REGISTRY|SLACK)_[A-Z_]*[A-Z])\b", templates))
+    assert used, "the chart sets no variable at all?"
+    assert not sorted(used - aliases), f"the chart sets variables the bot does not read: {sorted(used - aliases)}"
