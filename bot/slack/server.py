@@ -152,6 +152,8 @@ class BotServer:
         settings.require_slack()
         self.settings = settings
         self.health = Health()
+        # Set by SIGTERM: also ends a start() that is still waiting for Slack to answer auth.test.
+        self.stopping = threading.Event()
         self.engine: Engine | None = None
         self.bot: SlackBot | None = None
         self.app: App | None = None
@@ -225,7 +227,8 @@ class BotServer:
             if attempts and attempt >= attempts:
                 raise SettingsError(f"Slack auth.test failed: {self.health.slack_auth}")
             log.warning("Slack auth.test failed, retrying", extra={"error": self.health.slack_auth})
-            time.sleep(delay)
+            if self.stopping.wait(delay):
+                raise _Stopped
             delay = min(delay * 2, 30.0)
 
     def _connect_socket(self, app: App, client: WebClient) -> None:
@@ -308,15 +311,23 @@ class BotServer:
         return finished
 
 
+class _Stopped(Exception):
+    """SIGTERM arrived before the bot was ready."""
+
+
 def serve(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT, then drain and exit 0."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     server = BotServer(settings)
-    server.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: server.stopping.set())
+    try:
+        server.start()
+    except _Stopped:
+        log.info("stopped before Slack answered")
+        server.stop(drain_timeout=0)
+        return 0
     print(json.dumps({"listening": server.url}), flush=True)
-    stop.wait()
+    server.stopping.wait()
     log.info("stopping: draining in-flight requests")
     server.stop()
     return 0

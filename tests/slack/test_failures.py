@@ -79,3 +79,33 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(tmp_pa
         assert len(box.rok.minted) == 1
         stopped = [c for c in box.audit_posts() if "*stopped*" in str(c.params)]
         assert stopped and "drained" in str(stopped[-1].params)
+
+
+def test_sigterm_while_slack_is_unreachable_at_start_exits_0(tmp_path: Path) -> None:
+    """auth.test keeps failing (Slack unreachable): the bot retries with backoff, and SIGTERM still ends it."""
+    with Sandbox(start_bot=False) as box:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp_path),
+            **box.env,
+            "SLACK_API_URL": "http://127.0.0.1:9/api/",
+            "ROK_BOT_SECRETS_DIR": str(tmp_path / "none"),
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:  # wait for the first failed attempt
+                if "auth.test failed" in line:
+                    break
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
