@@ -39,23 +39,28 @@ def test_server_errors_are_retried_with_backoff(box: Sandbox) -> None:
     assert box.wait_private("U0JDOE", count=before + 1, timeout=15)[-1].token is not None
 
 
+def _serve(box: Sandbox, tmp_path: Path, **overrides: str) -> subprocess.Popen[str]:
+    """The real `rok-token-bot serve` in its own process, configured for the sandbox's fakes."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        **box.env,
+        "ROK_BOT_SECRETS_DIR": str(tmp_path / "none"),
+        **overrides,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(tmp_path: Path) -> None:
     with Sandbox(start_bot=False, exec_latency=1.5) as box:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(tmp_path),
-            **box.env,
-            "ROK_BOT_SECRETS_DIR": str(tmp_path / "none"),
-            "ROK_BOT_LOG_LEVEL": "WARNING",
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _serve(box, tmp_path, ROK_BOT_LOG_LEVEL="WARNING")
         try:
             assert proc.stdout is not None
             url = json.loads(proc.stdout.readline())["listening"]
@@ -84,21 +89,7 @@ def test_sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0(tmp_pa
 def test_sigterm_while_slack_is_unreachable_at_start_exits_0(tmp_path: Path) -> None:
     """auth.test keeps failing (Slack unreachable): the bot retries with backoff, and SIGTERM still ends it."""
     with Sandbox(start_bot=False) as box:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": str(tmp_path),
-            **box.env,
-            "SLACK_API_URL": "http://127.0.0.1:9/api/",
-            "ROK_BOT_SECRETS_DIR": str(tmp_path / "none"),
-        }
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = _serve(box, tmp_path, SLACK_API_URL="http://127.0.0.1:9/api/")
         try:
             assert proc.stderr is not None
             for line in proc.stderr:  # wait for the first failed attempt
