@@ -358,7 +358,11 @@ def _ephemeral(text: str) -> BoltResponse:
 
 
 def register(app: App, bot: SlackBot) -> None:
-    """Attach the guard middleware, the listeners and the error hook to a Bolt app."""
+    """Attach the guard middleware, the listeners and the error hook to a Bolt app.
+
+    Listeners and middleware do no I/O (no Slack, cluster or registry call): in HTTP mode they run on the
+    server's event loop, so anything slow belongs in `bot.jobs`, after the ack.
+    """
 
     @app.middleware
     def guard(body: dict[str, Any], context: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
