@@ -39,7 +39,6 @@ class SingleFlight(Generic[T]):
         self._value: T | None = None
         self._loaded_at = 0.0
         self._flight: _Flight[T] | None = None
-        self.loads = 0
 
     def get(self, *, newer_than: float | None = None) -> Loaded[T]:
         """The cached value if fresh (and loaded after `newer_than`), else the result of one shared load."""
@@ -75,20 +74,10 @@ class SingleFlight(Generic[T]):
             flight.done.set()
             raise
         with self._lock:
-            self.loads += 1
             self._value, self._loaded_at, self._flight = value, flight.started, None
         flight.value = value
         flight.done.set()
         return Loaded(value, flight.started, hit=False)
-
-    def age(self) -> float | None:
-        """Seconds since the cached value's load started, or None when nothing is cached."""
-        with self._lock:
-            return None if self._value is None else self._clock() - self._loaded_at
-
-    def clear(self) -> None:
-        with self._lock:
-            self._value = None
 
 
 K = TypeVar("K")

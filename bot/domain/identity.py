@@ -95,10 +95,6 @@ class IdentityResolver:
         self.workspace = workspace
         self._contact = support_contact
 
-    def mapped(self, user_id: str) -> str | None:
-        """The admin-mapped username for a Slack user ID, if any."""
-        return self._map.get(user_id)
-
     def check_request(self, *, team_id: str | None, enterprise_id: str | None) -> None:
         """Refuse a request that did not come from the installing workspace."""
         if not self.workspace.owns(team_id=team_id, enterprise_id=enterprise_id):

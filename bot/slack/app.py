@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,7 +53,6 @@ class Req:
     username: str | None = None
     token_uuid: str | None = None
     expires_at: datetime | None = None
-    started: float = field(default_factory=time.monotonic)
 
 
 # Correlation IDs, not secrets: a PRNG keeps a syscall (and a GIL hand-off under load) off the ack path.

@@ -93,8 +93,6 @@ class AuditSink:
         self._queue: queue.Queue[AuditEvent | None] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None if channel else "ROK_BOT_AUDIT_CHANNEL is not set"
-        self.posted = 0
-        self.failed = 0
 
     @property
     def healthy(self) -> bool:
@@ -139,11 +137,9 @@ class AuditSink:
         except OSError as exc:
             self._fail(type(exc).__name__)
         else:
-            self.posted += 1
             self.last_error = None
 
     def _fail(self, error: str) -> None:
-        self.failed += 1
         self.last_error = error
         metrics.AUDIT_FAILURES.inc()
         log.warning("audit post failed", extra={"error": error, "channel": self._channel})

@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -128,7 +128,6 @@ class Health:
     socket: Callable[[], bool] | None = None
     draining: bool = False
     audit: AuditSink | None = None
-    started: float = field(default_factory=time.monotonic)
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         checks: dict[str, Any] = {"settings": "ok", "slack_auth": self.slack_auth}
