@@ -40,3 +40,8 @@ ACK_SECONDS = Histogram(
     ["mode"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0),
 )
+DUPLICATES = Counter(
+    "rok_bot_duplicate_requests_total",
+    "Slack requests acked and ignored because the same trigger_id or event_id was already handled.",
+    ["kind"],
+)

@@ -655,6 +655,10 @@ class FakeSlack(FakeServer):
         frame = envelope(type_, payload, accepts_response_payload=accepts_response_payload)
         return self._server.call(self._send_envelope(frame, timeout), timeout=timeout + 5)
 
+    def send_frame(self, frame: dict[str, Any], *, timeout: float = 5.0) -> SocketAck:
+        """Deliver a prebuilt envelope (e.g. the same one again, as Slack redelivers) and wait for its ack."""
+        return self._server.call(self._send_envelope(frame, timeout), timeout=timeout + 5)
+
     def send_disconnect(self, reason: str = "refresh_requested") -> None:
         """Ask every client to reconnect, as Slack does before recycling a connection."""
         self._server.call(self._broadcast({"type": "disconnect", "reason": reason, "debug_info": self._debug_info()}))

@@ -10,7 +10,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +32,7 @@ from bot.logs import REQUEST_ID
 from bot.service import TokenService
 from bot.slack.audit import AuditEvent, AuditSink
 from bot.slack.blocks import VERIFY_ACTION_ID, help_message, notice, token_message, verify_message
+from bot.slack.dedupe import SeenRequests, delivery_key
 from bot.slack.seal import Sealer, SealError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,14 @@ def _body_ids(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]
     enterprise = body.get("enterprise") or {}
     user = body.get("user") or {}
     return team.get("id"), enterprise.get("id") or None, user.get("id")
+
+
+def _request_kind(body: dict[str, Any]) -> str:
+    """A low-cardinality name for a request: command, block_actions, view_submission, event_callback."""
+    if "command" in body:
+        return "command"
+    kind = body.get("type")
+    return kind if kind in ("block_actions", "view_submission", "view_closed", "event_callback") else "other"
 
 
 class ProfileCache:
@@ -217,6 +226,7 @@ class SlackBot:
     limiter: RateLimiter
     capacity: Capacity
     support_contact: str
+    seen: SeenRequests = field(default_factory=SeenRequests)
     wall: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- post-ack work ----------------------------------------------------------------------------
@@ -364,7 +374,13 @@ def register(app: App, bot: SlackBot) -> None:
 
     @app.middleware
     def guard(body: dict[str, Any], context: dict[str, Any], next: Callable[[], None]) -> BoltResponse | None:
-        """Give every request an ID and refuse any that does not come from the installing workspace."""
+        """Give every request an ID, drop replays, and refuse any that does not come from the installing workspace."""
+        key = delivery_key(body)
+        if key is not None and not bot.seen.first(key):
+            # A replayed or redelivered request (same trigger_id / event_id): ack it, do nothing again.
+            metrics.DUPLICATES.labels(_request_kind(body)).inc()
+            log.info("duplicate Slack request ignored", extra={"kind": _request_kind(body)})
+            return BoltResponse(status=200, body="")
         rid = _new_request_id()
         context["request_id"] = rid
         REQUEST_ID.set(rid)
