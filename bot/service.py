@@ -20,10 +20,11 @@ from bot.domain.errors import (
     ExecStartError,
     ExecTimeout,
     NoAccountError,
+    OutputParseError,
     OutputTooLarge,
     UsageError,
 )
-from bot.domain.models import Account, IssuedToken, VerifyResult
+from bot.domain.models import Account, IssuedToken, MintedToken, VerifyResult
 from bot.domain.ports import CommandRunner, ExecResult, PodTarget, Verifier
 from bot.domain.secret import Token
 from bot.domain.tables import AccountTable, parse_accounts, parse_token_output
@@ -138,13 +139,7 @@ class TokenService:
             raise UsageError(detail="account UUID failed validation")
         argv = render_argv(self._token_create_argv, {"uuid": account.uuid, "seconds": str(int(seconds))})
         requested_at = self._wall()
-        result = self._exec("token-create", argv, idempotent=False)
-        if result.exit_code != 0:
-            raise CommandFailed(
-                exit_code=result.exit_code,
-                detail=f"token-create exited {result.exit_code}: {_first_line(result.stderr)}",
-            )
-        minted = parse_token_output(result.stdout)
+        minted = self._token_create(argv)
         expires_at = minted.expires_at or requested_at + timedelta(seconds=seconds)
         metrics.ISSUE_SECONDS.observe(self._clock() - started)
         return IssuedToken(
@@ -155,6 +150,26 @@ class TokenService:
             expires_at=expires_at,
             token_uuid=minted.token_uuid,
         )
+
+    def _token_create(self, argv: list[str]) -> MintedToken:
+        """Run token-create; a failure after it may have started is marked `may_have_minted`."""
+        try:
+            result = self._exec("token-create", argv, idempotent=False)
+        except (ExecStartError, CommandFailed):
+            raise  # nothing ran, or the command itself refused: nothing was minted
+        except ExecError as exc:
+            # Timed out, dropped mid-stream or printed too much: the command may well have minted.
+            raise exc.possibly_minted() from None
+        if result.exit_code != 0:
+            raise CommandFailed(
+                exit_code=result.exit_code,
+                detail=f"token-create exited {result.exit_code}: {_first_line(result.stderr)}",
+            )
+        try:
+            return parse_token_output(result.stdout)
+        except OutputParseError as exc:
+            # Exit 0 means Rok created a token; we only failed to read it.
+            raise exc.possibly_minted() from None
 
     def verify(self, token: Token) -> VerifyResult:
         """Ask the registry about a token."""

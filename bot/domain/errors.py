@@ -20,6 +20,10 @@
 
 No message ever contains a token, raw command output or a stack trace: details that an admin needs
 go in `detail`, which is logged (after redaction), never shown in Slack.
+
+`may_have_minted` marks a token-create that started and did not finish cleanly (timed out, dropped
+mid-stream, printed too much, or exited 0 with output we cannot read): a token may exist that nobody
+holds, so it counts against the quota and is audited as `possibly_minted`, whatever the error's class.
 """
 
 from __future__ import annotations
@@ -29,12 +33,18 @@ class RokBotError(Exception):
     """Base of every error the bot expects; `user_message` is safe to show a user."""
 
     user_message: str = "Something went wrong while handling your request."
+    may_have_minted: bool = False
 
     def __init__(self, user_message: str | None = None, *, detail: str = "") -> None:
         if user_message is not None:
             self.user_message = user_message
         self.detail = detail
         super().__init__(self.user_message)
+
+    def possibly_minted(self) -> RokBotError:
+        """Mark this failure as one after which a token may exist (see the module docstring)."""
+        self.may_have_minted = True
+        return self
 
     @property
     def kind(self) -> str:

@@ -11,7 +11,7 @@ import random
 import secrets
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -114,6 +114,8 @@ class FakeRok:
         self.fault: str | None = None
         self.fault_commands: set[str] = set()
         self.minted: list[MintedRecord] = []
+        # What token-create prints as the token; tests swap it for other shapes and lengths.
+        self.token_factory: Callable[[], str] = lambda: secrets.token_urlsafe(32)
         self._by_token: dict[str, MintedRecord] = {}
         self._lock = threading.Lock()
 
@@ -137,7 +139,7 @@ class FakeRok:
         now = datetime.now(UTC)
         rec = MintedRecord(
             token_uuid=str(uuid.uuid4()),
-            token=secrets.token_urlsafe(32),
+            token=self.token_factory(),
             account_uuid=acc.uuid,
             username=acc.username,
             created_at=now,

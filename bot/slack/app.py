@@ -25,6 +25,7 @@ from bot.cache import TtlMap
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import AccessDenied, DeliveryError, RokBotError, UsageError
 from bot.domain.identity import Identity, IdentityResolver
+from bot.domain.models import IssuedToken
 from bot.domain.policy import Policy, UserLimits
 from bot.jobs import Jobs
 from bot.limits import Capacity, LimitExceeded, RateLimiter
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 COMMAND = "/rok-token"
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 _PROFILE_TTL = 300.0
+POSSIBLY_MINTED = (
+    "A token may have been created that you never saw: an admin can find and revoke it by this request's ID."
+)
 
 
 @dataclass
@@ -148,6 +152,9 @@ class Reporter:
             log.error("unexpected error", exc_info=exc)
         if isinstance(exc, DeliveryError):
             outcome = "undelivered"
+        elif isinstance(exc, RokBotError) and exc.may_have_minted:
+            outcome = "possibly_minted"
+            message = f"{message} {POSSIBLY_MINTED}"
         metrics.REQUESTS.labels(req.kind if req else "unknown", outcome).inc()
         if req is not None:
             if req.response_url and not isinstance(exc, DeliveryError):
@@ -260,27 +267,29 @@ class SlackBot:
         reservation = self.limiter.reserve(req.user_id)
         try:
             issued = self.service.issue(username=identity.username, seconds=req.seconds)
+        except RokBotError as exc:
+            if exc.may_have_minted:
+                reservation.commit()  # a token may exist: it counts against the quota
+            else:
+                reservation.release()
+            raise
         except BaseException:
             reservation.release()
             raise
         reservation.commit()
         req.token_uuid, req.expires_at = issued.token_uuid, issued.expires_at
-        value = self.sealer.seal(
-            token=issued.token,
-            user_id=req.user_id,
-            expires_at=int(issued.expires_at.timestamp()),
-            token_uuid=issued.token_uuid,
-            username=issued.username,
-        )
-        text, blocks = token_message(issued, verify_value=value, request_id=req.request_id, now=self.wall())
-        delivered = self.replies.dm_ephemeral(req.user_id, text, blocks) or (
-            req.response_url is not None and self.replies.respond(req.response_url, text, blocks)
-        )
-        del issued, value, blocks
+        try:
+            delivered = self._deliver(req, issued)
+        except Exception as exc:
+            # Anything between the mint and a confirmed delivery (building or sealing the message, an
+            # unexpected answer from Slack) leaves a token the user never saw: the undelivered path.
+            log.warning("delivery failed after the mint", extra={"error": type(exc).__name__})
+            delivered = False
+        del issued
         if not delivered:
             metrics.DELIVERY_FAILURES.inc()
             self._tell_undelivered(req)
-            raise DeliveryError(detail="DM and response_url both failed")
+            raise DeliveryError(detail="the token was minted but not delivered")
         metrics.REQUESTS.labels("issue", "issued").inc()
         self.audit.emit(
             AuditEvent(
@@ -295,10 +304,24 @@ class SlackBot:
             )
         )
 
+    def _deliver(self, req: Req, issued: IssuedToken) -> bool:
+        """Seal the Verify value, build the message, send it privately (DM, else response_url)."""
+        value = self.sealer.seal(
+            token=issued.token,
+            user_id=req.user_id,
+            expires_at=int(issued.expires_at.timestamp()),
+            token_uuid=issued.token_uuid,
+            username=issued.username,
+        )
+        text, blocks = token_message(issued, verify_value=value, request_id=req.request_id, now=self.wall())
+        return self.replies.dm_ephemeral(req.user_id, text, blocks) or (
+            req.response_url is not None and self.replies.respond(req.response_url, text, blocks)
+        )
+
     def _tell_undelivered(self, req: Req) -> None:
         """Tell the user, without the token, that a token exists that they never saw."""
         text = (
-            "A token was created for you but Slack refused to show it to you. It cannot be shown again: "
+            "A token was created for you but could not be shown to you. It cannot be shown again: "
             f"ask {self.support_contact} to revoke token {req.token_uuid or '(unknown)'} "
             f"(request {req.request_id}), then run /rok-token again."
         )

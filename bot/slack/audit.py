@@ -31,6 +31,7 @@ ICONS = {
     "refused": ":no_entry:",
     "failed": ":x:",
     "undelivered": ":rotating_light:",
+    "possibly_minted": ":rotating_light:",
     "started": ":arrow_forward:",
     "stopped": ":stop_button:",
 }

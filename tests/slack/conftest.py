@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.sandbox.rok import FakeRok
 from bot.sandbox.world import Sandbox
 
 
@@ -16,6 +17,7 @@ def _reset(box: Sandbox) -> None:
     box.rok.fault = None
     box.rok.fault_commands = set()
     box.registry.fault = None
+    box.rok.token_factory = FakeRok().token_factory
 
 
 @pytest.fixture(scope="module", params=["http", "socket"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from bot.sandbox import slack_requests as sr
-from bot.sandbox.world import SIGNING_SECRET, Sandbox
+from bot.sandbox.world import AUDIT_CHANNEL, SIGNING_SECRET, Sandbox
 
 
 def test_slack_429_is_retried_after_retry_after(box: Sandbox) -> None:
@@ -100,3 +101,36 @@ def test_sigterm_while_slack_is_unreachable_at_start_exits_0(tmp_path: Path) -> 
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def test_a_failure_after_the_mint_is_undelivered_not_failed(box: Sandbox) -> None:
+    """A 1,500-character token cannot be sealed into a button value: the user hears to revoke it by UUID."""
+    box.rok.token_factory = lambda: secrets.token_urlsafe(1125)
+    before = len(box.rok.minted)
+    _, _, url = box.slash("U0JDOE", "1h")
+    minted = box.slack.wait_for(lambda: box.rok.minted[before:])[0]
+    box.slack.wait_for(
+        lambda: [
+            c for c in box.audit_posts() if "*undelivered*" in str(c.params) and minted.token_uuid in str(c.params)
+        ]
+    )
+    notices = box.slack.wait_for(
+        lambda: [c for c in box.slack.calls_to("chat.postMessage") if minted.token_uuid in str(c.params.get("text"))]
+    )
+    assert notices[0].params["channel"] != AUDIT_CHANNEL
+    assert "revoke" in notices[0].params["text"]
+    assert not any(minted.token in str(c.params) for c in box.slack.calls)
+    assert not [r for r in box.replies_to(url) if "went wrong" in r.text]
+
+
+def test_a_token_create_dropped_mid_stream_is_possibly_minted_and_counts_against_the_quota(box: Sandbox) -> None:
+    """The pod restarts during token-create: the reservation is kept and the audit says possibly minted."""
+    assert box.server is not None
+    limiter = box.server.bot.limiter
+    left = limiter.remaining("U0JDOE")
+    box.kube.exec_fault, box.kube.exec_fault_commands = "restart", {"token-create"}
+    _, _, url = box.slash("U0JDOE", "1h")
+    box.wait_audit("possibly_minted")
+    reply = box.wait_reply(url)
+    assert "may have been created" in reply.text
+    assert limiter.remaining("U0JDOE") == left - 1
