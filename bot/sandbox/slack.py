@@ -200,6 +200,9 @@ class FakeSlack(FakeServer):
         self.known_channels: set[str] = set()
         self.usergroups: dict[str, list[str]] = {}
         self.latency: float = 0.0
+        # Calls per second a method accepts before answering 429 with Retry-After, as Slack's tiers do
+        # (chat.postMessage: about 1 per second per channel). Empty: no limit.
+        self.rate_limits: dict[str, float] = {}
         self.block_errors: list[str] = []
         for channel_id in channels:
             self.add_channel(channel_id)
@@ -216,6 +219,7 @@ class FakeSlack(FakeServer):
         self._ts_counter = itertools.count(1)
         self._connections: list[_Connection] = []
         self._round_robin = itertools.count()
+        self._last_call: dict[str, float] = {}
 
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
@@ -384,6 +388,7 @@ class FakeSlack(FakeServer):
         with self._lock:
             self._faults.clear()
             self._response_fault = None
+            self.rate_limits.clear()
 
     @staticmethod
     def _take(fault: _Fault | None) -> tuple[_Fault | None, bool]:
@@ -490,6 +495,8 @@ class FakeSlack(FakeServer):
             fault, exhausted = self._take(self._faults.get(method))
             if exhausted:
                 del self._faults[method]
+            if fault is None and self._over_rate(method):
+                fault = _Fault("ratelimited", 429, 1, None)
         if fault is not None:
             extra = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
             body = {"ok": False, "error": fault.error}
@@ -502,6 +509,17 @@ class FakeSlack(FakeServer):
         except _ApiError as exc:
             result = {"ok": False, "error": exc.error}
         return self._answer(method, params, headers=headers, status=200, body=result)
+
+    def _over_rate(self, method: str) -> bool:
+        """Whether a call now exceeds `rate_limits[method]` (caller holds the lock)."""
+        rate = self.rate_limits.get(method)
+        if not rate:
+            return False
+        now = time.monotonic()
+        if now - self._last_call.get(method, -1e9) < 1.0 / rate:
+            return True
+        self._last_call[method] = now
+        return False
 
     def _auth_error(self, method: str, token: str | None) -> str | None:
         expected = self.app_token if method == "apps.connections.open" else self.bot_token

@@ -1,23 +1,35 @@
-"""Audit events: one JSON log line at once, and one message in the audit channel, never the token.
+"""Audit events: one JSON log line at once, and a message in the audit channel soon, never the token.
 
-Posts go through one background thread in order, so a burst of tokens never waits on the channel's
-rate limit (about one message per second); a failed post is logged and counted, and marks the audit
-channel unhealthy for /readyz, but never stops a token from being delivered.
+Posts go out from one background thread, so a burst never waits on the channel's rate limit (about one
+message per second). Under a flood the channel stays readable and the events that matter go first:
+
+- **Priority.** Issued, undelivered, possibly minted and failed events go before verifications, and those
+  before refusals, whatever order they arrived in.
+- **Merging.** Refusals linger a few seconds; repeated ones of one user for one reason become one line
+  ("refused 57 times in 60 s: not mapped").
+- **Batching.** Everything pending is posted as one message of up to `BATCH_LINES` lines.
+- **Bounded, and loud when full.** At `max_queue` pending events new ones are dropped, counted
+  (`rok_bot_audit_dropped_total`), and `/readyz` fails until the backlog drains; the JSON log line of every
+  event is written regardless.
+
+A failed post is logged and counted and marks the audit channel unhealthy for /readyz, but never stops a
+token from being delivered.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-import queue
 import threading
 import time
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot import metrics
 from bot.domain.durations import format_duration
@@ -35,6 +47,29 @@ ICONS = {
     "started": ":arrow_forward:",
     "stopped": ":stop_button:",
 }
+BATCH_LINES = 20  # events per channel message: 2 blocks each, inside Slack's 50-block limit
+REFUSAL_LINGER = 5.0  # seconds a refusal waits for others like it before it is posted
+
+
+class Priority(enum.IntEnum):
+    """Lower goes first."""
+
+    URGENT = 0  # a token exists, or something failed
+    INFO = 1  # verifications, lifecycle
+    REFUSAL = 2  # anyone in the workspace can cause these, as many as they like
+
+
+def priority_of(outcome: str) -> Priority:
+    """How soon an outcome must reach the channel."""
+    if outcome == "refused":
+        return Priority.REFUSAL
+    if outcome in ("verified", "started", "stopped"):
+        return Priority.INFO
+    return Priority.URGENT
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,16 +86,20 @@ class AuditEvent:
     reason: str | None = None
     detail: str | None = None
     command: str | None = None
+    occurred_at: datetime = field(default_factory=_utcnow, compare=False)
 
     def as_log(self) -> dict[str, Any]:
         data = {k: v for k, v in asdict(self).items() if v is not None}
-        if self.expires_at is not None:
-            data["expires_at"] = self.expires_at.isoformat()
+        for key in ("expires_at", "occurred_at"):
+            if isinstance(data.get(key), datetime):
+                data[key] = data[key].isoformat()
         return {f"audit_{k}" if k in {"request_id"} else k: v for k, v in data.items()}
 
-    def render(self) -> tuple[str, list[Any]]:
-        """The audit channel message: one line of facts, and a context line with the IDs."""
+    def facts(self, *, repeated: int = 1, span_seconds: float = 0.0) -> str:
+        """The event's facts as one mrkdwn line; `repeated` events merged into it are counted."""
         parts = [f"{ICONS.get(self.outcome, '')} *{self.outcome}*".strip()]
+        if repeated > 1:
+            parts[0] += f" {repeated} times in {format_duration(max(int(span_seconds), 1))}"
         if self.slack_user:
             parts.append(f"<@{self.slack_user}>")
         if self.username:
@@ -71,33 +110,117 @@ class AuditEvent:
             parts.append(f"expires {slack_date(self.expires_at)}")
         if self.reason:
             parts.append(escape(self.reason))
-        ids = [f"request `{self.request_id}`"]
+        return " · ".join(parts)
+
+    def ids(self, *, repeated: int = 1) -> str:
+        """The IDs that match the event to logs and the registry: request, token UUID, command."""
+        ids = [f"request `{self.request_id}`" + (" (the first)" if repeated > 1 else "")]
         if self.token_uuid:
             ids.append(f"token `{self.token_uuid}`")
         if self.command:
             ids.append(escape(self.command))
-        text = " · ".join(parts)
-        blocks = [
-            SectionBlock(text=MarkdownTextObject(text=text)),
-            ContextBlock(elements=[MarkdownTextObject(text=" · ".join(ids))]),
-        ]
-        fallback = f"rok-token-bot {self.outcome}: {self.username or self.slack_user or ''} ({self.request_id})"
-        return fallback, blocks
+        return " · ".join(ids)
+
+    def render(self) -> tuple[str, list[Block]]:
+        """This event alone as an audit channel message."""
+        return render_batch([Line(self)])
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of an audit message: an event, and how many like it were merged into it."""
+
+    event: AuditEvent
+    repeated: int = 1
+    span_seconds: float = 0.0
+
+
+def merge(events: Sequence[AuditEvent]) -> list[Line]:
+    """Lines in priority order; refusals of one user for one reason become one counted line."""
+    ordered = sorted(enumerate(events), key=lambda pair: (priority_of(pair[1].outcome), pair[0]))
+    lines: list[Line] = []
+    groups: dict[tuple[str | None, str | None], int] = {}
+    for _, event in ordered:
+        if event.outcome != "refused":
+            lines.append(Line(event))
+            continue
+        key = (event.slack_user, event.reason)
+        if key not in groups:
+            groups[key] = len(lines)
+            lines.append(Line(event))
+            continue
+        first = lines[groups[key]]
+        span = (event.occurred_at - first.event.occurred_at).total_seconds()
+        lines[groups[key]] = Line(first.event, first.repeated + 1, max(first.span_seconds, span))
+    return lines
+
+
+def render_batch(lines: Sequence[Line]) -> tuple[str, list[Block]]:
+    """One channel message for up to BATCH_LINES lines: a section of facts and a context of IDs each."""
+    blocks: list[Block] = []
+    for line in lines:
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=line.event.facts(repeated=line.repeated, span_seconds=line.span_seconds))
+            )
+        )
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=line.event.ids(repeated=line.repeated))]))
+    first = lines[0].event
+    fallback = f"rok-token-bot {first.outcome}: {first.username or first.slack_user or ''} ({first.request_id})"
+    if len(lines) > 1:
+        fallback += f" and {len(lines) - 1} more"
+    return fallback, blocks
+
+
+@dataclass(order=True)
+class _Pending:
+    priority: int
+    seq: int
+    due: float = field(compare=False)
+    event: AuditEvent = field(compare=False)
 
 
 class AuditSink:
-    """Logs every event and posts it to the audit channel from a background thread."""
+    """Logs every event at once and posts it to the audit channel from a background thread."""
 
-    def __init__(self, *, client: WebClient | None, channel: str | None, max_queue: int = 10_000) -> None:
+    def __init__(
+        self,
+        *,
+        client: WebClient | None,
+        channel: str | None,
+        max_queue: int = 10_000,
+        linger: float = REFUSAL_LINGER,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._channel = channel
-        self._queue: queue.Queue[AuditEvent | None] = queue.Queue(maxsize=max_queue)
+        self._max_queue = max_queue
+        self._linger = linger
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._seq = 0
+        self._posting = 0
+        self._closing = False
         self._thread: threading.Thread | None = None
+        self.dropped = 0
         self.last_error: str | None = None if channel else "ROK_BOT_AUDIT_CHANNEL is not set"
 
     @property
     def healthy(self) -> bool:
         return self.last_error is None
+
+    @property
+    def backlog(self) -> int:
+        """Events waiting for the channel."""
+        with self._cond:
+            return len(self._pending) + self._posting
+
+    @property
+    def full(self) -> bool:
+        """True while events are being dropped: /readyz fails until the backlog drains."""
+        with self._cond:
+            return len(self._pending) >= self._max_queue
 
     def start(self) -> None:
         if self._client is not None and self._channel and self._thread is None:
@@ -109,33 +232,62 @@ class AuditSink:
         log.info("audit %s", event.outcome, extra={"event": "audit", **event.as_log()})
         if self._thread is None:
             return
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self._fail("audit queue full")
+        priority = priority_of(event.outcome)
+        with self._cond:
+            if len(self._pending) >= self._max_queue:
+                self.dropped += 1
+                metrics.AUDIT_DROPPED.labels(priority.name.lower()).inc()
+                log.warning("audit queue full: event not posted", extra={"outcome": event.outcome})
+                return
+            self._seq += 1
+            due = self._clock() + (self._linger if priority is Priority.REFUSAL else 0.0)
+            self._pending.append(_Pending(priority, self._seq, due, event))
+            metrics.AUDIT_BACKLOG.set(len(self._pending))
+            self._cond.notify()
+
+    def _take(self) -> list[AuditEvent] | None:
+        """Wait for events that are due; None when closing and nothing is left."""
+        with self._cond:
+            while True:
+                now = self._clock()
+                if self._pending and (self._closing or min(p.due for p in self._pending) <= now):
+                    break
+                if self._closing:
+                    return None
+                wait = min((p.due for p in self._pending), default=now + 60.0) - now
+                self._cond.wait(max(wait, 0.01))
+            # Everything due goes in one batch (merged below); the most urgent first if there is too much.
+            due = sorted(p for p in self._pending if self._closing or p.due <= now)
+            taken = due[: self._max_queue]
+            ids = {p.seq for p in taken}
+            self._pending = [p for p in self._pending if p.seq not in ids]
+            self._posting = len(taken)
+            metrics.AUDIT_BACKLOG.set(len(self._pending))
+            return [p.event for p in taken]
 
     def _run(self) -> None:
-        while True:
-            event = self._queue.get()
+        while (events := self._take()) is not None:
             try:
-                if event is None:
-                    return
-                self._post(event)
+                lines = merge(events)
+                for start in range(0, len(lines), BATCH_LINES):
+                    self._post(lines[start : start + BATCH_LINES])
+            except Exception:  # the poster must outlive any one bad batch
+                log.exception("audit poster failed")
             finally:
-                self._queue.task_done()
+                with self._cond:
+                    self._posting = 0
+                    self._cond.notify_all()
 
-    def _post(self, event: AuditEvent) -> None:
+    def _post(self, lines: Sequence[Line]) -> None:
         assert self._client is not None and self._channel is not None
-        text, blocks = event.render()
+        text, blocks = render_batch(lines)
         try:
             self._client.chat_postMessage(channel=self._channel, text=text, blocks=blocks, unfurl_links=False)
         except SlackApiError as exc:
             error = str(exc.response.get("error", "unknown")) if exc.response is not None else "unknown"
             metrics.SLACK_API_ERRORS.labels("chat.postMessage", error).inc()
             self._fail(error)
-        except SlackClientError as exc:
-            self._fail(type(exc).__name__)
-        except OSError as exc:
+        except (SlackClientError, OSError) as exc:
             self._fail(type(exc).__name__)
         else:
             self.last_error = None
@@ -146,15 +298,23 @@ class AuditSink:
         log.warning("audit post failed", extra={"error": error, "channel": self._channel})
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until queued posts are sent (bounded); True when the queue emptied in time."""
+        """Post everything pending now, lingering refusals included; True when done in time."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return not self._queue.unfinished_tasks
+        with self._cond:
+            for pending in self._pending:
+                pending.due = 0.0
+            self._cond.notify_all()
+            while self._thread is not None and (self._pending or self._posting):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+        return True
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
-            self.flush(timeout)
-            self._queue.put(None)
+            with self._cond:
+                self._closing = True
+                self._cond.notify_all()
             self._thread.join(timeout)
             self._thread = None

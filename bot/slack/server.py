@@ -141,6 +141,11 @@ class Health:
         if self.audit is not None:
             # A failing audit channel is reported but does not stop tokens from flowing.
             checks["audit_channel"] = "ok" if self.audit.healthy else f"failing: {self.audit.last_error}"
+            checks["audit_backlog"] = self.audit.backlog
+            if self.audit.full:
+                # Events are being dropped: a security control is failing, so the replica says so.
+                checks["audit_queue"] = f"full: {self.audit.dropped} event(s) not posted"
+                ok = False
         return ok, checks
 
 
