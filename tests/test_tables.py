@@ -383,8 +383,9 @@ def test_rendered_account_lists_round_trip(case: tuple[str, dict[str, str]]) -> 
     assert dict(table) == accounts
     for name, uuid in accounts.items():
         assert find_account(text, name) == Account(uuid=uuid, username=name)
-        with pytest.raises(NoAccountError):
-            table.lookup(name + "x")
+        if name + "x" not in accounts:  # hypothesis found "0" beside "0x": a longer name may be a real one
+            with pytest.raises(NoAccountError):
+                table.lookup(name + "x")
     with pytest.raises(NoAccountError):
         table.lookup("JDOE")
 
