@@ -6,6 +6,7 @@ failures reach the same `Reporter` as Bolt's global `@app.error` hook. Nothing h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -25,10 +26,10 @@ from bot.cache import TtlMap
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import AccessDenied, DeliveryError, RokBotError, UsageError
 from bot.domain.identity import Identity, IdentityResolver
-from bot.domain.models import IssuedToken
+from bot.domain.models import IssuedToken, Verdict, VerifyResult
 from bot.domain.policy import Policy, UserLimits
 from bot.jobs import Jobs
-from bot.limits import Capacity, LimitExceeded, RateLimiter
+from bot.limits import Capacity, LimitExceeded, RateLimiter, RecentChecks
 from bot.logs import REQUEST_ID
 from bot.service import TokenService
 from bot.slack.audit import AuditEvent, AuditSink
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 COMMAND = "/rok-token"
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 _PROFILE_TTL = 300.0
+VERIFY_COOLDOWN = 10.0  # seconds a Verify answer is reused for the same user and token
 POSSIBLY_MINTED = (
     "A token may have been created that you never saw: an admin can find and revoke it by this request's ID."
 )
@@ -234,6 +236,11 @@ class SlackBot:
     capacity: Capacity
     support_contact: str
     seen: SeenRequests = field(default_factory=SeenRequests)
+    recent_checks: RecentChecks[tuple[str, str], VerifyResult] = field(
+        default_factory=lambda: RecentChecks(
+            cooldown=VERIFY_COOLDOWN, keep=lambda r: r.verdict is not Verdict.UNREACHABLE
+        )
+    )
     wall: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     # -- post-ack work ----------------------------------------------------------------------------
@@ -361,11 +368,22 @@ class SlackBot:
         metrics.REQUESTS.labels("help", "answered").inc()
 
     def verify(self, req: Req, value: str) -> None:
+        """Open the sealed value for its owner and ask the registry, at most once per cooldown per token."""
         REQUEST_ID.set(req.request_id)
         sealed = self.sealer.open(value, user_id=req.user_id)
         req.token_uuid, req.username = sealed.token_uuid, sealed.username
-        result = self.service.verify(sealed.token)
-        del sealed
+        # Keyed by a digest held in memory only: a user clicking one token's button again and again gets
+        # the last answer, not another registry call and another audit post.
+        token = sealed.token
+        key = (req.user_id, hashlib.sha256(token.reveal().encode()).hexdigest())
+        result, age = self.recent_checks.get(key, lambda: self.service.verify(token))
+        if age is not None:
+            ago = max(int(age), 1)
+            metrics.REQUESTS.labels("verify", "cached").inc()
+            log.info("verify answered from the last check", extra={"checked_seconds_ago": ago})
+            if req.response_url:
+                self.replies.respond(req.response_url, *verify_message(result, now=self.wall(), checked_ago=ago))
+            return
         if req.response_url:
             self.replies.respond(req.response_url, *verify_message(result, now=self.wall()))
         metrics.REQUESTS.labels("verify", result.verdict.value).inc()

@@ -108,8 +108,8 @@ def help_message(
     return text, [SectionBlock(text=_md("\n".join(line for line in lines if line)))]
 
 
-def verify_message(result: VerifyResult, *, now: datetime) -> tuple[str, list[Block]]:
-    """The private answer to a Verify click."""
+def verify_message(result: VerifyResult, *, now: datetime, checked_ago: int | None = None) -> tuple[str, list[Block]]:
+    """The private answer to a Verify click; `checked_ago` seconds when it repeats the last answer."""
     if result.ok:
         lines = [":white_check_mark: *The token is valid.*"]
         if result.expires_at is not None:
@@ -123,4 +123,7 @@ def verify_message(result: VerifyResult, *, now: datetime) -> tuple[str, list[Bl
     else:
         lines = [":warning: *The Rok Registry could not be reached* to check the token; try again later."]
         text = "The Rok Registry could not be reached; try again later."
+    if checked_ago is not None:
+        lines.append(f"_Checked {format_duration(checked_ago)} ago; click again in a few seconds for a new check._")
+        text = f"Checked {format_duration(checked_ago)} ago: {text}"
     return text, [SectionBlock(text=_md("\n".join(lines)))]

@@ -101,3 +101,20 @@ def test_seen_requests_forget_after_the_window_and_stay_bounded() -> None:
     for key in "bcd":
         assert seen.first(key)
     assert len(seen) == 3
+
+
+def test_verify_clicks_within_the_cooldown_reuse_the_last_answer(box: Sandbox) -> None:
+    """30 clicks on one token's Verify button: one registry call, one audit post, every click answered."""
+    box.slash("U0JDOE", "1h")
+    value = box.wait_private("U0JDOE")[-1].verify_value
+    assert value and box.server is not None
+    box.server.bot.audit.flush()
+    registry_calls = box.registry.requests
+    verified = len([c for c in box.audit_posts() if "*verified*" in str(c.params)])
+    urls = [box.click("U0JDOE", value)[1] for _ in range(30)]
+    replies = [box.wait_reply(url) for url in urls]
+    assert box.registry.requests == registry_calls + 1
+    assert all("valid" in r.text for r in replies)
+    assert sum("Checked" in r.text and "ago" in r.text for r in replies) == 29
+    box.server.bot.audit.flush()
+    assert len([c for c in box.audit_posts() if "*verified*" in str(c.params)]) == verified + 1
