@@ -19,6 +19,7 @@ import pytest
 from bot.adapters.registry import RegistryClient
 from bot.bootstrap import Engine
 from bot.domain.errors import (
+    AccessDenied,
     AmbiguousAccountError,
     CommandFailed,
     DurationError,
@@ -31,6 +32,7 @@ from bot.domain.errors import (
     RokBotError,
     UsageError,
 )
+from bot.domain.identity import EmailMappingRefused
 from bot.domain.models import IssuedToken, Verdict
 from bot.domain.ports import PodTarget
 from bot.domain.secret import Token
@@ -100,6 +102,34 @@ def test_several_accounts_with_one_username_is_an_error(engine: Engine, rok: Fak
     with pytest.raises(AmbiguousAccountError):
         engine.service.issue(username="bob", seconds=HOUR)
     assert rok.minted == []
+
+
+def test_an_email_mapped_issue_needs_the_accounts_email_when_account_list_shows_one(
+    engine: Engine, kube: FakeKube, rok: FakeRok
+) -> None:
+    warm(engine, kube)
+    issued = engine.service.issue(username="bob", seconds=HOUR, email="Bob@Example.com")  # case-insensitive
+    assert issued.username == "bob"
+    kube.reset_records()
+    with pytest.raises(EmailMappingRefused) as refused:
+        engine.service.issue(username="carol", seconds=HOUR, email="carol@elsewhere.test")
+    assert isinstance(refused.value, AccessDenied)  # audited as a refusal
+    assert "user map" in refused.value.user_message
+    assert kube.execs == [] and [m.username for m in rok.minted] == ["bob"]
+    # Mapped by the user map (no email given): the account's email is not compared.
+    assert engine.service.issue(username="carol", seconds=HOUR).username == "carol"
+
+
+def test_an_account_with_an_empty_email_cell_matches_no_email(engine: Engine, rok: FakeRok) -> None:
+    rok.account("carol").email = ""
+    with pytest.raises(EmailMappingRefused):
+        engine.service.issue(username="carol", seconds=HOUR, email="carol@example.com")
+    assert rok.minted == []
+
+
+def test_without_an_email_column_the_email_is_not_compared(engine: Engine, rok: FakeRok) -> None:
+    rok.account_list_email = False
+    assert engine.service.issue(username="carol", seconds=HOUR, email="carol@elsewhere.test").username == "carol"
 
 
 def test_bordered_account_list_is_read_too(engine: Engine, rok: FakeRok) -> None:

@@ -3,6 +3,18 @@
 A user is mapped by the admin's YAML file first, else by the local part of the Slack profile email when
 its domain is one the admin listed. Bots, deleted users, guests (unless allowed) and users of other
 workspaces are refused, each with a reason the user can act on.
+
+Email mapping is a convenience under the user map, never a way around it:
+
+- a username the user map gives to anyone is reserved: no email can yield it (Jane's `jdoe@example.com`
+  does not get John's `jdoe`);
+- the domain compares without case, but Rok usernames are case-sensitive, so a local part with an
+  upper-case letter is refused rather than lower-cased into someone else's username;
+- the Identity carries the profile email, so the token service can also require the Rok account's own
+  email (when `account-list` shows one) to be the same address.
+
+Case is folded for ASCII letters only: Unicode folding maps look-alikes onto them (U+212A KELVIN SIGN
+lower-cases to `k`).
 """
 
 from __future__ import annotations
@@ -18,19 +30,41 @@ from bot.domain.errors import AccessDenied
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 SLACK_TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
 ROK_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_ASCII_UPPER = re.compile(r"[A-Z]")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class UserMapError(ValueError):
     """The user map file is unreadable or holds an invalid entry."""
 
 
+class EmailMappingRefused(AccessDenied):
+    """Email mapping cannot vouch for this user: the user map must name them (audited as a refusal)."""
+
+    user_message = (
+        "Your Slack email cannot be mapped to a Rok Registry username; ask an admin to add you to the user map."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """A Slack user mapped to a Rok username, and how the mapping was made."""
+    """A Slack user mapped to a Rok username, and how the mapping was made (with the email, for "email")."""
 
     slack_user_id: str
     username: str
     source: str  # "map" or "email"
+    email: str | None = None
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case ASCII letters only: Unicode folding would turn look-alikes (U+212A) into them."""
+    return text.translate(_ASCII_LOWER)
+
+
+def same_email(a: str, b: str) -> bool:
+    """Whether two email addresses are the same, ignoring ASCII case and surrounding spaces."""
+    left, right = ascii_lower(a.strip()), ascii_lower(b.strip())
+    return bool(left) and left == right
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +124,9 @@ class IdentityResolver:
         support_contact: str,
     ) -> None:
         self._map = dict(user_map)
-        self._domains = {d.lower() for d in email_domains}
+        # Usernames the admin gave to named Slack users: email mapping must never yield one of them.
+        self._reserved = frozenset(self._map.values())
+        self._domains = {ascii_lower(d.strip()) for d in email_domains}
         self._allow_guests = allow_guests
         self.workspace = workspace
         self._contact = support_contact
@@ -130,10 +166,26 @@ class IdentityResolver:
             return Identity(user_id, username, "map")
         email = str((profile.get("profile") or {}).get("email") or "")
         local, _, domain = email.rpartition("@")
-        if self._domains and local and domain.lower() in self._domains and ROK_USERNAME.fullmatch(local):
-            return Identity(user_id, local, "email")
+        if self._domains and local and ascii_lower(domain) in self._domains and ROK_USERNAME.fullmatch(local):
+            return self._by_email(user_id, local, email)
         raise AccessDenied(
             f"Your Slack account is not mapped to a Rok Registry username; ask {self._contact} to add "
             f"your Slack user ID ({user_id}) to the bot's user map.",
             detail="unmapped user",
         )
+
+    def _by_email(self, user_id: str, local: str, email: str) -> Identity:
+        """The Identity for an email of a listed domain, unless the user map must decide instead."""
+        ask = f"ask {self._contact} to add your Slack user ID ({user_id}) to the bot's user map."
+        if _ASCII_UPPER.search(local):
+            # Rok usernames are case-sensitive: `Alice` is not `alice`, and guessing could pick someone else.
+            raise EmailMappingRefused(
+                f"Your Slack email has upper-case letters before the @ and Rok usernames are case-sensitive; {ask}",
+                detail="email local part has upper-case letters",
+            )
+        if local in self._reserved:
+            raise EmailMappingRefused(
+                f"The Rok username of your Slack email belongs to another Slack user in the bot's user map; {ask}",
+                detail=f"email local part {local!r} is a username the user map gives to another Slack user",
+            )
+        return Identity(user_id, local, "email", email=email)

@@ -111,6 +111,8 @@ class FakeRok:
         self.accounts: list[FakeAccount] = default_accounts() if accounts is None else list(accounts)
         self.latency = latency
         self.bordered_account_list = False
+        # Rok versions may not print an email column; the bot then cannot compare emails.
+        self.account_list_email = True
         self.fault: str | None = None
         self.fault_commands: set[str] = set()
         self.minted: list[MintedRecord] = []
@@ -209,6 +211,8 @@ class FakeRok:
     def _account_list(self) -> str:
         header = ["UUID", "Type", "Username", "Email", "Created"]
         rows = [[a.uuid, a.kind, a.username, a.email, a.created_at.strftime("%Y-%m-%d %H:%M")] for a in self.accounts]
+        if not self.account_list_email:
+            header, rows = [c for c in header if c != "Email"], [r[:3] + r[4:] for r in rows]
         return render_table(header, rows, bordered=self.bordered_account_list)
 
     def _token_create(self, args: list[str], *, two_tokens: bool) -> ExecOutcome:

@@ -249,7 +249,7 @@ class SlackBot:
         limits.check(req.seconds)
         reservation = self.limiter.reserve(req.user_id)
         try:
-            issued = self.service.issue(username=identity.username, seconds=req.seconds)
+            issued = self.service.issue(username=identity.username, seconds=req.seconds, email=identity.email)
         except BaseException:
             reservation.release()
             raise
