@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.domain.errors import AccessDenied
-from bot.domain.identity import EmailMappingRefused, Identity, IdentityResolver, Workspace, same_email
+from bot.domain.identity import (
+    EmailMappingRefused,
+    Identity,
+    IdentityResolver,
+    UserMapError,
+    Workspace,
+    load_user_map,
+    parse_user_map,
+    same_email,
+    shared_usernames,
+)
 
 CONTACT = "#platform-help"
 
@@ -85,3 +97,33 @@ def test_same_email_ignores_ascii_case_and_surrounding_spaces_only() -> None:
     assert not same_email("bob@example.com", "bob@example.co")
     assert not same_email("bob@\u212aube.io", "bob@kube.io")
     assert not same_email("", "bob@example.com")
+
+
+# --- the user map file ---------------------------------------------------------------------------
+
+
+def test_a_slack_user_id_twice_in_the_user_map_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "map.yaml"
+    path.write_text("U0JDOE: jdoe\nU0ALICE: alice\nU0JDOE: alice\n")
+    with pytest.raises(UserMapError) as error:
+        load_user_map(path)
+    message = str(error.value)
+    assert "U0JDOE" in message and "lines 1 and 3" in message and "\n" not in message
+
+
+def test_keys_that_differ_only_by_spaces_are_the_same_slack_user_id() -> None:
+    with pytest.raises(UserMapError, match="U0JDOE"):
+        parse_user_map({"U0JDOE": "jdoe", "U0JDOE ": "alice"})
+
+
+def test_several_slack_ids_for_one_username_are_allowed_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "map.yaml"
+    path.write_text("U0ALICE: alice\nU0ALICEADM: alice\nU0JDOE: jdoe\n")
+    with caplog.at_level(logging.WARNING, logger="bot.domain.identity"):
+        assert load_user_map(path) == {"U0ALICE": "alice", "U0ALICEADM": "alice", "U0JDOE": "jdoe"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "'alice'" in warnings[0] and "U0ALICE" in warnings[0] and "U0ALICEADM" in warnings[0]
+    assert shared_usernames({"U0A": "alice", "U0B": "alice", "U0C": "bob"}) == {"alice": ["U0A", "U0B"]}

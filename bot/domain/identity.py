@@ -19,6 +19,7 @@ lower-cases to `k`).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain.errors import AccessDenied
+
+log = logging.getLogger(__name__)
 
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 SLACK_TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
@@ -92,23 +95,69 @@ def parse_user_map(data: Any) -> dict[str, str]:
         user_id = str(key).strip()
         if not SLACK_USER_ID.fullmatch(user_id):
             raise UserMapError(f"{user_id[:30]!r} is not a Slack user ID (U… or W…, not a name)")
+        if user_id in mapping:
+            raise UserMapError(f"the Slack user ID {user_id} appears twice; keep one entry")
         if not isinstance(value, str) or not ROK_USERNAME.fullmatch(value.strip()):
             raise UserMapError(f"the username for {user_id} is not a valid Rok username")
         mapping[user_id] = value.strip()
     return mapping
 
 
+def shared_usernames(user_map: Mapping[str, str]) -> dict[str, list[str]]:
+    """Rok usernames that several Slack user IDs map to, each with those IDs (sorted)."""
+    by_username: dict[str, list[str]] = {}
+    for user_id, username in user_map.items():
+        by_username.setdefault(username, []).append(user_id)
+    return {username: sorted(ids) for username, ids in by_username.items() if len(ids) > 1}
+
+
 def load_user_map(path: Path | None) -> dict[str, str]:
-    """Read and validate the user map file; an absent setting means an empty map."""
+    """Read and validate the user map file; an absent setting means an empty map.
+
+    A Slack user ID given twice is refused: YAML would silently keep the last entry, so the admin's file
+    would not say what the bot does. Several IDs for one username are allowed (an admin's second
+    account) but logged, as that is also what a typo looks like.
+    """
     if path is None:
         return {}
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # A SafeLoader subclass: safe_load's constructors, plus the duplicate-key check.
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_key_loader())  # noqa: S506  # nosec B506
     except (OSError, yaml.YAMLError) as exc:
         raise UserMapError(f"cannot read {path}: {type(exc).__name__}") from None
-    return parse_user_map(data)
+    mapping = parse_user_map(data)
+    for username, user_ids in shared_usernames(mapping).items():
+        log.warning(
+            "the user map gives the Rok username %r to %d Slack user IDs (%s); allowed, but check it is meant",
+            username,
+            len(user_ids),
+            ", ".join(user_ids),
+            extra={"username": username, "slack_users": user_ids},
+        )
+    return mapping
+
+
+def _unique_key_loader() -> type[Any]:
+    """A yaml.SafeLoader that refuses a mapping with the same key twice, naming the key and its lines."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            lines: dict[str, int] = {}
+            for key_node, _ in node.value:
+                key = str(self.construct_object(key_node, deep=deep)).strip()
+                line = key_node.start_mark.line + 1
+                if key in lines:
+                    raise UserMapError(
+                        f"the Slack user ID {key[:30]!r} appears twice (lines {lines[key]} and {line}); "
+                        "YAML would keep only the last: keep one entry"
+                    )
+                lines[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 class IdentityResolver:

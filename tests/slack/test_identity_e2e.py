@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from bot.sandbox.world import Person, Sandbox
 
 PEOPLE = (
@@ -42,3 +47,23 @@ def test_email_mapping_cannot_take_a_username_the_user_map_gives_to_someone_else
         record = box.rok.lookup(token or "")
         assert record is not None and record.username == "jdoe"
         assert sorted(m.username for m in box.rok.minted) == ["bob", "jdoe"]
+
+
+def test_a_user_map_with_a_slack_id_twice_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    with Sandbox(start_bot=False) as box:
+        Path(box.env["ROK_BOT_USER_MAP"]).write_text("U0JDOE: jdoe\nU0ALICE: alice\nU0JDOE: alice\n")
+        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **box.env}
+        env["ROK_BOT_SECRETS_DIR"] = str(tmp_path / "none")
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "serve"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,  # a guard only: a start that fails takes a second or two
+            check=False,
+        )
+    assert done.returncode == 2
+    [line] = [line for line in done.stderr.splitlines() if "ROK_BOT_USER_MAP" in line]
+    assert line.startswith("rok-token-bot: error: ROK_BOT_USER_MAP: ") and "U0JDOE" in line
+    assert not box.slack.calls_to("chat.postMessage")  # never started: no "started" audit event
