@@ -132,6 +132,17 @@ def test_without_an_email_column_the_email_is_not_compared(engine: Engine, rok: 
     assert engine.service.issue(username="carol", seconds=HOUR, email="carol@elsewhere.test").username == "carol"
 
 
+def test_upper_case_uuids_in_the_output_are_read_in_lower_case(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
+    rok.upper_case_uuids = True
+    jdoe = rok.account("jdoe").uuid
+    assert jdoe.upper() in rok.execute([EXE, "account-list"]).stdout  # the fault is on
+    issued = engine.service.issue(username="jdoe", seconds=HOUR)
+    [minted] = rok.minted
+    assert issued.account_uuid == jdoe  # the canonical, lower-case form
+    assert issued.token_uuid == minted.token_uuid
+    assert [r.argv[3] for r in kube.execs if r.argv[1] == "token-create"] == [jdoe]
+
+
 def test_bordered_account_list_is_read_too(engine: Engine, rok: FakeRok) -> None:
     rok.bordered_account_list = True
     assert engine.service.issue(username="carol", seconds=HOUR).account_uuid == rok.account("carol").uuid

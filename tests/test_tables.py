@@ -230,8 +230,10 @@ def test_the_same_account_twice_is_one_account() -> None:
     assert find_account(text, "jdoe").uuid == JDOE
 
 
-def test_the_uuid_is_returned_as_printed() -> None:
-    assert find_account(f"{JDOE.upper()}  user  jdoe\n", "jdoe").uuid == JDOE.upper()
+def test_an_upper_case_uuid_is_read_in_lower_case() -> None:
+    # UUIDs are case-insensitive (RFC 9562); the bot validates and sends the canonical lower-case form.
+    assert find_account(f"{JDOE.upper()}  user  jdoe\n", "jdoe").uuid == JDOE
+    assert dict(parse_accounts(f"UUID  Username\n{AJDOE.upper()}  ajdoe\n")) == {"ajdoe": AJDOE}
 
 
 def test_a_row_for_the_username_without_a_valid_uuid_is_not_guessed() -> None:
@@ -321,6 +323,7 @@ def test_expiry_keys_and_unreadable_expiry(line: str, expected: datetime | None)
     [
         (f"Token UUID  {TOKEN_UUID}", TOKEN_UUID),
         (f"id          {TOKEN_UUID}", TOKEN_UUID),
+        (f"UUID        {TOKEN_UUID.upper()}", TOKEN_UUID),  # read in lower case
         ("UUID        1b4e28ba-2fa1-11d2-883f", None),
         ("UUID        ", None),
     ],

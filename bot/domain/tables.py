@@ -5,9 +5,10 @@ The formats are not public, so the parser is tolerant about layout and strict ab
 - layout: bordered (`+---+` rules, `| a | b |` rows, also psql-style `a | b`) or borderless (columns
   aligned with 2+ spaces, an optional `----` rule under the header); ANSI colours and `\\r` are dropped;
 - meaning: an account is found by an *exact* username match in the username column, never a substring
-  (the admin doc's `grep jdoe` also matches `jdoe2`), and its UUID must be canonical; its email is read
-  when a header names an email column (identity checks compare it), else it is unknown (None); a token
-  is taken only from exactly one `Token` row holding exactly one plausible word.
+  (the admin doc's `grep jdoe` also matches `jdoe2`), and its UUID must be canonical (read in lower
+  case, as are token UUIDs: a UUID's case carries no meaning); its email is read when a header names
+  an email column (identity checks compare it), else it is unknown (None); a token is taken only from
+  exactly one `Token` row holding exactly one plausible word.
 
 Output may hold secrets, so no error message or `detail` here quotes an output line, a cell or a
 token: they describe the shape of what was read instead.
@@ -153,8 +154,9 @@ def parse_accounts(text: str) -> AccountTable:
         uuid_col = found_uuid if found_uuid is not None else uuid_col
         user_col = found_user if found_user is not None else user_col
 
-    # username -> {canonical UUID: UUID as printed}; the printed spelling goes back to the command.
-    uuids_by_user: dict[str, dict[str, str]] = {}
+    # username -> its distinct UUIDs, in lower case: UUIDs are case-insensitive (RFC 9562), and the
+    # service validates and sends only the canonical lower-case form, which any UUID parser accepts.
+    uuids_by_user: dict[str, set[str]] = {}
     emails_by_user: dict[str, set[str]] = {}
     unreadable: set[str] = set()
     for row in table.rows:
@@ -163,7 +165,7 @@ def parse_accounts(text: str) -> AccountTable:
         username, uuid = row[user_col], row[uuid_col]
         if _UUID.fullmatch(uuid):
             # The same row printed twice is one account, not two: count distinct UUIDs.
-            uuids_by_user.setdefault(username, {}).setdefault(uuid.lower(), uuid)
+            uuids_by_user.setdefault(username, set()).add(uuid.lower())
             if email_col is not None:
                 emails_by_user.setdefault(username, set()).add(row[email_col] if email_col < len(row) else "")
         else:
@@ -174,7 +176,7 @@ def parse_accounts(text: str) -> AccountTable:
             detail=f"not an account list: none of {len(table.rows)} rows has a UUID in column {uuid_col + 1}"
             f" and a username in column {user_col + 1} (header {'found' if table.header else 'absent'})"
         )
-    unique = {user: next(iter(ids.values())) for user, ids in uuids_by_user.items() if len(ids) == 1}
+    unique = {user: next(iter(ids)) for user, ids in uuids_by_user.items() if len(ids) == 1}
     ambiguous = {user: len(ids) for user, ids in uuids_by_user.items() if len(ids) > 1}
     # One account printed with two emails has none we can trust: "" matches no Slack email.
     emails = None if email_col is None else {user: _only(found) for user, found in emails_by_user.items()}
@@ -335,7 +337,7 @@ def _token_uuid(values: dict[str, list[list[str]]]) -> str | None:
     for key in _TOKEN_UUID_KEYS:
         rows = values.get(key)
         if rows:
-            found = {cells[0] for cells in rows if len(cells) == 1 and _UUID.fullmatch(cells[0])}
+            found = {cells[0].lower() for cells in rows if len(cells) == 1 and _UUID.fullmatch(cells[0])}
             return found.pop() if len(found) == 1 and len(rows) == 1 else None
     return None
 
