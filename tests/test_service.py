@@ -475,6 +475,28 @@ def test_hang_is_bounded_by_the_exec_timeout(make_engine: Callable[..., Engine],
     assert commands(kube) == ["token-create"]  # a timeout is never retried: it may have minted
 
 
+def test_a_frame_dripped_past_the_exec_timeout_is_an_exec_timeout(
+    make_engine: Callable[..., Engine], kube: FakeKube, rok: FakeRok
+) -> None:
+    # One byte every 100 ms: each read is far inside the 1 s socket timeout, the whole frame is not. The
+    # fake cuts the drip after 4 s: a client that waited for the frame that long ends in a plain ExecError.
+    engine = make_engine(ROK_BOT_EXEC_TIMEOUT="1s", ROK_BOT_MAX_CONCURRENT_EXECS="1")
+    warm(engine, kube)
+    kube.exec_fault = "drip"
+    kube.drip_interval, kube.drip_cap = 0.1, 4.0
+    with pytest.raises(ExecTimeout) as err:
+        engine.service.issue(username="jdoe", seconds=HOUR)
+    assert "ran past 1s" in err.value.detail
+    assert commands(kube) == ["token-create"]  # a timeout is never retried: it may have minted
+    assert len(rok.minted) == 1
+    with pytest.raises(ExecTimeout):
+        engine.executor.run([EXE, "account-list"])
+    # The one exec slot is free again.
+    kube.exec_fault = None
+    assert engine.service.issue(username="jdoe", seconds=HOUR).username == "jdoe"
+    assert engine.service.stats.in_flight == 0
+
+
 def test_http500_is_exec_start_error_retried_once(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
     warm(engine, kube)
     kube.exec_fault = "http500"
