@@ -24,6 +24,7 @@ from bot.domain.errors import (
     OutputTooLarge,
     UsageError,
 )
+from bot.domain.identity import EmailMappingRefused, same_email
 from bot.domain.models import Account, IssuedToken, MintedToken, VerifyResult
 from bot.domain.ports import CommandRunner, ExecResult, PodTarget, Verifier
 from bot.domain.secret import Token
@@ -130,11 +131,21 @@ class TokenService:
                 f"and {format_duration(self.max_seconds)}."
             )
 
-    def issue(self, *, username: str, seconds: int) -> IssuedToken:
-        """Mint a token for `username` valid for `seconds`: one exec with a warm account cache."""
+    def issue(self, *, username: str, seconds: int, email: str | None = None) -> IssuedToken:
+        """Mint a token for `username` valid for `seconds`: one exec with a warm account cache.
+
+        `email` is the requester's Slack email when the username came from it: then an account whose
+        `account-list` row shows an email must show that same address, or nothing is minted.
+        """
         started = self._clock()
         self.check_duration(seconds)
         account = self.account(username)
+        if email is not None and account.email is not None and not same_email(account.email, email):
+            raise EmailMappingRefused(
+                f"Your Slack email is not the email of the Rok Registry account {username}; "
+                "ask an admin to add your Slack user ID to the bot's user map.",
+                detail=f"the account {username!r} has another email than the requester's Slack profile",
+            )
         if not _UUID.fullmatch(account.uuid):
             raise UsageError(detail="account UUID failed validation")
         argv = render_argv(self._token_create_argv, {"uuid": account.uuid, "seconds": str(int(seconds))})

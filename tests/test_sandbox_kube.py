@@ -314,6 +314,16 @@ def test_exec_fault_restart_cuts_output(kube: FakeKube, cfg: client.Configuratio
     assert result.stdout and full.startswith(result.stdout) and len(result.stdout) < len(full)
 
 
+def test_exec_fault_drip_delivers_the_output_intact_byte_by_byte(
+    kube: FakeKube, cfg: client.Configuration, rok: FakeRok
+) -> None:
+    kube.exec_fault = "drip"
+    kube.drip_interval = 0.0005
+    result = run_exec(cfg, [EXE, "account-list"])
+    assert result.status == {"metadata": {}, "status": "Success"}
+    assert result.stdout == rok.execute([EXE, "account-list"]).stdout
+
+
 def test_exec_fault_limited_to_one_command(kube: FakeKube, cfg: client.Configuration, rok: FakeRok) -> None:
     kube.exec_fault = "drop"
     kube.exec_fault_commands = {"token-create"}

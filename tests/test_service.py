@@ -19,6 +19,7 @@ import pytest
 from bot.adapters.registry import RegistryClient
 from bot.bootstrap import Engine
 from bot.domain.errors import (
+    AccessDenied,
     AmbiguousAccountError,
     CommandFailed,
     DurationError,
@@ -31,6 +32,7 @@ from bot.domain.errors import (
     RokBotError,
     UsageError,
 )
+from bot.domain.identity import EmailMappingRefused
 from bot.domain.models import IssuedToken, Verdict
 from bot.domain.ports import PodTarget
 from bot.domain.secret import Token
@@ -100,6 +102,45 @@ def test_several_accounts_with_one_username_is_an_error(engine: Engine, rok: Fak
     with pytest.raises(AmbiguousAccountError):
         engine.service.issue(username="bob", seconds=HOUR)
     assert rok.minted == []
+
+
+def test_an_email_mapped_issue_needs_the_accounts_email_when_account_list_shows_one(
+    engine: Engine, kube: FakeKube, rok: FakeRok
+) -> None:
+    warm(engine, kube)
+    issued = engine.service.issue(username="bob", seconds=HOUR, email="Bob@Example.com")  # case-insensitive
+    assert issued.username == "bob"
+    kube.reset_records()
+    with pytest.raises(EmailMappingRefused) as refused:
+        engine.service.issue(username="carol", seconds=HOUR, email="carol@elsewhere.test")
+    assert isinstance(refused.value, AccessDenied)  # audited as a refusal
+    assert "user map" in refused.value.user_message
+    assert kube.execs == [] and [m.username for m in rok.minted] == ["bob"]
+    # Mapped by the user map (no email given): the account's email is not compared.
+    assert engine.service.issue(username="carol", seconds=HOUR).username == "carol"
+
+
+def test_an_account_with_an_empty_email_cell_matches_no_email(engine: Engine, rok: FakeRok) -> None:
+    rok.account("carol").email = ""
+    with pytest.raises(EmailMappingRefused):
+        engine.service.issue(username="carol", seconds=HOUR, email="carol@example.com")
+    assert rok.minted == []
+
+
+def test_without_an_email_column_the_email_is_not_compared(engine: Engine, rok: FakeRok) -> None:
+    rok.account_list_email = False
+    assert engine.service.issue(username="carol", seconds=HOUR, email="carol@elsewhere.test").username == "carol"
+
+
+def test_upper_case_uuids_in_the_output_are_read_in_lower_case(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
+    rok.upper_case_uuids = True
+    jdoe = rok.account("jdoe").uuid
+    assert jdoe.upper() in rok.execute([EXE, "account-list"]).stdout  # the fault is on
+    issued = engine.service.issue(username="jdoe", seconds=HOUR)
+    [minted] = rok.minted
+    assert issued.account_uuid == jdoe  # the canonical, lower-case form
+    assert issued.token_uuid == minted.token_uuid
+    assert [r.argv[3] for r in kube.execs if r.argv[1] == "token-create"] == [jdoe]
 
 
 def test_bordered_account_list_is_read_too(engine: Engine, rok: FakeRok) -> None:
@@ -432,6 +473,28 @@ def test_hang_is_bounded_by_the_exec_timeout(make_engine: Callable[..., Engine],
         engine.service.issue(username="jdoe", seconds=HOUR)
     assert "ran past 1s" in err.value.detail
     assert commands(kube) == ["token-create"]  # a timeout is never retried: it may have minted
+
+
+def test_a_frame_dripped_past_the_exec_timeout_is_an_exec_timeout(
+    make_engine: Callable[..., Engine], kube: FakeKube, rok: FakeRok
+) -> None:
+    # One byte every 100 ms: each read is far inside the 1 s socket timeout, the whole frame is not. The
+    # fake cuts the drip after 4 s: a client that waited for the frame that long ends in a plain ExecError.
+    engine = make_engine(ROK_BOT_EXEC_TIMEOUT="1s", ROK_BOT_MAX_CONCURRENT_EXECS="1")
+    warm(engine, kube)
+    kube.exec_fault = "drip"
+    kube.drip_interval, kube.drip_cap = 0.1, 4.0
+    with pytest.raises(ExecTimeout) as err:
+        engine.service.issue(username="jdoe", seconds=HOUR)
+    assert "ran past 1s" in err.value.detail
+    assert commands(kube) == ["token-create"]  # a timeout is never retried: it may have minted
+    assert len(rok.minted) == 1
+    with pytest.raises(ExecTimeout):
+        engine.executor.run([EXE, "account-list"])
+    # The one exec slot is free again.
+    kube.exec_fault = None
+    assert engine.service.issue(username="jdoe", seconds=HOUR).username == "jdoe"
+    assert engine.service.stats.in_flight == 0
 
 
 def test_http500_is_exec_start_error_retried_once(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:

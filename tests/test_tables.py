@@ -146,9 +146,9 @@ def test_no_table_is_an_output_parse_error(text: str) -> None:
 
 @pytest.mark.parametrize("text", [ACCOUNTS_BORDERLESS, ACCOUNTS_BORDERED])
 def test_find_account_matches_exactly(text: str) -> None:
-    assert find_account(text, "jdoe") == Account(uuid=JDOE, username="jdoe")
-    assert find_account(text, "jdoe2") == Account(uuid=JDOE2, username="jdoe2")
-    assert find_account(text, "ajdoe") == Account(uuid=AJDOE, username="ajdoe")
+    assert find_account(text, "jdoe") == Account(uuid=JDOE, username="jdoe", email="jdoe@example.com")
+    assert find_account(text, "jdoe2") == Account(uuid=JDOE2, username="jdoe2", email="jdoe2@example.com")
+    assert find_account(text, "ajdoe") == Account(uuid=AJDOE, username="ajdoe", email="ajdoe@example.com")
     for near_miss in ["JDOE", "jdo", "doe", "jdoe ", " jdoe", "jdoe3", ""]:
         with pytest.raises(NoAccountError):
             find_account(text, near_miss)
@@ -157,7 +157,7 @@ def test_find_account_matches_exactly(text: str) -> None:
 @pytest.mark.parametrize("name", ["account-list-borderless.txt", "account-list-bordered.txt"])
 def test_find_account_in_fixtures(name: str) -> None:
     text = fixture(name)
-    assert find_account(text, "jdoe") == Account(uuid=JDOE, username="jdoe")
+    assert find_account(text, "jdoe") == Account(uuid=JDOE, username="jdoe", email="jdoe@example.com")
     assert find_account(text, "jdoe2").uuid == JDOE2
     assert find_account(text, "ajdoe").uuid == AJDOE
     with pytest.raises(NoAccountError):
@@ -165,6 +165,42 @@ def test_find_account_in_fixtures(name: str) -> None:
     table = parse_accounts(text)
     assert table["jdoe"] == JDOE
     assert len(table) == len(parse_table(text).rows)
+
+
+def test_a_fixture_without_an_email_column_gives_accounts_without_email() -> None:
+    text = fixture("account-list-no-email.txt")
+    assert find_account(text, "jdoe") == Account(uuid=JDOE, username="jdoe", email=None)
+    assert parse_accounts(text).lookup("carol").email is None
+
+
+@pytest.mark.parametrize("title", ["Email", "E-mail", "e_mail", "EMAIL", "Email Address"])
+def test_the_email_column_is_found_by_its_title(title: str) -> None:
+    text = f"Username  {title}              UUID\njdoe      JDoe@Example.com   {JDOE}\n"
+    assert find_account(text, "jdoe") == Account(uuid=JDOE, username="jdoe", email="JDoe@Example.com")
+
+
+def test_an_email_column_with_an_empty_cell_gives_an_empty_email_not_none() -> None:
+    # The column is there, so the account has a known email: none. Email-mapped users then cannot match it.
+    text = (
+        "UUID                                  Type  Username  Email             Created\n"
+        f"{JDOE2}  user  jdoe2                       2021-11-16 16:33\n"
+        f"{JDOE}  user  jdoe      jdoe@example.com  2021-11-16 16:33\n"
+    )
+    assert find_account(text, "jdoe2").email == ""
+    assert find_account(text, "jdoe").email == "jdoe@example.com"
+    short_row = f"| UUID | Type | Username | Email |\n| {JDOE} | user | jdoe |\n"
+    assert find_account(short_row, "jdoe").email == ""
+
+
+def test_without_a_header_there_is_no_email_column() -> None:
+    text = f"{JDOE}  user  jdoe  jdoe@example.com\n"
+    assert find_account(text, "jdoe").email is None
+    assert find_account(f"UUID  Type  Username\n{JDOE}  user  jdoe\n", "jdoe").email is None
+
+
+def test_one_account_printed_twice_with_two_emails_has_no_usable_email() -> None:
+    text = f"UUID  Username  Email\n{JDOE}  jdoe  a@example.com\n{JDOE}  jdoe  b@example.com\n"
+    assert find_account(text, "jdoe").email == ""
 
 
 def test_header_names_locate_the_columns() -> None:
@@ -194,8 +230,10 @@ def test_the_same_account_twice_is_one_account() -> None:
     assert find_account(text, "jdoe").uuid == JDOE
 
 
-def test_the_uuid_is_returned_as_printed() -> None:
-    assert find_account(f"{JDOE.upper()}  user  jdoe\n", "jdoe").uuid == JDOE.upper()
+def test_an_upper_case_uuid_is_read_in_lower_case() -> None:
+    # UUIDs are case-insensitive (RFC 9562); the bot validates and sends the canonical lower-case form.
+    assert find_account(f"{JDOE.upper()}  user  jdoe\n", "jdoe").uuid == JDOE
+    assert dict(parse_accounts(f"UUID  Username\n{AJDOE.upper()}  ajdoe\n")) == {"ajdoe": AJDOE}
 
 
 def test_a_row_for_the_username_without_a_valid_uuid_is_not_guessed() -> None:
@@ -285,6 +323,7 @@ def test_expiry_keys_and_unreadable_expiry(line: str, expected: datetime | None)
     [
         (f"Token UUID  {TOKEN_UUID}", TOKEN_UUID),
         (f"id          {TOKEN_UUID}", TOKEN_UUID),
+        (f"UUID        {TOKEN_UUID.upper()}", TOKEN_UUID),  # read in lower case
         ("UUID        1b4e28ba-2fa1-11d2-883f", None),
         ("UUID        ", None),
     ],
@@ -357,32 +396,34 @@ def render_bordered(header: list[str] | None, rows: list[list[str]]) -> str:
 
 
 @st.composite
-def account_lists(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
-    """A rendered account list (always with the jdoe/jdoe2/ajdoe trap) and its username -> UUID."""
+def account_lists(draw: st.DrawFn) -> tuple[str, dict[str, str], dict[str, str], bool]:
+    """A rendered account list (always with the jdoe/jdoe2/ajdoe trap), username -> UUID and -> email, header?"""
     names = draw(st.lists(USERNAMES, max_size=8, unique=True).map(lambda n: [*n, "jdoe", "jdoe2", "ajdoe"]))
     names = list(dict.fromkeys(names))
     names = draw(st.permutations(names))
     uuids = draw(st.lists(st.uuids(), min_size=len(names), max_size=len(names), unique=True))
     accounts = {name: str(uuid) for name, uuid in zip(names, uuids, strict=True)}
     rows = []
+    emails = {}
     for name, uuid in accounts.items():
-        email = draw(st.sampled_from([f"{name}@example.com", ""]))
-        rows.append([uuid, "user", name, email, "2021-11-16 16:33"])
+        emails[name] = draw(st.sampled_from([f"{name}@example.com", ""]))
+        rows.append([uuid, "user", name, emails[name], "2021-11-16 16:33"])
     header = draw(st.sampled_from([HEADER, None]))
     render = draw(st.sampled_from([render_borderless, render_bordered]))
     text = render(header, rows)
     if draw(st.booleans()):
         text = text.replace("\n", "\r\n")
-    return text, accounts
+    return text, accounts, emails, header is not None
 
 
 @given(account_lists())
-def test_rendered_account_lists_round_trip(case: tuple[str, dict[str, str]]) -> None:
-    text, accounts = case
+def test_rendered_account_lists_round_trip(case: tuple[str, dict[str, str], dict[str, str], bool]) -> None:
+    text, accounts, emails, header = case
     table = parse_accounts(text)
     assert dict(table) == accounts
     for name, uuid in accounts.items():
-        assert find_account(text, name) == Account(uuid=uuid, username=name)
+        email = emails[name] if header else None
+        assert find_account(text, name) == Account(uuid=uuid, username=name, email=email)
         if name + "x" not in accounts:  # hypothesis found "0" beside "0x": a longer name may be a real one
             with pytest.raises(NoAccountError):
                 table.lookup(name + "x")

@@ -9,12 +9,21 @@ inside. Two reasons not to go through `CoreV1Api` and `stream()`:
   break ("Handshake status 200 OK"); opening the WSClient directly touches no shared state at all.
 - `kubernetes.client.api.core_v1_api` is a 4.4 MB module: importing it costs about 0.7 s and 22 MiB, which
   is most of the CLI's start-up and of the bot's idle memory.
+
+ROK_BOT_EXEC_TIMEOUT bounds the whole exec with a watchdog thread that shuts the socket down at the
+deadline, not with socket timeouts: a socket timeout bounds one `recv()`, and websocket-client reads a
+frame with as many `recv()` calls as the peer cares to split it into (and `WSClient.update` keeps reading
+while frames keep coming), so a peer sending one byte just inside the timeout held an exec slot for as
+long as it liked. Re-arming the timeout before every read would need hooks inside websocket-client;
+`shutdown()` from another thread wakes a blocked `recv()` (closing the descriptor would not).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -235,11 +244,13 @@ class KubeExecutor:
         stderr: list[str] = []
         size = 0
         deadline = started + self._timeout
+        watchdog = _Watchdog(ws, deadline - time.monotonic())
+        timed_out = ExecTimeout(detail=f"{argv[:2]} in pod {target.pod} ran past {self._timeout:.0f}s")
         try:
             while ws.is_open():
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ExecTimeout(detail=f"{argv[:2]} in pod {target.pod} ran past {self._timeout:.0f}s")
+                if remaining <= 0 or watchdog.expired:
+                    raise timed_out
                 try:
                     ws.update(timeout=min(remaining, 1.0))
                     for channel, sink in ((STDOUT, stdout), (STDERR, stderr)):
@@ -248,6 +259,8 @@ class KubeExecutor:
                             sink.append(chunk)
                             size += len(chunk)
                 except (OSError, WebSocketException) as exc:
+                    if watchdog.expired:
+                        raise timed_out from None
                     # A reset socket mid-command: the command may have run, so this is not retried.
                     raise ExecError(
                         "The connection to the Rok Registry pod dropped; try again in a minute.",
@@ -256,7 +269,12 @@ class KubeExecutor:
                 if size > self._output_limit:
                     raise OutputTooLarge(detail=f"{argv[:2]} printed more than {self._output_limit} bytes")
             status_text = ws.read_channel(STATUS)
+        except ExecTimeout:
+            # Cut now: ws.close() would otherwise wait up to 3 s for a slow peer's close frame.
+            watchdog.expire()
+            raise
         finally:
+            watchdog.cancel()
             ws.close()
         seconds = time.monotonic() - started
         for channel, sink in ((STDOUT, stdout), (STDERR, stderr)):
@@ -288,6 +306,34 @@ class KubeExecutor:
         except Exception as exc:
             # The upgrade failed (refused, 403, 404, unreachable): nothing ran in the pod.
             raise ExecStartError(detail=f"exec into pod {target.pod}: {_short_reason(exc)}") from None
+
+
+class _Watchdog:
+    """Shuts an exec's socket down at its deadline, whatever read websocket-client is blocked in."""
+
+    def __init__(self, ws: Any, seconds: float) -> None:
+        self._ws = ws
+        self._expired = threading.Event()
+        self._timer = threading.Timer(max(seconds, 0.0), self.expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    @property
+    def expired(self) -> bool:
+        return self._expired.is_set()
+
+    def expire(self) -> None:
+        """Mark the exec as timed out and shut its socket down (a blocked read then fails at once)."""
+        self._expired.set()
+        raw = getattr(getattr(self._ws, "sock", None), "sock", None)
+        if isinstance(raw, socket.socket):
+            with contextlib.suppress(OSError):
+                # The base class's shutdown: SSLSocket's own also drops its TLS object, under a reader that
+                # could then read raw TLS records as WebSocket bytes.
+                socket.socket.shutdown(raw, socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _short_reason(exc: Any) -> str:

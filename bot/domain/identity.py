@@ -3,10 +3,23 @@
 A user is mapped by the admin's YAML file first, else by the local part of the Slack profile email when
 its domain is one the admin listed. Bots, deleted users, guests (unless allowed) and users of other
 workspaces are refused, each with a reason the user can act on.
+
+Email mapping is a convenience under the user map, never a way around it:
+
+- a username the user map gives to anyone is reserved: no email can yield it (Jane's `jdoe@example.com`
+  does not get John's `jdoe`);
+- the domain compares without case, but Rok usernames are case-sensitive, so a local part with an
+  upper-case letter is refused rather than lower-cased into someone else's username;
+- the Identity carries the profile email, so the token service can also require the Rok account's own
+  email (when `account-list` shows one) to be the same address.
+
+Case is folded for ASCII letters only: Unicode folding maps look-alikes onto them (U+212A KELVIN SIGN
+lower-cases to `k`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,22 +28,46 @@ from typing import Any
 
 from bot.domain.errors import AccessDenied
 
+log = logging.getLogger(__name__)
+
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 SLACK_TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
 ROK_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+_ASCII_UPPER = re.compile(r"[A-Z]")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 class UserMapError(ValueError):
     """The user map file is unreadable or holds an invalid entry."""
 
 
+class EmailMappingRefused(AccessDenied):
+    """Email mapping cannot vouch for this user: the user map must name them (audited as a refusal)."""
+
+    user_message = (
+        "Your Slack email cannot be mapped to a Rok Registry username; ask an admin to add you to the user map."
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """A Slack user mapped to a Rok username, and how the mapping was made."""
+    """A Slack user mapped to a Rok username, and how the mapping was made (with the email, for "email")."""
 
     slack_user_id: str
     username: str
     source: str  # "map" or "email"
+    email: str | None = None
+
+
+def ascii_lower(text: str) -> str:
+    """Lower-case ASCII letters only: Unicode folding would turn look-alikes (U+212A) into them."""
+    return text.translate(_ASCII_LOWER)
+
+
+def same_email(a: str, b: str) -> bool:
+    """Whether two email addresses are the same, ignoring ASCII case and surrounding spaces."""
+    left, right = ascii_lower(a.strip()), ascii_lower(b.strip())
+    return bool(left) and left == right
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,23 +95,69 @@ def parse_user_map(data: Any) -> dict[str, str]:
         user_id = str(key).strip()
         if not SLACK_USER_ID.fullmatch(user_id):
             raise UserMapError(f"{user_id[:30]!r} is not a Slack user ID (U… or W…, not a name)")
+        if user_id in mapping:
+            raise UserMapError(f"the Slack user ID {user_id} appears twice; keep one entry")
         if not isinstance(value, str) or not ROK_USERNAME.fullmatch(value.strip()):
             raise UserMapError(f"the username for {user_id} is not a valid Rok username")
         mapping[user_id] = value.strip()
     return mapping
 
 
+def shared_usernames(user_map: Mapping[str, str]) -> dict[str, list[str]]:
+    """Rok usernames that several Slack user IDs map to, each with those IDs (sorted)."""
+    by_username: dict[str, list[str]] = {}
+    for user_id, username in user_map.items():
+        by_username.setdefault(username, []).append(user_id)
+    return {username: sorted(ids) for username, ids in by_username.items() if len(ids) > 1}
+
+
 def load_user_map(path: Path | None) -> dict[str, str]:
-    """Read and validate the user map file; an absent setting means an empty map."""
+    """Read and validate the user map file; an absent setting means an empty map.
+
+    A Slack user ID given twice is refused: YAML would silently keep the last entry, so the admin's file
+    would not say what the bot does. Several IDs for one username are allowed (an admin's second
+    account) but logged, as that is also what a typo looks like.
+    """
     if path is None:
         return {}
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        # A SafeLoader subclass: safe_load's constructors, plus the duplicate-key check.
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_key_loader())  # noqa: S506  # nosec B506
     except (OSError, yaml.YAMLError) as exc:
         raise UserMapError(f"cannot read {path}: {type(exc).__name__}") from None
-    return parse_user_map(data)
+    mapping = parse_user_map(data)
+    for username, user_ids in shared_usernames(mapping).items():
+        log.warning(
+            "the user map gives the Rok username %r to %d Slack user IDs (%s); allowed, but check it is meant",
+            username,
+            len(user_ids),
+            ", ".join(user_ids),
+            extra={"username": username, "slack_users": user_ids},
+        )
+    return mapping
+
+
+def _unique_key_loader() -> type[Any]:
+    """A yaml.SafeLoader that refuses a mapping with the same key twice, naming the key and its lines."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            lines: dict[str, int] = {}
+            for key_node, _ in node.value:
+                key = str(self.construct_object(key_node, deep=deep)).strip()
+                line = key_node.start_mark.line + 1
+                if key in lines:
+                    raise UserMapError(
+                        f"the Slack user ID {key[:30]!r} appears twice (lines {lines[key]} and {line}); "
+                        "YAML would keep only the last: keep one entry"
+                    )
+                lines[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 class IdentityResolver:
@@ -90,7 +173,9 @@ class IdentityResolver:
         support_contact: str,
     ) -> None:
         self._map = dict(user_map)
-        self._domains = {d.lower() for d in email_domains}
+        # Usernames the admin gave to named Slack users: email mapping must never yield one of them.
+        self._reserved = frozenset(self._map.values())
+        self._domains = {ascii_lower(d.strip()) for d in email_domains}
         self._allow_guests = allow_guests
         self.workspace = workspace
         self._contact = support_contact
@@ -130,10 +215,26 @@ class IdentityResolver:
             return Identity(user_id, username, "map")
         email = str((profile.get("profile") or {}).get("email") or "")
         local, _, domain = email.rpartition("@")
-        if self._domains and local and domain.lower() in self._domains and ROK_USERNAME.fullmatch(local):
-            return Identity(user_id, local, "email")
+        if self._domains and local and ascii_lower(domain) in self._domains and ROK_USERNAME.fullmatch(local):
+            return self._by_email(user_id, local, email)
         raise AccessDenied(
             f"Your Slack account is not mapped to a Rok Registry username; ask {self._contact} to add "
             f"your Slack user ID ({user_id}) to the bot's user map.",
             detail="unmapped user",
         )
+
+    def _by_email(self, user_id: str, local: str, email: str) -> Identity:
+        """The Identity for an email of a listed domain, unless the user map must decide instead."""
+        ask = f"ask {self._contact} to add your Slack user ID ({user_id}) to the bot's user map."
+        if _ASCII_UPPER.search(local):
+            # Rok usernames are case-sensitive: `Alice` is not `alice`, and guessing could pick someone else.
+            raise EmailMappingRefused(
+                f"Your Slack email has upper-case letters before the @ and Rok usernames are case-sensitive; {ask}",
+                detail="email local part has upper-case letters",
+            )
+        if local in self._reserved:
+            raise EmailMappingRefused(
+                f"The Rok username of your Slack email belongs to another Slack user in the bot's user map; {ask}",
+                detail=f"email local part {local!r} is a username the user map gives to another Slack user",
+            )
+        return Identity(user_id, local, "email", email=email)

@@ -11,10 +11,15 @@ from bot.domain.secret import Token
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """One row of `rok-fort-manage account-list`."""
+    """One row of `rok-fort-manage account-list`.
+
+    `email` is None when the list has no email column, and "" when the column is there but the row's
+    cell is empty or contradicts itself: then no Slack email can match it.
+    """
 
     uuid: str
     username: str
+    email: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

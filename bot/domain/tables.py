@@ -5,8 +5,10 @@ The formats are not public, so the parser is tolerant about layout and strict ab
 - layout: bordered (`+---+` rules, `| a | b |` rows, also psql-style `a | b`) or borderless (columns
   aligned with 2+ spaces, an optional `----` rule under the header); ANSI colours and `\\r` are dropped;
 - meaning: an account is found by an *exact* username match in the username column, never a substring
-  (the admin doc's `grep jdoe` also matches `jdoe2`), and its UUID must be canonical; a token is taken
-  only from exactly one `Token` row holding exactly one plausible word.
+  (the admin doc's `grep jdoe` also matches `jdoe2`), and its UUID must be canonical (read in lower
+  case, as are token UUIDs: a UUID's case carries no meaning); its email is read when a header names
+  an email column (identity checks compare it), else it is unknown (None); a token is taken only from
+  exactly one `Token` row holding exactly one plausible word.
 
 Output may hold secrets, so no error message or `detail` here quotes an output line, a cell or a
 token: they describe the shape of what was read instead.
@@ -38,6 +40,8 @@ _RULE_CHARS: Final = frozenset("+-=|: ┌┐└┘├┤┬┴┼╞╡╪╒╕
 
 _UUID_HEADERS: Final = ("uuid", "id")
 _USERNAME_HEADERS: Final = ("username", "user name", "login")
+# Read only under a header: without one, the email's column cannot be told from any other.
+_EMAIL_HEADERS: Final = ("email", "e mail", "email address", "e mail address")
 
 _TOKEN_KEY: Final = "token"  # noqa: S105 (the name of a row, not a secret)
 _TOKEN_UUID_KEYS: Final = ("token uuid", "uuid", "id")  # in order of preference
@@ -79,9 +83,13 @@ def parse_table(text: str) -> Table:
 
 
 class AccountTable(Mapping[str, str]):
-    """Usernames to account UUIDs from one `account-list`, remembering usernames that are not unique."""
+    """Usernames to account UUIDs from one `account-list`, remembering usernames that are not unique.
 
-    __slots__ = ("_ambiguous", "_unreadable", "_uuids")
+    `emails` is None when the list has no email column; otherwise a username missing from it has an
+    empty email.
+    """
+
+    __slots__ = ("_ambiguous", "_emails", "_unreadable", "_uuids")
 
     def __init__(
         self,
@@ -89,10 +97,12 @@ class AccountTable(Mapping[str, str]):
         *,
         ambiguous: Mapping[str, int] | None = None,
         unreadable: Iterable[str] = (),
+        emails: Mapping[str, str] | None = None,
     ) -> None:
         self._uuids = dict(uuids)
         self._ambiguous = dict(ambiguous or {})
         self._unreadable = frozenset(unreadable)
+        self._emails = None if emails is None else dict(emails)
 
     def __getitem__(self, username: str) -> str:
         return self._uuids[username]
@@ -125,24 +135,29 @@ class AccountTable(Mapping[str, str]):
             raise OutputParseError(detail=f"the row for the username {username!r} has no valid UUID")
         if uuid is None:
             raise NoAccountError(detail=f"no account with the username {username!r} among {len(self)}")
-        return Account(uuid=uuid, username=username)
+        email = None if self._emails is None else self._emails.get(username, "")
+        return Account(uuid=uuid, username=username, email=email)
 
 
 def parse_accounts(text: str) -> AccountTable:
     """Every account of an `account-list` output; `OutputParseError` if it is not such a table."""
     table = parse_table(text)
     uuid_col, user_col = 0, 2
+    email_col: int | None = None
     header_known = False
     if table.header is not None:
         names = [_normalise_key(cell) for cell in table.header]
         found_uuid = _first_index(names, _UUID_HEADERS)
         found_user = _first_index(names, _USERNAME_HEADERS)
+        email_col = _first_index(names, _EMAIL_HEADERS)
         header_known = found_uuid is not None and found_user is not None
         uuid_col = found_uuid if found_uuid is not None else uuid_col
         user_col = found_user if found_user is not None else user_col
 
-    # username -> {canonical UUID: UUID as printed}; the printed spelling goes back to the command.
-    uuids_by_user: dict[str, dict[str, str]] = {}
+    # username -> its distinct UUIDs, in lower case: UUIDs are case-insensitive (RFC 9562), and the
+    # service validates and sends only the canonical lower-case form, which any UUID parser accepts.
+    uuids_by_user: dict[str, set[str]] = {}
+    emails_by_user: dict[str, set[str]] = {}
     unreadable: set[str] = set()
     for row in table.rows:
         if len(row) <= max(uuid_col, user_col) or not row[user_col]:
@@ -150,7 +165,9 @@ def parse_accounts(text: str) -> AccountTable:
         username, uuid = row[user_col], row[uuid_col]
         if _UUID.fullmatch(uuid):
             # The same row printed twice is one account, not two: count distinct UUIDs.
-            uuids_by_user.setdefault(username, {}).setdefault(uuid.lower(), uuid)
+            uuids_by_user.setdefault(username, set()).add(uuid.lower())
+            if email_col is not None:
+                emails_by_user.setdefault(username, set()).add(row[email_col] if email_col < len(row) else "")
         else:
             unreadable.add(username)
 
@@ -159,9 +176,15 @@ def parse_accounts(text: str) -> AccountTable:
             detail=f"not an account list: none of {len(table.rows)} rows has a UUID in column {uuid_col + 1}"
             f" and a username in column {user_col + 1} (header {'found' if table.header else 'absent'})"
         )
-    unique = {user: next(iter(ids.values())) for user, ids in uuids_by_user.items() if len(ids) == 1}
+    unique = {user: next(iter(ids)) for user, ids in uuids_by_user.items() if len(ids) == 1}
     ambiguous = {user: len(ids) for user, ids in uuids_by_user.items() if len(ids) > 1}
-    return AccountTable(unique, ambiguous=ambiguous, unreadable=unreadable)
+    # One account printed with two emails has none we can trust: "" matches no Slack email.
+    emails = None if email_col is None else {user: _only(found) for user, found in emails_by_user.items()}
+    return AccountTable(unique, ambiguous=ambiguous, unreadable=unreadable, emails=emails)
+
+
+def _only(values: set[str]) -> str:
+    return next(iter(values)) if len(values) == 1 else ""
 
 
 def find_account(text: str, username: str) -> Account:
@@ -314,7 +337,7 @@ def _token_uuid(values: dict[str, list[list[str]]]) -> str | None:
     for key in _TOKEN_UUID_KEYS:
         rows = values.get(key)
         if rows:
-            found = {cells[0] for cells in rows if len(cells) == 1 and _UUID.fullmatch(cells[0])}
+            found = {cells[0].lower() for cells in rows if len(cells) == 1 and _UUID.fullmatch(cells[0])}
             return found.pop() if len(found) == 1 and len(rows) == 1 else None
     return None
 

@@ -32,7 +32,7 @@ FRAME_SIZE = 4096
 # A hung exec still ends eventually, so a forgotten client cannot pin the server thread for ever.
 HANG_CAP_SECONDS = 60.0
 
-EXEC_FAULTS = frozenset({"http500", "drop", "hang", "restart"})
+EXEC_FAULTS = frozenset({"http500", "drop", "hang", "restart", "drip"})
 
 DEFAULT_ALLOWED: frozenset[tuple[str, str, str]] = frozenset(
     {
@@ -135,6 +135,10 @@ class FakeKube(FakeServer):
         self.force_protocol: str | None = None
         self.exec_fault: str | None = None
         self.exec_fault_commands: set[str] = set()
+        # "drip": the stdout frame is written one byte every `drip_interval` seconds (a slow or hostile
+        # peer); after `drip_cap` seconds the fake cuts the connection mid-frame.
+        self.drip_interval = 0.1
+        self.drip_cap = HANG_CAP_SECONDS
         self.execs: list[ExecRecord] = []
         self.requests: list[tuple[str, str]] = []
         self.access_reviews: list[dict[str, Any]] = []
@@ -397,7 +401,7 @@ class FakeKube(FakeServer):
         self.current_execs += 1
         self.max_concurrent_execs = max(self.max_concurrent_execs, self.current_execs)
         try:
-            await self._run(ws, argv, fault)
+            await self._run(ws, argv, fault, request.transport)
         except ConnectionError:
             pass  # the client left first; nothing more to tell it
         finally:
@@ -406,7 +410,9 @@ class FakeKube(FakeServer):
             await ws.close()
         return ws
 
-    async def _run(self, ws: web.WebSocketResponse, argv: list[str], fault: str | None) -> None:
+    async def _run(
+        self, ws: web.WebSocketResponse, argv: list[str], fault: str | None, transport: asyncio.Transport | None
+    ) -> None:
         if fault == "drop":
             return
         if fault == "hang":
@@ -418,7 +424,10 @@ class FakeKube(FakeServer):
             # Part of the output, then the stream ends: what a pod restarting mid-command looks like.
             await _send(ws, STDOUT, outcome.stdout[: max(1, len(outcome.stdout) // 2)])
             return
-        await _send(ws, STDOUT, outcome.stdout)
+        if fault == "drip":
+            await _drip(transport, STDOUT, outcome.stdout, interval=self.drip_interval, cap=self.drip_cap)
+        else:
+            await _send(ws, STDOUT, outcome.stdout)
         await _send(ws, STDERR, outcome.stderr)
         await ws.send_bytes(bytes([STATUS]) + json.dumps(_exec_status(argv, outcome), separators=(",", ":")).encode())
 
@@ -473,6 +482,29 @@ async def _send(ws: web.WebSocketResponse, channel: int, text: str) -> None:
             end -= 1
         await ws.send_bytes(bytes([channel]) + data[start:end])
         start = end
+
+
+async def _drip(transport: asyncio.Transport | None, channel: int, text: str, *, interval: float, cap: float) -> None:
+    """Send `text` on a channel as one unmasked binary frame, one byte at a time; cut it after `cap` seconds."""
+    payload = bytes([channel]) + text.encode()
+    size = len(payload)
+    if size < 126:
+        header = bytes([0x82, size])
+    elif size < 1 << 16:
+        header = bytes([0x82, 126]) + size.to_bytes(2, "big")
+    else:
+        header = bytes([0x82, 127]) + size.to_bytes(8, "big")
+    frame = header + payload
+    deadline = time.monotonic() + cap
+    for index in range(len(frame)):
+        if transport is None or transport.is_closing():
+            raise ConnectionError("the client left during a drip")
+        if time.monotonic() > deadline:
+            transport.abort()  # mid-frame: a close frame now would be read as payload
+            raise ConnectionError("the drip ran past its cap")
+        # Written under aiohttp's WebSocket writer, which keeps no state between frames (no compression).
+        transport.write(frame[index : index + 1])
+        await asyncio.sleep(interval)
 
 
 def _pod_not_found(name: str) -> web.Response:

@@ -111,6 +111,10 @@ class FakeRok:
         self.accounts: list[FakeAccount] = default_accounts() if accounts is None else list(accounts)
         self.latency = latency
         self.bordered_account_list = False
+        # Rok versions may not print an email column; the bot then cannot compare emails.
+        self.account_list_email = True
+        # Print UUIDs in upper case (account-list and token-create): a plausible format of another version.
+        self.upper_case_uuids = False
         self.fault: str | None = None
         self.fault_commands: set[str] = set()
         self.minted: list[MintedRecord] = []
@@ -173,7 +177,12 @@ class FakeRok:
                 rec.expires_at = past
 
     def _account_by_uuid(self, account_uuid: str) -> FakeAccount | None:
-        return next((a for a in self.accounts if a.uuid == account_uuid), None)
+        # The tool parses the UUID it is given, so its case does not matter.
+        wanted = account_uuid.lower()
+        return next((a for a in self.accounts if a.uuid.lower() == wanted), None)
+
+    def _shown(self, uuid_text: str) -> str:
+        return uuid_text.upper() if self.upper_case_uuids else uuid_text
 
     # --- the executable ----------------------------------------------------------------------------
 
@@ -210,7 +219,12 @@ class FakeRok:
 
     def _account_list(self) -> str:
         header = ["UUID", "Type", "Username", "Email", "Created"]
-        rows = [[a.uuid, a.kind, a.username, a.email, a.created_at.strftime("%Y-%m-%d %H:%M")] for a in self.accounts]
+        rows = [
+            [self._shown(a.uuid), a.kind, a.username, a.email, a.created_at.strftime("%Y-%m-%d %H:%M")]
+            for a in self.accounts
+        ]
+        if not self.account_list_email:
+            header, rows = [c for c in header if c != "Email"], [r[:3] + r[4:] for r in rows]
         return render_table(header, rows, bordered=self.bordered_account_list)
 
     def _token_create(self, args: list[str], *, two_tokens: bool) -> ExecOutcome:
@@ -254,7 +268,7 @@ class FakeRok:
             return ExecOutcome(1, "", f"Error: Account with UUID '{opts['--user']}' not found\n")
         rec = self._mint(acc, seconds)
         rows = [
-            ["UUID", rec.token_uuid],
+            ["UUID", self._shown(rec.token_uuid)],
             ["Token", rec.token],
             ["User", rec.username],
             ["Created At", rec.created_at.isoformat()],

@@ -273,7 +273,7 @@ class SlackBot:
         limits.check(req.seconds)
         reservation = self.limiter.reserve(req.user_id)
         try:
-            issued = self.service.issue(username=identity.username, seconds=req.seconds)
+            issued = self.service.issue(username=identity.username, seconds=req.seconds, email=identity.email)
         except RokBotError as exc:
             if exc.may_have_minted:
                 reservation.commit()  # a token may exist: it counts against the quota
