@@ -101,19 +101,23 @@ def test_issue_prints_only_the_token_on_stdout(
     assert kube.execs[-1].argv[-3:] == ["--duration", "86400", "--no-borders"]
 
 
+@pytest.mark.parametrize("shape", ["urlsafe", "std-b64", "short", "long"])
 def test_debug_logs_of_every_library_never_print_the_token(
-    sub_env: dict[str, str], tmp_path: Path, rok: FakeRok, registry: FakeRegistry
+    sub_env: dict[str, str], tmp_path: Path, rok: FakeRok, registry: FakeRegistry, shape: str
 ) -> None:
     """kubernetes, urllib3, websocket and httpx log at DEBUG through the redacting handler: no token."""
+    rok.token_shape = shape
     env = {**sub_env, "ROK_BOT_LOG_LEVEL": "DEBUG"}
     done = cli(["issue", "jdoe", "--duration", "1h"], env, tmp_path)
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
+    assert token == rok.minted[-1].token
     verified = cli(["verify"], {**env, "ROK_REGISTRY_TOKEN": token}, tmp_path)
     assert verified.returncode == 0, verified.stderr
     logs = done.stderr + verified.stderr
     assert "urllib3" in logs or "httpx" in logs or "kubernetes" in logs  # the libraries did log at DEBUG
     assert token not in logs
+    assert not [piece for piece in (token[i : i + 12] for i in range(0, len(token) - 11, 6)) if piece in logs]
     assert rok.lookup(token) is not None
 
 
