@@ -34,6 +34,7 @@ def _restore_logging() -> Iterator[None]:
     handlers, level = list(root.handlers), root.level
     caps = {name: logging.getLogger(name).level for name in BODY_LOGGERS}
     installed = logs._Installed.redactor
+    logs._Installed.redactor = None  # no tokens protected by earlier tests
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
@@ -132,3 +133,4 @@ def test_the_engine_protects_each_token_it_mints_until_after_its_expiry(
     assert redactor(f"body: {{'text': '```{token}```'}}") == f"body: {{'text': '```{MASK}```'}}"
     forget_at = issued.expires_at.timestamp() + PROTECT_GRACE_SECONDS
     assert redactor._next_expiry == pytest.approx(forget_at)
+    assert redactor._expiry[token] == pytest.approx(forget_at)
