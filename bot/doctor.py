@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.domain.errors import RokBotError
+from bot.logs import safe_url, without_userinfo
 from bot.settings import Settings
 
 
@@ -44,7 +45,9 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
     from bot.domain.models import Verdict
 
     checks: list[Check] = [
-        Check("settings", True, f"registry {settings.registry_url}, {settings.namespace}/svc/{settings.service}")
+        Check(
+            "settings", True, f"registry {safe_url(settings.registry_url)}, {settings.namespace}/svc/{settings.service}"
+        )
     ]
     try:
         engine = build_engine(settings)
@@ -56,7 +59,7 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
 
     def connection() -> str:
         version = client.VersionApi(api_client).get_code(_request_timeout=10)
-        return f"Kubernetes API {api_client.configuration.host} answers, version {version.git_version}"
+        return f"Kubernetes API {safe_url(api_client.configuration.host)} answers, version {version.git_version}"
 
     checks.append(_run("cluster", connection))
 
@@ -111,7 +114,8 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
 
 def _report(checks: list[Check], out: Callable[[str], None]) -> int:
     for check in checks:
-        out(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<9} {check.detail}")
+        # Details quote error messages too, which may hold a URL with its userinfo.
+        out(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<9} {without_userinfo(check.detail)}")
     failed = sum(not c.ok for c in checks)
     print(f"{len(checks) - failed} ok, {failed} failed", file=sys.stderr)
     return 1 if failed else 0

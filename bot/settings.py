@@ -17,6 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.durations import config_seconds, format_duration
+from bot.logs import safe_url
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
 ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]
@@ -110,7 +111,7 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL, got {value[:60]!r}")
+            raise ValueError(f"must be an http(s) URL, got {safe_url(value)[:60]!r}")
         return value
 
     @field_validator("namespace", "service")

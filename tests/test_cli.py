@@ -407,3 +407,26 @@ def test_unknown_command_and_missing_username_are_usage_errors(run: Callable[...
         with pytest.raises(SystemExit) as exit_:
             run(*argv)
         assert exit_.value.code == 2
+
+
+def test_doctor_never_prints_credentials_embedded_in_urls(
+    sub_env: dict[str, str], tmp_path: Path, registry: FakeRegistry, kube: FakeKube
+) -> None:
+    """A registry URL with `user:password@` works, but doctor shows it without the userinfo."""
+    url = registry.url.replace("http://", "http://admin:S3cretPassw0rd@")
+    done = cli(["doctor"], {**sub_env, "ROK_REGISTRY_URL": url, "ROK_BOT_LOG_LEVEL": "DEBUG"}, tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "S3cretPassw0rd" not in output and "admin" not in output
+    assert registry.url.removeprefix("http://") in done.stdout  # the URL is still shown, host and path
+
+
+def test_an_unreachable_registry_is_named_without_its_credentials(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, registry: FakeRegistry, rok: FakeRok
+) -> None:
+    monkeypatch.setenv("ROK_REGISTRY_URL", "http://admin:S3cretPassw0rd@127.0.0.1:9/registry")
+    monkeypatch.setenv("ROK_REGISTRY_TOKEN", rok.mint(rok.account("jdoe").uuid, 3600))
+    code, out, err = run("verify")
+    assert code == 1
+    line = assert_one_error_line(err, rok)
+    assert "http://127.0.0.1:9/registry/auth/v1/token" in line and "S3cret" not in out + err

@@ -11,7 +11,7 @@ import pytest
 
 from bot import logs
 from bot.bootstrap import PROTECT_GRACE_SECONDS, build_engine
-from bot.logs import BODY_LOGGERS, MASK, Redactor, setup_logging
+from bot.logs import BODY_LOGGERS, MASK, Redactor, safe_url, setup_logging
 from bot.sandbox.rok import TOKEN_SHAPES, new_token
 from bot.settings import Settings
 from tests.fakes import FakeRok
@@ -134,3 +134,27 @@ def test_the_engine_protects_each_token_it_mints_until_after_its_expiry(
     forget_at = issued.expires_at.timestamp() + PROTECT_GRACE_SECONDS
     assert redactor._next_expiry == pytest.approx(forget_at)
     assert redactor._expiry[token] == pytest.approx(forget_at)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://admin:S3cret@rok.example.com/registry", "https://rok.example.com/registry"),
+        ("http://admin:p@ss@10.0.0.5:8080/a?b=c", "http://10.0.0.5:8080/a?b=c"),
+        ("https://token-only@rok.example.com", "https://rok.example.com"),
+        ("https://rok.example.com/x@y", "https://rok.example.com/x@y"),  # an @ in the path is no userinfo
+        ("not a url", "not a url"),
+    ],
+)
+def test_urls_are_shown_without_their_userinfo(url: str, shown: str) -> None:
+    assert safe_url(url) == shown
+
+
+def test_the_redactor_masks_the_userinfo_of_any_url_in_a_line() -> None:
+    line = 'HTTP Request: GET https://admin:S3cretPassw0rd@rok.example.com/registry/auth/v1/token "HTTP/1.1 200 OK"'
+    masked = Redactor()(line)
+    assert "S3cretPassw0rd" not in masked and "admin" not in masked
+    assert "rok.example.com/registry/auth/v1/token" in masked
+    assert Redactor()("mail jdoe@example.com, see https://example.com/@team") == (
+        "mail jdoe@example.com, see https://example.com/@team"
+    )

@@ -215,6 +215,12 @@ def test_app_token_error_does_not_echo_the_value(env: pytest.MonkeyPatch) -> Non
     assert "secret-looking" not in message
 
 
+def test_a_url_error_does_not_echo_credentials(env: pytest.MonkeyPatch) -> None:
+    message = fails(env, ROK_REGISTRY_URL="ftp://admin:S3cretPassw0rd@rok.example.com/registry")
+    assert message.startswith("ROK_REGISTRY_URL: ") and "rok.example.com" in message
+    assert "S3cret" not in message and "admin" not in message
+
+
 def test_missing_registry_url(clean_env: dict[str, str]) -> None:
     with pytest.raises(SettingsError) as err:
         load_settings()
