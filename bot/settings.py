@@ -6,12 +6,14 @@ each field's alias is its variable. Invalid settings raise `SettingsError` with 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -34,6 +36,21 @@ TOKEN_CREATE_PLACEHOLDERS = frozenset({"uuid", "seconds"})
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def sends_in_clear(url: str) -> bool:
+    """Whether a URL is plain http to a host other than this machine (127.0.0.0/8, ::1, localhost)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return True
+    if parts.scheme.lower() != "http" or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return True
 
 
 class SettingsError(Exception):
@@ -62,6 +79,8 @@ class Settings(BaseSettings):
     service: str = Field("rok-registry", validation_alias=AliasChoices("ROK_REGISTRY_SERVICE"))
     container: str | None = Field(None, validation_alias=AliasChoices("ROK_REGISTRY_CONTAINER"))
     ca_bundle: Path | None = Field(None, validation_alias=AliasChoices("ROK_REGISTRY_CA_BUNDLE"))
+    # Plain http beyond this machine sends each verified token as a Bearer header in clear text: opt-in only.
+    registry_allow_http: bool = Field(False, validation_alias=AliasChoices("ROK_REGISTRY_ALLOW_HTTP"))
     kubeconfig: str | None = Field(None, validation_alias=AliasChoices("KUBECONFIG"))
 
     # Durations: "24h", "7d", "1h30m"; stored as whole seconds.
@@ -197,6 +216,15 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"{str(value)[:120]} is not a readable file")
         return value
+
+    @model_validator(mode="after")
+    def _registry_over_tls(self) -> Settings:
+        if sends_in_clear(self.registry_url) and not self.registry_allow_http:
+            raise ValueError(
+                f"ROK_REGISTRY_URL: {safe_url(self.registry_url)[:80]} would send tokens in clear text; use "
+                "https:// (or, for an in-cluster Service URL, set ROK_REGISTRY_ALLOW_HTTP=true)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _duration_bounds(self) -> Settings:

@@ -430,3 +430,26 @@ def test_an_unreachable_registry_is_named_without_its_credentials(
     assert code == 1
     line = assert_one_error_line(err, rok)
     assert "http://127.0.0.1:9/registry/auth/v1/token" in line and "S3cret" not in out + err
+
+
+def test_doctor_warns_while_plain_http_is_allowed(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROK_REGISTRY_ALLOW_HTTP", "true")
+    code, out, err = run("doctor")
+    assert code == 0, out + err
+    [warning] = [line for line in out.splitlines() if line.startswith("WARN")]
+    assert "ROK_REGISTRY_ALLOW_HTTP" in warning and "clear text" in warning
+    assert err.strip() == "10 ok, 0 failed, 1 warning"
+
+
+def test_a_plain_http_registry_url_is_refused_with_one_line(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, kube: FakeKube
+) -> None:
+    monkeypatch.setenv("ROK_REGISTRY_URL", "http://rok-registry.rok-registry.svc:8080")
+    for command in ("doctor", "issue", "verify"):
+        code, out, err = run(command, *(["jdoe"] if command == "issue" else []))
+        assert (code, out) == (2, ""), command
+        assert err.startswith(f"{ERROR_PREFIX}ROK_REGISTRY_URL: ") and err.count("\n") == 1, err
+        assert "ROK_REGISTRY_ALLOW_HTTP=true" in err
+    assert not kube.execs

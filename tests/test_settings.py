@@ -58,6 +58,7 @@ def test_defaults(env: pytest.MonkeyPatch) -> None:
     ]
     assert (s.log_level, s.log_format) == ("INFO", "json")
     assert (s.slack_bot_token, s.slack_signing_secret, s.slack_app_token, s.seal_key) == (None,) * 4
+    assert not s.registry_allow_http
     assert s.secrets() == []
     assert not s.socket_mode
     # The defaults are copies: changing one Settings object cannot leak into the next.
@@ -78,6 +79,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         "ROK_REGISTRY_SERVICE": "registry-api",
         "ROK_REGISTRY_CONTAINER": "api",
         "ROK_REGISTRY_CA_BUNDLE": str(ca),
+        "ROK_REGISTRY_ALLOW_HTTP": "true",
         "KUBECONFIG": "/somewhere/kubeconfig",
         "ROK_BOT_DEFAULT_DURATION": "1h30m",
         "ROK_BOT_MAX_DURATION": "2w",
@@ -109,7 +111,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
     for name, value in values.items():
         env.setenv(name, value)
     s = load_settings()
-    assert s.registry_url == "http://registry.local:8080/"
+    assert s.registry_url == "http://registry.local:8080/" and s.registry_allow_http
     assert (s.namespace, s.service, s.container) == ("rok-system", "registry-api", "api")
     assert (s.ca_bundle, s.kubeconfig) == (ca, "/somewhere/kubeconfig")
     assert (s.default_duration, s.max_duration, s.min_duration) == (5400, 14 * 86400, 600)
@@ -219,6 +221,44 @@ def test_a_url_error_does_not_echo_credentials(env: pytest.MonkeyPatch) -> None:
     message = fails(env, ROK_REGISTRY_URL="ftp://admin:S3cretPassw0rd@rok.example.com/registry")
     assert message.startswith("ROK_REGISTRY_URL: ") and "rok.example.com" in message
     assert "S3cret" not in message and "admin" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://rok.example.com/registry",
+        "http://10.0.0.5:8080",
+        "http://rok-registry.rok-registry.svc.cluster.local:8080",
+        "http://localhost.example.com",
+        "http://127.0.0.1.nip.io",
+        "http://[::2]:8080",
+        "http://admin:S3cretPassw0rd@rok.example.com",
+    ],
+)
+def test_plain_http_registry_urls_are_refused_unless_loopback_or_allowed(env: pytest.MonkeyPatch, url: str) -> None:
+    message = fails(env, ROK_REGISTRY_URL=url)
+    assert message.startswith("ROK_REGISTRY_URL: ") and "https://" in message and "ROK_REGISTRY_ALLOW_HTTP" in message
+    assert "S3cret" not in message
+    env.setenv("ROK_REGISTRY_ALLOW_HTTP", "true")
+    settings = load_settings()
+    assert settings.registry_url == url and settings.registry_allow_http
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://rok.example.com/registry",
+        "http://127.0.0.1:8080/registry",
+        "http://127.3.2.1",
+        "http://localhost:8080",
+        "http://LOCALHOST",
+        "http://[::1]:8080/registry",
+    ],
+)
+def test_https_and_loopback_registry_urls_need_no_exception(env: pytest.MonkeyPatch, url: str) -> None:
+    env.setenv("ROK_REGISTRY_URL", url)
+    settings = load_settings()
+    assert settings.registry_url == url and not settings.registry_allow_http
 
 
 def test_missing_registry_url(clean_env: dict[str, str]) -> None:
