@@ -210,6 +210,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an app-level token (xapp-...)")
         return value
 
+    @field_validator("seal_key")
+    @classmethod
+    def _seal_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from bot.slack.seal import parse_seal_keys  # cryptography is loaded only when a key is set
+
+            try:
+                parse_seal_keys(value.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(str(exc).removeprefix("ROK_BOT_SEAL_KEY: ")) from None
+        return value
+
     @field_validator("ca_bundle", "user_map", "policy")
     @classmethod
     def _readable_file(cls, value: Path | None) -> Path | None:
@@ -248,7 +260,10 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every configured secret in clear text, for the log redaction filter."""
         values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.seal_key]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.seal_key is not None:  # each key of a rotation list, on its own too
+            found += [key for key in re.split(r"[\s,]+", self.seal_key.get_secret_value()) if key]
+        return list(dict.fromkeys(found))
 
     def require_slack(self) -> None:
         """Fail with one line if the settings the Slack app needs are missing."""

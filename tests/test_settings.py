@@ -11,6 +11,9 @@ from bot.adapters.registry import verify_url
 from bot.settings import ACCOUNT_LIST_COMMAND, TOKEN_CREATE_COMMAND, Settings, SettingsError, load_settings
 
 URL = "https://rok.example.com/registry"
+# Test keys only, made with secrets.token_urlsafe(32) and base64.b64encode(os.urandom(32)).
+NEW_SEAL_KEY = "XyXgORprnoxYvCvR4du8qJN2Ss_X5WK_iSK8W-dUCCc"
+OLD_SEAL_KEY = "cywUcXJ92xf9C1TgdxieMizyYW8D/r3Hrftanm8pl8k="
 
 
 @pytest.fixture
@@ -99,7 +102,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         "ROK_BOT_AUDIT_CHANNEL": "C0123ABCD",
         "ROK_BOT_USER_MAP": str(user_map),
         "ROK_BOT_EMAIL_DOMAINS": "Example.com, @corp.example.org",
-        "ROK_BOT_SEAL_KEY": "test-seal-key-material",
+        "ROK_BOT_SEAL_KEY": f"{NEW_SEAL_KEY}, {OLD_SEAL_KEY}",
         "ROK_BOT_SUPPORT_CONTACT": "#platform-help",
         "ROK_BOT_PORT": "8080",
         "ROK_BOT_BIND": "127.0.0.1",
@@ -142,7 +145,11 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         10,
     )
     assert sorted(s.secrets()) == sorted(
-        values[n] for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY")
+        [
+            *(values[n] for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY")),
+            NEW_SEAL_KEY,  # each key of the rotation list on its own, too
+            OLD_SEAL_KEY,
+        ]
     )
     # Secrets never show in a repr.
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY"):
@@ -261,6 +268,13 @@ def test_https_and_loopback_registry_urls_need_no_exception(env: pytest.MonkeyPa
     assert settings.registry_url == url and not settings.registry_allow_http
 
 
+@pytest.mark.parametrize("key", ["a" * 32, "k" * 40, "test-seal-key-material", f"{NEW_SEAL_KEY},short"])
+def test_a_weak_seal_key_fails_with_one_line_that_says_how_to_make_one(env: pytest.MonkeyPatch, key: str) -> None:
+    message = fails(env, ROK_BOT_SEAL_KEY=key)
+    assert message.startswith("ROK_BOT_SEAL_KEY: ") and "secrets.token_urlsafe(32)" in message
+    assert message.count("ROK_BOT_SEAL_KEY") == 1 and key not in message and NEW_SEAL_KEY not in message
+
+
 def test_missing_registry_url(clean_env: dict[str, str]) -> None:
     with pytest.raises(SettingsError) as err:
         load_settings()
@@ -281,14 +295,14 @@ def test_secrets_are_read_from_files(env: pytest.MonkeyPatch, tmp_path: Path) ->
     secrets.mkdir()
     (secrets / "SLACK_BOT_TOKEN").write_text("xoxb-from-a-file\n")
     (secrets / "SLACK_SIGNING_SECRET").write_text("signing-from-a-file")
-    (secrets / "ROK_BOT_SEAL_KEY").write_text("seal-from-a-file")
+    (secrets / "ROK_BOT_SEAL_KEY").write_text(NEW_SEAL_KEY + "\n")
     (secrets / "ROK_BOT_MAX_DURATION").write_text("3d")
     env.setenv("ROK_BOT_SECRETS_DIR", str(secrets))
     s = load_settings()
     assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == "xoxb-from-a-file"
     assert s.slack_signing_secret is not None
     assert s.slack_signing_secret.get_secret_value() == "signing-from-a-file"
-    assert s.seal_key is not None and s.seal_key.get_secret_value() == "seal-from-a-file"
+    assert s.seal_key is not None and s.seal_key.get_secret_value() == NEW_SEAL_KEY
     assert s.max_duration == 3 * 86400
     s.require_slack()
     # The environment wins over a mounted file.
@@ -324,7 +338,7 @@ def test_require_slack_names_the_missing_variable(env: pytest.MonkeyPatch, missi
     for variable, value in {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": "test",
-        "ROK_BOT_SEAL_KEY": "test-key",
+        "ROK_BOT_SEAL_KEY": NEW_SEAL_KEY,
     }.items():
         if variable != missing:
             env.setenv(variable, value)

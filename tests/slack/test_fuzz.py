@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -172,7 +173,7 @@ def test_fuzz_slash_command_form_fields(fuzz_box: Sandbox, no_internal_errors: N
     assert response.status in (200, 404)
 
 
-SEALER = Sealer("fuzz-seal-key-" + "k" * 32)
+SEALER = Sealer(secrets.token_urlsafe(32))
 GENUINE = SEALER.seal(token=Token("T" * 43), user_id="U0OWNER", expires_at=int(time.time()) + 86400, token_uuid=None)
 
 

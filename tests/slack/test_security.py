@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import secrets
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qsl
@@ -147,7 +148,7 @@ def test_the_form_body_of_a_slash_command_is_not_logged_with_secrets(debug_logs:
 
 
 def test_seal_round_trip_binding_and_expiry() -> None:
-    sealer = Sealer("k" * 40)
+    sealer = Sealer(secrets.token_urlsafe(32))
     token = Token("A" * 43)
     value = sealer.seal(token=token, user_id="U1", expires_at=int(time.time()) + 60, token_uuid=None, username="jdoe")
     assert "A" * 10 not in value and len(value) < 2000
@@ -156,10 +157,10 @@ def test_seal_round_trip_binding_and_expiry() -> None:
     with pytest.raises(SealError):
         sealer.open(value, user_id="U2")
     with pytest.raises(SealError):
-        Sealer("z" * 40).open(value, user_id="U1")
+        Sealer(secrets.token_urlsafe(32)).open(value, user_id="U1")
     with pytest.raises(SealExpired):
         sealer.open(value, user_id="U1", now=time.time() + 61)
-    with pytest.raises(ValueError, match="at least 32"):
+    with pytest.raises(ValueError, match=r"secrets\.token_urlsafe"):
         Sealer("short")
 
 
@@ -175,3 +176,24 @@ def test_token_wrapper_never_prints_the_secret() -> None:
 def test_a_body_bolt_cannot_parse_is_a_400_not_a_500(http_box: Sandbox) -> None:
     response = sr.signed_post(http_box.url + "/slack/events", "payload=null", SIGNING_SECRET)
     assert response.status_code == 400
+
+
+def test_verify_buttons_sealed_before_a_key_rotation_keep_working() -> None:
+    """The server reads every key of ROK_BOT_SEAL_KEY: buttons in users' DMs survive prepending a new key."""
+    old_key, new_key, dropped_key = (secrets.token_urlsafe(32) for _ in range(3))
+    with Sandbox(settings={"ROK_BOT_SEAL_KEY": f"{new_key},{old_key}"}) as box:
+        token = box.rok.mint(box.rok.account("jdoe").uuid, 3600)
+        later = int(time.time()) + 3600
+        for key in (old_key, new_key):
+            value = Sealer(key).seal(token=Token(token), user_id="U0JDOE", expires_at=later, token_uuid=None)
+            _, url = box.click("U0JDOE", value)
+            assert "valid" in box.wait_reply(url).text and "not valid" not in box.wait_reply(url).text
+        box.wait_audit("verified", count=2)
+        requests = box.registry.requests
+        value = Sealer(dropped_key).seal(token=Token(token), user_id="U0JDOE", expires_at=later, token_uuid=None)
+        _, url = box.click("U0JDOE", value)
+        assert "key the bot no longer has" in box.wait_reply(url).text
+        assert box.registry.requests == requests
+        box.slash("U0JDOE", "1h")
+        fresh = box.wait_private("U0JDOE")[-1].verify_value
+        assert fresh is not None and fresh.startswith(f"v2.{Sealer(new_key).key_id}.")
