@@ -188,6 +188,9 @@ class Sealer:
             blob = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except (binascii.Error, ValueError):
             raise SealError(detail="bad encoding") from None
+        # Base64 leaves some bits of the last character unused: only the one spelling we produce is accepted.
+        if base64.urlsafe_b64encode(blob).decode().rstrip("=") != encoded:
+            raise SealError(detail="non-canonical encoding")
         if len(blob) < 12 + 16:
             raise SealError(detail="too short")
         for aead in aeads:

@@ -193,12 +193,8 @@ def test_any_tampered_character_is_refused(position: int, replacement: str) -> N
     tampered = GENUINE[:position] + replacement + GENUINE[position + 1 :]
     if tampered == GENUINE:
         return
-    try:
-        opened = SEALER.open(tampered, user_id="U0OWNER")
-    except SealError:
-        return
-    # Base64 can map two strings to the same bytes only in the final padding bits: then it is the same value.
-    assert opened.token == Token("T" * 43) and position == len(GENUINE) - 1
+    with pytest.raises(SealError):  # also a last character that differs only in base64's unused bits
+        SEALER.open(tampered, user_id="U0OWNER")
 
 
 @settings(max_examples=200, deadline=None)
