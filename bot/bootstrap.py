@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot import logs
+from bot.domain.secret import Token
 from bot.settings import Settings
 
 if TYPE_CHECKING:  # the adapters import heavy clients: load them only when an engine is built
     from bot.adapters.kube import KubeExecutor
     from bot.adapters.registry import RegistryClient
     from bot.service import TokenService
+
+
+# Masked a while past its expiry too: the registry's clock and ours may differ.
+PROTECT_GRACE_SECONDS = 600
+
+
+def protect_token(token: Token, until: datetime) -> None:
+    """Mask this token in every log line of the process until shortly after `until`."""
+    logs.protect(token.reveal(), until=until.timestamp() + PROTECT_GRACE_SECONDS)
 
 
 @dataclass
@@ -56,5 +68,6 @@ def build_engine(settings: Settings, *, bounds: tuple[int, int] | None = None) -
         max_seconds=bounds[1] if bounds else settings.max_duration,
         cache_ttl=float(settings.account_cache_ttl),
         max_concurrent_execs=settings.max_concurrent_execs,
+        protect=protect_token,
     )
     return Engine(service=service, executor=executor, registry=registry)

@@ -157,15 +157,18 @@ def _verify(settings: Settings) -> int:
     from datetime import UTC, datetime
 
     from bot.adapters.registry import RegistryClient
+    from bot.bootstrap import protect_token
     from bot.domain.durations import format_duration
     from bot.domain.errors import RegistryUnreachable
     from bot.domain.models import Verdict
     from bot.domain.secret import Token
+    from bot.service import VERIFY_PROTECTION
 
     try:
         token = Token(_read_token())
     except ValueError:
         raise UsageError("The token must be one word with no spaces.") from None
+    protect_token(token, datetime.now(UTC) + VERIFY_PROTECTION)
     registry = RegistryClient(registry_url=settings.registry_url, ca_bundle=settings.ca_bundle)
     try:
         result = registry.verify(token)

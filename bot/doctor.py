@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.domain.errors import RokBotError
+from bot.logs import safe_url, without_userinfo
 from bot.settings import Settings
 
 
@@ -15,6 +16,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False  # ok, but a risk the admin chose and should see
 
 
 # Exactly what the bot does in the registry's namespace (mirrors the Helm chart's Role).
@@ -44,8 +46,20 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
     from bot.domain.models import Verdict
 
     checks: list[Check] = [
-        Check("settings", True, f"registry {settings.registry_url}, {settings.namespace}/svc/{settings.service}")
+        Check(
+            "settings", True, f"registry {safe_url(settings.registry_url)}, {settings.namespace}/svc/{settings.service}"
+        )
     ]
+    if settings.registry_allow_http and settings.registry_url.lower().startswith("http://"):
+        checks.append(
+            Check(
+                "settings",
+                True,
+                "ROK_REGISTRY_ALLOW_HTTP=true: Verify sends tokens to the registry over plain http, in clear text; "
+                "keep it to an in-cluster Service URL, or use https",
+                warning=True,
+            )
+        )
     try:
         engine = build_engine(settings)
     except RokBotError as exc:
@@ -56,7 +70,7 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
 
     def connection() -> str:
         version = client.VersionApi(api_client).get_code(_request_timeout=10)
-        return f"Kubernetes API {api_client.configuration.host} answers, version {version.git_version}"
+        return f"Kubernetes API {safe_url(api_client.configuration.host)} answers, version {version.git_version}"
 
     checks.append(_run("cluster", connection))
 
@@ -111,7 +125,13 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
 
 def _report(checks: list[Check], out: Callable[[str], None]) -> int:
     for check in checks:
-        out(f"{'ok  ' if check.ok else 'FAIL'}  {check.name:<9} {check.detail}")
+        status = "WARN" if check.warning else "ok  " if check.ok else "FAIL"
+        # Details quote error messages too, which may hold a URL with its userinfo.
+        out(f"{status}  {check.name:<9} {without_userinfo(check.detail)}")
     failed = sum(not c.ok for c in checks)
-    print(f"{len(checks) - failed} ok, {failed} failed", file=sys.stderr)
+    warnings = sum(c.warning for c in checks)
+    summary = f"{len(checks) - failed - warnings} ok, {failed} failed"
+    if warnings:
+        summary += f", {warnings} warning{'s' if warnings > 1 else ''}"
+    print(summary, file=sys.stderr)
     return 1 if failed else 0

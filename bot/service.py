@@ -36,6 +36,11 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 _DETAIL_CHARS = 300
+# How long a token being verified stays masked in logs: the length of one verify call, with room to spare.
+VERIFY_PROTECTION = timedelta(minutes=10)
+
+# Called with each token and when it may be forgotten, before anything else can log it (the log redactor).
+Protect = Callable[[Token, datetime], None]
 
 
 def render_argv(template: list[str], values: dict[str, str]) -> list[str]:
@@ -76,8 +81,10 @@ class TokenService:
         miss_refresh_after: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        protect: Protect | None = None,
     ) -> None:
         self._runner = runner
+        self._protect: Protect = protect or (lambda token, until: None)
         self._verifier = verifier
         self._account_list_argv = list(account_list_argv)
         self._token_create_argv = list(token_create_argv)
@@ -152,6 +159,8 @@ class TokenService:
         requested_at = self._wall()
         minted = self._token_create(argv)
         expires_at = minted.expires_at or requested_at + timedelta(seconds=seconds)
+        # First thing after the parse: from here on every log line masks this exact value, whatever its shape.
+        self._protect(minted.token, max(expires_at, requested_at + timedelta(seconds=seconds)))
         metrics.ISSUE_SECONDS.observe(self._clock() - started)
         return IssuedToken(
             token=minted.token,
@@ -184,6 +193,7 @@ class TokenService:
 
     def verify(self, token: Token) -> VerifyResult:
         """Ask the registry about a token."""
+        self._protect(token, self._wall() + VERIFY_PROTECTION)
         result = self._verifier.verify(token)
         metrics.VERIFY_OUTCOMES.labels(result.verdict.value).inc()
         return result

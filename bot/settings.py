@@ -6,17 +6,20 @@ each field's alias is its variable. Invalid settings raise `SettingsError` with 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.durations import config_seconds, format_duration
+from bot.logs import safe_url
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
 ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]
@@ -33,6 +36,21 @@ TOKEN_CREATE_PLACEHOLDERS = frozenset({"uuid", "seconds"})
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+
+def sends_in_clear(url: str) -> bool:
+    """Whether a URL is plain http to a host other than this machine (127.0.0.0/8, ::1, localhost)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return True
+    if parts.scheme.lower() != "http" or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return True
 
 
 class SettingsError(Exception):
@@ -61,6 +79,8 @@ class Settings(BaseSettings):
     service: str = Field("rok-registry", validation_alias=AliasChoices("ROK_REGISTRY_SERVICE"))
     container: str | None = Field(None, validation_alias=AliasChoices("ROK_REGISTRY_CONTAINER"))
     ca_bundle: Path | None = Field(None, validation_alias=AliasChoices("ROK_REGISTRY_CA_BUNDLE"))
+    # Plain http beyond this machine sends each verified token as a Bearer header in clear text: opt-in only.
+    registry_allow_http: bool = Field(False, validation_alias=AliasChoices("ROK_REGISTRY_ALLOW_HTTP"))
     kubeconfig: str | None = Field(None, validation_alias=AliasChoices("KUBECONFIG"))
 
     # Durations: "24h", "7d", "1h30m"; stored as whole seconds.
@@ -110,7 +130,7 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL, got {value[:60]!r}")
+            raise ValueError(f"must be an http(s) URL, got {safe_url(value)[:60]!r}")
         return value
 
     @field_validator("namespace", "service")
@@ -190,12 +210,33 @@ class Settings(BaseSettings):
             raise ValueError("must be an app-level token (xapp-...)")
         return value
 
+    @field_validator("seal_key")
+    @classmethod
+    def _seal_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from bot.slack.seal import parse_seal_keys  # cryptography is loaded only when a key is set
+
+            try:
+                parse_seal_keys(value.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(str(exc).removeprefix("ROK_BOT_SEAL_KEY: ")) from None
+        return value
+
     @field_validator("ca_bundle", "user_map", "policy")
     @classmethod
     def _readable_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"{str(value)[:120]} is not a readable file")
         return value
+
+    @model_validator(mode="after")
+    def _registry_over_tls(self) -> Settings:
+        if sends_in_clear(self.registry_url) and not self.registry_allow_http:
+            raise ValueError(
+                f"ROK_REGISTRY_URL: {safe_url(self.registry_url)[:80]} would send tokens in clear text; use "
+                "https:// (or, for an in-cluster Service URL, set ROK_REGISTRY_ALLOW_HTTP=true)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _duration_bounds(self) -> Settings:
@@ -219,7 +260,10 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every configured secret in clear text, for the log redaction filter."""
         values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.seal_key]
-        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+        if self.seal_key is not None:  # each key of a rotation list, on its own too
+            found += [key for key in re.split(r"[\s,]+", self.seal_key.get_secret_value()) if key]
+        return list(dict.fromkeys(found))
 
     def require_slack(self) -> None:
         """Fail with one line if the settings the Slack app needs are missing."""

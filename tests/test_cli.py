@@ -101,19 +101,23 @@ def test_issue_prints_only_the_token_on_stdout(
     assert kube.execs[-1].argv[-3:] == ["--duration", "86400", "--no-borders"]
 
 
+@pytest.mark.parametrize("shape", ["urlsafe", "std-b64", "short", "long"])
 def test_debug_logs_of_every_library_never_print_the_token(
-    sub_env: dict[str, str], tmp_path: Path, rok: FakeRok, registry: FakeRegistry
+    sub_env: dict[str, str], tmp_path: Path, rok: FakeRok, registry: FakeRegistry, shape: str
 ) -> None:
     """kubernetes, urllib3, websocket and httpx log at DEBUG through the redacting handler: no token."""
+    rok.token_shape = shape
     env = {**sub_env, "ROK_BOT_LOG_LEVEL": "DEBUG"}
     done = cli(["issue", "jdoe", "--duration", "1h"], env, tmp_path)
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
+    assert token == rok.minted[-1].token
     verified = cli(["verify"], {**env, "ROK_REGISTRY_TOKEN": token}, tmp_path)
     assert verified.returncode == 0, verified.stderr
     logs = done.stderr + verified.stderr
     assert "urllib3" in logs or "httpx" in logs or "kubernetes" in logs  # the libraries did log at DEBUG
     assert token not in logs
+    assert not [piece for piece in (token[i : i + 12] for i in range(0, len(token) - 11, 6)) if piece in logs]
     assert rok.lookup(token) is not None
 
 
@@ -403,3 +407,49 @@ def test_unknown_command_and_missing_username_are_usage_errors(run: Callable[...
         with pytest.raises(SystemExit) as exit_:
             run(*argv)
         assert exit_.value.code == 2
+
+
+def test_doctor_never_prints_credentials_embedded_in_urls(
+    sub_env: dict[str, str], tmp_path: Path, registry: FakeRegistry, kube: FakeKube
+) -> None:
+    """A registry URL with `user:password@` works, but doctor shows it without the userinfo."""
+    url = registry.url.replace("http://", "http://admin:S3cretPassw0rd@")
+    done = cli(["doctor"], {**sub_env, "ROK_REGISTRY_URL": url, "ROK_BOT_LOG_LEVEL": "DEBUG"}, tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "S3cretPassw0rd" not in output and "admin" not in output
+    assert registry.url.removeprefix("http://") in done.stdout  # the URL is still shown, host and path
+
+
+def test_an_unreachable_registry_is_named_without_its_credentials(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, registry: FakeRegistry, rok: FakeRok
+) -> None:
+    monkeypatch.setenv("ROK_REGISTRY_URL", "http://admin:S3cretPassw0rd@127.0.0.1:9/registry")
+    monkeypatch.setenv("ROK_REGISTRY_TOKEN", rok.mint(rok.account("jdoe").uuid, 3600))
+    code, out, err = run("verify")
+    assert code == 1
+    line = assert_one_error_line(err, rok)
+    assert "http://127.0.0.1:9/registry/auth/v1/token" in line and "S3cret" not in out + err
+
+
+def test_doctor_warns_while_plain_http_is_allowed(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ROK_REGISTRY_ALLOW_HTTP", "true")
+    code, out, err = run("doctor")
+    assert code == 0, out + err
+    [warning] = [line for line in out.splitlines() if line.startswith("WARN")]
+    assert "ROK_REGISTRY_ALLOW_HTTP" in warning and "clear text" in warning
+    assert err.strip() == "10 ok, 0 failed, 1 warning"
+
+
+def test_a_plain_http_registry_url_is_refused_with_one_line(
+    run: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, kube: FakeKube
+) -> None:
+    monkeypatch.setenv("ROK_REGISTRY_URL", "http://rok-registry.rok-registry.svc:8080")
+    for command in ("doctor", "issue", "verify"):
+        code, out, err = run(command, *(["jdoe"] if command == "issue" else []))
+        assert (code, out) == (2, ""), command
+        assert err.startswith(f"{ERROR_PREFIX}ROK_REGISTRY_URL: ") and err.count("\n") == 1, err
+        assert "ROK_REGISTRY_ALLOW_HTTP=true" in err
+    assert not kube.execs

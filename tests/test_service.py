@@ -655,3 +655,28 @@ def test_api_server_gone_mid_exec_is_exec_error(
         stopper.join()
     assert type(err.value) is ExecError
     assert "dropped" in err.value.user_message
+
+
+def test_each_minted_or_verified_token_is_handed_to_protect(engine: Engine, rok: FakeRok) -> None:
+    """The log redactor's hook: called with the token as soon as token-create's output is parsed."""
+    protected: list[tuple[Token, datetime, int]] = []
+    service = TokenService(
+        runner=engine.executor,
+        verifier=engine.registry,
+        account_list_argv=[EXE, "account-list"],
+        token_create_argv=[EXE, "token-create", "--user", "{uuid}", "--duration", "{seconds}", "--no-borders"],
+        min_seconds=300,
+        max_seconds=7 * 86400,
+        cache_ttl=300,
+        max_concurrent_execs=4,
+        protect=lambda token, until: protected.append((token, until, len(rok.minted))),
+    )
+    issued = service.issue(username="jdoe", seconds=HOUR)
+    [(token, until, minted)] = protected
+    assert token == issued.token and until >= issued.expires_at and minted == 1
+    assert service.verify(issued.token).verdict is Verdict.VALID
+    assert protected[-1][0] == issued.token and protected[-1][1] > datetime.now(UTC)
+    rok.fault = "garbage"
+    with pytest.raises(OutputParseError):
+        service.issue(username="jdoe", seconds=HOUR)
+    assert len(protected) == 2  # nothing parsed, nothing to protect

@@ -11,6 +11,9 @@ from bot.adapters.registry import verify_url
 from bot.settings import ACCOUNT_LIST_COMMAND, TOKEN_CREATE_COMMAND, Settings, SettingsError, load_settings
 
 URL = "https://rok.example.com/registry"
+# Test keys only, made with secrets.token_urlsafe(32) and base64.b64encode(os.urandom(32)).
+NEW_SEAL_KEY = "XyXgORprnoxYvCvR4du8qJN2Ss_X5WK_iSK8W-dUCCc"
+OLD_SEAL_KEY = "cywUcXJ92xf9C1TgdxieMizyYW8D/r3Hrftanm8pl8k="
 
 
 @pytest.fixture
@@ -58,6 +61,7 @@ def test_defaults(env: pytest.MonkeyPatch) -> None:
     ]
     assert (s.log_level, s.log_format) == ("INFO", "json")
     assert (s.slack_bot_token, s.slack_signing_secret, s.slack_app_token, s.seal_key) == (None,) * 4
+    assert not s.registry_allow_http
     assert s.secrets() == []
     assert not s.socket_mode
     # The defaults are copies: changing one Settings object cannot leak into the next.
@@ -78,6 +82,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         "ROK_REGISTRY_SERVICE": "registry-api",
         "ROK_REGISTRY_CONTAINER": "api",
         "ROK_REGISTRY_CA_BUNDLE": str(ca),
+        "ROK_REGISTRY_ALLOW_HTTP": "true",
         "KUBECONFIG": "/somewhere/kubeconfig",
         "ROK_BOT_DEFAULT_DURATION": "1h30m",
         "ROK_BOT_MAX_DURATION": "2w",
@@ -97,7 +102,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         "ROK_BOT_AUDIT_CHANNEL": "C0123ABCD",
         "ROK_BOT_USER_MAP": str(user_map),
         "ROK_BOT_EMAIL_DOMAINS": "Example.com, @corp.example.org",
-        "ROK_BOT_SEAL_KEY": "test-seal-key-material",
+        "ROK_BOT_SEAL_KEY": f"{NEW_SEAL_KEY}, {OLD_SEAL_KEY}",
         "ROK_BOT_SUPPORT_CONTACT": "#platform-help",
         "ROK_BOT_PORT": "8080",
         "ROK_BOT_BIND": "127.0.0.1",
@@ -109,7 +114,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
     for name, value in values.items():
         env.setenv(name, value)
     s = load_settings()
-    assert s.registry_url == "http://registry.local:8080/"
+    assert s.registry_url == "http://registry.local:8080/" and s.registry_allow_http
     assert (s.namespace, s.service, s.container) == ("rok-system", "registry-api", "api")
     assert (s.ca_bundle, s.kubeconfig) == (ca, "/somewhere/kubeconfig")
     assert (s.default_duration, s.max_duration, s.min_duration) == (5400, 14 * 86400, 600)
@@ -140,7 +145,11 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         10,
     )
     assert sorted(s.secrets()) == sorted(
-        values[n] for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY")
+        [
+            *(values[n] for n in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY")),
+            NEW_SEAL_KEY,  # each key of the rotation list on its own, too
+            OLD_SEAL_KEY,
+        ]
     )
     # Secrets never show in a repr.
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY"):
@@ -215,6 +224,57 @@ def test_app_token_error_does_not_echo_the_value(env: pytest.MonkeyPatch) -> Non
     assert "secret-looking" not in message
 
 
+def test_a_url_error_does_not_echo_credentials(env: pytest.MonkeyPatch) -> None:
+    message = fails(env, ROK_REGISTRY_URL="ftp://admin:S3cretPassw0rd@rok.example.com/registry")
+    assert message.startswith("ROK_REGISTRY_URL: ") and "rok.example.com" in message
+    assert "S3cret" not in message and "admin" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://rok.example.com/registry",
+        "http://10.0.0.5:8080",
+        "http://rok-registry.rok-registry.svc.cluster.local:8080",
+        "http://localhost.example.com",
+        "http://127.0.0.1.nip.io",
+        "http://[::2]:8080",
+        "http://admin:S3cretPassw0rd@rok.example.com",
+    ],
+)
+def test_plain_http_registry_urls_are_refused_unless_loopback_or_allowed(env: pytest.MonkeyPatch, url: str) -> None:
+    message = fails(env, ROK_REGISTRY_URL=url)
+    assert message.startswith("ROK_REGISTRY_URL: ") and "https://" in message and "ROK_REGISTRY_ALLOW_HTTP" in message
+    assert "S3cret" not in message
+    env.setenv("ROK_REGISTRY_ALLOW_HTTP", "true")
+    settings = load_settings()
+    assert settings.registry_url == url and settings.registry_allow_http
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://rok.example.com/registry",
+        "http://127.0.0.1:8080/registry",
+        "http://127.3.2.1",
+        "http://localhost:8080",
+        "http://LOCALHOST",
+        "http://[::1]:8080/registry",
+    ],
+)
+def test_https_and_loopback_registry_urls_need_no_exception(env: pytest.MonkeyPatch, url: str) -> None:
+    env.setenv("ROK_REGISTRY_URL", url)
+    settings = load_settings()
+    assert settings.registry_url == url and not settings.registry_allow_http
+
+
+@pytest.mark.parametrize("key", ["a" * 32, "k" * 40, "test-seal-key-material", f"{NEW_SEAL_KEY},short"])
+def test_a_weak_seal_key_fails_with_one_line_that_says_how_to_make_one(env: pytest.MonkeyPatch, key: str) -> None:
+    message = fails(env, ROK_BOT_SEAL_KEY=key)
+    assert message.startswith("ROK_BOT_SEAL_KEY: ") and "secrets.token_urlsafe(32)" in message
+    assert message.count("ROK_BOT_SEAL_KEY") == 1 and key not in message and NEW_SEAL_KEY not in message
+
+
 def test_missing_registry_url(clean_env: dict[str, str]) -> None:
     with pytest.raises(SettingsError) as err:
         load_settings()
@@ -235,14 +295,14 @@ def test_secrets_are_read_from_files(env: pytest.MonkeyPatch, tmp_path: Path) ->
     secrets.mkdir()
     (secrets / "SLACK_BOT_TOKEN").write_text("xoxb-from-a-file\n")
     (secrets / "SLACK_SIGNING_SECRET").write_text("signing-from-a-file")
-    (secrets / "ROK_BOT_SEAL_KEY").write_text("seal-from-a-file")
+    (secrets / "ROK_BOT_SEAL_KEY").write_text(NEW_SEAL_KEY + "\n")
     (secrets / "ROK_BOT_MAX_DURATION").write_text("3d")
     env.setenv("ROK_BOT_SECRETS_DIR", str(secrets))
     s = load_settings()
     assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == "xoxb-from-a-file"
     assert s.slack_signing_secret is not None
     assert s.slack_signing_secret.get_secret_value() == "signing-from-a-file"
-    assert s.seal_key is not None and s.seal_key.get_secret_value() == "seal-from-a-file"
+    assert s.seal_key is not None and s.seal_key.get_secret_value() == NEW_SEAL_KEY
     assert s.max_duration == 3 * 86400
     s.require_slack()
     # The environment wins over a mounted file.
@@ -278,7 +338,7 @@ def test_require_slack_names_the_missing_variable(env: pytest.MonkeyPatch, missi
     for variable, value in {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_SIGNING_SECRET": "test",
-        "ROK_BOT_SEAL_KEY": "test-key",
+        "ROK_BOT_SEAL_KEY": NEW_SEAL_KEY,
     }.items():
         if variable != missing:
             env.setenv(variable, value)

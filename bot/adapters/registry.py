@@ -12,6 +12,7 @@ import httpx
 
 from bot.domain.models import Verdict, VerifyResult
 from bot.domain.secret import Token
+from bot.logs import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class RegistryClient:
 
     @property
     def url(self) -> str:
-        return self._url
+        """The verify URL as it may be shown: without any `user:password@`."""
+        return safe_url(self._url)
 
     def close(self) -> None:
         self._client.close()
@@ -77,7 +79,7 @@ class RegistryClient:
         try:
             response = self._client.get(self._url)
         except httpx.HTTPError as exc:
-            return VerifyResult(Verdict.UNREACHABLE, f"{type(exc).__name__} reaching {self._url}")
+            return VerifyResult(Verdict.UNREACHABLE, f"{type(exc).__name__} reaching {self.url}")
         return interpret(response.status_code, response.content)
 
 

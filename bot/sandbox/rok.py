@@ -6,18 +6,25 @@ exactly what this fake prints, so a parser tested on them can later be re-tested
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import random
+import re
 import secrets
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 EXECUTABLE = "rok-fort-manage"
 
 FAULTS = frozenset({"exit", "garbage", "empty", "two-tokens", "not-found"})
+
+# Token shapes the fake can mint, for leak tests: the parser accepts 16 to 4096 printable characters, so the
+# bot must not assume URL-safe base64. `long` is the longest that still fits a sealed Verify button value.
+TOKEN_SHAPES = frozenset({"urlsafe", "std-b64", "short", "long", "oversized"})
+LONG_TOKEN_CHARS = 1200
 
 _ACCOUNT_CREATED = datetime(2021, 11, 16, 16, 33, tzinfo=UTC)
 
@@ -105,7 +112,7 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, border
 
 
 class FakeRok:
-    """Fake `rok-fort-manage` plus token store; flip `latency`, `fault`, ... at any time."""
+    """Fake `rok-fort-manage` plus token store; flip `latency`, `fault`, `token_shape`, ... at any time."""
 
     def __init__(self, accounts: list[FakeAccount] | None = None, *, latency: float = 0.0) -> None:
         self.accounts: list[FakeAccount] = default_accounts() if accounts is None else list(accounts)
@@ -117,9 +124,8 @@ class FakeRok:
         self.upper_case_uuids = False
         self.fault: str | None = None
         self.fault_commands: set[str] = set()
+        self.token_shape = "urlsafe"
         self.minted: list[MintedRecord] = []
-        # What token-create prints as the token; tests swap it for other shapes and lengths.
-        self.token_factory: Callable[[], str] = lambda: secrets.token_urlsafe(32)
         self._by_token: dict[str, MintedRecord] = {}
         self._lock = threading.Lock()
 
@@ -143,7 +149,7 @@ class FakeRok:
         now = datetime.now(UTC)
         rec = MintedRecord(
             token_uuid=str(uuid.uuid4()),
-            token=self.token_factory(),
+            token=new_token(self.token_shape),
             account_uuid=acc.uuid,
             username=acc.username,
             created_at=now,
@@ -278,6 +284,26 @@ class FakeRok:
             # The second token is never minted: only the ambiguity matters to a parser.
             rows.insert(2, ["Token", secrets.token_urlsafe(32)])
         return ExecOutcome(0, render_table(["Field", "Value"], rows, bordered=not no_borders), "")
+
+
+def new_token(shape: str = "urlsafe") -> str:
+    """A fresh random token of one of `TOKEN_SHAPES`."""
+    if shape == "urlsafe":
+        return secrets.token_urlsafe(32)  # 43 characters of [A-Za-z0-9_-]
+    if shape == "short":
+        return secrets.token_urlsafe(15)  # 20 characters
+    if shape == "oversized":
+        return secrets.token_urlsafe(1125)  # 1,500 characters: too long to seal into a button value
+    if shape in ("std-b64", "long"):
+        size = 32 if shape == "std-b64" else LONG_TOKEN_CHARS * 3 // 4 - 1
+        while True:
+            # Standard base64 with '=' padding (32 bytes: 44 characters) with a '+' and a '/'; a short one
+            # also without a run of 24 URL-safe characters, the kind a pattern for URL-safe tokens misses.
+            value = base64.b64encode(secrets.token_bytes(size)).decode()
+            runs = re.split(r"[^A-Za-z0-9_-]", value)
+            if "+" in value and "/" in value and (shape == "long" or max(map(len, runs)) < 24):
+                return value
+    raise ValueError(f"unknown token shape {shape!r}; one of {sorted(TOKEN_SHAPES)}")
 
 
 def _garbage() -> str:

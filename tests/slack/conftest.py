@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.sandbox.rok import FakeRok
 from bot.sandbox.world import Sandbox
 
 
@@ -17,7 +16,7 @@ def _reset(box: Sandbox) -> None:
     box.rok.fault = None
     box.rok.fault_commands = set()
     box.registry.fault = None
-    box.rok.token_factory = FakeRok().token_factory
+    box.rok.token_shape = "urlsafe"
 
 
 @pytest.fixture(scope="module", params=["http", "socket"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -105,7 +104,7 @@ def test_sigterm_while_slack_is_unreachable_at_start_exits_0(tmp_path: Path) -> 
 
 def test_a_failure_after_the_mint_is_undelivered_not_failed(box: Sandbox) -> None:
     """A 1,500-character token cannot be sealed into a button value: the user hears to revoke it by UUID."""
-    box.rok.token_factory = lambda: secrets.token_urlsafe(1125)
+    box.rok.token_shape = "oversized"
     before = len(box.rok.minted)
     _, _, url = box.slash("U0JDOE", "1h")
     minted = box.slack.wait_for(lambda: box.rok.minted[before:])[0]

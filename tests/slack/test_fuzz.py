@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -172,7 +173,7 @@ def test_fuzz_slash_command_form_fields(fuzz_box: Sandbox, no_internal_errors: N
     assert response.status in (200, 404)
 
 
-SEALER = Sealer("fuzz-seal-key-" + "k" * 32)
+SEALER = Sealer(secrets.token_urlsafe(32))
 GENUINE = SEALER.seal(token=Token("T" * 43), user_id="U0OWNER", expires_at=int(time.time()) + 86400, token_uuid=None)
 
 
@@ -192,12 +193,8 @@ def test_any_tampered_character_is_refused(position: int, replacement: str) -> N
     tampered = GENUINE[:position] + replacement + GENUINE[position + 1 :]
     if tampered == GENUINE:
         return
-    try:
-        opened = SEALER.open(tampered, user_id="U0OWNER")
-    except SealError:
-        return
-    # Base64 can map two strings to the same bytes only in the final padding bits: then it is the same value.
-    assert opened.token == Token("T" * 43) and position == len(GENUINE) - 1
+    with pytest.raises(SealError):  # also a last character that differs only in base64's unused bits
+        SEALER.open(tampered, user_id="U0OWNER")
 
 
 @settings(max_examples=200, deadline=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import secrets
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qsl
@@ -12,7 +13,7 @@ from urllib.parse import parse_qsl
 import pytest
 
 from bot.domain.secret import Token
-from bot.logs import setup_logging
+from bot.logs import BODY_LOGGERS, setup_logging
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.world import SIGNING_SECRET, Sandbox
 from bot.slack.seal import Sealer, SealError, SealExpired
@@ -61,6 +62,7 @@ def debug_logs() -> Iterator[io.StringIO]:
     """Route every logger through the bot's redacting handler at DEBUG into a buffer."""
     root = logging.getLogger()
     saved_handlers, saved_level = list(root.handlers), root.level
+    saved_caps = {name: logging.getLogger(name).level for name in BODY_LOGGERS}
     buffer = io.StringIO()
     redactor = setup_logging(level="DEBUG", fmt="json")
     handler = root.handlers[0]
@@ -73,15 +75,41 @@ def debug_logs() -> Iterator[io.StringIO]:
     for h in saved_handlers:
         root.addHandler(h)
     root.setLevel(saved_level)
+    for name, level in saved_caps.items():
+        logging.getLogger(name).setLevel(level)
 
 
-def test_the_token_appears_only_in_the_owners_private_message(debug_logs: io.StringIO) -> None:
-    """Leak test: a whole run at DEBUG, every Slack call and every log line searched for the token."""
-    with Sandbox() as box:
+def fragments(secret: str, size: int = 12) -> set[str]:
+    """Overlapping pieces of a secret: a partly masked secret still leaks if any piece shows."""
+    return {secret[i : i + size] for i in range(0, max(len(secret) - size, 0) + 1, size // 2)}
+
+
+LAYERS = ("defaults", "redactor-alone")
+LEAK_RUNS = [
+    *((shape, layers, "http") for shape in ("urlsafe", "std-b64", "short", "long") for layers in LAYERS),
+    *(("std-b64", layers, "socket") for layers in LAYERS),
+]
+
+
+@pytest.mark.parametrize(("shape", "layers", "mode"), LEAK_RUNS, ids=["-".join(run) for run in LEAK_RUNS])
+def test_the_token_appears_only_in_the_owners_private_message(
+    debug_logs: io.StringIO, shape: str, layers: str, mode: str
+) -> None:
+    """Leak test: a whole run at DEBUG, every Slack call and every log line searched for the token.
+
+    Tokens of every shape the parser accepts; `redactor-alone` lets slack_sdk log its request bodies (which
+    carry the token) to show that the exact-value redaction alone keeps it out of the logs.
+    """
+    if layers == "redactor-alone":
+        for name in BODY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
+    with Sandbox(socket_mode=mode == "socket") as box:
+        box.rok.token_shape = shape
         box.slash("U0JDOE", "2h")
         reply = box.wait_private("U0JDOE")[-1]
         token = reply.token
         assert token is not None and reply.verify_value is not None
+        assert token == box.rok.minted[-1].token
         _, url = box.click("U0JDOE", reply.verify_value)
         box.wait_reply(url)
         _, url = box.click("U0ALICE", reply.verify_value)  # someone else's click
@@ -96,8 +124,13 @@ def test_the_token_appears_only_in_the_owners_private_message(debug_logs: io.Str
     assert [(c.method, c.params["user"]) for c in carriers] == [("chat.postEphemeral", "U0JDOE")]
     assert not [r for r in responses if token in json.dumps(r.body)]
     logs = debug_logs.getvalue()
-    assert "chat.postEphemeral" in logs  # slack_sdk did log the request at DEBUG...
+    if layers == "redactor-alone":
+        assert "chat.postEphemeral, query_params" in logs  # slack_sdk did log the request body at DEBUG...
+    else:
+        assert "json_body" not in logs and '"level": "debug"' in logs  # bodies capped, the rest at DEBUG
     assert token not in logs  # ...with the token masked
+    leaked = sorted(piece for piece in fragments(token) if piece in logs)
+    assert not leaked, f"{len(leaked)} pieces of the {len(token)}-character token in the logs"
     assert reply.verify_value not in logs or "REDACTED" in logs
     for line in logs.splitlines():
         json.loads(line)  # every line is one JSON object
@@ -115,7 +148,7 @@ def test_the_form_body_of_a_slash_command_is_not_logged_with_secrets(debug_logs:
 
 
 def test_seal_round_trip_binding_and_expiry() -> None:
-    sealer = Sealer("k" * 40)
+    sealer = Sealer(secrets.token_urlsafe(32))
     token = Token("A" * 43)
     value = sealer.seal(token=token, user_id="U1", expires_at=int(time.time()) + 60, token_uuid=None, username="jdoe")
     assert "A" * 10 not in value and len(value) < 2000
@@ -124,10 +157,10 @@ def test_seal_round_trip_binding_and_expiry() -> None:
     with pytest.raises(SealError):
         sealer.open(value, user_id="U2")
     with pytest.raises(SealError):
-        Sealer("z" * 40).open(value, user_id="U1")
+        Sealer(secrets.token_urlsafe(32)).open(value, user_id="U1")
     with pytest.raises(SealExpired):
         sealer.open(value, user_id="U1", now=time.time() + 61)
-    with pytest.raises(ValueError, match="at least 32"):
+    with pytest.raises(ValueError, match=r"secrets\.token_urlsafe"):
         Sealer("short")
 
 
@@ -143,3 +176,24 @@ def test_token_wrapper_never_prints_the_secret() -> None:
 def test_a_body_bolt_cannot_parse_is_a_400_not_a_500(http_box: Sandbox) -> None:
     response = sr.signed_post(http_box.url + "/slack/events", "payload=null", SIGNING_SECRET)
     assert response.status_code == 400
+
+
+def test_verify_buttons_sealed_before_a_key_rotation_keep_working() -> None:
+    """The server reads every key of ROK_BOT_SEAL_KEY: buttons in users' DMs survive prepending a new key."""
+    old_key, new_key, dropped_key = (secrets.token_urlsafe(32) for _ in range(3))
+    with Sandbox(settings={"ROK_BOT_SEAL_KEY": f"{new_key},{old_key}"}) as box:
+        token = box.rok.mint(box.rok.account("jdoe").uuid, 3600)
+        later = int(time.time()) + 3600
+        for key in (old_key, new_key):
+            value = Sealer(key).seal(token=Token(token), user_id="U0JDOE", expires_at=later, token_uuid=None)
+            _, url = box.click("U0JDOE", value)
+            assert "valid" in box.wait_reply(url).text and "not valid" not in box.wait_reply(url).text
+        box.wait_audit("verified")  # the second click of the same token reuses the first answer (cooldown)
+        requests = box.registry.requests
+        value = Sealer(dropped_key).seal(token=Token(token), user_id="U0JDOE", expires_at=later, token_uuid=None)
+        _, url = box.click("U0JDOE", value)
+        assert "key the bot no longer has" in box.wait_reply(url).text
+        assert box.registry.requests == requests
+        box.slash("U0JDOE", "1h")
+        fresh = box.wait_private("U0JDOE")[-1].verify_value
+        assert fresh is not None and fresh.startswith(f"v2.{Sealer(new_key).key_id}.")
