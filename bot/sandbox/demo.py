@@ -325,14 +325,19 @@ class Demo:
         return f"{name} ({user_id})"
 
     def audit_lines(self) -> list[str]:
-        """Each audit channel post as one line: its section, then its context in brackets."""
+        """Each event of the audit channel as one line (a post may batch several): facts, then IDs in brackets."""
         lines = []
         for call in self.box.audit_posts():
+            if not call.ok:
+                continue
             blocks = self.mask.blocks(list(call.params.get("blocks") or []))
-            parts = [" ".join(blocks_to_lines([b], self.names)) for b in blocks if b.get("type") == "section"]
-            ids = [" ".join(blocks_to_lines([b], self.names)) for b in blocks if b.get("type") == "context"]
-            line = " ".join(parts) or self.mask(str(call.params.get("text", "")))
-            lines.append(line + (f"  [{' · '.join(ids)}]" if ids else ""))
+            for i, block in enumerate(blocks):
+                if block.get("type") != "section":
+                    continue
+                line = " ".join(blocks_to_lines([block], self.names))
+                after = blocks[i + 1] if i + 1 < len(blocks) and blocks[i + 1].get("type") == "context" else None
+                ids = " ".join(blocks_to_lines([after], self.names)) if after else ""
+                lines.append(line + (f"  [{ids}]" if ids else ""))
         return lines
 
     # -- playing Slack
@@ -599,7 +604,7 @@ def conversation_html(demo: Demo) -> str:
 def audit_html(demo: Demo) -> str:
     """The audit channel's posts, masked and escaped."""
     out = []
-    for call in demo.box.audit_posts():
+    for call in (c for c in demo.box.audit_posts() if c.ok):
         blocks = demo.mask.blocks(list(call.params.get("blocks") or []))
         body = blocks_to_html(blocks, demo.names) or html.escape(demo.mask(str(call.params.get("text", ""))))
         out.append(

@@ -8,6 +8,7 @@ clicks over HTTP, or envelopes over the Socket Mode WebSocket.
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import tempfile
@@ -275,19 +276,56 @@ class Sandbox:
     def audit_posts(self) -> list[Call]:
         return [c for c in self.slack.calls_to("chat.postMessage") if c.params.get("channel") == AUDIT_CHANNEL]
 
+    def audit_lines(self, outcome: str | None = None) -> list[AuditLine]:
+        """Every event line posted to the audit channel (a post batches several), optionally of one outcome."""
+        lines = [line for call in self.audit_posts() if call.ok for line in audit_lines(call)]
+        return [line for line in lines if outcome is None or line.outcome == outcome]
+
+    def audit_count(self, outcome: str) -> int:
+        """How many events of one outcome the audit channel shows, merged repeats counted."""
+        return sum(line.repeated for line in self.audit_lines(outcome))
+
     def wait_audit(self, outcome: str, *, count: int = 1, timeout: float = 10.0) -> list[Call]:
-        """Wait for audit channel posts of one outcome (issued, refused, failed, verified, ...)."""
+        """Wait until `count` events of one outcome were posted; returns the posts that carry them."""
 
         def enough() -> list[Call]:
-            found = [c for c in self.audit_posts() if f"*{outcome}*" in _section_text(c)]
-            return found if len(found) >= count else []
+            if self.server is not None and self.server.bot is not None:
+                self.server.bot.audit.expedite()  # refusals linger a few seconds to merge: not here
+            if self.audit_count(outcome) < count:
+                return []
+            return [c for c in self.audit_posts() if c.ok and any(ln.outcome == outcome for ln in audit_lines(c))]
 
         return self.slack.wait_for(enough, timeout)
 
 
-def _section_text(call: Call) -> str:
-    blocks = call.params.get("blocks") or []
-    return " ".join(str((b.get("text") or {}).get("text", "")) for b in blocks if isinstance(b, dict))
+@dataclass(frozen=True, slots=True)
+class AuditLine:
+    """One event line of an audit channel post: its facts, its IDs, and how many events it merges."""
+
+    outcome: str
+    facts: str
+    ids: str
+    repeated: int = 1
+
+
+_OUTCOME = re.compile(r"\*([a-z_]+)\*(?: (\d+) times in)?")
+
+
+def audit_lines(call: Call) -> list[AuditLine]:
+    """The event lines of one audit post: each is a section (facts) followed by a context (IDs)."""
+    blocks = [b for b in call.params.get("blocks") or [] if isinstance(b, dict)]
+    lines: list[AuditLine] = []
+    for i, block in enumerate(blocks):
+        if block.get("type") != "section":
+            continue
+        facts = str((block.get("text") or {}).get("text", ""))
+        match = _OUTCOME.search(facts)
+        if match is None:
+            continue
+        after = blocks[i + 1] if i + 1 < len(blocks) else {}
+        ids = " ".join(str(e.get("text", "")) for e in after.get("elements", []) if isinstance(e, dict))
+        lines.append(AuditLine(match.group(1), facts, ids, int(match.group(2) or 1)))
+    return lines
 
 
 def _json_or_none(response: httpx.Response) -> dict[str, Any] | None:

@@ -297,13 +297,18 @@ class AuditSink:
         metrics.AUDIT_FAILURES.inc()
         log.warning("audit post failed", extra={"error": error, "channel": self._channel})
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Post everything pending now, lingering refusals included; True when done in time."""
-        deadline = time.monotonic() + timeout
+    def expedite(self) -> None:
+        """Make everything pending due now, lingering refusals included (shutdown, tests, the demo)."""
         with self._cond:
             for pending in self._pending:
                 pending.due = 0.0
             self._cond.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Post everything pending now, lingering refusals included; True when done in time."""
+        deadline = time.monotonic() + timeout
+        self.expedite()
+        with self._cond:
             while self._thread is not None and (self._pending or self._posting):
                 left = deadline - time.monotonic()
                 if left <= 0:
