@@ -331,7 +331,10 @@ def serve(settings: Settings) -> int:
         server.stop(drain_timeout=0)
         return 0
     print(json.dumps({"listening": server.url}), flush=True)
-    server.stopping.wait()
+    # A timed wait, not wait(): a signal delivered to another thread only runs its Python handler when the
+    # main thread next executes bytecode, and an untimed lock wait would never return to do so.
+    while not server.stopping.wait(0.2):
+        pass
     log.info("stopping: draining in-flight requests")
     server.stop()
     return 0
