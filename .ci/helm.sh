@@ -81,6 +81,14 @@ RULES = [
     {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
 ]
 SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY"}
+# NetworkPolicy egress per render: API server (CIDRs, ports), registry pods (labels, ports).
+NP_API = {"default": (["0.0.0.0/0"], [443, 6443]), "example": (["10.0.0.0/24"], [6443]),
+          "all-on": (["10.0.0.0/24", "172.16.0.1/32"], [443, 6443])}
+def tcp(*ports):
+    return [{"port": p, "protocol": "TCP"} for p in ports]
+NP_API_SET = {"default": False, "example": True, "all-on": True}
+NP_REGISTRY = {"default": ({"app": "rok-registry"}, [443]), "example": ({"app": "rok-registry"}, [8443]),
+               "all-on": ({"app.kubernetes.io/name": "rok-registry", "app.kubernetes.io/component": "api"}, [80, 8443])}
 
 def load(name):
     docs = [d for d in yaml.safe_load_all((out / f"{name}.yaml").read_text()) if d]
@@ -179,11 +187,35 @@ for name, docs in renders.items():
         for rule in np["spec"].get("ingress") or []:
             check(rule.get("from") and rule["ports"] == [{"port": 3000, "protocol": "TCP"}],
                   f"{name}: NetworkPolicy ingress must be port 3000 from listed peers")
-        egress_ports = [sorted(p["port"] for p in r.get("ports", [])) for r in np["spec"]["egress"]]
-        check(egress_ports[0] == [53, 53], f"{name}: first egress rule must be DNS")
-        check(egress_ports[3] == [443], f"{name}: Slack egress must be 443 only")
-        reg = np["spec"]["egress"][2]["to"][0]["namespaceSelector"]["matchLabels"]
-        check(reg == {"kubernetes.io/metadata.name": regns[name]}, f"{name}: registry egress selector {reg}")
+        egress = np["spec"]["egress"]
+        anywhere = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+        dns, api, registry, slack = egress[:4]
+        check(dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+              f"{name}: first egress rule must be DNS on 53 only")
+        want_api = NP_API[name]
+        check(api == {"to": [{"ipBlock": {"cidr": c}} for c in want_api[0]], "ports": tcp(*want_api[1])},
+              f"{name}: API server egress {api}, want {want_api}")
+        # Finding 13: the registry is reached by pod label and port, never as a whole namespace on every port.
+        labels, ports = NP_REGISTRY[name]
+        check(registry == {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": regns[name]}},
+                                   "podSelector": {"matchLabels": labels}}], "ports": tcp(*ports)},
+              f"{name}: registry egress {registry}, want pods {labels} on {ports} in {regns[name]}")
+        check(slack["ports"] == tcp(443), f"{name}: Slack egress must be 443 only")
+        for i, rule in enumerate(egress):
+            check(rule.get("ports"), f"{name}: egress rule {i} allows every port")
+            for peer in rule.get("to") or [{}]:
+                check("podSelector" in peer or "ipBlock" in peer,
+                      f"{name}: egress rule {i} allows a whole namespace or everything: {peer}")
+                if peer.get("ipBlock", {}).get("cidr") in ("0.0.0.0/0", "::/0"):
+                    check(rule is slack or (rule is api and not NP_API_SET[name]),
+                          f"{name}: egress rule {i} is open to any address")
+        if name == "default":
+            # The exact default that docs/SECURITY.md ("Network") describes.
+            check(egress == [dns, {"to": anywhere, "ports": tcp(443, 6443)},
+                             {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "rok-registry"}},
+                                      "podSelector": {"matchLabels": {"app": "rok-registry"}}}], "ports": tcp(443)},
+                             {"to": anywhere, "ports": tcp(443)}],
+                  f"default: NetworkPolicy egress differs from the documented default: {egress}")
 
     smon = by.get("ServiceMonitor")
     if smon:

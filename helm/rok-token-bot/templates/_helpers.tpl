@@ -65,6 +65,19 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- define "rok-token-bot.configDir" -}}/etc/rok-token-bot/config{{- end }}
 {{- define "rok-token-bot.caDir" -}}/etc/rok-token-bot/ca{{- end }}
 
+{{/* The registry pods' labels the NetworkPolicy allows: networkPolicy.registry.podLabels, or the default
+     when that is empty (a default map in values.yaml would merge with the user's, not be replaced). */}}
+{{- define "rok-token-bot.registryPodLabelMap" -}}
+{{- toYaml (default (dict "app" "rok-registry") .Values.networkPolicy.registry.podLabels) }}
+{{- end }}
+{{- define "rok-token-bot.registryPodLabels" -}}
+{{- $labels := list }}
+{{- range $k, $v := (include "rok-token-bot.registryPodLabelMap" . | fromYaml) }}
+{{- $labels = append $labels (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $labels }}
+{{- end }}
+
 {{/* Cross-field checks the JSON schema cannot express; each fails the render with one clear line. */}}
 {{- define "rok-token-bot.validate" -}}
 {{- $_ := required "rokRegistry.url is required, e.g. --set rokRegistry.url=https://rok.example.com" .Values.rokRegistry.url }}
