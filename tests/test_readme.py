@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 
 from pydantic import AliasChoices
 
 from bot.settings import Settings
+from bot.slack.app import GroupDirectory
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -43,6 +45,22 @@ def test_every_test_the_threat_model_cites_exists() -> None:
     sources = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests").rglob("test_*.py"))
     missing = sorted(name for name in cited if f"def {name}(" not in sources)
     assert not missing, f"docs/SECURITY.md cites tests that do not exist: {missing}"
+
+
+def test_the_threat_model_says_group_membership_is_trusted_and_cached() -> None:
+    """Per-group limits and the group allowlist trust Slack's user groups, as the bot caches them: the docs say so."""
+    ttl = inspect.signature(GroupDirectory.__init__).parameters["ttl"].default
+    minutes = f"{ttl / 60:g} minutes"
+    security = (ROOT / "docs" / "SECURITY.md").read_text(encoding="utf-8")
+    rows = [line for line in security.splitlines() if line.startswith("| T") and "user-group membership" in line]
+    assert rows, "no threat row says what trusting Slack user-group membership means"
+    assert minutes in rows[0], f"the row must state the membership cache ({minutes})"
+    assert "per replica" in rows[0]
+    residual = security.split("## Residual risks", 1)[1].split("\n## ", 1)[0]
+    bullets = [b for b in residual.split("\n- ") if "user-group membership" in b]
+    assert bullets, "no residual risk about user-group membership"
+    assert minutes in bullets[0]
+    assert "admins" in bullets[0], "the bullet must say who should restrict editing user groups"
 
 
 def test_every_variable_the_chart_sets_is_a_setting() -> None:
