@@ -70,9 +70,7 @@ def test_every_variable_the_chart_sets_is_a_setting() -> None:
         for f in Settings.model_fields.values()
         if isinstance(f.validation_alias, AliasChoices)
     } | {"ROK_BOT_SECRETS_DIR"}  # read by load_settings() before the model, to find the secret files
-    templates = "\n".join(
-        p.read_text(encoding="utf-8") for p in (ROOT / "helm").rglob("templates/**/*") if p.is_file()
-    )
+    templates = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "helm").rglob("templates/**/*") if p.is_file())
     used = set(re.findall(r"\b((?:ROK_BOT|ROK_REGISTRY|SLACK)_[A-Z_]*[A-Z])\b", templates))
     assert used, "the chart sets no variable at all?"
     assert not sorted(used - aliases), f"the chart sets variables the bot does not read: {sorted(used - aliases)}"
