@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gate: the Helm chart.
-#   1. helm lint --strict: defaults + the required values, the example values, every option on.
+#   1. helm lint --strict: defaults + the required values, the example values, every option on, and
+#      OpenShift (the security contexts without fixed user and group IDs).
 #   2. Renders that must FAIL: defaults alone (required values missing), an unknown key (strict
 #      schema), an Ingress in socket mode.
 #   3. helm template | kubernetes-validate --strict (offline schemas) for KUBE_VERSIONS. The
@@ -8,7 +9,8 @@
 #      it is split out and checked structurally below instead; any other kind without a schema fails.
 #   4. Policy checks on the rendered objects: the exact kinds of the default render, nothing
 #      cluster-scoped, the exact RBAC rules in the registry namespace, the pod hardening, secrets as
-#      files only, checksum annotations, the NetworkPolicy shape, the ServiceMonitor wiring.
+#      files only, checksum annotations, the NetworkPolicy shape, the ServiceMonitor wiring, and the
+#      `helm test` Pod (doctor with the bot's own configuration, account and hardening).
 #   5. The chart README documents every value.
 # Fails (never skips) when helm or kubernetes-validate is missing: run .ci/tools.sh first.
 set -euo pipefail
@@ -21,6 +23,7 @@ PY=$ROOT/.tools/venv/bin/python   # has PyYAML (a kubernetes-validate dependency
 CHART=helm/rok-token-bot
 ALL_ON=helm/ci-values-all-on.yaml
 EXAMPLE=config/helm-values.example.yaml
+OPENSHIFT=helm/ci-values-openshift.yaml
 # The helm/kubectl toolchain here is 1.33; 1.35 is the first release that checks `create` on pods/exec.
 KUBE_VERSIONS=${KUBE_VERSIONS:-1.33.0 1.35.0}
 # The minimum a user must set with the chart's own Secret in socket mode (the default mode).
@@ -38,13 +41,15 @@ fail() { echo "[helm] FAIL: $*" >&2; exit 1; }
 "$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" --kube-version 1.33.0 || fail "lint (defaults + required)"
 "$HELM" lint --strict --quiet "$CHART" -f "$EXAMPLE" --kube-version 1.33.0 || fail "lint ($EXAMPLE)"
 "$HELM" lint --strict --quiet "$CHART" -f "$ALL_ON" --kube-version 1.33.0 || fail "lint ($ALL_ON)"
-echo "[helm] lint --strict: defaults+required, example, all-on OK"
+"$HELM" lint --strict --quiet "$CHART" -f "$OPENSHIFT" --kube-version 1.33.0 || fail "lint ($OPENSHIFT)"
+echo "[helm] lint --strict: defaults+required, example, all-on, openshift OK"
 
 # --- 2. renders --------------------------------------------------------------------------------------
 render() { "$HELM" template rok "$CHART" --namespace bots --kube-version 1.33.0 "$@"; }
 render "${REQUIRED[@]}" >"$out/default.yaml" || fail "template (defaults + required)"
 render -f "$EXAMPLE" >"$out/example.yaml" || fail "template ($EXAMPLE)"
 render -f "$ALL_ON" >"$out/all-on.yaml" || fail "template ($ALL_ON)"
+render -f "$OPENSHIFT" >"$out/openshift.yaml" || fail "template ($OPENSHIFT)"
 must_fail() {
   local what=$1 want=$2; shift 2
   if render "$@" >/dev/null 2>"$out/err"; then fail "render should fail: $what"; fi
@@ -53,6 +58,8 @@ must_fail() {
 must_fail "defaults alone (no registry URL)" "rokRegistry.url is required"
 must_fail "unknown key" "Additional property maxDurration is not allowed" "${REQUIRED[@]}" --set tokens.maxDurration=1d
 must_fail "bad enum" "logging.format must be one of" "${REQUIRED[@]}" --set logging.format=xml
+must_fail "unknown securityContext key" "Additional property runAsUsr is not allowed" "${REQUIRED[@]}" \
+  --set podSecurityContext.runAsUsr=1
 must_fail "ingress in socket mode" "requires slack.mode=http" "${REQUIRED[@]}" --set ingress.enabled=true \
   --set ingress.host=bot.example.com
 must_fail "http mode without signing secret" "signingSecret is required" "${REQUIRED[@]}" --set slack.mode=http
@@ -70,10 +77,11 @@ def check(cond, msg):
         errors.append(msg)
 
 NAMESPACED = {"ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap", "Service", "Deployment",
-              "NetworkPolicy", "Ingress", "ServiceMonitor", "PodDisruptionBudget"}
+              "NetworkPolicy", "Ingress", "ServiceMonitor", "PodDisruptionBudget", "Pod"}
 CRDS = {"ServiceMonitor"}
+# Pod: the `helm test` hook (templates/tests/doctor.yaml); `helm template` renders test hooks.
 EXPECTED_DEFAULT = {"ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap", "Service", "Deployment",
-                    "NetworkPolicy"}
+                    "NetworkPolicy", "Pod"}
 EXPECTED_ALL_ON = EXPECTED_DEFAULT - {"Secret"} | {"Ingress", "ServiceMonitor", "PodDisruptionBudget"}
 RULES = [
     {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},  # resourceNames checked below
@@ -81,6 +89,21 @@ RULES = [
     {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
 ]
 SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY"}
+# NetworkPolicy egress per render: API server (CIDRs, ports), registry pods (labels, ports).
+NP_API = {"default": (["0.0.0.0/0"], [443, 6443]), "example": (["10.0.0.0/24"], [6443]),
+          "all-on": (["10.0.0.0/24", "172.16.0.1/32"], [443, 6443]), "openshift": (["10.0.0.10/32"], [6443])}
+def tcp(*ports):
+    return [{"port": p, "protocol": "TCP"} for p in ports]
+NP_API_SET = {"default": False, "example": True, "all-on": True, "openshift": True}
+NP_REGISTRY = {"default": ({"app": "rok-registry"}, [443]), "example": ({"app": "rok-registry"}, [8443]),
+               "all-on": ({"app.kubernetes.io/name": "rok-registry", "app.kubernetes.io/component": "api"}, [80, 8443]),
+               "openshift": ({"app": "rok-registry"}, [443])}
+# The pod hardening every render keeps (OpenShift included); the fixed IDs are checked per render.
+POD_HARDENING = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_HARDENING = {"runAsNonRoot": True, "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+                       "privileged": False, "capabilities": {"drop": ["ALL"]},
+                       "seccompProfile": {"type": "RuntimeDefault"}}
+FIXED_IDS = {"runAsUser", "runAsGroup", "fsGroup"}
 
 def load(name):
     docs = [d for d in yaml.safe_load_all((out / f"{name}.yaml").read_text()) if d]
@@ -88,8 +111,8 @@ def load(name):
     (out / f"{name}.core.yaml").write_text(yaml.safe_dump_all(core))
     return docs
 
-renders = {n: load(n) for n in ("default", "example", "all-on")}
-regns = {"default": "rok-registry", "example": "rok-registry", "all-on": "rok-system"}
+renders = {n: load(n) for n in ("default", "example", "all-on", "openshift")}
+regns = {"default": "rok-registry", "example": "rok-registry", "all-on": "rok-system", "openshift": "rok-registry"}
 
 for name, docs in renders.items():
     kinds = [d["kind"] for d in docs]
@@ -107,6 +130,7 @@ for name, docs in renders.items():
         check(set(kinds) == EXPECTED_DEFAULT, f"default render kinds {sorted(kinds)} != {sorted(EXPECTED_DEFAULT)}")
     if name == "all-on":
         check(set(kinds) == EXPECTED_ALL_ON, f"all-on render kinds {sorted(kinds)} != {sorted(EXPECTED_ALL_ON)}")
+    check("Pod" in kinds, f"{name}: no helm test Pod")
 
     role = by.get("Role")
     if role:
@@ -130,14 +154,16 @@ for name, docs in renders.items():
     check({"checksum/config", "checksum/secret"} <= set(ann), f"{name}: checksum annotations missing")
     check(pod.get("automountServiceAccountToken") is True, f"{name}: pod does not opt in to its token")
     psc = pod["securityContext"]
-    check(psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 10001, f"{name}: pod securityContext")
-    check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{name}: pod seccomp")
     (c,) = pod["containers"]
     sc = c["securityContext"]
-    check(sc.get("readOnlyRootFilesystem") is True, f"{name}: root filesystem not read-only")
-    check(sc.get("allowPrivilegeEscalation") is False, f"{name}: privilege escalation allowed")
-    check(sc.get("capabilities", {}).get("drop") == ["ALL"], f"{name}: capabilities not dropped")
-    check(sc.get("runAsNonRoot") is True and sc.get("runAsUser") == 10001, f"{name}: container user")
+    check(POD_HARDENING.items() <= psc.items(), f"{name}: pod securityContext {psc} lacks {POD_HARDENING}")
+    check(CONTAINER_HARDENING.items() <= sc.items(), f"{name}: container securityContext {sc} lacks {CONTAINER_HARDENING}")
+    if name == "openshift":
+        # restricted-v2 assigns the IDs from the namespace's ranges: none may be rendered.
+        check(not FIXED_IDS & (set(psc) | set(sc)), f"{name}: fixed IDs rendered: pod {psc}, container {sc}")
+    else:
+        check({k: psc.get(k) for k in FIXED_IDS} == dict.fromkeys(FIXED_IDS, 10001), f"{name}: pod IDs {psc}")
+        check(sc.get("runAsUser") == 10001 and sc.get("runAsGroup") == 10001, f"{name}: container IDs {sc}")
     check(c["livenessProbe"]["httpGet"]["path"] == "/healthz", f"{name}: liveness path")
     check(c["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{name}: readiness path")
     check(c["ports"] == [{"name": "http", "containerPort": 3000, "protocol": "TCP"}], f"{name}: ports")
@@ -167,6 +193,41 @@ for name, docs in renders.items():
     else:
         check("ROK_BOT_POLICY" not in env, f"{name}: ROK_BOT_POLICY set without a policy")
 
+    # The `helm test` Pod: doctor with exactly the bot's configuration, account and hardening.
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    svc_sel = by["Service"]["spec"]["selector"]
+    check(svc_sel.items() <= labels.items(), f"{name}: Service selector {svc_sel} does not match the bot's pods")
+    test = by["Pod"]
+    where = f"{name}: test Pod"
+    tann = test["metadata"].get("annotations", {})
+    check(tann.get("helm.sh/hook") == "test", f"{where}: not a helm test hook")
+    check(set(tann.get("helm.sh/hook-delete-policy", "").split(",")) == {"before-hook-creation", "hook-succeeded"},
+          f"{where}: hook-delete-policy {tann.get('helm.sh/hook-delete-policy')!r}")
+    tspec = test["spec"]
+    (tc,) = tspec["containers"]
+    check(tc["args"] == ["doctor"] and not tc.get("command"), f"{where}: must run the image's `rok-token-bot doctor`")
+    check(tc["image"] == c["image"], f"{where}: image {tc['image']} != the bot's {c['image']}")
+    check(tspec["restartPolicy"] == "Never", f"{where}: restartPolicy must be Never (a failed check fails the test)")
+    check(tspec["serviceAccountName"] == pod["serviceAccountName"], f"{where}: not the bot's service account")
+    check(tspec.get("automountServiceAccountToken") is True, f"{where}: no token for the Kubernetes API")
+    check(tspec.get("securityContext") == psc, f"{where}: pod securityContext differs from the bot's")
+    check(tc.get("securityContext") == sc, f"{where}: container securityContext differs from the bot's")
+    check(tc.get("env") == c.get("env"), f"{where}: env differs from the bot's")
+    check(tc.get("volumeMounts") == c["volumeMounts"], f"{where}: mounts differ from the bot's")
+    check(tspec.get("volumes") == pod["volumes"], f"{where}: volumes differ from the bot's")
+    check(not tc.get("ports") and not tc.get("envFrom"), f"{where}: ports or envFrom")
+    tlabels = test["metadata"]["labels"]
+    check(not svc_sel.items() <= tlabels.items(), f"{where}: the Service would send it traffic")
+    pdb = by.get("PodDisruptionBudget")
+    if pdb:
+        psel = pdb["spec"]["selector"]["matchLabels"]
+        check(psel.items() <= labels.items() and not psel.items() <= tlabels.items(),
+              f"{name}: PDB selector {psel} must match the bot's pods only")
+    if by.get("NetworkPolicy"):
+        npsel = by["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"]
+        check(npsel.items() <= tlabels.items() and npsel.items() <= labels.items(),
+              f"{name}: the NetworkPolicy must cover the bot's pods and the test Pod")
+
     sec = by.get("Secret")
     if sec:
         check(set(sec["data"]) <= SECRET_KEYS, f"{name}: Secret keys {sorted(sec['data'])}")
@@ -179,11 +240,35 @@ for name, docs in renders.items():
         for rule in np["spec"].get("ingress") or []:
             check(rule.get("from") and rule["ports"] == [{"port": 3000, "protocol": "TCP"}],
                   f"{name}: NetworkPolicy ingress must be port 3000 from listed peers")
-        egress_ports = [sorted(p["port"] for p in r.get("ports", [])) for r in np["spec"]["egress"]]
-        check(egress_ports[0] == [53, 53], f"{name}: first egress rule must be DNS")
-        check(egress_ports[3] == [443], f"{name}: Slack egress must be 443 only")
-        reg = np["spec"]["egress"][2]["to"][0]["namespaceSelector"]["matchLabels"]
-        check(reg == {"kubernetes.io/metadata.name": regns[name]}, f"{name}: registry egress selector {reg}")
+        egress = np["spec"]["egress"]
+        anywhere = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+        dns, api, registry, slack = egress[:4]
+        check(dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+              f"{name}: first egress rule must be DNS on 53 only")
+        want_api = NP_API[name]
+        check(api == {"to": [{"ipBlock": {"cidr": c}} for c in want_api[0]], "ports": tcp(*want_api[1])},
+              f"{name}: API server egress {api}, want {want_api}")
+        # Finding 13: the registry is reached by pod label and port, never as a whole namespace on every port.
+        labels, ports = NP_REGISTRY[name]
+        check(registry == {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": regns[name]}},
+                                   "podSelector": {"matchLabels": labels}}], "ports": tcp(*ports)},
+              f"{name}: registry egress {registry}, want pods {labels} on {ports} in {regns[name]}")
+        check(slack["ports"] == tcp(443), f"{name}: Slack egress must be 443 only")
+        for i, rule in enumerate(egress):
+            check(rule.get("ports"), f"{name}: egress rule {i} allows every port")
+            for peer in rule.get("to") or [{}]:
+                check("podSelector" in peer or "ipBlock" in peer,
+                      f"{name}: egress rule {i} allows a whole namespace or everything: {peer}")
+                if peer.get("ipBlock", {}).get("cidr") in ("0.0.0.0/0", "::/0"):
+                    check(rule is slack or (rule is api and not NP_API_SET[name]),
+                          f"{name}: egress rule {i} is open to any address")
+        if name == "default":
+            # The exact default that docs/SECURITY.md ("Network") describes.
+            check(egress == [dns, {"to": anywhere, "ports": tcp(443, 6443)},
+                             {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "rok-registry"}},
+                                      "podSelector": {"matchLabels": {"app": "rok-registry"}}}], "ports": tcp(443)},
+                             {"to": anywhere, "ports": tcp(443)}],
+                  f"default: NetworkPolicy egress differs from the documented default: {egress}")
 
     smon = by.get("ServiceMonitor")
     if smon:
@@ -202,10 +287,11 @@ if errors:
     sys.exit(1)
 print("[helm] policy checks OK: default kinds =", ", ".join(sorted(EXPECTED_DEFAULT)))
 print("[helm]                   all-on kinds  =", ", ".join(sorted(EXPECTED_ALL_ON)))
+print("[helm]                   openshift: no runAsUser/runAsGroup/fsGroup, the rest of the hardening kept")
 PY
 
 for v in $KUBE_VERSIONS; do
-  for r in default example all-on; do
+  for r in default example all-on openshift; do
     if ! "$KV" --strict --quiet -k "$v" "$out/$r.core.yaml" >"$out/kv.log" 2>&1; then
       cat "$out/kv.log" >&2; fail "kubernetes-validate --strict -k $v ($r render)"
     fi
@@ -224,7 +310,8 @@ readme = (chart / "README.md").read_text()
 def leaves(d, prefix=""):
     for k, v in d.items():
         path = f"{prefix}{k}"
-        if isinstance(v, dict) and v and path not in ("resources", "livenessProbe", "readinessProbe"):
+        if isinstance(v, dict) and v and path not in ("resources", "livenessProbe", "readinessProbe",
+                                                      "podSecurityContext", "containerSecurityContext"):
             yield from leaves(v, path + ".")
         else:
             yield path

@@ -27,6 +27,14 @@ app.kubernetes.io/name: {{ include "rok-token-bot.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* Labels that select the bot's serving pods (the Service, the PDB): the selector labels plus a
+     component, so the `helm test` pod, which shares the selector labels to fall under the same
+     NetworkPolicy, never receives traffic or counts for the budget. */}}
+{{- define "rok-token-bot.botPodLabels" -}}
+{{ include "rok-token-bot.selectorLabels" . }}
+app.kubernetes.io/component: bot
+{{- end }}
+
 {{/* Labels on every object. */}}
 {{- define "rok-token-bot.labels" -}}
 helm.sh/chart: {{ include "rok-token-bot.chart" . }}
@@ -65,6 +73,19 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- define "rok-token-bot.configDir" -}}/etc/rok-token-bot/config{{- end }}
 {{- define "rok-token-bot.caDir" -}}/etc/rok-token-bot/ca{{- end }}
 
+{{/* The registry pods' labels the NetworkPolicy allows: networkPolicy.registry.podLabels, or the default
+     when that is empty (a default map in values.yaml would merge with the user's, not be replaced). */}}
+{{- define "rok-token-bot.registryPodLabelMap" -}}
+{{- toYaml (default (dict "app" "rok-registry") .Values.networkPolicy.registry.podLabels) }}
+{{- end }}
+{{- define "rok-token-bot.registryPodLabels" -}}
+{{- $labels := list }}
+{{- range $k, $v := (include "rok-token-bot.registryPodLabelMap" . | fromYaml) }}
+{{- $labels = append $labels (printf "%s=%s" $k $v) }}
+{{- end }}
+{{- join "," $labels }}
+{{- end }}
+
 {{/* Cross-field checks the JSON schema cannot express; each fails the render with one clear line. */}}
 {{- define "rok-token-bot.validate" -}}
 {{- $_ := required "rokRegistry.url is required, e.g. --set rokRegistry.url=https://rok.example.com" .Values.rokRegistry.url }}
@@ -82,5 +103,148 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- else }}
 {{- $_ := required "slack.signingSecret is required in http mode (or name a Secret in slack.existingSecret)" .Values.slack.signingSecret }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The pod's configuration, shared by the Deployment and the `helm test` pod so they cannot drift:
+     the environment, the mounts and the volumes (secrets as files, the ConfigMap, the CA, /tmp). */}}
+{{- define "rok-token-bot.env" -}}
+{{- $secretsDir := include "rok-token-bot.secretsDir" . }}
+{{- $configDir := include "rok-token-bot.configDir" . }}
+{{- $caDir := include "rok-token-bot.caDir" . -}}
+- name: ROK_BOT_SECRETS_DIR
+  value: {{ $secretsDir | quote }}
+- name: ROK_BOT_PORT
+  value: "3000"
+- name: ROK_REGISTRY_URL
+  value: {{ .Values.rokRegistry.url | quote }}
+- name: ROK_REGISTRY_NAMESPACE
+  value: {{ .Values.rokRegistry.namespace | quote }}
+- name: ROK_REGISTRY_SERVICE
+  value: {{ .Values.rokRegistry.service | quote }}
+{{- with .Values.rokRegistry.container }}
+- name: ROK_REGISTRY_CONTAINER
+  value: {{ . | quote }}
+{{- end }}
+{{- if .Values.rokRegistry.caBundle.configMap }}
+- name: ROK_REGISTRY_CA_BUNDLE
+  value: {{ printf "%s/%s" $caDir .Values.rokRegistry.caBundle.key | quote }}
+{{- end }}
+{{- with .Values.rokRegistry.accountListCommand }}
+- name: ROK_BOT_ACCOUNT_LIST_COMMAND
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- with .Values.rokRegistry.tokenCreateCommand }}
+- name: ROK_BOT_TOKEN_CREATE_COMMAND
+  value: {{ toJson . | quote }}
+{{- end }}
+# In-flight requests get the grace period minus 5 s to finish after SIGTERM.
+- name: ROK_BOT_DRAIN_TIMEOUT
+  value: {{ printf "%ds" (max 1 (sub (int .Values.terminationGracePeriodSeconds) 5)) | quote }}
+- name: ROK_BOT_DEFAULT_DURATION
+  value: {{ .Values.tokens.defaultDuration | quote }}
+- name: ROK_BOT_MAX_DURATION
+  value: {{ .Values.tokens.maxDuration | quote }}
+- name: ROK_BOT_MIN_DURATION
+  value: {{ .Values.tokens.minDuration | quote }}
+- name: ROK_BOT_EXEC_TIMEOUT
+  value: {{ .Values.tokens.execTimeout | quote }}
+- name: ROK_BOT_ACCOUNT_CACHE_TTL
+  value: {{ .Values.tokens.accountCacheTTL | quote }}
+- name: ROK_BOT_MAX_CONCURRENT_EXECS
+  value: {{ .Values.tokens.maxConcurrentExecs | quote }}
+- name: ROK_BOT_LOG_LEVEL
+  value: {{ .Values.logging.level | quote }}
+- name: ROK_BOT_LOG_FORMAT
+  value: {{ .Values.logging.format | quote }}
+- name: SLACK_API_URL
+  value: {{ .Values.slack.apiUrl | quote }}
+{{- with .Values.slack.auditChannel }}
+- name: ROK_BOT_AUDIT_CHANNEL
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.slack.emailDomains }}
+- name: ROK_BOT_EMAIL_DOMAINS
+  value: {{ join "," . | quote }}
+{{- end }}
+{{- with .Values.slack.supportContact }}
+- name: ROK_BOT_SUPPORT_CONTACT
+  value: {{ . | quote }}
+{{- end }}
+- name: ROK_BOT_USER_MAP
+  value: {{ printf "%s/user-map.yaml" $configDir | quote }}
+{{- if .Values.policy }}
+- name: ROK_BOT_POLICY
+  value: {{ printf "%s/policy.yaml" $configDir | quote }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "rok-token-bot.volumeMounts" -}}
+{{- $secretsDir := include "rok-token-bot.secretsDir" . }}
+{{- $configDir := include "rok-token-bot.configDir" . }}
+{{- $caDir := include "rok-token-bot.caDir" . -}}
+- name: tmp
+  mountPath: /tmp
+- name: secrets
+  mountPath: {{ $secretsDir }}
+  readOnly: true
+- name: config
+  mountPath: {{ $configDir }}
+  readOnly: true
+{{- if .Values.rokRegistry.caBundle.configMap }}
+- name: registry-ca
+  mountPath: {{ $caDir }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "rok-token-bot.volumes" -}}
+# The only writable path; the root filesystem is read-only.
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+# One file per secret (pydantic-settings' secrets_dir). The keys are listed so `slack.mode` is
+# authoritative: SLACK_APP_TOKEN (which switches the app to Socket Mode) is projected only in
+# socket mode, and a missing required key keeps the pod from starting instead of half-working.
+- name: secrets
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ include "rok-token-bot.secretName" . }}
+          items:
+            - key: SLACK_BOT_TOKEN
+              path: SLACK_BOT_TOKEN
+            - key: ROK_BOT_SEAL_KEY
+              path: ROK_BOT_SEAL_KEY
+            {{- if eq .Values.slack.mode "socket" }}
+            - key: SLACK_APP_TOKEN
+              path: SLACK_APP_TOKEN
+            {{- else }}
+            - key: SLACK_SIGNING_SECRET
+              path: SLACK_SIGNING_SECRET
+            {{- end }}
+      {{- if eq .Values.slack.mode "socket" }}
+      # The signing secret is unused in socket mode: mounted when present, not required.
+      - secret:
+          name: {{ include "rok-token-bot.secretName" . }}
+          optional: true
+          items:
+            - key: SLACK_SIGNING_SECRET
+              path: SLACK_SIGNING_SECRET
+      {{- end }}
+- name: config
+  configMap:
+    name: {{ include "rok-token-bot.fullname" . }}
+{{- if .Values.rokRegistry.caBundle.configMap }}
+- name: registry-ca
+  configMap:
+    name: {{ .Values.rokRegistry.caBundle.configMap }}
+    items:
+      - key: {{ .Values.rokRegistry.caBundle.key }}
+        path: {{ .Values.rokRegistry.caBundle.key }}
 {{- end }}
 {{- end }}
