@@ -187,11 +187,13 @@ for name, docs in renders.items():
         check("policy.yaml" in cm["data"], "all-on: policy.yaml missing")
         check(env["ROK_REGISTRY_CA_BUNDLE"]["value"] == "/etc/rok-token-bot/ca/ca-bundle.pem", "all-on: CA env")
         check(env["ROK_BOT_EMAIL_DOMAINS"]["value"] == "example.com,corp.example.org", "all-on: email domains")
+        check(env["ROK_REGISTRY_ALLOW_HTTP"]["value"] == "true", "all-on: allowHttp")
         ing = by["Ingress"]
         paths = [p for r in ing["spec"]["rules"] for p in r["http"]["paths"]]
         check([p["path"] for p in paths] == ["/slack/events"], "all-on: Ingress must expose /slack/events only")
     else:
         check("ROK_BOT_POLICY" not in env, f"{name}: ROK_BOT_POLICY set without a policy")
+        check("ROK_REGISTRY_ALLOW_HTTP" not in env, f"{name}: plain-http registry allowed by default")
 
     # The `helm test` Pod: doctor with exactly the bot's configuration, account and hardening.
     labels = dep["spec"]["template"]["metadata"]["labels"]

@@ -130,6 +130,10 @@ app.kubernetes.io/part-of: rok-token-bot
 - name: ROK_REGISTRY_CA_BUNDLE
   value: {{ printf "%s/%s" $caDir .Values.rokRegistry.caBundle.key | quote }}
 {{- end }}
+{{- if .Values.rokRegistry.allowHttp }}
+- name: ROK_REGISTRY_ALLOW_HTTP
+  value: "true"
+{{- end }}
 {{- with .Values.rokRegistry.accountListCommand }}
 - name: ROK_BOT_ACCOUNT_LIST_COMMAND
   value: {{ toJson . | quote }}
