@@ -11,13 +11,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from bot.domain.durations import format_duration
-from bot.domain.errors import AccessDenied
-
-
-class LimitExceeded(AccessDenied):
-    """A quota, cooldown or capacity refusal; the message says how long to wait."""
-
-    user_message = "You have asked for too many tokens; try again later."
+from bot.domain.errors import LimitExceeded
 
 
 def _wait(seconds: float) -> str:

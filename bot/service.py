@@ -16,6 +16,7 @@ from bot.domain.durations import format_duration
 from bot.domain.errors import (
     CommandFailed,
     DurationError,
+    EmailMappingRefused,
     ExecError,
     ExecStartError,
     ExecTimeout,
@@ -24,7 +25,7 @@ from bot.domain.errors import (
     OutputTooLarge,
     UsageError,
 )
-from bot.domain.identity import EmailMappingRefused, same_email
+from bot.domain.identity import same_email
 from bot.domain.models import Account, IssuedToken, MintedToken, VerifyResult
 from bot.domain.ports import CommandRunner, ExecResult, PodTarget, Verifier
 from bot.domain.secret import Token

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.domain.errors import AccessDenied, DurationError
+from bot.domain.errors import AccessDenied, DurationError, LimitExceeded
 from bot.domain.policy import PolicyError, build_policy, load_policy
-from bot.limits import Capacity, LimitExceeded, RateLimiter
+from bot.limits import Capacity, RateLimiter
 
 H, D = 3600, 86400
 BASE = {"default": D, "minimum": 300, "maximum": 7 * D, "allow_guests": False}

@@ -23,6 +23,7 @@ from bot.domain.errors import (
     AmbiguousAccountError,
     CommandFailed,
     DurationError,
+    EmailMappingRefused,
     ExecError,
     ExecStartError,
     ExecTimeout,
@@ -32,7 +33,6 @@ from bot.domain.errors import (
     RokBotError,
     UsageError,
 )
-from bot.domain.identity import EmailMappingRefused
 from bot.domain.models import IssuedToken, Verdict
 from bot.domain.ports import PodTarget
 from bot.domain.secret import Token

@@ -1,10 +1,15 @@
 """The error tree. Every error carries a short sentence that is safe to show a user.
 
-    RokBotError                    user_message: one short, actionable sentence
-    ├── UsageError                 the caller asked for something malformed (CLI exit 2)
+    RokBotError                    user_message: one short, actionable sentence    outcome
+    ├── UsageError                 the caller asked for something malformed (CLI 2)  refused
     │   └── DurationError          a duration that is junk, out of range or ambiguous
-    ├── AccessDenied               identity or policy refuses the request
-    ├── AccountError
+    ├── AccessDenied               identity or policy refuses the request            refused
+    │   ├── EmailMappingRefused    email mapping cannot vouch for this user
+    │   └── LimitExceeded          quota, cooldown or capacity: says how long to wait
+    ├── SealError                  a Verify/Renew value forged, tampered, another's  refused
+    │   ├── SealExpired            ... or expired
+    │   └── SealKeyRetired         ... or sealed with a key the bot no longer has
+    ├── AccountError                                                                 failed
     │   ├── NoAccountError         no Rok account with that exact username
     │   └── AmbiguousAccountError  several accounts with that exact username
     ├── ClusterError               the Kubernetes side failed
@@ -15,8 +20,9 @@
     │       ├── OutputTooLarge     the command printed more than the output limit
     │       └── CommandFailed      the command ran and exited non-zero
     ├── OutputParseError           the command's output was not what we can read
-    ├── DeliveryError              the token was minted but could not be delivered
-    └── RegistryUnreachable        the registry did not answer /auth/v1/token
+    ├── DeliveryError              the token was minted but could not be delivered  undelivered
+    ├── RegistryUnreachable        the registry did not answer /auth/v1/token
+    └── InternalError              a bug: the user gets a reference, the log the traceback
 
 No message ever contains a token, raw command output or a stack trace: details that an admin needs
 go in `detail`, which is logged (after redaction), never shown in Slack.
@@ -28,18 +34,26 @@ holds, so it counts against the quota and is audited as `possibly_minted`, whate
 
 from __future__ import annotations
 
+from bot.domain.audit import Outcome
+
 
 class RokBotError(Exception):
     """Base of every error the bot expects; `user_message` is safe to show a user."""
 
     user_message: str = "Something went wrong while handling your request."
     may_have_minted: bool = False
+    _outcome: Outcome = Outcome.FAILED
 
     def __init__(self, user_message: str | None = None, *, detail: str = "") -> None:
         if user_message is not None:
             self.user_message = user_message
         self.detail = detail
         super().__init__(self.user_message)
+
+    @property
+    def outcome(self) -> Outcome:
+        """What the audit calls this failure: the class's outcome, unless a token may exist."""
+        return Outcome.POSSIBLY_MINTED if self.may_have_minted else self._outcome
 
     def possibly_minted(self) -> RokBotError:
         """Mark this failure as one after which a token may exist (see the module docstring)."""
@@ -55,6 +69,7 @@ class RokBotError(Exception):
 
 class UsageError(RokBotError):
     user_message = "That request is not valid."
+    _outcome = Outcome.REFUSED
 
 
 class DurationError(UsageError):
@@ -63,6 +78,36 @@ class DurationError(UsageError):
 
 class AccessDenied(RokBotError):
     user_message = "You are not allowed to get a Rok Registry token."
+    _outcome = Outcome.REFUSED
+
+
+class EmailMappingRefused(AccessDenied):
+    """Email mapping cannot vouch for this user: the user map must name them."""
+
+    user_message = (
+        "Your Slack email cannot be mapped to a Rok Registry username; ask an admin to add you to the user map."
+    )
+
+
+class LimitExceeded(AccessDenied):
+    """A quota, cooldown or capacity refusal; the message says how long to wait."""
+
+    user_message = "You have asked for too many tokens; try again later."
+
+
+class SealError(RokBotError):
+    """A button value that is forged, tampered with, someone else's, or expired."""
+
+    user_message = "This Verify button is not valid for you; run /rok-token again."
+    _outcome = Outcome.REFUSED
+
+
+class SealExpired(SealError):
+    user_message = "This token has expired; run /rok-token again for a new one."
+
+
+class SealKeyRetired(SealError):
+    user_message = "This Verify button was sealed with a key the bot no longer has; run /rok-token again."
 
 
 class AccountError(RokBotError):
@@ -117,7 +162,18 @@ class OutputParseError(RokBotError):
 
 class DeliveryError(RokBotError):
     user_message = "The token was created but could not be delivered to you."
+    _outcome = Outcome.UNDELIVERED
 
 
 class RegistryUnreachable(RokBotError):
     user_message = "The Rok Registry could not be reached to check the token; try again later."
+
+
+class InternalError(RokBotError):
+    """An unexpected exception, wrapped once it is logged with its traceback: the user gets a reference."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(
+            f"Something went wrong on our side; an admin can trace it with reference {request_id}.",
+            detail="internal error (traceback logged)",
+        )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.domain.errors import AccessDenied
+from bot.domain.errors import AccessDenied, EmailMappingRefused
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,6 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 
 class UserMapError(ValueError):
     """The user map file is unreadable or holds an invalid entry."""
-
-
-class EmailMappingRefused(AccessDenied):
-    """Email mapping cannot vouch for this user: the user map must name them (audited as a refusal)."""
-
-    user_message = (
-        "Your Slack email cannot be mapped to a Rok Registry username; ask an admin to add you to the user map."
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,18 +24,18 @@ from slack_sdk.webhook import WebhookClient
 from bot import metrics
 from bot.cache import TtlMap
 from bot.domain.durations import format_duration, parse_duration
-from bot.domain.errors import AccessDenied, DeliveryError, RokBotError, UsageError
+from bot.domain.errors import AccessDenied, DeliveryError, LimitExceeded, RokBotError, SealError, UsageError
 from bot.domain.identity import Identity, IdentityResolver
 from bot.domain.models import IssuedToken, Verdict, VerifyResult
 from bot.domain.policy import Policy, UserLimits
 from bot.jobs import Jobs
-from bot.limits import Capacity, LimitExceeded, RateLimiter, RecentChecks
+from bot.limits import Capacity, RateLimiter, RecentChecks
 from bot.logs import REQUEST_ID
 from bot.service import TokenService
 from bot.slack.audit import AuditEvent, AuditSink
 from bot.slack.blocks import VERIFY_ACTION_ID, help_message, notice, token_message, verify_message
 from bot.slack.dedupe import SeenRequests, delivery_key
-from bot.slack.seal import Sealer, SealError
+from bot.slack.seal import Sealer
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from bot.domain.errors import RokBotError
+from bot.domain.errors import SealError, SealExpired, SealKeyRetired
 from bot.domain.secret import Token
 
 VERSION = "v2."
@@ -42,20 +42,6 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 _KEY_ID_BYTES = 6  # 8 characters in the value; IDs of the listed keys are checked to differ
 _MAX_VALUE_CHARS = 2000  # Slack's limit for a button value
-
-
-class SealError(RokBotError):
-    """A Verify value that is forged, tampered with, someone else's, or expired."""
-
-    user_message = "This Verify button is not valid for you; run /rok-token again."
-
-
-class SealExpired(SealError):
-    user_message = "This token has expired; run /rok-token again for a new one."
-
-
-class SealKeyRetired(SealError):
-    user_message = "This Verify button was sealed with a key the bot no longer has; run /rok-token again."
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.domain.durations import parse_duration
-from bot.domain.errors import DurationError
+from bot.domain.errors import DurationError, SealError
 from bot.domain.secret import Token
 from bot.sandbox import slack_requests as sr
 from bot.sandbox.world import SIGNING_SECRET, Sandbox
-from bot.slack.seal import Sealer, SealError
+from bot.slack.seal import Sealer
 from bot.slack.server import dispatch_http
 
 CI = settings(

@@ -1,0 +1,97 @@
+"""Audit events: what happened, to whom, for how long. Facts an admin can act on; never a secret.
+
+The vocabulary is closed: every outcome is an `Outcome`, every way to ask for a token an `Origin`. How an
+event is shown (the audit channel's Block Kit, a SIEM webhook's JSON) is the adapters' business.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+class Outcome(enum.StrEnum):
+    """What became of a request, or what the bot itself did."""
+
+    ISSUED = "issued"  # minted and delivered privately
+    REFUSED = "refused"  # identity, policy, quota or input said no; nothing minted
+    FAILED = "failed"  # something broke; nothing minted
+    UNDELIVERED = "undelivered"  # minted, but the user never saw it: revoke by UUID
+    POSSIBLY_MINTED = "possibly_minted"  # token-create started and did not finish cleanly
+    VERIFIED = "verified"  # a Verify click was answered by the registry
+    STARTED = "started"
+    STOPPED = "stopped"
+
+
+class Origin(enum.StrEnum):
+    """How a token was asked for."""
+
+    COMMAND = "command"  # /rok-token
+    CLI = "cli"  # rok-token-bot issue (an admin at a terminal)
+    VERIFY = "verify"  # a Verify click (no token minted)
+    SYSTEM = "system"  # the bot's own lifecycle
+
+
+class Priority(enum.IntEnum):
+    """How soon an outcome must reach the audit channel; lower goes first."""
+
+    URGENT = 0  # a token exists, or something failed
+    INFO = 1  # verifications, lifecycle
+    REFUSAL = 2  # anyone in the workspace can cause these, as many as they like
+
+
+def priority_of(outcome: str) -> Priority:
+    """How soon an outcome must reach the channel."""
+    if outcome == Outcome.REFUSED:
+        return Priority.REFUSAL
+    if outcome in (Outcome.VERIFIED, Outcome.STARTED, Outcome.STOPPED):
+        return Priority.INFO
+    return Priority.URGENT
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One audit event; `as_record` is its JSON-able form (log line, outbox row, webhook body)."""
+
+    outcome: str
+    request_id: str
+    slack_user: str | None = None
+    username: str | None = None
+    duration_seconds: int | None = None
+    expires_at: datetime | None = None
+    token_uuid: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    command: str | None = None
+    occurred_at: datetime = field(default_factory=utcnow, compare=False)
+
+    @property
+    def priority(self) -> Priority:
+        return priority_of(self.outcome)
+
+    def as_record(self) -> dict[str, Any]:
+        """The event's non-empty fields, datetimes as ISO 8601 strings."""
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        for key in ("expires_at", "occurred_at"):
+            if isinstance(data.get(key), datetime):
+                data[key] = data[key].isoformat()
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> AuditEvent:
+        """The inverse of `as_record` (unknown keys ignored, so old rows stay readable)."""
+        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        for key in ("expires_at", "occurred_at"):
+            if isinstance(known.get(key), str):
+                known[key] = datetime.fromisoformat(known[key])
+        return cls(**known)
+
+    def as_log(self) -> dict[str, Any]:
+        """Extra fields for the JSON log line (`request_id` renamed: the log line has its own)."""
+        return {f"audit_{k}" if k == "request_id" else k: v for k, v in self.as_record().items()}

@@ -1,0 +1,95 @@
+"""The token ledger: one row per mint attempt, from the quota place it took to what became of the token.
+
+A row is written when a request takes a place in the user's quota (status `reserved`), before
+token-create runs; it is settled in the same transaction as its audit event (`issued`, `undelivered`,
+`possibly_minted`), or deleted when nothing was minted (the place is given back). A row still
+`reserved` long after its request means the bot died mid-mint: treated as possibly minted. It never holds
+a token, nor anything a token can be recovered from.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.domain.audit import Origin
+from bot.domain.durations import format_duration
+from bot.domain.errors import LimitExceeded
+
+HOUR = timedelta(hours=1)
+
+
+class TokenStatus(enum.StrEnum):
+    RESERVED = "reserved"  # a quota place is taken; token-create has not finished
+    ISSUED = "issued"
+    UNDELIVERED = "undelivered"
+    POSSIBLY_MINTED = "possibly_minted"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One row of the ledger, as the admin CLI and App Home read it."""
+
+    id: int
+    request_id: str
+    slack_team: str | None
+    slack_user: str | None
+    rok_user: str | None
+    account_uuid: str | None
+    token_uuid: str | None
+    duration_seconds: int
+    reserved_at: datetime
+    issued_at: datetime | None
+    expires_at: datetime | None
+    origin: Origin
+    status: TokenStatus
+
+    def live(self, now: datetime) -> bool:
+        """Issued and not yet expired."""
+        return self.status is TokenStatus.ISSUED and self.expires_at is not None and self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class Minted:
+    """The facts of a minted token the ledger keeps: never the token itself."""
+
+    rok_user: str
+    account_uuid: str
+    token_uuid: str | None
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRule:
+    """At most `per_hour` tokens per user in any rolling hour, and `cooldown` seconds between two."""
+
+    per_hour: int
+    cooldown: int
+
+    def check(self, taken: list[datetime], now: datetime) -> None:
+        """Refuse a new place when the user's places in the last hour (`taken`, any order) forbid it."""
+        recent = sorted(t for t in taken if now - t < HOUR)
+        if recent and self.cooldown and (now - recent[-1]).total_seconds() < self.cooldown:
+            left = self.cooldown - (now - recent[-1]).total_seconds()
+            raise LimitExceeded(
+                f"You got a token moments ago; wait {_wait(left)} before asking again.",
+                detail=f"cooldown {format_duration(self.cooldown)}",
+            )
+        if len(recent) >= self.per_hour:
+            left = (HOUR - (now - recent[-self.per_hour])).total_seconds()
+            raise LimitExceeded(
+                f"You have had {self.per_hour} tokens in the last hour, the limit; "
+                f"the next one is possible in {_wait(left)}.",
+                detail=f"quota {self.per_hour}/h",
+            )
+
+    def remaining(self, taken: list[datetime], now: datetime) -> int:
+        """Places left in the rolling hour."""
+        return max(self.per_hour - sum(1 for t in taken if now - t < HOUR), 0)
+
+
+def _wait(seconds: float) -> str:
+    whole = max(int(seconds + 0.999), 1)
+    return format_duration(whole - whole % 60 if whole >= 120 else whole)
