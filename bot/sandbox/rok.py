@@ -124,7 +124,7 @@ class FakeRok:
         self.upper_case_uuids = False
         self.fault: str | None = None
         self.fault_commands: set[str] = set()
-        self.token_shape = "urlsafe"
+        self.token_shape = "urlsafe"  # nosec B105 (a shape name, not a secret)
         self.minted: list[MintedRecord] = []
         self._by_token: dict[str, MintedRecord] = {}
         self._lock = threading.Lock()
