@@ -15,8 +15,8 @@ from typing import Any
 
 from bench.stats import summarize
 from bench.timeline import execs_from, peak_concurrency
-from bot.sandbox.world import Sandbox
 from bot.service import render_argv
+from sandbox.world import Sandbox
 
 
 def run_baseline(box: Sandbox, usernames: list[str]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 from bench.procs import clean_env
 from bench.stats import summarize
 from bench.timeline import execs_from
-from bot.sandbox.world import Sandbox
+from sandbox.world import Sandbox
 
 # Packages worth knowing about on the `issue` path (top-level import names).
 HEAVY = (

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bot.sandbox import slack_requests as sr
-from bot.sandbox.slack import FakeSlack
-from bot.sandbox.world import SIGNING_SECRET
+from sandbox import slack_requests as sr
+from sandbox.slack import FakeSlack
+from sandbox.world import SIGNING_SECRET
 
 
 @dataclass

@@ -23,8 +23,8 @@ from bench.cli_path import measure_issue
 from bench.procs import BotProcess, FloorServer, LoadMeter, machine
 from bench.stats import ms, summarize
 from bench.timeline import analyse, execs_from, peak_concurrency, slot_use
-from bot.sandbox.rok import FakeAccount, generate_accounts
-from bot.sandbox.world import Person, Sandbox
+from sandbox.rok import FakeAccount, generate_accounts
+from sandbox.world import Person, Sandbox
 
 TARGETS = {
     "ack_p99_ms": 50.0,

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bot.sandbox.kube import ExecRecord
+from sandbox.kube import ExecRecord
 
 QUEUED_THRESHOLD = 0.001
 

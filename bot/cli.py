@@ -63,8 +63,11 @@ def _settings() -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
-        from bot.sandbox.demo import run_demo
-
+        try:
+            from sandbox.demo import run_demo
+        except ImportError:
+            # The production image ships bot/ only: the fakes live in the source checkout.
+            return _fail("the demo needs the sandbox from a source checkout (pip install -e . in the repository)")
         return int(run_demo(interactive=args.interactive, open_page=args.open))
     try:
         settings = _settings()

@@ -133,7 +133,7 @@ def test_open_serves_the_conversation_as_a_page(tmp_path: Path) -> None:
 
 
 def test_renderer_shows_what_slack_shows_and_escapes_everything_in_html() -> None:
-    from bot.sandbox.demo import Masker, blocks_to_html, blocks_to_lines
+    from sandbox.demo import Masker, blocks_to_html, blocks_to_lines
 
     token = "T" * 39 + "wxyz"
     blocks = [

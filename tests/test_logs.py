@@ -12,8 +12,8 @@ import pytest
 from bot import logs
 from bot.bootstrap import PROTECT_GRACE_SECONDS, build_engine
 from bot.logs import BODY_LOGGERS, MASK, Redactor, safe_url, setup_logging
-from bot.sandbox.rok import TOKEN_SHAPES, new_token
 from bot.settings import Settings
+from sandbox.rok import TOKEN_SHAPES, new_token
 from tests.fakes import FakeRok
 
 

@@ -19,8 +19,8 @@ from kubernetes.client import AuthorizationV1Api, CoreV1Api, VersionApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
-from bot.sandbox.kube import V4_PROTOCOL, V5_PROTOCOL, FakeKube, FakePod
-from bot.sandbox.rok import FakeRok, generate_accounts
+from sandbox.kube import V4_PROTOCOL, V5_PROTOCOL, FakeKube, FakePod
+from sandbox.rok import FakeRok, generate_accounts
 
 NS = "rok-registry"
 POD = "rok-registry-0"

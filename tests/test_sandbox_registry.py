@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bot.sandbox.registry import UNAUTHORIZED_BODY, FakeRegistry
-from bot.sandbox.rok import FakeRok
+from sandbox.registry import UNAUTHORIZED_BODY, FakeRegistry
+from sandbox.rok import FakeRok
 
 
 @pytest.fixture

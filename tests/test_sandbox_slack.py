@@ -21,9 +21,9 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 
-from bot.sandbox import slack_requests
-from bot.sandbox.server import ServerThread
-from bot.sandbox.slack import FakeSlack, block_problem
+from sandbox import slack_requests
+from sandbox.server import ServerThread
+from sandbox.slack import FakeSlack, block_problem
 
 SECRET = "fake-signing-secret"
 

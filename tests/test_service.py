@@ -36,8 +36,8 @@ from bot.domain.errors import (
 from bot.domain.models import IssuedToken, Verdict
 from bot.domain.ports import PodTarget
 from bot.domain.secret import Token
-from bot.sandbox.kube import V4_PROTOCOL, V5_PROTOCOL
 from bot.service import TokenService
+from sandbox.kube import V4_PROTOCOL, V5_PROTOCOL
 from tests.fakes import FakeAccount, FakeKube, FakePod, FakeRegistry, FakeRok, generate_accounts
 
 EXE = "rok-fort-manage"

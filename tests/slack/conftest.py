@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bot.sandbox.world import Sandbox
+from sandbox.world import Sandbox
 
 
 def _reset(box: Sandbox) -> None:

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk import WebClient
 
-from bot.sandbox.slack import FakeSlack
-from bot.sandbox.world import AUDIT_CHANNEL, Sandbox
 from bot.slack.audit import AuditEvent, AuditSink, merge, render_batch
 from bot.slack.server import Health
+from sandbox.slack import FakeSlack
+from sandbox.world import AUDIT_CHANNEL, Sandbox
 
 POLICY = "limits: {default: 24h, min: 5m, max: 7d}\nquota: {per_hour: 10, cooldown: 0}\n"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.sandbox import slack_requests as sr
-from bot.sandbox.world import AUDIT_CHANNEL, SIGNING_SECRET, Sandbox
+from sandbox import slack_requests as sr
+from sandbox.world import AUDIT_CHANNEL, SIGNING_SECRET, Sandbox
 
 
 def test_slack_429_is_retried_after_retry_after(box: Sandbox) -> None:

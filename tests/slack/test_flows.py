@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from bot.sandbox.world import Sandbox
+from sandbox.world import Sandbox
 
 
 def _issue(box: Sandbox, user_id: str = "U0JDOE", text: str = "24h") -> tuple[str, str]:

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from bot.domain.durations import parse_duration
 from bot.domain.errors import DurationError, SealError
 from bot.domain.secret import Token
-from bot.sandbox import slack_requests as sr
-from bot.sandbox.world import SIGNING_SECRET, Sandbox
 from bot.slack.seal import Sealer
 from bot.slack.server import dispatch_http
+from sandbox import slack_requests as sr
+from sandbox.world import SIGNING_SECRET, Sandbox
 
 CI = settings(
     max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]

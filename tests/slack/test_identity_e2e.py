@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.sandbox.world import Person, Sandbox
+from sandbox.world import Person, Sandbox
 
 PEOPLE = (
     Person("U0JOHN", "john", "john.doe@example.com", mapped_to="jdoe"),  # the admin mapped John to Rok `jdoe`

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.sandbox.world import Sandbox
+from sandbox.world import Sandbox
 
 STRICT = """\
 limits: {default: 1h, min: 5m, max: 1d}

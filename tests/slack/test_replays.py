@@ -6,9 +6,9 @@ import time
 
 from prometheus_client import REGISTRY
 
-from bot.sandbox import slack_requests as sr
-from bot.sandbox.world import SIGNING_SECRET, Sandbox
 from bot.slack.dedupe import SeenRequests, delivery_key
+from sandbox import slack_requests as sr
+from sandbox.world import SIGNING_SECRET, Sandbox
 
 
 def _duplicates(kind: str) -> float:

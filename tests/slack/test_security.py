@@ -15,9 +15,9 @@ import pytest
 from bot.domain.errors import SealError, SealExpired
 from bot.domain.secret import Token
 from bot.logs import BODY_LOGGERS, setup_logging
-from bot.sandbox import slack_requests as sr
-from bot.sandbox.world import SIGNING_SECRET, Sandbox
 from bot.slack.seal import Sealer
+from sandbox import slack_requests as sr
+from sandbox.world import SIGNING_SECRET, Sandbox
 
 
 @pytest.mark.parametrize(

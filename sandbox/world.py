@@ -19,12 +19,12 @@ from typing import Any, Self
 
 import httpx
 
-from bot.sandbox import slack_requests as sr
-from bot.sandbox.kube import FakeKube
-from bot.sandbox.registry import FakeRegistry
-from bot.sandbox.rok import FakeRok
-from bot.sandbox.slack import Call, FakeSlack, ResponsePost
 from bot.settings import Settings, settings_from
+from sandbox import slack_requests as sr
+from sandbox.kube import FakeKube
+from sandbox.registry import FakeRegistry
+from sandbox.rok import FakeRok
+from sandbox.slack import Call, FakeSlack, ResponsePost
 
 SIGNING_SECRET = "sandbox-signing-secret-" + "0" * 16
 AUDIT_CHANNEL = "C0AUDIT"

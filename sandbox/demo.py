@@ -24,8 +24,8 @@ from string import Template
 from typing import Any, TextIO
 
 from bot.domain.errors import RokBotError
-from bot.sandbox.world import AUDIT_CHANNEL, Reply, Sandbox
 from bot.settings import SettingsError
+from sandbox.world import AUDIT_CHANNEL, Reply, Sandbox
 
 EXIT_OK, EXIT_FAIL = 0, 1
 WAIT_SECONDS = 15.0
@@ -614,7 +614,7 @@ def audit_html(demo: Demo) -> str:
 
 
 def _page_template() -> Template:
-    return Template(resources.files("bot.sandbox").joinpath("demo_page.html").read_text(encoding="utf-8"))
+    return Template(resources.files("sandbox").joinpath("demo_page.html").read_text(encoding="utf-8"))
 
 
 def start_page(demo: Demo) -> Any:

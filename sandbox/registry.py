@@ -7,8 +7,8 @@ import time
 
 from aiohttp import web
 
-from bot.sandbox.rok import FakeRok
-from bot.sandbox.server import FakeServer, ServerThread
+from sandbox.rok import FakeRok
+from sandbox.server import FakeServer, ServerThread
 
 FAULTS = frozenset({"http500", "hang", "drop"})
 # Long enough for any client timeout under test, short enough that a forgotten request ends.

@@ -21,8 +21,8 @@ from aiohttp import WSMsgType, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 
-from bot.sandbox.server import FakeServer, ServerThread
-from bot.sandbox.slack_requests import envelope
+from sandbox.server import FakeServer, ServerThread
+from sandbox.slack_requests import envelope
 
 T = TypeVar("T")
 

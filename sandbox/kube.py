@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from aiohttp import WSMsgType, web
 
-from bot.sandbox.rok import ExecOutcome, FakeRok
-from bot.sandbox.server import FakeServer, ServerThread
+from sandbox.rok import ExecOutcome, FakeRok
+from sandbox.server import FakeServer, ServerThread
 
 V5_PROTOCOL = "v5.channel.k8s.io"
 V4_PROTOCOL = "v4.channel.k8s.io"

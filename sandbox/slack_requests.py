@@ -1,6 +1,6 @@
 """Requests as Slack sends them: signed slash commands, `payload=` bodies, Socket Mode envelopes.
 
-The field sets come from templates in `bot/sandbox/payloads/`, copies of Slack's documented examples, so
+The field sets come from templates in `sandbox/payloads/`, copies of Slack's documented examples, so
 tests exercise the same shapes the real platform delivers.
 """
 
@@ -26,7 +26,7 @@ ENVELOPE_TYPES: frozenset[str] = frozenset({"slash_commands", "interactive", "ev
 
 @cache
 def _template(name: str) -> dict[str, Any]:
-    text = resources.files("bot.sandbox").joinpath("payloads", name).read_text(encoding="utf-8")
+    text = resources.files("sandbox").joinpath("payloads", name).read_text(encoding="utf-8")
     data = json.loads(text)
     assert isinstance(data, dict)
     return data
