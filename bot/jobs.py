@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -23,6 +24,8 @@ class Jobs:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._idle = threading.Condition(self._lock)
+        self._open = threading.Event()
+        self._open.set()
         self.accepting = True
 
     def warm(self, timeout: float = 10.0) -> None:
@@ -48,8 +51,18 @@ class Jobs:
         del future
         return True
 
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Accept work but start none of it until the block ends: what runs meanwhile is the ack path alone."""
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
+
     def _guard(self, fn: Callable[[], None], context: Any) -> None:
         try:
+            self._open.wait()
             fn()
         except BaseException as exc:  # every failure reaches the one error reporter
             try:
