@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.stats import summarize
 from bench.timeline import execs_from, peak_concurrency
-from bot.service import render_argv
+from bot.engine import render_argv
 from sandbox.world import Sandbox
 
 

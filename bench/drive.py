@@ -33,7 +33,7 @@ class Sent:
 
     @property
     def acked(self) -> bool:
-        return self.status == 200 and "Issuing" in self.body
+        return self.status == 200 and "Checking" in self.body
 
 
 def command_fields(slack: FakeSlack, user_id: str, text: str = "") -> dict[str, str]:

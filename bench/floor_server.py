@@ -13,7 +13,7 @@ from aiohttp import web
 
 async def _ack(request: web.Request) -> web.Response:
     await request.read()
-    return web.json_response({"response_type": "ephemeral", "text": "Issuing a token for you"})
+    return web.json_response({"response_type": "ephemeral", "text": "Checking your request for a token"})
 
 
 def main() -> None:

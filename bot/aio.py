@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -17,12 +17,14 @@ T = TypeVar("T")
 class ServerThread:
     """An HTTP server on its own loop thread; `url` is valid between `start()` and `stop()`."""
 
-    def __init__(self, app: web.Application, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, app: web.Application, *, host: str = "127.0.0.1", port: int = 0, name: str = "http-server"
+    ) -> None:
         self._app = app
         self._host = host
         self._port = port
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-server", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -50,10 +52,6 @@ class ServerThread:
         """Run a coroutine on the server's loop from any other thread and wait for its result."""
         fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
         return fut.result(timeout)
-
-    def soon(self, fn: Callable[[], Awaitable[Any] | None]) -> None:
-        """Schedule a callable on the server's loop without waiting."""
-        self._loop.call_soon_threadsafe(fn)
 
     def stop(self) -> None:
         if self._runner is not None:

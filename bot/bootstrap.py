@@ -1,23 +1,40 @@
-"""The composition root: builds the real adapters from settings. Tests wire fakes through the same code."""
+"""The composition root: the one place that builds the real adapters from settings and wires them together.
+
+`serve`, the CLI, `doctor`, the demo and the benchmark all build through here; tests wire in-memory fakes
+through `build_ports`, the same function the Slack bot uses. Heavy clients (kubernetes, slack_sdk, Bolt) are
+imported inside the builders, so the CLI's `issue` path never pays for Slack.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot import logs
+from bot.domain.identity import IdentityResolver, Workspace, load_user_map
+from bot.domain.ledger import QuotaRule
+from bot.domain.policy import Policy, PolicyError, load_policy
+from bot.domain.ports import AuditLog, Minter, Quota, Replies, Sealer, UserDirectory
 from bot.domain.secret import Token
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
-if TYPE_CHECKING:  # the adapters import heavy clients: load them only when an engine is built
+if TYPE_CHECKING:  # the adapters import heavy clients: load them only when they are built
+    from slack_bolt import App
+    from slack_sdk import WebClient
+
     from bot.adapters.kube import KubeExecutor
     from bot.adapters.registry import RegistryClient
-    from bot.service import TokenService
-
+    from bot.engine import TokenEngine
+    from bot.jobs import Jobs
+    from bot.service import Ports
+    from bot.slack.app import SlackFrontEnd
+    from bot.slack.audit import AuditSink
 
 # Masked a while past its expiry too: the registry's clock and ours may differ.
 PROTECT_GRACE_SECONDS = 600
+SLACK_TIMEOUT = 10
 
 
 def protect_token(token: Token, until: datetime) -> None:
@@ -25,11 +42,14 @@ def protect_token(token: Token, until: datetime) -> None:
     logs.protect(token.reveal(), until=until.timestamp() + PROTECT_GRACE_SECONDS)
 
 
+# -- the token engine (CLI, doctor, serve) ---------------------------------------------------------------
+
+
 @dataclass
 class Engine:
     """The token engine and the adapters behind it."""
 
-    service: TokenService
+    engine: TokenEngine
     executor: KubeExecutor
     registry: RegistryClient
 
@@ -37,19 +57,12 @@ class Engine:
         self.registry.close()
 
 
-def build_engine(settings: Settings, *, bounds: tuple[int, int] | None = None) -> Engine:
-    """Wire the Kubernetes executor, the registry client and the service from settings.
-
-    `bounds` widens the engine's hard duration range to a policy's (e.g. admins up to 30d).
-    """
-    import websocket
-
+def build_engine(settings: Settings) -> Engine:
+    """Wire the Kubernetes executor, the registry client and the token engine from settings."""
     from bot.adapters.kube import KubeExecutor, build_configuration
     from bot.adapters.registry import RegistryClient
-    from bot.service import TokenService
+    from bot.engine import TokenEngine
 
-    # The exec WebSocket's connect and reads use websocket-client's default timeout: bound them too.
-    websocket.setdefaulttimeout(float(settings.exec_timeout))
     executor = KubeExecutor(
         configuration=build_configuration(settings.kubeconfig),
         namespace=settings.namespace,
@@ -59,15 +72,169 @@ def build_engine(settings: Settings, *, bounds: tuple[int, int] | None = None) -
         output_limit=settings.exec_output_limit,
     )
     registry = RegistryClient(registry_url=settings.registry_url, ca_bundle=settings.ca_bundle)
-    service = TokenService(
+    engine = TokenEngine(
         runner=executor,
         verifier=registry,
         account_list_argv=settings.account_list_command,
         token_create_argv=settings.token_create_command,
-        min_seconds=bounds[0] if bounds else settings.min_duration,
-        max_seconds=bounds[1] if bounds else settings.max_duration,
         cache_ttl=float(settings.account_cache_ttl),
         max_concurrent_execs=settings.max_concurrent_execs,
         protect=protect_token,
     )
-    return Engine(service=service, executor=executor, registry=registry)
+    return Engine(engine=engine, executor=executor, registry=registry)
+
+
+def build_policy(settings: Settings) -> Policy:
+    """The policy file (ROK_BOT_POLICY) over the settings' durations; invalid: one line naming the field."""
+    try:
+        return load_policy(
+            settings.policy,
+            default=settings.default_duration,
+            minimum=settings.min_duration,
+            maximum=settings.max_duration,
+            allow_guests=settings.allow_guests,
+        )
+    except PolicyError as exc:
+        raise SettingsError(f"ROK_BOT_POLICY: {exc}") from None
+
+
+def build_sealer(settings: Settings) -> Sealer:
+    from bot.adapters.seal import Sealer as AesSealer
+
+    if settings.seal_key is None:
+        raise SettingsError("ROK_BOT_SEAL_KEY: required to seal Verify buttons (32+ random bytes, base64)")
+    try:
+        return AesSealer(settings.seal_key.get_secret_value())
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+# -- the use cases' ports ------------------------------------------------------------------------------
+
+
+def build_ports(
+    settings: Settings,
+    *,
+    engine: Minter,
+    directory: UserDirectory,
+    replies: Replies,
+    audit: AuditLog,
+    workspace: Workspace,
+    policy: Policy | None = None,
+    quota: Quota | None = None,
+    sealer: Sealer | None = None,
+) -> Ports:
+    """The use cases' ports: identity and policy from settings, around the given adapters (real or fake)."""
+    from bot.limits import MemoryQuota
+    from bot.service import Ports, new_checks
+
+    policy = policy or build_policy(settings)
+    try:
+        user_map = load_user_map(settings.user_map)
+    except ValueError as exc:
+        raise SettingsError(f"ROK_BOT_USER_MAP: {exc}") from None
+    identity = IdentityResolver(
+        user_map=user_map,
+        email_domains=settings.email_domains,
+        allow_guests=policy.allow_guests,
+        workspace=workspace,
+        support_contact=settings.support_contact,
+    )
+    rule = QuotaRule(per_hour=policy.per_hour, cooldown=policy.cooldown)
+    return Ports(
+        engine=engine,
+        directory=directory,
+        identity=identity,
+        policy=policy,
+        quota=quota or MemoryQuota(rule=rule, audit=audit),
+        replies=replies,
+        audit=audit,
+        sealer=sealer or build_sealer(settings),
+        checks=new_checks(),
+        contact=settings.support_contact,
+    )
+
+
+# -- the Slack bot (serve, demo, benchmark) --------------------------------------------------------------
+
+
+def build_web_client(settings: Settings) -> WebClient:
+    from slack_sdk import WebClient
+
+    from bot.slack.retry import retry_handlers
+
+    if settings.slack_bot_token is None:
+        raise SettingsError("SLACK_BOT_TOKEN: required to run the Slack app (xoxb-...)")
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=SLACK_TIMEOUT,
+        retry_handlers=retry_handlers(),
+    )
+
+
+@dataclass
+class SlackBot:
+    """Everything `serve` runs: the Bolt app, its front end, the jobs, the audit poster and the engine."""
+
+    app: App
+    front: SlackFrontEnd
+    audit: AuditSink
+    jobs: Jobs
+    engine: Engine
+
+    @property
+    def ports(self) -> Ports:
+        return self.front.ports
+
+    def close(self) -> None:
+        self.engine.close()
+
+
+def build_slack_bot(
+    settings: Settings, *, client: WebClient, workspace: Workspace, policy: Policy | None = None
+) -> SlackBot:
+    """The Slack app on real adapters: users.info, ephemeral replies, the audit channel, the cluster."""
+    from slack_bolt import App
+    from slack_sdk.webhook import WebhookClient
+
+    from bot.jobs import Jobs
+    from bot.limits import Capacity
+    from bot.service import report_failure
+    from bot.slack.app import SlackFrontEnd, register
+    from bot.slack.audit import AuditSink
+    from bot.slack.directory import SlackDirectory
+    from bot.slack.replies import SlackReplies
+    from bot.slack.retry import retry_handlers
+
+    settings.require_slack()
+    policy = policy or build_policy(settings)
+    engine = build_engine(settings)
+    audit = AuditSink(client=client, channel=settings.audit_channel)
+    replies = SlackReplies(
+        client, webhook_factory=lambda url: WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers())
+    )
+    ports = build_ports(
+        settings,
+        engine=engine.engine,
+        directory=SlackDirectory(client),
+        replies=replies,
+        audit=audit,
+        workspace=workspace,
+        policy=policy,
+    )
+    # A job that escapes its use case (a bug) still reaches the one reporter.
+    jobs = Jobs(workers=settings.workers, on_error=lambda exc, facts: report_failure(ports, facts, exc))
+    front = SlackFrontEnd(ports=ports, jobs=jobs, capacity=Capacity(policy.max_concurrent_issues))
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
+        request_verification_enabled=not settings.socket_mode,
+        # auth.test once more, now: otherwise Bolt calls it on the first request, inside the ack path.
+        token_verification_enabled=True,
+        process_before_response=True,
+        ignoring_self_events_enabled=True,
+        logger=logging.getLogger("slack_bolt.App"),
+    )
+    register(app, front)
+    return SlackBot(app=app, front=front, audit=audit, jobs=jobs, engine=engine)

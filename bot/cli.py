@@ -110,15 +110,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _issue(settings: Settings, username: str, duration: str | None, *, as_json: bool) -> int:
     from bot.bootstrap import build_engine
     from bot.domain.durations import format_duration, parse_duration
+    from bot.domain.policy import UserLimits
+    from bot.service import issue_for_admin
 
     seconds = (
         parse_duration(duration, minimum=settings.min_duration, maximum=settings.max_duration)
         if duration is not None
-        else settings.default_duration
+        else None
+    )
+    limits = UserLimits(
+        default=settings.default_duration, min=settings.min_duration, max=settings.max_duration, source="settings"
     )
     engine = build_engine(settings)
     try:
-        issued = engine.service.issue(username=username, seconds=seconds)
+        issued = issue_for_admin(engine.engine, username=username, seconds=seconds, limits=limits)
     finally:
         engine.close()
     expires = issued.expires_at.isoformat()
@@ -137,7 +142,7 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
     else:
         print(issued.token.reveal())
     print(
-        f"issued a {format_duration(seconds)} token for {issued.username} "
+        f"issued a {format_duration(issued.duration_seconds)} token for {issued.username} "
         f"(token uuid {issued.token_uuid or 'unknown'}, expires {expires})",
         file=sys.stderr,
     )
@@ -165,7 +170,7 @@ def _verify(settings: Settings) -> int:
     from bot.domain.errors import RegistryUnreachable
     from bot.domain.models import Verdict
     from bot.domain.secret import Token
-    from bot.service import VERIFY_PROTECTION
+    from bot.engine import VERIFY_PROTECTION
 
     try:
         token = Token(_read_token())

@@ -40,8 +40,6 @@ def _run(name: str, fn: Callable[[], str]) -> Check:
 
 def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int:
     """Check settings, the cluster connection, RBAC, pod resolution, account-list and the registry."""
-    from kubernetes import client
-
     from bot.bootstrap import build_engine
     from bot.domain.models import Verdict
 
@@ -66,32 +64,17 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
         # Without a client configuration no other check can run: report that one line.
         checks.append(Check("cluster", False, f"{exc.user_message} {exc.detail}".strip()))
         return _report(checks, out)
-    api_client = client.ApiClient(engine.executor.configuration)
+    executor = engine.executor
 
     def connection() -> str:
-        version = client.VersionApi(api_client).get_code(_request_timeout=10)
-        return f"Kubernetes API {safe_url(api_client.configuration.host)} answers, version {version.git_version}"
+        return f"Kubernetes API {safe_url(executor.api_host)} answers, version {executor.server_version()}"
 
     checks.append(_run("cluster", connection))
 
     def rbac(verb: str, resource: str, sub: str, named: bool) -> Callable[[], str]:
         def check() -> str:
-            review = client.V1SelfSubjectAccessReview(
-                spec=client.V1SelfSubjectAccessReviewSpec(
-                    resource_attributes=client.V1ResourceAttributes(
-                        namespace=settings.namespace,
-                        verb=verb,
-                        resource=resource,
-                        subresource=sub or None,
-                        name=settings.service if named else None,
-                    )
-                )
-            )
-            answer = client.AuthorizationV1Api(api_client).create_self_subject_access_review(
-                review, _request_timeout=10
-            )
             what = f"{verb} {resource}{'/' + sub if sub else ''} in {settings.namespace}"
-            if answer.status is None or not answer.status.allowed:
+            if not executor.can_i(verb, resource, subresource=sub, name=settings.service if named else None):
                 raise RokBotError("denied:", detail=what)
             return f"allowed: {what}"
 
@@ -107,7 +90,7 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
     checks.append(_run("pod", pod))
 
     def accounts() -> str:
-        table = engine.service.account_table()
+        table = engine.engine.account_table()
         return f"account-list ran and listed {len(table)} account(s)"
 
     checks.append(_run("accounts", accounts))

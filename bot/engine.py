@@ -1,22 +1,24 @@
-"""Use cases: issue a token for a username, verify a token. No Slack, Kubernetes or HTTP imports here."""
+"""The token engine: find a Rok account, mint a token for it, ask the registry about a token.
+
+It runs `rok-fort-manage` through a `CommandRunner` port and checks tokens through a `Verifier` port. It
+caches the whole account table (one `account-list` per TTL, refreshed by a single flight), bounds concurrent
+execs so a burst cannot overload the registry pod, retries an exec only when the failure proves nothing was
+minted, and hands every token to `protect` (the log redactor) the moment it is parsed. It knows nothing of
+Slack, users' limits or quotas: the use cases in `bot.service` decide who may get what.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from bot import metrics
 from bot.cache import SingleFlight
-from bot.domain.durations import format_duration
 from bot.domain.errors import (
     CommandFailed,
-    DurationError,
-    EmailMappingRefused,
     ExecError,
     ExecStartError,
     ExecTimeout,
@@ -25,17 +27,14 @@ from bot.domain.errors import (
     OutputTooLarge,
     UsageError,
 )
-from bot.domain.identity import same_email
-from bot.domain.models import Account, IssuedToken, MintedToken, VerifyResult
+from bot.domain.models import Account, IssuedToken, MintedToken, Verdict, VerifyResult
+from bot.domain.patterns import PLACEHOLDER, ROK_USERNAME, UUID
 from bot.domain.ports import CommandRunner, ExecResult, PodTarget, Verifier
 from bot.domain.secret import Token
 from bot.domain.tables import AccountTable, parse_accounts, parse_token_output
 
 log = logging.getLogger(__name__)
 
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 _DETAIL_CHARS = 300
 # How long a token being verified stays masked in logs: the length of one verify call, with room to spare.
 VERIFY_PROTECTION = timedelta(minutes=10)
@@ -46,7 +45,7 @@ Protect = Callable[[Token, datetime], None]
 
 def render_argv(template: list[str], values: dict[str, str]) -> list[str]:
     """Fill `{name}` placeholders inside single argv items; a value can never add or split arguments."""
-    return [_PLACEHOLDER.sub(lambda m: values[m.group(1)], item) for item in template]
+    return [PLACEHOLDER.sub(lambda m: values[m.group(1)], item) for item in template]
 
 
 def _first_line(text: str) -> str:
@@ -56,17 +55,8 @@ def _first_line(text: str) -> str:
     return ""
 
 
-@dataclass
-class ExecStats:
-    """Counts for tests and the benchmark: execs by subcommand, and the peak concurrency seen."""
-
-    by_command: dict[str, int] = field(default_factory=dict)
-    in_flight: int = 0
-    peak: int = 0
-
-
-class TokenService:
-    """Issues and verifies Rok Registry tokens through a CommandRunner and a Verifier."""
+class TokenEngine:
+    """Mints and verifies Rok Registry tokens through a CommandRunner and a Verifier."""
 
     def __init__(
         self,
@@ -75,8 +65,6 @@ class TokenService:
         verifier: Verifier,
         account_list_argv: list[str],
         token_create_argv: list[str],
-        min_seconds: int,
-        max_seconds: int,
         cache_ttl: float,
         max_concurrent_execs: int,
         miss_refresh_after: float = 10.0,
@@ -89,21 +77,19 @@ class TokenService:
         self._verifier = verifier
         self._account_list_argv = list(account_list_argv)
         self._token_create_argv = list(token_create_argv)
-        self.min_seconds = min_seconds
-        self.max_seconds = max_seconds
         self._clock = clock
         self._wall = wall
         self._miss_refresh_after = miss_refresh_after
         self._slots = threading.BoundedSemaphore(max_concurrent_execs)
-        self._stats_lock = threading.Lock()
-        self.stats = ExecStats()
+        self._in_flight_lock = threading.Lock()
+        self._in_flight = 0
         self._accounts: SingleFlight[AccountTable] = SingleFlight(self._load_accounts, ttl=cache_ttl, clock=clock)
 
     # -- accounts ---------------------------------------------------------------------------------
 
     def account(self, username: str) -> Account:
         """The account with exactly this username, from the cached table (refreshed once on a miss)."""
-        if not USERNAME.fullmatch(username):  # fullmatch: `$` alone accepts a trailing newline
+        if not ROK_USERNAME.fullmatch(username):  # fullmatch: `$` alone accepts a trailing newline
             raise UsageError(f"{username[:40]!r} is not a valid Rok Registry username.")
         asked_at = self._clock()
         loaded = self._accounts.get()
@@ -131,30 +117,11 @@ class TokenService:
 
     # -- issue ------------------------------------------------------------------------------------
 
-    def check_duration(self, seconds: int) -> None:
-        """Refuse a duration outside the engine's hard bounds (front ends parse and check first)."""
-        if not self.min_seconds <= seconds <= self.max_seconds:
-            raise DurationError(
-                f"Choose a duration between {format_duration(self.min_seconds)} "
-                f"and {format_duration(self.max_seconds)}."
-            )
-
-    def issue(self, *, username: str, seconds: int, email: str | None = None) -> IssuedToken:
-        """Mint a token for `username` valid for `seconds`: one exec with a warm account cache.
-
-        `email` is the requester's Slack email when the username came from it: then an account whose
-        `account-list` row shows an email must show that same address, or nothing is minted.
-        """
+    def mint(self, account: Account, *, seconds: int) -> IssuedToken:
+        """Mint a token for an account (from `account()`) valid for `seconds`: one exec, plus one registry call
+        when token-create does not print the token's UUID (which also proves the token works)."""
         started = self._clock()
-        self.check_duration(seconds)
-        account = self.account(username)
-        if email is not None and account.email is not None and not same_email(account.email, email):
-            raise EmailMappingRefused(
-                f"Your Slack email is not the email of the Rok Registry account {username}; "
-                "ask an admin to add your Slack user ID to the bot's user map.",
-                detail=f"the account {username!r} has another email than the requester's Slack profile",
-            )
-        if not _UUID.fullmatch(account.uuid):
+        if not UUID.fullmatch(account.uuid):
             raise UsageError(detail="account UUID failed validation")
         argv = render_argv(self._token_create_argv, {"uuid": account.uuid, "seconds": str(int(seconds))})
         requested_at = self._wall()
@@ -162,6 +129,9 @@ class TokenService:
         expires_at = minted.expires_at or requested_at + timedelta(seconds=seconds)
         # First thing after the parse: from here on every log line masks this exact value, whatever its shape.
         self._protect(minted.token, max(expires_at, requested_at + timedelta(seconds=seconds)))
+        token_uuid = minted.token_uuid
+        if token_uuid is None:
+            token_uuid, expires_at = self._learn_uuid(minted.token, expires_at)
         metrics.ISSUE_SECONDS.observe(self._clock() - started)
         return IssuedToken(
             token=minted.token,
@@ -169,8 +139,22 @@ class TokenService:
             account_uuid=account.uuid,
             duration_seconds=seconds,
             expires_at=expires_at,
-            token_uuid=minted.token_uuid,
+            token_uuid=token_uuid,
         )
+
+    def _learn_uuid(self, token: Token, expires_at: datetime) -> tuple[str | None, datetime]:
+        """The token's UUID (and expiry) from the registry, for the ledger and the audit trail."""
+        result = self._verifier.verify(token)
+        if result.verdict is Verdict.REJECTED:
+            # Rok printed a token its own registry refuses: whatever was created is no use to anyone.
+            raise CommandFailed(
+                "The Rok Registry created a token it does not accept; an admin must check the registry.",
+                detail=f"token-create printed a token the registry rejects: {result.message}",
+            ).possibly_minted()
+        if not result.ok:
+            log.warning("token UUID unknown: the registry did not answer", extra={"error": result.message})
+            return None, expires_at
+        return result.token_uuid, result.expires_at or expires_at
 
     def _token_create(self, argv: list[str]) -> MintedToken:
         """Run token-create; a failure after it may have started is marked `may_have_minted`."""
@@ -206,11 +190,11 @@ class TokenService:
         waited = self._clock()
         with self._slots:
             metrics.EXEC_WAIT_SECONDS.observe(self._clock() - waited)
-            self._count(name, +1)
+            self._count(+1)
             try:
                 return self._exec_with_retry(name, argv, idempotent=idempotent)
             finally:
-                self._count(name, -1)
+                self._count(-1)
 
     def _exec_with_retry(self, name: str, argv: list[str], *, idempotent: bool) -> ExecResult:
         target: PodTarget | None = None
@@ -236,11 +220,7 @@ class TokenService:
                 raise
         raise AssertionError("unreachable")
 
-    def _count(self, name: str, delta: int) -> None:
-        with self._stats_lock:
-            stats = self.stats
-            stats.in_flight += delta
-            if delta > 0:
-                stats.by_command[name] = stats.by_command.get(name, 0) + 1
-                stats.peak = max(stats.peak, stats.in_flight)
-            metrics.EXECS_IN_FLIGHT.set(stats.in_flight)
+    def _count(self, delta: int) -> None:
+        with self._in_flight_lock:
+            self._in_flight += delta
+            metrics.EXECS_IN_FLIGHT.set(self._in_flight)

@@ -1,86 +1,73 @@
-"""Abuse limits, per replica: a per-user hourly quota and cooldown, and a cap on issues in flight."""
+"""Abuse limits in one replica's memory: a per-user quota (without a store), a cap on issues in flight, and
+the Verify cooldown."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from bot.domain.durations import format_duration
-from bot.domain.errors import LimitExceeded
+from bot.domain.audit import AuditEvent
+from bot.domain.ledger import HOUR, Minted, QuotaRule, TokenStatus
+from bot.domain.models import RequestContext
+from bot.domain.ports import AuditLog, QuotaPlace
 
 
-def _wait(seconds: float) -> str:
-    whole = max(int(seconds + 0.999), 1)
-    return format_duration(whole - whole % 60 if whole >= 120 else whole)
+class _MemoryPlace:
+    """A place in the in-memory quota; settling it keeps the place and records the audit event."""
 
-
-class Reservation:
-    """A provisional place in the user's quota: commit it once a token is minted, release it otherwise."""
-
-    def __init__(self, limiter: RateLimiter, user_id: str, at: float) -> None:
-        self._limiter, self._user, self._at = limiter, user_id, at
+    def __init__(self, quota: MemoryQuota, user_id: str, at: datetime) -> None:
+        self._quota, self._user, self._at = quota, user_id, at
         self._done = False
-
-    def commit(self) -> None:
-        self._done = True
 
     def release(self) -> None:
         if not self._done:
             self._done = True
-            self._limiter._forget(self._user, self._at)
+            self._quota._forget(self._user, self._at)
+
+    def settle(self, *, status: TokenStatus, minted: Minted | None, event: AuditEvent) -> None:
+        self._done = True
+        self._quota.audit.record(event)
 
 
-class RateLimiter:
-    """At most `per_hour` tokens per user in any rolling hour, and `cooldown` seconds between two."""
+class MemoryQuota:
+    """The quota of one replica, in memory (the `Quota` port without a store; the store's holds across replicas)."""
 
-    def __init__(self, *, per_hour: int, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_hour = per_hour
-        self.cooldown = cooldown
+    def __init__(
+        self, *, rule: QuotaRule, audit: AuditLog, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
+        self._rule = rule
+        self.audit = audit
         self._clock = clock
         self._lock = threading.Lock()
-        self._issued: dict[str, deque[float]] = {}
+        self._taken: dict[str, list[datetime]] = {}
 
-    def reserve(self, user_id: str) -> Reservation:
-        """Take a place in the user's quota now (so concurrent requests cannot both slip through)."""
+    @property
+    def rule(self) -> QuotaRule:
+        return self._rule
+
+    def reserve(self, ctx: RequestContext, *, seconds: int) -> QuotaPlace:
+        """Take a place now (so concurrent requests cannot both slip through), or LimitExceeded."""
         now = self._clock()
         with self._lock:
-            times = self._issued.setdefault(user_id, deque())
-            while times and now - times[0] >= 3600:
-                times.popleft()
-            if times and now - times[-1] < self.cooldown:
-                left = self.cooldown - (now - times[-1])
-                raise LimitExceeded(
-                    f"You got a token moments ago; wait {_wait(left)} before asking again.",
-                    detail=f"cooldown {format_duration(int(self.cooldown))}",
-                )
-            if len(times) >= self.per_hour:
-                left = 3600 - (now - times[0])
-                raise LimitExceeded(
-                    f"You have had {self.per_hour} tokens in the last hour, the limit; "
-                    f"the next one is possible in {_wait(left)}.",
-                    detail=f"quota {self.per_hour}/h",
-                )
-            times.append(now)
-        return Reservation(self, user_id, now)
+            taken = [t for t in self._taken.get(ctx.user_id, []) if now - t < HOUR]
+            self._rule.check(taken, now)
+            taken.append(now)
+            self._taken[ctx.user_id] = taken
+        return _MemoryPlace(self, ctx.user_id, now)
 
     def remaining(self, user_id: str) -> int:
-        """Tokens the user may still get in the current rolling hour."""
         now = self._clock()
         with self._lock:
-            times = self._issued.get(user_id, deque())
-            return max(self.per_hour - sum(1 for t in times if now - t < 3600), 0)
+            return self._rule.remaining(list(self._taken.get(user_id, [])), now)
 
-    def _forget(self, user_id: str, at: float) -> None:
-        with self._lock:
-            times = self._issued.get(user_id)
-            if times is not None:
-                with contextlib.suppress(ValueError):
-                    times.remove(at)
+    def _forget(self, user_id: str, at: datetime) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._taken.get(user_id, []).remove(at)
 
 
 K = TypeVar("K")

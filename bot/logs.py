@@ -33,6 +33,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
+from bot.domain.patterns import UUID_ANY_CASE
+
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 MASK: Final = "[REDACTED]"
 
@@ -45,7 +47,6 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",]+")
 # last '@' before the host's end, so an unencoded '@' in a password is covered too.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#'\"<>]+@")
 _URL_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]*@")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _STANDARD_ATTRS: Final = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys() | {"message", "asctime"}
 )
@@ -178,7 +179,7 @@ class Redactor:
         text = _SLACK_TOKEN.sub(MASK, text)
         text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
         text = without_userinfo(text)
-        return _TOKEN_SHAPED.sub(lambda m: m.group(0) if _UUID.fullmatch(m.group(0)) else MASK, text)
+        return _TOKEN_SHAPED.sub(lambda m: m.group(0) if UUID_ANY_CASE.fullmatch(m.group(0)) else MASK, text)
 
 
 class RedactingFilter(logging.Filter):

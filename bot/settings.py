@@ -19,6 +19,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.durations import config_seconds, format_duration
+from bot.domain.patterns import PLACEHOLDER, SLACK_CHANNEL_ID
 from bot.logs import safe_url
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
@@ -34,8 +35,6 @@ TOKEN_CREATE_COMMAND = [
 ]
 TOKEN_CREATE_PLACEHOLDERS = frozenset({"uuid", "seconds"})
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_SLACK_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
 def sends_in_clear(url: str) -> bool:
@@ -55,10 +54,6 @@ def sends_in_clear(url: str) -> bool:
 
 class SettingsError(Exception):
     """Settings are missing or invalid; the message is one line that names the variable."""
-
-
-def _env(name: str) -> Any:
-    return Field(validation_alias=AliasChoices(name))
 
 
 Seconds = Annotated[int, NoDecode]
@@ -168,7 +163,7 @@ class Settings(BaseSettings):
     @field_validator("token_create_command")
     @classmethod
     def _token_placeholders(cls, value: list[str]) -> list[str]:
-        used = {name for arg in value for name in _PLACEHOLDER.findall(arg)}
+        used = {name for arg in value for name in PLACEHOLDER.findall(arg)}
         if unknown := used - TOKEN_CREATE_PLACEHOLDERS:
             raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {{uuid}} and {{seconds}}")
         if missing := TOKEN_CREATE_PLACEHOLDERS - used:
@@ -178,7 +173,7 @@ class Settings(BaseSettings):
     @field_validator("account_list_command")
     @classmethod
     def _no_placeholders(cls, value: list[str]) -> list[str]:
-        if any(_PLACEHOLDER.search(arg) for arg in value):
+        if any(PLACEHOLDER.search(arg) for arg in value):
             raise ValueError("takes no placeholders")
         return value
 
@@ -199,7 +194,7 @@ class Settings(BaseSettings):
     @field_validator("audit_channel")
     @classmethod
     def _channel_id(cls, value: str | None) -> str | None:
-        if value is not None and not _SLACK_CHANNEL_ID.fullmatch(value):
+        if value is not None and not SLACK_CHANNEL_ID.fullmatch(value):
             raise ValueError("must be a Slack channel ID such as C0123ABCD (not a #name)")
         return value
 
@@ -214,7 +209,7 @@ class Settings(BaseSettings):
     @classmethod
     def _seal_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from bot.slack.seal import parse_seal_keys  # cryptography is loaded only when a key is set
+            from bot.adapters.seal import parse_seal_keys  # cryptography is loaded only when a key is set
 
             try:
                 parse_seal_keys(value.get_secret_value())

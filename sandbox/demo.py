@@ -361,7 +361,7 @@ class Demo:
             self.show(f"ack after {_ms(ack_s)}, only {audience} sees it:", entry, indent=indent)
         else:
             self.say(f"{indent}ack after {_ms(ack_s)} (empty: the answer follows)")
-        if ack_text is not None and not ack_text.startswith("Issuing"):
+        if ack_text is not None and not ack_text.startswith("Checking"):
             return outcome  # answered in the ack: nothing else is coming
 
         def arrived() -> Reply | None:
@@ -451,7 +451,7 @@ def play_story(demo: Demo) -> None:
 
     t = _step(demo, 1, "Jane (U0JDOE, mapped to jdoe in the user map) types  /rok-token 24h")
     got = demo.command("U0JDOE", "24h")
-    _expect(got.ack_text and "Issuing" in got.ack_text, f"unexpected ack: {got.ack_text!r}")
+    _expect(got.ack_text and "Checking" in got.ack_text, f"unexpected ack: {got.ack_text!r}")
     _expect(got.reply and got.reply.via == "dm" and got.reply.token, "no token in a private message to Jane")
     assert got.reply is not None
     jane_token = got.reply.token
@@ -636,7 +636,7 @@ def start_page(demo: Demo) -> Any:
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_get("/fragments", fragments)
-    return ServerThread(app).start()
+    return ServerThread(app, name="demo-page").start()
 
 
 # -- entry point -------------------------------------------------------------------------------------

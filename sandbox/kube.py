@@ -144,7 +144,7 @@ class FakeKube(FakeServer):
         self.access_reviews: list[dict[str, Any]] = []
         self.current_execs = 0
         self.max_concurrent_execs = 0
-        self._server = ServerThread(self._app())
+        self._server = ServerThread(self._app(), name="fake-kube")
 
     # --- lifecycle ---------------------------------------------------------------------------------
 

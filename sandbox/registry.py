@@ -33,7 +33,7 @@ class FakeRegistry(FakeServer):
         self.requests = 0
         app = web.Application()
         app.router.add_get(f"{self.prefix}/auth/v1/token", self._token_info)
-        self._server = ServerThread(app)
+        self._server = ServerThread(app, name="fake-registry")
 
     @property
     def url(self) -> str:

@@ -226,7 +226,7 @@ class FakeSlack(FakeServer):
         app.router.add_post("/response/{id}", self._handle_response)
         app.router.add_get("/socket-mode", self._handle_socket_mode)
         app.on_shutdown.append(self._close_sockets)
-        self._server = ServerThread(app)
+        self._server = ServerThread(app, name="fake-slack")
 
     # -- lifecycle -----------------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ def test_demo_tells_the_story_and_exits_0(tmp_path: Path) -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     # 1. Jane's ack at once, then her private message: the token masked in the code block and the export line.
-    assert "Issuing a 1d token for you" in out
+    assert "Checking your request for a 1d token" in out
     assert "Your Rok Registry token" in out
     assert "Username: jdoe" in out
     assert "[ Verify ]" in out
@@ -72,7 +72,7 @@ def test_interactive_reads_commands_from_a_pipe(tmp_path: Path) -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "> /rok-token 2h" in out
-    assert "Issuing a 2h token for you" in out
+    assert "Checking your request for a 2h token" in out
     assert re.search(r"export ROK_REGISTRY_TOKEN=\S*…[A-Za-z0-9_\-]{4}", out)
     assert "The token is valid." in out
     assert "Mallory (U0MALLORY) runs /rok-token 1h" in out

@@ -1,4 +1,4 @@
-"""The engine end to end: TokenService -> KubeExecutor -> the official client -> FakeKube -> FakeRok.
+"""The engine end to end: TokenEngine -> KubeExecutor -> the official client -> FakeKube -> FakeRok.
 
 No patching: the real adapters talk to the fakes over loopback, and the assertions read what the fakes
 recorded (each exec's argv, pod, container and protocol; each minted token).
@@ -22,7 +22,6 @@ from bot.domain.errors import (
     AccessDenied,
     AmbiguousAccountError,
     CommandFailed,
-    DurationError,
     EmailMappingRefused,
     ExecError,
     ExecStartError,
@@ -33,14 +32,29 @@ from bot.domain.errors import (
     RokBotError,
     UsageError,
 )
+from bot.domain.identity import Identity, IdentityResolver, Workspace
 from bot.domain.models import IssuedToken, Verdict
 from bot.domain.ports import PodTarget
 from bot.domain.secret import Token
-from bot.service import TokenService
+from bot.engine import TokenEngine
 from sandbox.kube import V4_PROTOCOL, V5_PROTOCOL
 from tests.fakes import FakeAccount, FakeKube, FakePod, FakeRegistry, FakeRok, generate_accounts
 
 EXE = "rok-fort-manage"
+# The email rule lives with identity now: the helper applies it as the issue use case does.
+RESOLVER = IdentityResolver(
+    user_map={}, email_domains=["example.com"], allow_guests=False, workspace=Workspace("T0"), support_contact="#help"
+)
+
+
+def issue(engine: Engine, username: str, seconds: int, *, email: str | None = None) -> IssuedToken:
+    """What the use case does around the engine: the account, the email rule for email-mapped users, the mint."""
+    account = engine.engine.account(username)
+    if email is not None:
+        RESOLVER.check_account(Identity("U0TEST", username, "email", email=email), account)
+    return engine.engine.mint(account, seconds=seconds)
+
+
 HOUR = 3600
 
 
@@ -64,7 +78,7 @@ def assert_no_token(exc: BaseException, rok: FakeRok) -> None:
 
 def warm(engine: Engine, kube: FakeKube) -> None:
     """Load the account table and the pod, then forget what the fake recorded so far."""
-    engine.service.account_table()
+    engine.engine.account_table()
     kube.reset_records()
 
 
@@ -72,7 +86,7 @@ def warm(engine: Engine, kube: FakeKube) -> None:
 
 
 def test_exact_username_match_the_substring_trap(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
-    issued = {name: engine.service.issue(username=name, seconds=HOUR) for name in ("jdoe", "jdoe2", "ajdoe")}
+    issued = {name: issue(engine, name, HOUR) for name in ("jdoe", "jdoe2", "ajdoe")}
     for name, token in issued.items():
         assert token.account_uuid == rok.account(name).uuid
         assert token.username == name
@@ -84,7 +98,7 @@ def test_exact_username_match_the_substring_trap(engine: Engine, kube: FakeKube,
     kube.reset_records()
     for near_miss in ("jdo", "doe", "JDOE", "jdoe3"):
         with pytest.raises(NoAccountError) as err:
-            engine.service.issue(username=near_miss, seconds=HOUR)
+            issue(engine, near_miss, HOUR)
         assert err.value.user_message == "There is no Rok Registry account with that username."
     assert kube.execs == []  # a fresh table is not reloaded for a miss
     assert len(rok.minted) == 3
@@ -93,14 +107,14 @@ def test_exact_username_match_the_substring_trap(engine: Engine, kube: FakeKube,
 @pytest.mark.parametrize("username", ["", "jdoe jdoe2", "jdoe;id", "-jdoe", "--user", "x" * 200, "jdoe\n"])
 def test_malformed_usernames_never_reach_the_pod(engine: Engine, kube: FakeKube, username: str) -> None:
     with pytest.raises(UsageError):
-        engine.service.issue(username=username, seconds=HOUR)
+        issue(engine, username, HOUR)
     assert kube.execs == []
 
 
 def test_several_accounts_with_one_username_is_an_error(engine: Engine, rok: FakeRok) -> None:
     rok.accounts.append(FakeAccount(uuid="5e1e63c4-5d0c-4b3e-8f43-9a0d6bb7d5a1", username="bob", email="b@x"))
     with pytest.raises(AmbiguousAccountError):
-        engine.service.issue(username="bob", seconds=HOUR)
+        issue(engine, "bob", HOUR)
     assert rok.minted == []
 
 
@@ -108,35 +122,35 @@ def test_an_email_mapped_issue_needs_the_accounts_email_when_account_list_shows_
     engine: Engine, kube: FakeKube, rok: FakeRok
 ) -> None:
     warm(engine, kube)
-    issued = engine.service.issue(username="bob", seconds=HOUR, email="Bob@Example.com")  # case-insensitive
+    issued = issue(engine, "bob", HOUR, email="Bob@Example.com")  # case-insensitive
     assert issued.username == "bob"
     kube.reset_records()
     with pytest.raises(EmailMappingRefused) as refused:
-        engine.service.issue(username="carol", seconds=HOUR, email="carol@elsewhere.test")
+        issue(engine, "carol", HOUR, email="carol@elsewhere.test")
     assert isinstance(refused.value, AccessDenied)  # audited as a refusal
     assert "user map" in refused.value.user_message
     assert kube.execs == [] and [m.username for m in rok.minted] == ["bob"]
     # Mapped by the user map (no email given): the account's email is not compared.
-    assert engine.service.issue(username="carol", seconds=HOUR).username == "carol"
+    assert issue(engine, "carol", HOUR).username == "carol"
 
 
 def test_an_account_with_an_empty_email_cell_matches_no_email(engine: Engine, rok: FakeRok) -> None:
     rok.account("carol").email = ""
     with pytest.raises(EmailMappingRefused):
-        engine.service.issue(username="carol", seconds=HOUR, email="carol@example.com")
+        issue(engine, "carol", HOUR, email="carol@example.com")
     assert rok.minted == []
 
 
 def test_without_an_email_column_the_email_is_not_compared(engine: Engine, rok: FakeRok) -> None:
     rok.account_list_email = False
-    assert engine.service.issue(username="carol", seconds=HOUR, email="carol@elsewhere.test").username == "carol"
+    assert issue(engine, "carol", HOUR, email="carol@elsewhere.test").username == "carol"
 
 
 def test_upper_case_uuids_in_the_output_are_read_in_lower_case(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
     rok.upper_case_uuids = True
     jdoe = rok.account("jdoe").uuid
     assert jdoe.upper() in rok.execute([EXE, "account-list"]).stdout  # the fault is on
-    issued = engine.service.issue(username="jdoe", seconds=HOUR)
+    issued = issue(engine, "jdoe", HOUR)
     [minted] = rok.minted
     assert issued.account_uuid == jdoe  # the canonical, lower-case form
     assert issued.token_uuid == minted.token_uuid
@@ -145,11 +159,11 @@ def test_upper_case_uuids_in_the_output_are_read_in_lower_case(engine: Engine, k
 
 def test_bordered_account_list_is_read_too(engine: Engine, rok: FakeRok) -> None:
     rok.bordered_account_list = True
-    assert engine.service.issue(username="carol", seconds=HOUR).account_uuid == rok.account("carol").uuid
+    assert issue(engine, "carol", HOUR).account_uuid == rok.account("carol").uuid
 
 
 def test_argv_is_the_template_with_single_items(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
-    issued = engine.service.issue(username="alice", seconds=5400)
+    issued = issue(engine, "alice", 5400)
     assert [r.argv for r in kube.execs] == [
         [EXE, "account-list"],
         [EXE, "token-create", "--user", rok.account("alice").uuid, "--duration", "5400", "--no-borders"],
@@ -170,26 +184,18 @@ def test_custom_template_substitutes_inside_one_item(
     engine = make_engine(
         ROK_BOT_TOKEN_CREATE_COMMAND='["rok-fort-manage", "token-create", "--user={uuid}", "--duration={seconds}"]'
     )
-    engine.service.issue(username="bob", seconds=600)
+    issue(engine, "bob", 600)
     assert kube.execs[-1].argv == [EXE, "token-create", f"--user={rok.account('bob').uuid}", "--duration=600"]
     assert len(rok.minted) == 1  # the fake's parser accepted the `--opt=value` form and bordered output
-
-
-def test_durations_outside_the_bounds_are_refused_before_any_exec(engine: Engine, kube: FakeKube) -> None:
-    for seconds in (0, -60, 60, 8 * 86400):
-        with pytest.raises(DurationError) as err:
-            engine.service.issue(username="jdoe", seconds=seconds)
-        assert "between 5m and 7d" in err.value.user_message
-    assert kube.execs == []
 
 
 # --- cache ---------------------------------------------------------------------------------------
 
 
 def test_warm_cache_costs_exactly_one_exec(engine: Engine, kube: FakeKube) -> None:
-    engine.service.issue(username="jdoe", seconds=HOUR)
+    issue(engine, "jdoe", HOUR)
     kube.reset_records()
-    engine.service.issue(username="jdoe2", seconds=HOUR)
+    issue(engine, "jdoe2", HOUR)
     assert commands(kube) == ["token-create"]
     assert exec_attempts(kube) == 1
     assert len(kube.requests) == 1  # the pod is cached too: no Service or pod reads
@@ -209,15 +215,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def timed_service(engine: Engine, settings: object, clock: Clock) -> TokenService:
-    """A TokenService on the real adapters with a clock the test moves: TTL 300 s, miss refresh after 10 s."""
-    return TokenService(
+def timed_engine(engine: Engine, settings: object, clock: Clock) -> TokenEngine:
+    """A TokenEngine on the real adapters with a clock the test moves: TTL 300 s, miss refresh after 10 s."""
+    return TokenEngine(
         runner=engine.executor,
         verifier=engine.registry,
         account_list_argv=[EXE, "account-list"],
         token_create_argv=[EXE, "token-create", "--user", "{uuid}", "--duration", "{seconds}", "--no-borders"],
-        min_seconds=300,
-        max_seconds=7 * 86400,
         cache_ttl=300,
         max_concurrent_execs=4,
         miss_refresh_after=10,
@@ -225,47 +229,47 @@ def timed_service(engine: Engine, settings: object, clock: Clock) -> TokenServic
     )
 
 
-def test_cache_ttl_expiry_reloads(timed_service: TokenService, kube: FakeKube, clock: Clock) -> None:
-    timed_service.issue(username="jdoe", seconds=HOUR)
+def test_cache_ttl_expiry_reloads(timed_engine: TokenEngine, kube: FakeKube, clock: Clock) -> None:
+    timed_engine.mint(timed_engine.account("jdoe"), seconds=HOUR)
     clock.now += 299
-    timed_service.issue(username="jdoe", seconds=HOUR)
+    timed_engine.mint(timed_engine.account("jdoe"), seconds=HOUR)
     assert commands(kube) == ["account-list", "token-create", "token-create"]
     clock.now += 2
-    timed_service.issue(username="jdoe", seconds=HOUR)
+    timed_engine.mint(timed_engine.account("jdoe"), seconds=HOUR)
     assert commands(kube) == ["account-list", "token-create", "token-create", "account-list", "token-create"]
 
 
-def test_a_miss_refreshes_at_most_once(timed_service: TokenService, kube: FakeKube, rok: FakeRok, clock: Clock) -> None:
-    timed_service.issue(username="jdoe", seconds=HOUR)
+def test_a_miss_refreshes_at_most_once(timed_engine: TokenEngine, kube: FakeKube, rok: FakeRok, clock: Clock) -> None:
+    timed_engine.mint(timed_engine.account("jdoe"), seconds=HOUR)
     newcomer = FakeAccount(uuid="7d3f3c1e-2b2a-4a57-9a55-2d4f7a1c9e10", username="newcomer", email="n@x")
     rok.accounts.append(newcomer)
 
     clock.now += 5  # the table is fresh: a miss is a miss, no reload
     with pytest.raises(NoAccountError):
-        timed_service.issue(username="newcomer", seconds=HOUR)
+        timed_engine.mint(timed_engine.account("newcomer"), seconds=HOUR)
     assert commands(kube).count("account-list") == 1
 
     clock.now += 60  # older than the miss threshold: one reload finds the new account
-    assert timed_service.issue(username="newcomer", seconds=HOUR).account_uuid == newcomer.uuid
+    assert timed_engine.mint(timed_engine.account("newcomer"), seconds=HOUR).account_uuid == newcomer.uuid
     assert commands(kube).count("account-list") == 2
 
     clock.now += 60  # an unknown name reloads once, not in a loop
     with pytest.raises(NoAccountError):
-        timed_service.issue(username="nobody", seconds=HOUR)
+        timed_engine.mint(timed_engine.account("nobody"), seconds=HOUR)
     assert commands(kube).count("account-list") == 3
     with pytest.raises(NoAccountError):
-        timed_service.issue(username="nobody", seconds=HOUR)
+        timed_engine.mint(timed_engine.account("nobody"), seconds=HOUR)
     assert commands(kube).count("account-list") == 3
 
 
 def test_a_failed_load_is_not_cached(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
     rok.fault = "exit"
     with pytest.raises(CommandFailed) as err:
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert err.value.exit_code == 3
     assert commands(kube) == ["account-list"]  # a non-zero exit is not retried
     rok.fault = None
-    engine.service.issue(username="jdoe", seconds=HOUR)
+    issue(engine, "jdoe", HOUR)
     assert commands(kube) == ["account-list", "account-list", "token-create"]
 
 
@@ -286,10 +290,10 @@ def test_burst_single_flight_bounded_execs_and_rest_interleaved(
     errors: list[BaseException] = []
     start = threading.Barrier(50 + 4)
 
-    def issue(i: int) -> None:
+    def mint(i: int) -> None:
         start.wait()
         try:
-            issued[i] = engine.service.issue(username=wanted[i], seconds=HOUR)
+            issued[i] = issue(engine, wanted[i], HOUR)
         except BaseException as exc:
             errors.append(exc)
 
@@ -303,7 +307,7 @@ def test_burst_single_flight_bounded_execs_and_rest_interleaved(
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=issue, args=(i,)) for i in range(50)]
+    threads = [threading.Thread(target=mint, args=(i,)) for i in range(50)]
     threads += [threading.Thread(target=resolve) for _ in range(4)]
     for t in threads:
         t.start()
@@ -314,7 +318,6 @@ def test_burst_single_flight_bounded_execs_and_rest_interleaved(
     assert commands(kube).count("account-list") == 1
     assert commands(kube).count("token-create") == 50
     assert 2 <= kube.max_concurrent_execs <= 4
-    assert engine.service.stats.peak <= 4
     assert kube.current_execs == 0
     assert len(resolved) == 20 and {t.pod for t in resolved} == {"rok-registry-0"}
     assert sum(path.endswith("/pods") for _, path in kube.requests) >= 20
@@ -372,7 +375,7 @@ def test_resolution_errors_name_the_namespace_and_service(
 ) -> None:
     stage(named)
     with pytest.raises(PodResolutionError) as err:
-        named_engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(named_engine, "jdoe", HOUR)
     said = f"{err.value.user_message} {err.value.detail}"
     assert "rok-system" in said and "registry-api" in said
     assert named.execs == [] and rok.minted == []
@@ -388,7 +391,7 @@ def test_prefers_the_pod_ready_longest(named_engine: Engine, named: FakeKube) ->
         FakePod(name="middle", ready_since=now - timedelta(hours=1)),
     ]
     assert named_engine.executor.resolve(fresh=True) == PodTarget("oldest-ready", "rok-registry")
-    named_engine.service.issue(username="jdoe", seconds=HOUR)
+    issue(named_engine, "jdoe", HOUR)
     assert {r.pod for r in named.execs} == {"oldest-ready"}
 
 
@@ -415,7 +418,7 @@ def test_container_choice(
     kube.pods[0].containers = containers
     kube.pods[0].annotations = {"kubectl.kubernetes.io/default-container": annotation} if annotation else {}
     assert engine.executor.resolve(fresh=True).container == chosen
-    engine.service.issue(username="jdoe", seconds=HOUR)
+    issue(engine, "jdoe", HOUR)
     assert {r.container for r in kube.execs} == {chosen}
 
 
@@ -432,7 +435,7 @@ def test_unreadable_output_never_yields_a_token(
     warm(engine, kube)
     rok.fault = fault
     with pytest.raises(error) as err:
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert type(err.value) is error
     assert commands(kube) == ["token-create"]
     assert_no_token(err.value, rok)
@@ -441,14 +444,14 @@ def test_unreadable_output_never_yields_a_token(
 def test_garbage_account_list(engine: Engine, rok: FakeRok) -> None:
     rok.fault = "garbage"
     with pytest.raises(OutputParseError):
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
 
 
 def test_non_zero_exit_is_command_failed_with_the_code(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
     warm(engine, kube)
     rok.fault = "exit"
     with pytest.raises(CommandFailed) as err:
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert err.value.exit_code == 3
     assert "token-create exited 3" in err.value.detail
     assert "cannot connect to the Rok database" in err.value.detail  # stderr, kept apart from stdout
@@ -459,7 +462,7 @@ def test_missing_executable_is_command_failed(engine: Engine, kube: FakeKube, ro
     warm(engine, kube)
     rok.fault = "not-found"
     with pytest.raises(CommandFailed) as err:
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert "executable file not found" in err.value.detail
     assert commands(kube) == ["token-create"]
     assert rok.minted == []
@@ -470,7 +473,7 @@ def test_hang_is_bounded_by_the_exec_timeout(make_engine: Callable[..., Engine],
     warm(engine, kube)
     kube.exec_fault = "hang"
     with pytest.raises(ExecTimeout) as err:
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert "ran past 1s" in err.value.detail
     assert commands(kube) == ["token-create"]  # a timeout is never retried: it may have minted
 
@@ -485,7 +488,7 @@ def test_a_frame_dripped_past_the_exec_timeout_is_an_exec_timeout(
     kube.exec_fault = "drip"
     kube.drip_interval, kube.drip_cap = 0.1, 4.0
     with pytest.raises(ExecTimeout) as err:
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert "ran past 1s" in err.value.detail
     assert commands(kube) == ["token-create"]  # a timeout is never retried: it may have minted
     assert len(rok.minted) == 1
@@ -493,8 +496,7 @@ def test_a_frame_dripped_past_the_exec_timeout_is_an_exec_timeout(
         engine.executor.run([EXE, "account-list"])
     # The one exec slot is free again.
     kube.exec_fault = None
-    assert engine.service.issue(username="jdoe", seconds=HOUR).username == "jdoe"
-    assert engine.service.stats.in_flight == 0
+    assert issue(engine, "jdoe", HOUR).username == "jdoe"
 
 
 def test_http500_is_exec_start_error_retried_once(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
@@ -502,7 +504,7 @@ def test_http500_is_exec_start_error_retried_once(engine: Engine, kube: FakeKube
     kube.exec_fault = "http500"
     kube.exec_fault_commands = {"token-create"}
     with pytest.raises(ExecStartError) as err:
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert "500" in err.value.detail
     assert "-+-+-" not in err.value.detail  # websocket-client's dump of the response headers is cut
     assert exec_attempts(kube) == 2 and kube.execs == [] and rok.minted == []
@@ -519,7 +521,7 @@ def test_pod_gone_without_replacement(engine: Engine, kube: FakeKube, rok: FakeR
     warm(engine, kube)
     kube.pods.clear()
     with pytest.raises(PodResolutionError) as err:  # the retry re-resolves and finds nothing
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert "rok-registry" in err.value.detail
     assert exec_attempts(kube) == 1 and rok.minted == []
 
@@ -527,12 +529,12 @@ def test_pod_gone_without_replacement(engine: Engine, kube: FakeKube, rok: FakeR
 def test_pod_removed_after_resolution_is_retried_on_a_fresh_pod(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
     warm(engine, kube)
     kube.pods = [FakePod(name="rok-registry-1")]
-    issued = engine.service.issue(username="jdoe", seconds=HOUR)
+    issued = issue(engine, "jdoe", HOUR)
     assert [(r.pod, r.argv[1]) for r in kube.execs] == [("rok-registry-1", "token-create")]
     assert exec_attempts(kube) == 2
     assert [m.token for m in rok.minted] == [issued.token.reveal()]
     kube.reset_records()
-    engine.service.issue(username="jdoe", seconds=HOUR)  # the new pod is now the cached one
+    issue(engine, "jdoe", HOUR)  # the new pod is now the cached one
     assert [(r.pod, r.argv[1]) for r in kube.execs] == [("rok-registry-1", "token-create")]
     assert exec_attempts(kube) == 1
 
@@ -543,7 +545,7 @@ def test_a_token_create_cut_mid_exec_is_not_retried(engine: Engine, kube: FakeKu
     kube.pods.append(FakePod(name="rok-registry-1"))  # a retry would have somewhere to go
     kube.exec_fault = fault
     with pytest.raises(ExecError) as err:
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert type(err.value) is ExecError
     assert "dropped" in err.value.user_message
     assert commands(kube) == ["token-create"]
@@ -555,19 +557,19 @@ def test_account_list_dropped_is_retried_once(engine: Engine, kube: FakeKube, ro
     kube.exec_fault = "drop"
     kube.exec_fault_commands = {"account-list"}
     with pytest.raises(ExecError):
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert commands(kube) == ["account-list", "account-list"]
     assert rok.minted == []
 
 
 def test_v4_protocol(engine: Engine, kube: FakeKube, rok: FakeRok) -> None:
     kube.force_protocol = V4_PROTOCOL
-    issued = engine.service.issue(username="jdoe2", seconds=HOUR)
+    issued = issue(engine, "jdoe2", HOUR)
     assert issued.token.reveal() == rok.minted[0].token
     assert [r.protocol for r in kube.execs] == [V4_PROTOCOL, V4_PROTOCOL]
     rok.fault = "exit"
     with pytest.raises(CommandFailed) as err:
-        engine.service.issue(username="jdoe2", seconds=HOUR)
+        issue(engine, "jdoe2", HOUR)
     assert err.value.exit_code == 3
 
 
@@ -575,20 +577,20 @@ def test_output_over_the_limit_is_refused(make_engine: Callable[..., Engine], ku
     engine = make_engine(ROK_BOT_EXEC_OUTPUT_LIMIT="4096")
     rok.accounts += generate_accounts(200)
     with pytest.raises(ExecError) as err:
-        engine.service.issue(username="jdoe", seconds=HOUR)
+        issue(engine, "jdoe", HOUR)
     assert "more than 4096 bytes" in err.value.detail
     assert "token-create" not in commands(kube) and rok.minted == []
     assert commands(kube).count("account-list") == 1  # a too-big table is not asked for twice
     rok.accounts = rok.accounts[:6]
-    engine.service.issue(username="jdoe", seconds=HOUR)  # the limit is on output, not on the engine
+    issue(engine, "jdoe", HOUR)  # the limit is on output, not on the engine
 
 
 # --- verify --------------------------------------------------------------------------------------
 
 
 def test_verify_valid_expired_and_malformed(engine: Engine, rok: FakeRok, registry: FakeRegistry) -> None:
-    issued = engine.service.issue(username="jdoe", seconds=HOUR)
-    result = engine.service.verify(issued.token)
+    issued = issue(engine, "jdoe", HOUR)
+    result = engine.engine.verify(issued.token)
     assert result.verdict is Verdict.VALID and result.ok
     assert result.token_uuid == issued.token_uuid
     assert result.expires_at == rok.minted[0].expires_at
@@ -596,11 +598,11 @@ def test_verify_valid_expired_and_malformed(engine: Engine, rok: FakeRok, regist
     assert isinstance(result.user, dict) and result.user["username"] == "jdoe"
 
     rok.expire(issued.token.reveal())
-    expired = engine.service.verify(issued.token)
+    expired = engine.engine.verify(issued.token)
     assert expired.verdict is Verdict.REJECTED
     assert "expired or malformed" in expired.message
 
-    assert engine.service.verify(Token("not-a-token-at-all-0123456789")).verdict is Verdict.REJECTED
+    assert engine.engine.verify(Token("not-a-token-at-all-0123456789")).verdict is Verdict.REJECTED
     assert registry.requests == 3
     for verdict in (result, expired):
         assert issued.token.reveal() not in f"{verdict!r} {verdict.message}"
@@ -610,9 +612,9 @@ def test_verify_valid_expired_and_malformed(engine: Engine, rok: FakeRok, regist
 def test_verify_registry_faults_are_unreachable(
     engine: Engine, rok: FakeRok, registry: FakeRegistry, fault: str
 ) -> None:
-    token = engine.service.issue(username="jdoe", seconds=HOUR).token
+    token = issue(engine, "jdoe", HOUR).token
     registry.fault = fault
-    result = engine.service.verify(token)
+    result = engine.engine.verify(token)
     assert result.verdict is Verdict.UNREACHABLE and not result.ok
     assert token.reveal() not in f"{result!r} {result.message}"
 
@@ -630,12 +632,12 @@ def test_verify_hang_is_bounded(registry: FakeRegistry, rok: FakeRok) -> None:
 
 def test_verify_registry_down(engine: Engine, registry: FakeRegistry) -> None:
     registry.stop()
-    result = engine.service.verify(Token("not-a-token-at-all-0123456789"))
+    result = engine.engine.verify(Token("not-a-token-at-all-0123456789"))
     assert result.verdict is Verdict.UNREACHABLE
 
 
 def test_issued_token_repr_hides_the_token(engine: Engine, rok: FakeRok) -> None:
-    issued = engine.service.issue(username="jdoe", seconds=HOUR)
+    issued = issue(engine, "jdoe", HOUR)
     secret = rok.minted[0].token
     assert secret not in repr(issued) and secret not in str(issued) and secret not in f"{issued.token}"
 
@@ -650,7 +652,7 @@ def test_api_server_gone_mid_exec_is_exec_error(
     stopper.start()
     try:
         with pytest.raises(ExecError) as err:  # not a raw websocket exception
-            engine.service.issue(username="jdoe", seconds=HOUR)
+            issue(engine, "jdoe", HOUR)
     finally:
         stopper.join()
     assert type(err.value) is ExecError
@@ -660,23 +662,21 @@ def test_api_server_gone_mid_exec_is_exec_error(
 def test_each_minted_or_verified_token_is_handed_to_protect(engine: Engine, rok: FakeRok) -> None:
     """The log redactor's hook: called with the token as soon as token-create's output is parsed."""
     protected: list[tuple[Token, datetime, int]] = []
-    service = TokenService(
+    service = TokenEngine(
         runner=engine.executor,
         verifier=engine.registry,
         account_list_argv=[EXE, "account-list"],
         token_create_argv=[EXE, "token-create", "--user", "{uuid}", "--duration", "{seconds}", "--no-borders"],
-        min_seconds=300,
-        max_seconds=7 * 86400,
         cache_ttl=300,
         max_concurrent_execs=4,
         protect=lambda token, until: protected.append((token, until, len(rok.minted))),
     )
-    issued = service.issue(username="jdoe", seconds=HOUR)
+    issued = service.mint(service.account("jdoe"), seconds=HOUR)
     [(token, until, minted)] = protected
     assert token == issued.token and until >= issued.expires_at and minted == 1
     assert service.verify(issued.token).verdict is Verdict.VALID
     assert protected[-1][0] == issued.token and protected[-1][1] > datetime.now(UTC)
     rok.fault = "garbage"
     with pytest.raises(OutputParseError):
-        service.issue(username="jdoe", seconds=HOUR)
+        service.mint(service.account("jdoe"), seconds=HOUR)
     assert len(protected) == 2  # nothing parsed, nothing to protect

@@ -126,7 +126,7 @@ def test_the_engine_protects_each_token_it_mints_until_after_its_expiry(
     rok.token_shape = shape
     engine = build_engine(settings)
     try:
-        issued = engine.service.issue(username="jdoe", seconds=3600)
+        issued = engine.engine.mint(engine.engine.account("jdoe"), seconds=3600)
     finally:
         engine.close()
     token = issued.token.reveal()

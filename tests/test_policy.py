@@ -7,9 +7,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import AccessDenied, DurationError, LimitExceeded
+from bot.domain.ledger import QuotaRule, TokenStatus
+from bot.domain.models import RequestContext
 from bot.domain.policy import PolicyError, build_policy, load_policy
-from bot.limits import Capacity, RateLimiter
+from bot.limits import Capacity, MemoryQuota
+from tests.unit.fakes import Clock, FakeAudit
 
 H, D = 3600, 86400
 BASE = {"default": D, "minimum": 300, "maximum": 7 * D, "allow_guests": False}
@@ -80,40 +84,38 @@ def test_policy_file_must_be_a_mapping(tmp_path: Path) -> None:
         load_policy(path, **BASE)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+def _ctx(user_id: str) -> RequestContext:
+    return RequestContext("r", user_id, Origin.COMMAND)
 
 
 def test_quota_per_rolling_hour_with_the_wait_in_the_refusal() -> None:
-    clock = Clock()
-    limiter = RateLimiter(per_hour=2, cooldown=0, clock=clock)
-    limiter.reserve("U1").commit()
-    clock.now += 60
-    limiter.reserve("U1").commit()
-    clock.now += 60
+    clock, audit = Clock(), FakeAudit()
+    quota = MemoryQuota(rule=QuotaRule(per_hour=2, cooldown=0), audit=audit, clock=clock)
+    event = AuditEvent("issued", "r")
+    quota.reserve(_ctx("U1"), seconds=60).settle(status=TokenStatus.ISSUED, minted=None, event=event)
+    clock.advance(60)
+    quota.reserve(_ctx("U1"), seconds=60).settle(status=TokenStatus.ISSUED, minted=None, event=event)
+    clock.advance(60)
     with pytest.raises(LimitExceeded, match=r"2 tokens in the last hour.*in 58m"):
-        limiter.reserve("U1")
-    limiter.reserve("U2").commit()  # per user
-    clock.now += 3541
-    limiter.reserve("U1").commit()
-    assert limiter.remaining("U1") == 1  # both earlier tokens are now over an hour old
+        quota.reserve(_ctx("U1"), seconds=60)
+    quota.reserve(_ctx("U2"), seconds=60)  # per user
+    clock.advance(3541)
+    quota.reserve(_ctx("U1"), seconds=60)
+    assert quota.remaining("U1") == 1  # both earlier tokens are now over an hour old
+    assert len(audit.events) == 2  # settling records the audit event; reserving alone does not
 
 
 def test_cooldown_and_released_reservations() -> None:
-    clock = Clock()
-    limiter = RateLimiter(per_hour=10, cooldown=30, clock=clock)
-    limiter.reserve("U1").release()  # a failure before minting does not count
-    limiter.reserve("U1").commit()
-    clock.now += 10
+    clock, audit = Clock(), FakeAudit()
+    quota = MemoryQuota(rule=QuotaRule(per_hour=10, cooldown=30), audit=audit, clock=clock)
+    quota.reserve(_ctx("U1"), seconds=60).release()  # a failure before minting does not count
+    quota.reserve(_ctx("U1"), seconds=60)
+    clock.advance(10)
     with pytest.raises(LimitExceeded, match="wait 20s"):
-        limiter.reserve("U1")
-    clock.now += 20
-    limiter.reserve("U1").commit()
-    assert limiter.remaining("U1") == 8
+        quota.reserve(_ctx("U1"), seconds=60)
+    clock.advance(20)
+    quota.reserve(_ctx("U1"), seconds=60)
+    assert quota.remaining("U1") == 8
 
 
 def test_capacity() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices
 
 from bot.settings import Settings
-from bot.slack.app import GroupDirectory
+from bot.slack.directory import SlackDirectory
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -49,7 +49,7 @@ def test_every_test_the_threat_model_cites_exists() -> None:
 
 def test_the_threat_model_says_group_membership_is_trusted_and_cached() -> None:
     """Per-group limits and the group allowlist trust Slack's user groups, as the bot caches them: the docs say so."""
-    ttl = inspect.signature(GroupDirectory.__init__).parameters["ttl"].default
+    ttl = inspect.signature(SlackDirectory.__init__).parameters["ttl"].default
     minutes = f"{ttl / 60:g} minutes"
     security = (ROOT / "docs" / "SECURITY.md").read_text(encoding="utf-8")
     rows = [line for line in security.splitlines() if line.startswith("| T") and "user-group membership" in line]

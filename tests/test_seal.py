@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from bot.adapters.seal import Sealer
 from bot.domain.errors import SealError, SealKeyRetired
 from bot.domain.secret import Token
-from bot.slack.seal import Sealer
 
 HOWTO = 'python3 -c "import secrets; print(secrets.token_urlsafe(32))"'
 LATER = int(time.time()) + 3600

@@ -135,7 +135,11 @@ class KubeExecutor:
         pod_cache_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        import websocket
         from kubernetes.client.api_client import ApiClient
+
+        # The exec WebSocket's connect and reads use websocket-client's default timeout: bound them too.
+        websocket.setdefaulttimeout(timeout)
 
         self._cfg = configuration
         self._namespace = namespace
@@ -176,27 +180,79 @@ class KubeExecutor:
                 self._cached = None
 
     def _serialize(
-        self, path: str, path_params: dict[str, str], query: list[tuple[str, Any]]
-    ) -> tuple[str, dict[str, str]]:
-        """URL and headers (with fresh credentials) for a GET, as the generated API methods build them."""
-        _method, url, headers, _body, _post = self._api.param_serialize(
-            "GET",
+        self,
+        path: str,
+        path_params: dict[str, str],
+        query: list[tuple[str, Any]],
+        *,
+        method: str = "GET",
+        body: dict[str, Any] | None = None,
+    ) -> tuple[str, dict[str, str], Any]:
+        """URL, headers (with fresh credentials) and body, as the generated API methods build them."""
+        header_params = {"Accept": "application/json"}
+        if body is not None:
+            header_params["Content-Type"] = "application/json"
+        _method, url, headers, serialized, _post = self._api.param_serialize(
+            method,
             path,
             path_params=path_params,
             query_params=query,
-            header_params={"Accept": "application/json"},
+            header_params=header_params,
+            body=body,
             auth_settings=["BearerToken"],
             collection_formats={"command": "multi"},
         )
-        return url, headers
+        return url, headers, serialized
 
-    def _get_json(self, path: str, path_params: dict[str, str], query: list[tuple[str, Any]]) -> dict[str, Any]:
-        url, headers = self._serialize(path, path_params, query)
-        response = self._api.call_api("GET", url, headers, _request_timeout=min(self._timeout, 10.0))
+    def _get_json(
+        self,
+        path: str,
+        path_params: dict[str, str],
+        query: list[tuple[str, Any]],
+        *,
+        method: str = "GET",
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        url, headers, serialized = self._serialize(path, path_params, query, method=method, body=body)
+        response = self._api.call_api(method, url, headers, serialized, _request_timeout=min(self._timeout, 10.0))
         data = response.read()  # type: ignore[no-untyped-call]
         if not 200 <= response.status < 300:
             raise _HttpStatus(response.status, str(response.reason or ""))
         return _dict(json.loads(data))
+
+    # -- for `doctor` -----------------------------------------------------------------------------
+
+    @property
+    def api_host(self) -> str:
+        """The API server's URL from the client configuration."""
+        return str(self._cfg.host)
+
+    def server_version(self) -> str:
+        """The API server's version (GET /version): proves the connection and the credentials' TLS."""
+        try:
+            return str(self._get_json("/version", {}, []).get("gitVersion") or "unknown")
+        except _HttpStatus as exc:
+            raise _api_failure(exc.status, exc.reason, "reading /version") from None
+
+    def can_i(self, verb: str, resource: str, *, subresource: str = "", name: str | None = None) -> bool:
+        """Whether the bot may `verb` the resource in the registry's namespace (SelfSubjectAccessReview)."""
+        attributes: dict[str, Any] = {"namespace": self._namespace, "verb": verb, "resource": resource}
+        if subresource:
+            attributes["subresource"] = subresource
+        if name:
+            attributes["name"] = name
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        }
+        try:
+            answer = self._get_json(
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {}, [], method="POST", body=review
+            )
+        except _HttpStatus as exc:
+            raise _api_failure(exc.status, exc.reason, "asking SelfSubjectAccessReview") from None
+        return bool(_dict(answer.get("status")).get("allowed"))
 
     def _resolve_uncached(self) -> PodTarget:
         ns = {"namespace": self._namespace}
@@ -289,7 +345,7 @@ class KubeExecutor:
         from kubernetes.stream.ws_client import WSClient, get_websocket_url
 
         try:
-            url, headers = self._serialize(
+            url, headers, _ = self._serialize(
                 "/api/v1/namespaces/{namespace}/pods/{name}/exec",
                 {"namespace": self._namespace, "name": target.pod},
                 [

@@ -43,14 +43,12 @@ class RegistryClient:
         registry_url: str,
         ca_bundle: Path | None = None,
         timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._url = verify_url(registry_url)
         verify: Any = str(ca_bundle) if ca_bundle else True
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
             verify=verify,
-            transport=transport,
             follow_redirects=False,
             headers={"User-Agent": "rok-token-bot"},
         )

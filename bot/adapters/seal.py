@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.domain.errors import SealError, SealExpired, SealKeyRetired
+from bot.domain.models import Sealed
 from bot.domain.secret import Token
 
 VERSION = "v2."
@@ -42,17 +43,6 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 _KEY_ID_BYTES = 6  # 8 characters in the value; IDs of the listed keys are checked to differ
 _MAX_VALUE_CHARS = 2000  # Slack's limit for a button value
-
-
-@dataclass(frozen=True, slots=True)
-class Sealed:
-    """What a Verify value carries once opened."""
-
-    token: Token
-    user_id: str
-    expires_at: int
-    token_uuid: str | None
-    username: str | None
 
 
 @dataclass(frozen=True, slots=True)

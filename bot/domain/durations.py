@@ -58,8 +58,18 @@ def format_duration(seconds: int) -> str:
     return "".join(parts)
 
 
-def parse_duration(text: str, *, minimum: int, maximum: int) -> int:
-    """Whole seconds from a user's duration, refused with a `DurationError` outside [minimum, maximum]."""
+def parse_duration(text: str, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """Whole seconds from a user's duration, refused with a `DurationError` outside [minimum, maximum].
+
+    Front ends parse the syntax alone (no bounds); a user's range is checked once, by the use case.
+    """
+    if maximum is None:
+        result = _scan(text)
+        if isinstance(result, _Refusal):
+            if not text.strip():
+                raise DurationError("Give a duration like 30m, 24h or 1d12h.")
+            raise DurationError(f"{_quote(text)} {result.problem}.")
+        return result
     if not 1 <= minimum <= maximum:
         raise ValueError(f"need 1 <= minimum <= maximum, got {minimum} and {maximum}")
     bounds = f"choose between {format_duration(minimum)} and {format_duration(maximum)}"

@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.domain.errors import AccessDenied, EmailMappingRefused
+from bot.domain.models import Account
+from bot.domain.patterns import ROK_USERNAME, SLACK_USER_ID
 
 log = logging.getLogger(__name__)
 
-SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,20}$")
-SLACK_TEAM_ID = re.compile(r"^[TE][A-Z0-9]{2,20}$")
-ROK_USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 _ASCII_UPPER = re.compile(r"[A-Z]")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -213,6 +212,16 @@ class IdentityResolver:
             f"Your Slack account is not mapped to a Rok Registry username; ask {self._contact} to add "
             f"your Slack user ID ({user_id}) to the bot's user map.",
             detail="unmapped user",
+        )
+
+    def check_account(self, identity: Identity, account: Account) -> None:
+        """For an email-mapped user, the Rok account's own email (when account-list shows one) must match."""
+        if identity.email is None or account.email is None or same_email(account.email, identity.email):
+            return
+        raise EmailMappingRefused(
+            f"Your Slack email is not the email of the Rok Registry account {account.username}; ask "
+            f"{self._contact} to add your Slack user ID ({identity.slack_user_id}) to the bot's user map.",
+            detail=f"the account {account.username!r} has another email than the requester's Slack profile",
         )
 
     def _by_email(self, user_id: str, local: str, email: str) -> Identity:

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.domain.audit import Origin
 from bot.domain.secret import Token
 
 
@@ -63,3 +64,46 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.verdict is Verdict.VALID
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who asked, how, and where a private answer can go: fixed for the life of one request."""
+
+    request_id: str
+    user_id: str
+    origin: Origin
+    reply_to: str | None = None  # an opaque handle the Replies adapter understands (a Slack response_url)
+    team_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A user's durations (default, range) and where they come from; `per_hour`/`left` when known."""
+
+    default: int
+    min: int
+    max: int
+    source: str
+    per_hour: int | None = None
+    left: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HelpInfo:
+    """What `/rok-token help` shows a user: who they are to Rok, their limits, or why they cannot ask."""
+
+    username: str | None
+    refusal: str | None
+    limits: Limits
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """What a sealed button value carries once opened."""
+
+    token: Token
+    user_id: str
+    expires_at: int
+    token_uuid: str | None
+    username: str | None

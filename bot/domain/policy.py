@@ -15,6 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from bot.domain.durations import config_seconds, format_duration
 from bot.domain.errors import AccessDenied, DurationError
+from bot.domain.patterns import SLACK_GROUP_ID, SLACK_USER_ID
 
 
 class PolicyError(ValueError):
@@ -27,8 +28,8 @@ def _seconds_or_zero(value: object) -> int:
 
 Seconds = Annotated[int, BeforeValidator(config_seconds)]
 SecondsOrZero = Annotated[int, BeforeValidator(_seconds_or_zero)]
-SlackUserId = Annotated[str, Field(pattern=r"^[UW][A-Z0-9]{2,20}$")]
-SlackGroupId = Annotated[str, Field(pattern=r"^S[A-Z0-9]{2,20}$")]
+SlackUserId = Annotated[str, Field(pattern=f"^{SLACK_USER_ID.pattern}$")]
+SlackGroupId = Annotated[str, Field(pattern=f"^{SLACK_GROUP_ID.pattern}$")]
 
 
 class _Strict(BaseModel):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
-from bot.domain.models import VerifyResult
+from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, VerifyResult
 from bot.domain.secret import Token
 
 
@@ -45,6 +46,104 @@ class Verifier(Protocol):
     """Asks the registry about a token."""
 
     def verify(self, token: Token) -> VerifyResult: ...
+
+
+class Minter(Protocol):
+    """The token engine as the use cases see it (`bot.engine.TokenEngine`)."""
+
+    def account(self, username: str) -> Account:
+        """The Rok account with exactly this username (NoAccountError otherwise)."""
+        ...
+
+    def mint(self, account: Account, *, seconds: int) -> IssuedToken:
+        """A new token for the account; errors marked `may_have_minted` when one may exist anyway."""
+        ...
+
+    def verify(self, token: Token) -> VerifyResult: ...
+
+
+# -- the use cases' outside world ------------------------------------------------------------------
+
+
+class UserDirectory(Protocol):
+    """Slack's word about a user: the profile (users.info) and membership of the policy's user groups."""
+
+    def profile(self, user_id: str) -> Mapping[str, Any] | None:
+        """The users.info object, or None when Slack does not know the user."""
+        ...
+
+    def groups_of(self, user_id: str, groups: frozenset[str]) -> frozenset[str]:
+        """Which of `groups` the user belongs to."""
+        ...
+
+
+class Replies(Protocol):
+    """Private answers to the requesting user: the token message (with its fallback) and short notices."""
+
+    def token(self, ctx: RequestContext, issued: IssuedToken, *, verify_value: str) -> bool:
+        """Deliver the token privately; False when every way failed (nothing raised for Slack errors)."""
+        ...
+
+    def notice(self, ctx: RequestContext, text: str) -> None:
+        """One short private sentence (a refusal, an error, a progress note)."""
+        ...
+
+    def undelivered(self, ctx: RequestContext, text: str) -> None:
+        """A persistent private message, without the token, saying a token exists that they never saw."""
+        ...
+
+    def help(self, ctx: RequestContext, info: HelpInfo) -> None:
+        """Usage and the user's own limits."""
+        ...
+
+    def verified(self, ctx: RequestContext, result: VerifyResult, *, checked_ago: int | None) -> None:
+        """The registry's verdict on a token, or the last one when `checked_ago` seconds old."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Where audit events go: a JSON log line at once, then the audit channel (and any other sink)."""
+
+    def record(self, event: AuditEvent) -> None: ...
+
+
+class QuotaPlace(Protocol):
+    """A place taken in a user's quota, until it is settled (a token was minted) or released (none was)."""
+
+    def release(self) -> None:
+        """Nothing was minted: give the place back."""
+        ...
+
+    def settle(self, *, status: TokenStatus, minted: Minted | None, event: AuditEvent) -> None:
+        """Keep the place, record what became of the token and its audit event (one transaction)."""
+        ...
+
+
+class Quota(Protocol):
+    """Per-user quota and cooldown; the store's implementation holds across replicas."""
+
+    @property
+    def rule(self) -> QuotaRule: ...
+
+    def reserve(self, ctx: RequestContext, *, seconds: int) -> QuotaPlace:
+        """Take a place now (LimitExceeded says how long to wait), so concurrent requests cannot both pass."""
+        ...
+
+    def remaining(self, user_id: str) -> int:
+        """Places left in the user's rolling hour."""
+        ...
+
+
+class Sealer(Protocol):
+    """Seals a token into a button value only its owner can open, until it expires."""
+
+    def seal(
+        self, *, token: Token, user_id: str, expires_at: int, token_uuid: str | None, username: str | None = None
+    ) -> str: ...
+
+    def open(self, value: str, *, user_id: str, now: float | None = None) -> Sealed:
+        """The sealed facts, or a SealError (forged, someone else's, expired, retired key)."""
+        ...
 
 
 # -- state ----------------------------------------------------------------------------------------------

@@ -21,11 +21,6 @@ class Token:
         """The clear text: call only where the token is delivered or sent to the registry."""
         return self._value
 
-    @property
-    def masked(self) -> str:
-        """The token with all but its last 4 characters hidden, for humans comparing two copies."""
-        return "…" + self._value[-4:] if len(self._value) >= 16 else _MASK
-
     def __repr__(self) -> str:
         return f"Token({_MASK})"
 

@@ -26,11 +26,12 @@ from typing import Final
 
 from bot.domain.errors import AmbiguousAccountError, NoAccountError, OutputParseError
 from bot.domain.models import Account, MintedToken
+from bot.domain.patterns import UUID_ANY_CASE
 from bot.domain.secret import Token
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles, hyperlinks), then any other escape.
 _ANSI: Final = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
-_UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID: Final = UUID_ANY_CASE
 _WIDE_GAP: Final = re.compile(r" {2,}")
 _TITLE_EXTRA: Final = frozenset(" _-")
 

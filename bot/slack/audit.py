@@ -18,20 +18,18 @@ token from being delivered.
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot import metrics
+from bot.domain.audit import AuditEvent, Priority, priority_of
 from bot.domain.durations import format_duration
 from bot.slack.blocks import escape, slack_date
 
@@ -51,79 +49,32 @@ BATCH_LINES = 20  # events per channel message: 2 blocks each, inside Slack's 50
 REFUSAL_LINGER = 5.0  # seconds a refusal waits for others like it before it is posted
 
 
-class Priority(enum.IntEnum):
-    """Lower goes first."""
-
-    URGENT = 0  # a token exists, or something failed
-    INFO = 1  # verifications, lifecycle
-    REFUSAL = 2  # anyone in the workspace can cause these, as many as they like
-
-
-def priority_of(outcome: str) -> Priority:
-    """How soon an outcome must reach the channel."""
-    if outcome == "refused":
-        return Priority.REFUSAL
-    if outcome in ("verified", "started", "stopped"):
-        return Priority.INFO
-    return Priority.URGENT
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
+def facts_line(event: AuditEvent, *, repeated: int = 1, span_seconds: float = 0.0) -> str:
+    """An event's facts as one mrkdwn line; `repeated` events merged into it are counted."""
+    parts = [f"{ICONS.get(event.outcome, '')} *{event.outcome}*".strip()]
+    if repeated > 1:
+        parts[0] += f" {repeated} times in {format_duration(max(int(span_seconds), 1))}"
+    if event.slack_user:
+        parts.append(f"<@{event.slack_user}>")
+    if event.username:
+        parts.append(f"Rok user `{escape(event.username)}`")
+    if event.duration_seconds:
+        parts.append(format_duration(event.duration_seconds))
+    if event.expires_at is not None:
+        parts.append(f"expires {slack_date(event.expires_at)}")
+    if event.reason:
+        parts.append(escape(event.reason))
+    return " · ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """What happened, to whom, for how long; fields are facts an admin can act on, never a secret."""
-
-    outcome: str
-    request_id: str
-    slack_user: str | None = None
-    username: str | None = None
-    duration_seconds: int | None = None
-    expires_at: datetime | None = None
-    token_uuid: str | None = None
-    reason: str | None = None
-    detail: str | None = None
-    command: str | None = None
-    occurred_at: datetime = field(default_factory=_utcnow, compare=False)
-
-    def as_log(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if v is not None}
-        for key in ("expires_at", "occurred_at"):
-            if isinstance(data.get(key), datetime):
-                data[key] = data[key].isoformat()
-        return {f"audit_{k}" if k in {"request_id"} else k: v for k, v in data.items()}
-
-    def facts(self, *, repeated: int = 1, span_seconds: float = 0.0) -> str:
-        """The event's facts as one mrkdwn line; `repeated` events merged into it are counted."""
-        parts = [f"{ICONS.get(self.outcome, '')} *{self.outcome}*".strip()]
-        if repeated > 1:
-            parts[0] += f" {repeated} times in {format_duration(max(int(span_seconds), 1))}"
-        if self.slack_user:
-            parts.append(f"<@{self.slack_user}>")
-        if self.username:
-            parts.append(f"Rok user `{escape(self.username)}`")
-        if self.duration_seconds:
-            parts.append(format_duration(self.duration_seconds))
-        if self.expires_at is not None:
-            parts.append(f"expires {slack_date(self.expires_at)}")
-        if self.reason:
-            parts.append(escape(self.reason))
-        return " · ".join(parts)
-
-    def ids(self, *, repeated: int = 1) -> str:
-        """The IDs that match the event to logs and the registry: request, token UUID, command."""
-        ids = [f"request `{self.request_id}`" + (" (the first)" if repeated > 1 else "")]
-        if self.token_uuid:
-            ids.append(f"token `{self.token_uuid}`")
-        if self.command:
-            ids.append(escape(self.command))
-        return " · ".join(ids)
-
-    def render(self) -> tuple[str, list[Block]]:
-        """This event alone as an audit channel message."""
-        return render_batch([Line(self)])
+def ids_line(event: AuditEvent, *, repeated: int = 1) -> str:
+    """The IDs that match the event to logs and the registry: request, token UUID, command."""
+    ids = [f"request `{event.request_id}`" + (" (the first)" if repeated > 1 else "")]
+    if event.token_uuid:
+        ids.append(f"token `{event.token_uuid}`")
+    if event.command:
+        ids.append(escape(event.command))
+    return " · ".join(ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +110,9 @@ def render_batch(lines: Sequence[Line]) -> tuple[str, list[Block]]:
     """One channel message for up to BATCH_LINES lines: a section of facts and a context of IDs each."""
     blocks: list[Block] = []
     for line in lines:
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(text=line.event.facts(repeated=line.repeated, span_seconds=line.span_seconds))
-            )
-        )
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=line.event.ids(repeated=line.repeated))]))
+        facts = facts_line(line.event, repeated=line.repeated, span_seconds=line.span_seconds)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=facts)))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ids_line(line.event, repeated=line.repeated))]))
     first = lines[0].event
     fallback = f"rok-token-bot {first.outcome}: {first.username or first.slack_user or ''} ({first.request_id})"
     if len(lines) > 1:
@@ -227,7 +175,7 @@ class AuditSink:
             self._thread = threading.Thread(target=self._run, name="audit-poster", daemon=True)
             self._thread.start()
 
-    def emit(self, event: AuditEvent) -> None:
+    def record(self, event: AuditEvent) -> None:
         """Record an event: the JSON log line now, the channel post soon."""
         log.info("audit %s", event.outcome, extra={"event": "audit", **event.as_log()})
         if self._thread is None:

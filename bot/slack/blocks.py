@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.durations import format_duration
-from bot.domain.models import IssuedToken, VerifyResult
+from bot.domain.models import HelpInfo, IssuedToken, VerifyResult
 
 VERIFY_ACTION_ID = "verify_token"
 
@@ -84,26 +84,19 @@ def notice(text: str, *, request_id: str | None = None) -> tuple[str, list[Block
     return text, blocks
 
 
-def help_message(
-    *,
-    command: str,
-    username: str | None,
-    refusal: str | None,
-    min_seconds: int,
-    max_seconds: int,
-    default_seconds: int,
-    extra_lines: list[str] | None = None,
-) -> tuple[str, list[Block]]:
-    """Usage, the caller's allowed range, and the Rok username they are mapped to."""
-    lo, hi, default = format_duration(min_seconds), format_duration(max_seconds), format_duration(default_seconds)
-    who = f"You are Rok Registry user `{escape(username)}`." if username else escape(refusal or "")
+def help_message(info: HelpInfo, *, command: str) -> tuple[str, list[Block]]:
+    """Usage, the caller's allowed range and quota left, and the Rok username they are mapped to."""
+    lim = info.limits
+    lo, hi, default = format_duration(lim.min), format_duration(lim.max), format_duration(lim.default)
+    who = f"You are Rok Registry user `{escape(info.username)}`." if info.username else escape(info.refusal or "")
     lines = [
         f"*`{command} [duration]`* gives you a Rok Registry API token, privately.",
         f"Durations: `30m`, `24h`, `7d`, `1h30m`, between *{lo}* and *{hi}*; default *{default}*.",
         f"Example: `{command} 24h`",
         who,
-        *(extra_lines or []),
     ]
+    if info.username and lim.per_hour is not None:
+        lines.append(f"Your limits ({escape(lim.source)}): up to {lim.per_hour} tokens an hour, {lim.left} left now.")
     text = f"Usage: {command} [duration], between {lo} and {hi}"
     return text, [SectionBlock(text=_md("\n".join(line for line in lines if line)))]
 

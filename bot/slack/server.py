@@ -20,94 +20,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.webhook import WebhookClient
 
 from bot import __version__, metrics
 from bot.aio import ServerThread
-from bot.bootstrap import Engine, build_engine
-from bot.domain.identity import IdentityResolver, Workspace, load_user_map
-from bot.domain.policy import Policy, PolicyError, load_policy
-from bot.jobs import Jobs
-from bot.limits import Capacity, RateLimiter
+from bot.bootstrap import SlackBot, build_policy, build_slack_bot, build_web_client
+from bot.domain.audit import AuditEvent, Outcome
+from bot.domain.identity import Workspace
 from bot.settings import Settings, SettingsError
-from bot.slack.app import GroupDirectory, ProfileCache, Replies, Reporter, SlackBot, register
-from bot.slack.audit import AuditEvent, AuditSink
-from bot.slack.retry import retry_handlers
-from bot.slack.seal import Sealer
+from bot.slack.audit import AuditSink
 
 log = logging.getLogger(__name__)
-
-SLACK_TIMEOUT = 10
-
-
-def build_web_client(settings: Settings) -> WebClient:
-    assert settings.slack_bot_token is not None
-    return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=SLACK_TIMEOUT,
-        retry_handlers=retry_handlers(),
-    )
-
-
-def _webhook(url: str) -> WebhookClient:
-    return WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers())
-
-
-def build_policy(settings: Settings) -> Policy:
-    """The policy file (ROK_BOT_POLICY) over the settings' durations; invalid: one line naming the field."""
-    try:
-        return load_policy(
-            settings.policy,
-            default=settings.default_duration,
-            minimum=settings.min_duration,
-            maximum=settings.max_duration,
-            allow_guests=settings.allow_guests,
-        )
-    except PolicyError as exc:
-        raise SettingsError(f"ROK_BOT_POLICY: {exc}") from None
-
-
-def build_slack_bot(
-    settings: Settings, engine: Engine, client: WebClient, workspace: Workspace, policy: Policy
-) -> SlackBot:
-    """Wire the Slack side on an engine: identity, policy, sealing, audit, replies, jobs and the reporter."""
-    assert settings.seal_key is not None
-    try:
-        user_map = load_user_map(settings.user_map)
-    except ValueError as exc:
-        raise SettingsError(f"ROK_BOT_USER_MAP: {exc}") from None
-    try:
-        sealer = Sealer(settings.seal_key.get_secret_value())
-    except ValueError as exc:
-        raise SettingsError(str(exc)) from None
-    identity = IdentityResolver(
-        user_map=user_map,
-        email_domains=settings.email_domains,
-        allow_guests=policy.allow_guests,
-        workspace=workspace,
-        support_contact=settings.support_contact,
-    )
-    audit = AuditSink(client=client, channel=settings.audit_channel)
-    replies = Replies(client, webhook_factory=_webhook)
-    reporter = Reporter(audit=audit, replies=replies)
-    jobs = Jobs(workers=settings.workers, on_error=reporter.report)
-    return SlackBot(
-        service=engine.service,
-        identity=identity,
-        sealer=sealer,
-        audit=audit,
-        client=client,
-        replies=replies,
-        jobs=jobs,
-        reporter=reporter,
-        profiles=ProfileCache(client),
-        policy=policy,
-        groups=GroupDirectory(client, policy.group_ids),
-        limiter=RateLimiter(per_hour=policy.per_hour, cooldown=float(policy.cooldown)),
-        capacity=Capacity(policy.max_concurrent_issues),
-        support_contact=settings.support_contact,
-    )
 
 
 def dispatch_http(app: App, body: str, query: str, headers: dict[str, str | Sequence[str]]) -> BoltResponse:
@@ -158,9 +80,7 @@ class BotServer:
         self.health = Health()
         # Set by SIGTERM: also ends a start() that is still waiting for Slack to answer auth.test.
         self.stopping = threading.Event()
-        self.engine: Engine | None = None
         self.bot: SlackBot | None = None
-        self.app: App | None = None
         self._socket: Any = None
         web_app = web.Application(client_max_size=256 * 1024)
         web_app.router.add_get("/healthz", self._healthz)
@@ -168,7 +88,9 @@ class BotServer:
         web_app.router.add_get("/metrics", self._metrics)
         if not settings.socket_mode:
             web_app.router.add_post("/slack/events", self._slack_events)
-        self._http = ServerThread(web_app, host=host or settings.bind, port=settings.port if port is None else port)
+        self._http = ServerThread(
+            web_app, host=host or settings.bind, port=settings.port if port is None else port, name="bot-http"
+        )
 
     @property
     def url(self) -> str:
@@ -177,38 +99,20 @@ class BotServer:
     def start(self, *, auth_attempts: int = 0) -> BotServer:
         """Serve probes at once; connect to Slack (retrying auth.test), then take requests."""
         self._http.start()
-        policy = build_policy(self.settings)
-        self.engine = build_engine(self.settings, bounds=(policy.absolute_min, policy.absolute_max))
+        policy = build_policy(self.settings)  # invalid settings stop the start before any wait on Slack
         client = build_web_client(self.settings)
         auth = self._auth_test(client, attempts=auth_attempts)
         workspace = Workspace(team_id=str(auth["team_id"]), enterprise_id=auth.get("enterprise_id") or None)
-        self.bot = build_slack_bot(self.settings, self.engine, client, workspace, policy)
+        self.bot = build_slack_bot(self.settings, client=client, workspace=workspace, policy=policy)
         self.health.audit = self.bot.audit
-        app = App(
-            client=client,
-            signing_secret=(
-                self.settings.slack_signing_secret.get_secret_value() if self.settings.slack_signing_secret else None
-            ),
-            request_verification_enabled=not self.settings.socket_mode,
-            # auth.test once more, now: otherwise Bolt calls it on the first request, inside the ack path.
-            token_verification_enabled=True,
-            process_before_response=True,
-            ignoring_self_events_enabled=True,
-            logger=logging.getLogger("slack_bolt.App"),
-        )
-        register(app, self.bot)
         self.bot.jobs.warm()
-        self.app = app
         self.bot.audit.start()
-        self.bot.audit.emit(
-            AuditEvent(
-                outcome="started",
-                request_id="startup",
-                reason=f"rok-token-bot {__version__}, {'Socket Mode' if self.settings.socket_mode else 'HTTP mode'}",
-            )
+        mode = "Socket Mode" if self.settings.socket_mode else "HTTP mode"
+        self.bot.audit.record(
+            AuditEvent(outcome=Outcome.STARTED, request_id="startup", reason=f"rok-token-bot {__version__}, {mode}")
         )
         if self.settings.socket_mode:
-            self._connect_socket(app, client)
+            self._connect_socket(self.bot.app, client)
         self.health.slack_auth = "ok"
         log.info("ready", extra={"mode": "socket" if self.settings.socket_mode else "http", "url": self.url})
         return self
@@ -264,7 +168,7 @@ class BotServer:
 
     async def _slack_events(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        app = self.app
+        app = self.bot.app if self.bot is not None else None
         if app is None or self.health.draining:
             return web.json_response({"error": "not ready"}, status=503)
         body = (await request.read()).decode("utf-8", errors="replace")
@@ -303,15 +207,14 @@ class BotServer:
         finished = True
         if self.bot is not None:
             finished = self.bot.jobs.drain(timeout)
-            self.bot.audit.emit(
+            self.bot.audit.record(
                 AuditEvent(
-                    outcome="stopped", request_id="shutdown", reason="drained" if finished else "drain timed out"
+                    outcome=Outcome.STOPPED, request_id="shutdown", reason="drained" if finished else "drain timed out"
                 )
             )
             self.bot.audit.stop(timeout=5)
+            self.bot.close()
         self._http.stop()
-        if self.engine is not None:
-            self.engine.close()
         return finished
 
 

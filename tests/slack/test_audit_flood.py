@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from slack_sdk import WebClient
 
-from bot.slack.audit import AuditEvent, AuditSink, merge, render_batch
+from bot.domain.audit import AuditEvent
+from bot.slack.audit import AuditSink, merge, render_batch
 from bot.slack.server import Health
 from sandbox.slack import FakeSlack
 from sandbox.world import AUDIT_CHANNEL, Sandbox
@@ -82,7 +83,7 @@ def test_a_full_audit_queue_fails_readiness_and_counts_what_it_drops(slow_slack:
     sink.start()
     try:
         for i in range(20):
-            sink.emit(AuditEvent("issued", f"r{i}", slack_user="U0JDOE"))
+            sink.record(AuditEvent("issued", f"r{i}", slack_user="U0JDOE"))
         ok, checks = Health(slack_auth="ok", audit=sink).ready()
         assert not ok and checks["audit_queue"].startswith("full")
         assert sink.dropped >= 10  # at most 5 being posted and 5 pending

@@ -125,7 +125,7 @@ def test_a_failure_after_the_mint_is_undelivered_not_failed(box: Sandbox) -> Non
 def test_a_token_create_dropped_mid_stream_is_possibly_minted_and_counts_against_the_quota(box: Sandbox) -> None:
     """The pod restarts during token-create: the reservation is kept and the audit says possibly minted."""
     assert box.server is not None
-    limiter = box.server.bot.limiter
+    limiter = box.server.bot.ports.quota
     left = limiter.remaining("U0JDOE")
     box.kube.exec_fault, box.kube.exec_fault_commands = "restart", {"token-create"}
     _, _, url = box.slash("U0JDOE", "1h")

@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.adapters.seal import Sealer
 from bot.domain.durations import parse_duration
 from bot.domain.errors import DurationError, SealError
 from bot.domain.secret import Token
-from bot.slack.seal import Sealer
 from bot.slack.server import dispatch_http
 from sandbox import slack_requests as sr
 from sandbox.world import SIGNING_SECRET, Sandbox
@@ -69,9 +69,9 @@ def no_internal_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 def _dispatch(box: Sandbox, body: str, *, secret: str = SIGNING_SECRET) -> Any:
     """The HTTP handler's own dispatch, in-process (thousands of examples without sockets)."""
-    assert box.server is not None and box.server.app is not None
+    assert box.server is not None and box.server.bot is not None
     headers: dict[str, str | Sequence[str]] = {k.lower(): [v] for k, v in sr.sign(secret, body).items()}
-    return dispatch_http(box.server.app, body, "", headers)
+    return dispatch_http(box.server.bot.app, body, "", headers)
 
 
 def _settle(box: Sandbox) -> None:
@@ -101,7 +101,7 @@ def _slash(box: Sandbox, user_id: str, text: str) -> None:
     assert response.status == 200, (user_id, text, response.body)
     ack = json.loads(response.body)["text"] if response.body else ""
     assert "Traceback" not in ack
-    if ack.startswith("Issuing") and text.strip():
+    if ack.startswith("Checking") and text.strip():
         # Accepted at the ack: the text must be a duration within the widest range.
         parse_duration(text.strip(), minimum=300, maximum=30 * 86400)
 

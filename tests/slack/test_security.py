@@ -12,10 +12,10 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from bot.adapters.seal import Sealer
 from bot.domain.errors import SealError, SealExpired
 from bot.domain.secret import Token
 from bot.logs import BODY_LOGGERS, setup_logging
-from bot.slack.seal import Sealer
 from sandbox import slack_requests as sr
 from sandbox.world import SIGNING_SECRET, Sandbox
 

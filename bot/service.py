@@ -1,0 +1,305 @@
+"""Use cases: what the bot does for a requester, whichever front end asked.
+
+Each use case is one function that reads top to bottom: who is asking, what they may have, what happens,
+what the audit trail records and what the requester is told. It talks to the outside world only through
+the ports in `bot.domain.ports` (a user directory, private replies, the audit log, the quota, the sealer)
+and the token engine, so the slash command, a modal, a Renew button or an admin's CLI all translate their
+input into the same call, and the unit tests run it on in-memory fakes. No Slack, Kubernetes, HTTP or
+database import here.
+
+Failures take one path, `report_failure`: an expected `RokBotError` becomes its outcome's audit event and
+its one-sentence `user_message`; anything else is logged with its traceback and answered with a reference.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from bot import metrics
+from bot.domain.audit import AuditEvent, Outcome
+from bot.domain.errors import AccessDenied, DeliveryError, InternalError, RokBotError
+from bot.domain.identity import Identity, IdentityResolver
+from bot.domain.ledger import Minted, TokenStatus
+from bot.domain.models import Account, HelpInfo, IssuedToken, Limits, RequestContext, Verdict, VerifyResult
+from bot.domain.policy import Policy, UserLimits
+from bot.domain.ports import AuditLog, Minter, Quota, QuotaPlace, Replies, Sealer, UserDirectory
+from bot.limits import RecentChecks
+
+log = logging.getLogger(__name__)
+
+POSSIBLY_MINTED = (
+    "A token may have been created that you never saw: an admin can find and revoke it by this request's ID."
+)
+VERIFY_COOLDOWN = 10.0  # seconds a Verify answer is reused for the same user and token
+
+Kind = Literal["issue", "help", "verify"]
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Everything the use cases need, built once by the composition root (`bot.bootstrap`)."""
+
+    engine: Minter
+    directory: UserDirectory
+    identity: IdentityResolver
+    policy: Policy
+    quota: Quota
+    replies: Replies
+    audit: AuditLog
+    sealer: Sealer
+    checks: RecentChecks[tuple[str, str], VerifyResult]
+    contact: str
+
+
+def new_checks() -> RecentChecks[tuple[str, str], VerifyResult]:
+    """The Verify cooldown: answers reused for VERIFY_COOLDOWN seconds, "unreachable" never."""
+    return RecentChecks(cooldown=VERIFY_COOLDOWN, keep=lambda r: r.verdict is not Verdict.UNREACHABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What is known about one request so far: what its audit event will say, whatever the outcome."""
+
+    ctx: RequestContext
+    kind: Kind
+    username: str | None = None
+    seconds: int | None = None
+    token_uuid: str | None = None
+    expires_at: datetime | None = None
+
+    def but(self, **changes: object) -> Facts:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def event(self, outcome: Outcome, *, reason: str | None = None, expires_at: datetime | None = None) -> AuditEvent:
+        return AuditEvent(
+            outcome=outcome,
+            request_id=self.ctx.request_id,
+            slack_user=self.ctx.user_id,
+            username=self.username,
+            duration_seconds=self.seconds,
+            expires_at=expires_at or self.expires_at,
+            token_uuid=self.token_uuid,
+            reason=reason,
+            command=self.kind,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRequest:
+    """Issue a token for the requester; `seconds` parsed by the front end, None for their default."""
+
+    ctx: RequestContext
+    seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """The facts of a token delivered to its requester (never the token)."""
+
+    username: str
+    seconds: int
+    expires_at: datetime
+    token_uuid: str | None
+
+
+# -- issue -------------------------------------------------------------------------------------------------
+
+
+def issue_token(p: Ports, req: IssueRequest) -> Issued | None:
+    """Identity, policy, quota, mint, deliver privately, audit: None when refused or failed (already told)."""
+    ctx = req.ctx
+    facts = Facts(ctx, "issue", seconds=req.seconds)
+    try:
+        identity = identify(p, ctx.user_id)
+        facts = facts.but(username=identity.username)
+        limits = limits_of(p, ctx.user_id)
+        seconds = limits.default if req.seconds is None else req.seconds
+        facts = facts.but(seconds=seconds)
+        limits.check(seconds)
+        account = p.engine.account(identity.username)
+        p.identity.check_account(identity, account)
+        place = p.quota.reserve(ctx, seconds=seconds)
+        issued = _mint(p, place, facts, account, seconds=seconds)
+        if issued is None:
+            return None  # possibly minted: settled, audited and told
+        facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
+        minted = Minted(
+            rok_user=issued.username,
+            account_uuid=issued.account_uuid,
+            token_uuid=issued.token_uuid,
+            issued_at=datetime.now(UTC),
+            expires_at=issued.expires_at,
+        )
+        if not _deliver(p, ctx, issued):
+            _undelivered(p, place, facts, minted)
+            return None
+        place.settle(status=TokenStatus.ISSUED, minted=minted, event=facts.event(Outcome.ISSUED))
+        metrics.REQUESTS.labels("issue", Outcome.ISSUED).inc()
+        return Issued(issued.username, seconds, issued.expires_at, issued.token_uuid)
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+
+
+def _mint(p: Ports, place: QuotaPlace, facts: Facts, account: Account, *, seconds: int) -> IssuedToken | None:
+    """token-create, with the quota place kept only when a token exists (or may)."""
+    try:
+        return p.engine.mint(account, seconds=seconds)
+    except RokBotError as exc:
+        if not exc.may_have_minted:
+            place.release()
+            raise
+        # A token may exist that nobody holds: it keeps its place in the quota and the ledger says so.
+        message = f"{exc.user_message} {POSSIBLY_MINTED}"
+        place.settle(
+            status=TokenStatus.POSSIBLY_MINTED,
+            minted=None,
+            event=facts.event(Outcome.POSSIBLY_MINTED, reason=f"{exc.kind}: {message}"),
+        )
+        log.warning("possibly minted: %s", exc.kind, extra={"error": exc.kind, "detail": exc.detail})
+        metrics.REQUESTS.labels("issue", Outcome.POSSIBLY_MINTED).inc()
+        p.replies.notice(facts.ctx, message)
+        return None
+    except BaseException:
+        place.release()
+        raise
+
+
+def _deliver(p: Ports, ctx: RequestContext, issued: IssuedToken) -> bool:
+    """Seal the Verify value and send the token privately; any failure after the mint is 'not delivered'."""
+    try:
+        value = p.sealer.seal(
+            token=issued.token,
+            user_id=ctx.user_id,
+            expires_at=int(issued.expires_at.timestamp()),
+            token_uuid=issued.token_uuid,
+            username=issued.username,
+        )
+        return p.replies.token(ctx, issued, verify_value=value)
+    except Exception as exc:
+        # Building or sealing the message, an unexpected answer from Slack: the user never saw the token.
+        log.warning("delivery failed after the mint", extra={"error": type(exc).__name__})
+        return False
+
+
+def _undelivered(p: Ports, place: QuotaPlace, facts: Facts, minted: Minted) -> None:
+    """Tell the user, without the token, that a token exists they never saw; settle and audit it."""
+    metrics.DELIVERY_FAILURES.inc()
+    metrics.REQUESTS.labels("issue", Outcome.UNDELIVERED).inc()
+    failure = DeliveryError(detail="the token was minted but not delivered")
+    place.settle(
+        status=TokenStatus.UNDELIVERED,
+        minted=minted,
+        event=facts.event(Outcome.UNDELIVERED, reason=f"{failure.kind}: {failure.user_message}"),
+    )
+    p.replies.undelivered(
+        facts.ctx,
+        "A token was created for you but could not be shown to you. It cannot be shown again: "
+        f"ask {p.contact} to revoke token {facts.token_uuid or '(unknown)'} "
+        f"(request {facts.ctx.request_id}), then ask for a new one.",
+    )
+
+
+def issue_for_admin(engine: Minter, *, username: str, seconds: int | None, limits: UserLimits) -> IssuedToken:
+    """An admin's `rok-token-bot issue USERNAME`: the settings' range, no Slack user, no quota."""
+    seconds = limits.default if seconds is None else seconds
+    limits.check(seconds)
+    return engine.mint(engine.account(username), seconds=seconds)
+
+
+# -- help --------------------------------------------------------------------------------------------------
+
+
+def help_for(p: Ports, ctx: RequestContext) -> HelpInfo:
+    """Usage with the caller's own username, limits and quota left (or why they cannot ask)."""
+    facts = Facts(ctx, "help")
+    try:
+        try:
+            username = identify(p, ctx.user_id).username
+            limits = limits_of(p, ctx.user_id)
+            info = HelpInfo(
+                username,
+                None,
+                _limits_view(limits, per_hour=p.quota.rule.per_hour, left=p.quota.remaining(ctx.user_id)),
+            )
+        except AccessDenied as exc:
+            info = HelpInfo(None, exc.user_message, _limits_view(p.policy.everyone))
+        p.replies.help(ctx, info)
+        metrics.REQUESTS.labels("help", "answered").inc()
+        return info
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        raise
+
+
+def _limits_view(limits: UserLimits, *, per_hour: int | None = None, left: int | None = None) -> Limits:
+    return Limits(limits.default, limits.min, limits.max, limits.source, per_hour, left)
+
+
+# -- verify ------------------------------------------------------------------------------------------------
+
+
+def verify_button(p: Ports, ctx: RequestContext, value: str) -> VerifyResult | None:
+    """Open a sealed Verify value for its owner and ask the registry, at most once per cooldown per token."""
+    facts = Facts(ctx, "verify")
+    try:
+        sealed = p.sealer.open(value, user_id=ctx.user_id)
+        facts = facts.but(token_uuid=sealed.token_uuid, username=sealed.username)
+        token = sealed.token
+        # Keyed by a digest held in memory only: clicking one token's button again and again gets the last
+        # answer, not another registry call and another audit post.
+        key = (ctx.user_id, hashlib.sha256(token.reveal().encode()).hexdigest())
+        result, age = p.checks.get(key, lambda: p.engine.verify(token))
+        if age is not None:
+            ago = max(int(age), 1)
+            metrics.REQUESTS.labels("verify", "cached").inc()
+            log.info("verify answered from the last check", extra={"checked_seconds_ago": ago})
+            p.replies.verified(ctx, result, checked_ago=ago)
+            return result
+        p.replies.verified(ctx, result, checked_ago=None)
+        metrics.REQUESTS.labels("verify", result.verdict.value).inc()
+        p.audit.record(facts.event(Outcome.VERIFIED, reason=result.verdict.value, expires_at=result.expires_at))
+        return result
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+
+
+# -- shared steps ------------------------------------------------------------------------------------------
+
+
+def identify(p: Ports, user_id: str) -> Identity:
+    """The Rok username of a Slack user (users.info, cached by the directory), or AccessDenied."""
+    return p.identity.resolve(user_id, p.directory.profile(user_id))
+
+
+def limits_of(p: Ports, user_id: str) -> UserLimits:
+    """The user's limits under the policy (allowlist first), from the user groups it names."""
+    groups = p.directory.groups_of(user_id, p.policy.group_ids) if p.policy.group_ids else frozenset()
+    p.policy.check_allowed(user_id, groups, p.contact)
+    return p.policy.limits_for(groups)
+
+
+def report_failure(p: Ports, facts: Facts, exc: BaseException) -> None:
+    """The one place failures go: its audit event, one private sentence, a log line (with the traceback
+    when it was not expected)."""
+    if isinstance(exc, RokBotError):
+        failure = exc
+        log.warning("%s: %s", failure.outcome, failure.kind, extra={"error": failure.kind, "detail": failure.detail})
+    else:
+        failure = InternalError(facts.ctx.request_id)
+        log.error("unexpected error", exc_info=exc)
+    outcome = failure.outcome
+    message = failure.user_message
+    if failure.may_have_minted:
+        message = f"{message} {POSSIBLY_MINTED}"
+    metrics.REQUESTS.labels(facts.kind, outcome).inc()
+    reason = "internal_error" if isinstance(failure, InternalError) else failure.kind
+    try:
+        p.replies.notice(facts.ctx, message)
+    finally:
+        p.audit.record(facts.event(outcome, reason=f"{reason}: {message}"))

@@ -1,0 +1,57 @@
+"""The user directory on Slack's Web API: users.info per user and usergroups.users.list per group.
+
+Both are cached per replica for a few minutes (users.info is tier 4, usergroups.users.list tier 2): a
+deactivated user, a new guest or a removed group member takes up to that long to be seen (docs/SECURITY.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import metrics
+from bot.cache import TtlMap
+
+PROFILE_TTL = 300.0
+
+
+class SlackDirectory:
+    """The `UserDirectory` port: profiles and user-group membership, cached."""
+
+    def __init__(self, client: WebClient, *, ttl: float = PROFILE_TTL) -> None:
+        self._client = client
+        self._profiles: TtlMap[str, dict[str, Any] | None] = TtlMap(name="users_info", ttl=ttl)
+        self._groups: TtlMap[str, frozenset[str]] = TtlMap(name="usergroups", ttl=ttl)
+
+    def profile(self, user_id: str) -> Mapping[str, Any] | None:
+        """users.info's user object; None when Slack does not know the user (or may not show it)."""
+        return self._profiles.get(user_id, lambda: self._fetch_profile(user_id))
+
+    def groups_of(self, user_id: str, groups: frozenset[str]) -> frozenset[str]:
+        """Which of `groups` the user is a member of."""
+        return frozenset(g for g in groups if user_id in self._members(g))
+
+    def _members(self, group_id: str) -> frozenset[str]:
+        return self._groups.get(group_id, lambda: self._fetch_members(group_id))
+
+    def _fetch_profile(self, user_id: str) -> dict[str, Any] | None:
+        try:
+            user = self._client.users_info(user=user_id).get("user")
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown"))
+            metrics.SLACK_API_ERRORS.labels("users.info", error).inc()
+            if error not in ("user_not_found", "user_not_visible"):
+                raise
+            user = None
+        return user if isinstance(user, dict) else None
+
+    def _fetch_members(self, group_id: str) -> frozenset[str]:
+        try:
+            users = self._client.usergroups_users_list(usergroup=group_id).get("users") or []
+        except SlackApiError as exc:
+            metrics.SLACK_API_ERRORS.labels("usergroups.users.list", str(exc.response.get("error", "unknown"))).inc()
+            raise
+        return frozenset(str(u) for u in users)

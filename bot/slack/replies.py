@@ -1,0 +1,104 @@
+"""Private answers on Slack (the `Replies` port): the token message, notices, help and Verify verdicts.
+
+The token goes as an ephemeral message in the user's DM with the bot (`conversations.open` +
+`chat.postEphemeral`), with the request's `response_url` as the fallback. Short answers go to the
+`response_url`. Slack errors are logged and counted, never raised: the use case decides what a failed
+delivery means.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.models.blocks import Block
+from slack_sdk.webhook import WebhookClient
+
+from bot import metrics
+from bot.domain.models import HelpInfo, IssuedToken, RequestContext, VerifyResult
+from bot.slack.blocks import help_message, notice, token_message, verify_message
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/rok-token"
+
+
+class SlackReplies:
+    """Ephemeral DMs with a response_url fallback, and response_url answers."""
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        webhook_factory: Callable[[str], WebhookClient],
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client = client
+        self._webhook = webhook_factory
+        self._wall = wall
+
+    # -- the Replies port ---------------------------------------------------------------------------
+
+    def token(self, ctx: RequestContext, issued: IssuedToken, *, verify_value: str) -> bool:
+        text, blocks = token_message(issued, verify_value=verify_value, request_id=ctx.request_id, now=self._wall())
+        return self.dm_ephemeral(ctx.user_id, text, blocks) or (
+            ctx.reply_to is not None and self.respond(ctx.reply_to, text, blocks)
+        )
+
+    def notice(self, ctx: RequestContext, text: str) -> None:
+        if ctx.reply_to:
+            self.respond(ctx.reply_to, *notice(text, request_id=ctx.request_id))
+
+    def undelivered(self, ctx: RequestContext, text: str) -> None:
+        try:
+            channel = self._client.conversations_open(users=ctx.user_id)["channel"]["id"]
+            self._client.chat_postMessage(channel=channel, text=text)
+        except (SlackClientError, OSError):
+            log.warning("could not send the undelivered notice to the user")
+
+    def help(self, ctx: RequestContext, info: HelpInfo) -> None:
+        if ctx.reply_to:
+            self.respond(ctx.reply_to, *help_message(info, command=COMMAND))
+
+    def verified(self, ctx: RequestContext, result: VerifyResult, *, checked_ago: int | None) -> None:
+        if ctx.reply_to:
+            self.respond(ctx.reply_to, *verify_message(result, now=self._wall(), checked_ago=checked_ago))
+
+    # -- transports ---------------------------------------------------------------------------------
+
+    def respond(self, response_url: str, text: str, blocks: list[Block]) -> bool:
+        """Post an ephemeral reply to a response_url; False when it failed (logged and counted)."""
+        try:
+            result = self._webhook(response_url).send(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=False
+            )
+        except (SlackClientError, OSError) as exc:
+            metrics.SLACK_API_ERRORS.labels("response_url", type(exc).__name__).inc()
+            log.warning("response_url post failed", extra={"error": type(exc).__name__})
+            return False
+        if result.status_code != 200:
+            metrics.SLACK_API_ERRORS.labels("response_url", str(result.status_code)).inc()
+            log.warning("response_url post failed", extra={"status": result.status_code})
+            return False
+        return True
+
+    def dm_ephemeral(self, user_id: str, text: str, blocks: list[Block]) -> bool:
+        """Post an ephemeral message in the user's DM with the bot; False when Slack refused."""
+        method = "conversations.open"
+        try:
+            channel = self._client.conversations_open(users=user_id)["channel"]["id"]
+            method = "chat.postEphemeral"
+            self._client.chat_postEphemeral(channel=channel, user=user_id, text=text, blocks=blocks)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown"))
+            metrics.SLACK_API_ERRORS.labels(method, error).inc()
+            log.warning("private message failed", extra={"method": method, "error": error})
+            return False
+        except (SlackClientError, OSError) as exc:
+            metrics.SLACK_API_ERRORS.labels(method, type(exc).__name__).inc()
+            log.warning("private message failed", extra={"method": method, "error": type(exc).__name__})
+            return False
+        return True
