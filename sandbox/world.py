@@ -100,6 +100,7 @@ class Sandbox:
         settings: dict[str, str] | None = None,
         policy: str = SANDBOX_POLICY,
         start_bot: bool = True,
+        workdir: Path | None = None,
     ) -> None:
         self.socket_mode = socket_mode
         self.people = {p.user_id: p for p in people}
@@ -110,7 +111,9 @@ class Sandbox:
         self._extra = dict(settings or {})
         self._policy = policy
         self._start_bot = start_bot
-        self._dir = Path(tempfile.mkdtemp(prefix="rok-sandbox-"))
+        # The kubeconfig, user map and policy go here; a given workdir is the caller's to remove.
+        self._own_dir = workdir is None
+        self._dir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="rok-sandbox-"))
         self.server: Any = None
         self.env: dict[str, str] = {}
         self._http = httpx.Client(timeout=10)
@@ -179,7 +182,8 @@ class Sandbox:
         for fake in (self.slack, self.registry, self.kube):
             fake.stop()
         self._http.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._own_dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self.start()
