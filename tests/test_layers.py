@@ -23,7 +23,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _top(name: str) -> str:
-    return name.split(".")[0]
+    return name.split(".", maxsplit=1)[0]
 
 
 def test_the_domain_and_the_use_cases_import_no_client_library() -> None:
