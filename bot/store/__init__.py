@@ -1,0 +1,76 @@
+"""The durable store: the ledger, the audit outbox and the once-claims on SQLAlchemy (SQLite or PostgreSQL).
+
+    store = open_store(settings)   # nothing is connected yet
+    store.upgrade()                # at start: migrate under a lock (idempotent)
+    store.check()                  # doctor: "schema at revision X (head)" or a StoreError
+    store.close()
+
+`ROK_BOT_DATABASE_URL` unset: an SQLite file in `ROK_BOT_DATA_DIR`, for one replica. Set to a
+PostgreSQL URL: any number of replicas share quotas, once-claims and the audit outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bot.store.db import database_url, display, make_engine
+from bot.store.migrate import check, current, head, upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from bot.settings import StoreSettings
+
+
+class Store:
+    """One database and its upkeep (migrations)."""
+
+    def __init__(self, engine: Engine, *, retention_seconds: int) -> None:
+        self.engine = engine
+        self.retention = timedelta(seconds=retention_seconds)
+
+    @property
+    def url(self) -> str:
+        """The database, as printed: never with its password."""
+        return display(self.engine.url)
+
+    @property
+    def backend(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    def upgrade(self) -> str:
+        """Migrate to head under the migration lock; the revision."""
+        return upgrade(self.engine)
+
+    def current(self) -> str | None:
+        """The schema's revision; None before the first upgrade."""
+        return current(self.engine)
+
+    def head(self) -> str:
+        """The newest revision this code knows."""
+        return head()
+
+    def check(self) -> str:
+        """ "schema at revision X (head)", or a StoreError naming what is wrong (for doctor)."""
+        return check(self.engine)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def open_store(settings: StoreSettings) -> Store:
+    """The store the settings name (PostgreSQL, or the SQLite file in the data dir); it connects lazily."""
+    url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+    engine = make_engine(database_url(url=url, data_dir=settings.data_dir))
+    return Store(engine, retention_seconds=settings.retention)
+
+
+def open_url(url: str, *, retention_seconds: int = 90 * 86400) -> Store:
+    """A store on a SQLAlchemy URL (tests, the benchmark)."""
+    return Store(make_engine(database_url(url=url)), retention_seconds=retention_seconds)
+
+
+__all__ = ["Store", "open_store", "open_url"]
