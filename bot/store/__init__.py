@@ -1,8 +1,9 @@
 """The durable store: the ledger, the audit outbox and the once-claims on SQLAlchemy (SQLite or PostgreSQL).
 
-    store = open_store(settings)   # nothing is connected yet
-    store.upgrade()                # at start: migrate under a lock (idempotent)
-    store.check()                  # doctor: "schema at revision X (head)" or a StoreError
+    store = open_store(settings, sinks=("slack",))   # nothing is connected yet
+    store.upgrade()                                   # at start: migrate under a lock (idempotent)
+    store.outbox.append(...); store.outbox.claim(...); store.once.claim(...)
+    store.check()                                     # doctor: "schema at revision X (head)" or a StoreError
     store.close()
 
 `ROK_BOT_DATABASE_URL` unset: an SQLite file in `ROK_BOT_DATA_DIR`, for one replica. Set to a
@@ -11,11 +12,14 @@ PostgreSQL URL: any number of replicas share quotas, once-claims and the audit o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.store.db import database_url, display, make_engine
 from bot.store.migrate import check, current, head, upgrade
+from bot.store.once import SqlOnceClaims
+from bot.store.outbox import DEFAULT_SINKS, SqlAuditOutbox
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -24,11 +28,13 @@ if TYPE_CHECKING:
 
 
 class Store:
-    """One database and its upkeep (migrations)."""
+    """One database, the ports on it, and its upkeep (migrations)."""
 
-    def __init__(self, engine: Engine, *, retention_seconds: int) -> None:
+    def __init__(self, engine: Engine, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_seconds: int) -> None:
         self.engine = engine
         self.retention = timedelta(seconds=retention_seconds)
+        self.outbox = SqlAuditOutbox(engine, sinks=sinks)
+        self.once = SqlOnceClaims(engine)
 
     @property
     def url(self) -> str:
@@ -61,16 +67,16 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(settings: StoreSettings) -> Store:
+def open_store(settings: StoreSettings, *, sinks: Sequence[str] = DEFAULT_SINKS) -> Store:
     """The store the settings name (PostgreSQL, or the SQLite file in the data dir); it connects lazily."""
     url = settings.database_url.get_secret_value() if settings.database_url is not None else None
     engine = make_engine(database_url(url=url, data_dir=settings.data_dir))
-    return Store(engine, retention_seconds=settings.retention)
+    return Store(engine, sinks=sinks, retention_seconds=settings.retention)
 
 
-def open_url(url: str, *, retention_seconds: int = 90 * 86400) -> Store:
+def open_url(url: str, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_seconds: int = 90 * 86400) -> Store:
     """A store on a SQLAlchemy URL (tests, the benchmark)."""
-    return Store(make_engine(database_url(url=url)), retention_seconds=retention_seconds)
+    return Store(make_engine(database_url(url=url)), sinks=sinks, retention_seconds=retention_seconds)
 
 
 __all__ = ["Store", "open_store", "open_url"]

@@ -91,8 +91,8 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def store(db_url: str) -> Iterator[Store]:
-    """A migrated store on a fresh database."""
-    opened = open_url(db_url)
+    """A migrated store on a fresh database, with the Slack and webhook sinks."""
+    opened = open_url(db_url, sinks=("slack", "webhook"))
     opened.upgrade()
     try:
         yield opened
