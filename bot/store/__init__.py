@@ -2,7 +2,8 @@
 
     store = open_store(settings, sinks=("slack",))   # nothing is connected yet
     store.upgrade()                                   # at start: migrate under a lock (idempotent)
-    store.outbox.append(...); store.outbox.claim(...); store.once.claim(...)
+    store.ledger.reserve(...); store.outbox.claim(...); store.once.claim(...)
+    store.sweep(now=...); store.prune(now=...)        # at start and periodically
     store.check()                                     # doctor: "schema at revision X (head)" or a StoreError
     store.close()
 
@@ -13,10 +14,11 @@ PostgreSQL URL: any number of replicas share quotas, once-claims and the audit o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.store.db import database_url, display, make_engine
+from bot.store.ledger import STALE_AFTER, Pruned, SqlLedger
 from bot.store.migrate import check, current, head, upgrade
 from bot.store.once import SqlOnceClaims
 from bot.store.outbox import DEFAULT_SINKS, SqlAuditOutbox
@@ -28,11 +30,12 @@ if TYPE_CHECKING:
 
 
 class Store:
-    """One database, the ports on it, and its upkeep (migrations)."""
+    """One database, the three ports on it, and its upkeep (migrations, the crash sweep, retention)."""
 
     def __init__(self, engine: Engine, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_seconds: int) -> None:
         self.engine = engine
         self.retention = timedelta(seconds=retention_seconds)
+        self.ledger = SqlLedger(engine, sinks=sinks)
         self.outbox = SqlAuditOutbox(engine, sinks=sinks)
         self.once = SqlOnceClaims(engine)
 
@@ -62,6 +65,14 @@ class Store:
         """ "schema at revision X (head)", or a StoreError naming what is wrong (for doctor)."""
         return check(self.engine)
 
+    def sweep(self, *, now: datetime, older_than: timedelta = STALE_AFTER) -> int:
+        """Rows left `reserved` by a crashed mint become `possibly_minted`, audited once; how many."""
+        return self.ledger.sweep(now=now, older_than=older_than)
+
+    def prune(self, *, now: datetime) -> Pruned:
+        """Apply the retention to the ledger and the delivered audit events; drop expired once-claims."""
+        return self.ledger.prune(now=now, retention=self.retention)
+
     def close(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
@@ -79,4 +90,4 @@ def open_url(url: str, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_second
     return Store(make_engine(database_url(url=url)), sinks=sinks, retention_seconds=retention_seconds)
 
 
-__all__ = ["Store", "open_store", "open_url"]
+__all__ = ["Pruned", "Store", "open_store", "open_url"]

@@ -15,9 +15,34 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.domain.audit import Origin
+from bot.domain.errors import LimitExceeded
+from bot.domain.ledger import QuotaRule
 from bot.store import open_url
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def reserve(url: str, user: str, attempts: str, per_hour: str) -> dict[str, Any]:
+    """Try `attempts` reservations for one user; how many succeeded and were refused."""
+    store = open_url(url)
+    ok = refused = 0
+    for i in range(int(attempts)):
+        try:
+            store.ledger.reserve(
+                user_id=user,
+                team_id="T1",
+                request_id=f"proc-{i}",
+                origin=Origin.COMMAND,
+                duration_seconds=60,
+                rule=QuotaRule(per_hour=int(per_hour), cooldown=0),
+                now=datetime.now(UTC),
+            )
+            ok += 1
+        except LimitExceeded:
+            refused += 1
+    store.close()
+    return {"ok": ok, "refused": refused}
 
 
 def drain(url: str, worker: str, sink: str) -> dict[str, Any]:
@@ -48,7 +73,7 @@ def once(url: str, holder: str, keys: str) -> dict[str, Any]:
     return {"won": won}
 
 
-JOBS = {"drain": drain, "once": once}
+JOBS = {"reserve": reserve, "drain": drain, "once": once}
 
 
 def run_together(job: str, url: str, tmp: Path, argv_per_process: list[list[str]]) -> list[dict[str, Any]]:
