@@ -26,7 +26,12 @@ from bot.store.outbox import DEFAULT_SINKS, SqlAuditOutbox
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from bot.domain.ports import AuditOutbox, Ledger, OnceClaims
     from bot.settings import StoreSettings
+
+    def _implements_the_ports(engine: Engine) -> tuple[Ledger, AuditOutbox, OnceClaims]:
+        """Never called: mypy checks here that the adapters satisfy the domain's ports."""
+        return SqlLedger(engine), SqlAuditOutbox(engine), SqlOnceClaims(engine)
 
 
 class Store:
