@@ -9,7 +9,9 @@ the store's whole part of one mint: `reserve` (quota check under the user's lock
 the row, append the audit event for the "slack" sink, one transaction), then `claim(limit=1)` and
 `delivered` of one outbox row, as a delivery worker would. "distinct users" gives every token its own
 user; "one user" gives all threads the same user (quota set high), so every reserve waits on that one
-user's lock: the contrast shows distinct users do not serialize on PostgreSQL. SQLite has one write lock
+user's lock: the contrast shows distinct users do not serialize on PostgreSQL. "client CPU ms/token" is this process's
+CPU time per token (SQLAlchemy and psycopg under one GIL): tokens/s x that near 1000 means the client, not a
+lock, is the limit. SQLite has one write lock
 for the database: its threads queue whatever the users (one replica is what it is for).
 
 PostgreSQL: ROK_BOT_TEST_POSTGRES_URL (a superuser URL; a database is created per configuration), else a
@@ -79,8 +81,8 @@ def one_token(store: Store, user: str, n: int, sample: Sample) -> None:
     sample.add(t1 - t0, t2 - t1, t3 - t2)
 
 
-def run(store: Store, *, tokens: int, threads: int, one_user: bool) -> tuple[Sample, float]:
-    """`tokens` tokens over `threads` threads; the sample and the wall time."""
+def run(store: Store, *, tokens: int, threads: int, one_user: bool) -> tuple[Sample, float, float]:
+    """`tokens` tokens over `threads` threads; the sample, the wall time and this process's CPU time."""
     sample = Sample()
     per_thread = [list(range(i, tokens, threads)) for i in range(threads)]
     barrier = threading.Barrier(threads + 1)
@@ -94,10 +96,10 @@ def run(store: Store, *, tokens: int, threads: int, one_user: bool) -> tuple[Sam
     for w in workers:
         w.start()
     barrier.wait()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for w in workers:
         w.join()
-    return sample, time.perf_counter() - started
+    return sample, time.perf_counter() - started, time.process_time() - cpu
 
 
 @contextmanager
@@ -160,7 +162,7 @@ def main() -> None:
                     store = open_url(make())
                     store.upgrade()
                     run(store, tokens=min(50, args.tokens), threads=threads, one_user=one_user)  # warm the pool
-                    sample, wall = run(store, tokens=args.tokens, threads=threads, one_user=one_user)
+                    sample, wall, cpu = run(store, tokens=args.tokens, threads=threads, one_user=one_user)
                     store.close()
                     rows.append(
                         (
@@ -174,10 +176,11 @@ def main() -> None:
                             f"{percentile(sample.settle, 0.5) * 1000:.2f}",
                             f"{percentile(sample.deliver, 0.5) * 1000:.2f}",
                             f"{len(sample.total) / wall:.0f}",
+                            f"{cpu / len(sample.total) * 1000:.2f}",
                         )
                     )
     header = ("backend", "threads", "users", "tokens", "p50 ms", "p99 ms", "reserve p50", "settle p50",
-              "claim+deliv p50", "tokens/s")  # fmt: skip
+              "claim+deliv p50", "tokens/s", "client CPU ms/token")  # fmt: skip
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print(
