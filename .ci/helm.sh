@@ -3,14 +3,17 @@
 #   1. helm lint --strict: defaults + the required values, the example values, every option on, and
 #      OpenShift (the security contexts without fixed user and group IDs).
 #   2. Renders that must FAIL: defaults alone (required values missing), an unknown key (strict
-#      schema), an Ingress in socket mode.
+#      schema), an Ingress in socket mode, two replicas without a database (SQLite is for one),
+#      persistence together with a database, a retention that is not a duration.
 #   3. helm template | kubernetes-validate --strict (offline schemas) for KUBE_VERSIONS. The
 #      ServiceMonitor is a CRD kubernetes-validate has no schema for (it would only WARN and pass), so
 #      it is split out and checked structurally below instead; any other kind without a schema fails.
 #   4. Policy checks on the rendered objects: the exact kinds of the default render, nothing
 #      cluster-scoped, the exact RBAC rules in the registry namespace, the pod hardening, secrets as
-#      files only, checksum annotations, the NetworkPolicy shape, the ServiceMonitor wiring, and the
-#      `helm test` Pod (doctor with the bot's own configuration, account and hardening).
+#      files only, checksum annotations, the NetworkPolicy shape, the ServiceMonitor wiring, the
+#      `helm test` Pod (doctor with the bot's own configuration, account and hardening), and the state:
+#      the data dir a volume (emptyDir, or the PVC with the Recreate strategy when persistence is on),
+#      the PostgreSQL URL a projected secret file, its egress rule.
 #   5. The chart README documents every value.
 # Fails (never skips) when helm or kubernetes-validate is missing: run .ci/tools.sh first.
 set -euo pipefail
@@ -29,6 +32,9 @@ KUBE_VERSIONS=${KUBE_VERSIONS:-1.33.0 1.35.0}
 # The minimum a user must set with the chart's own Secret in socket mode (the default mode).
 REQUIRED=(--set rokRegistry.url=https://rok.example.com --set slack.botToken=xoxb-ci
           --set slack.appToken=xapp-ci --set slack.sealKey=c2VhbC1rZXktZm9yLWNp)
+# The state's two shapes beside the default emptyDir: SQLite on a PVC, and PostgreSQL for two replicas.
+PERSISTENCE=(--set persistence.enabled=true --set persistence.storageClass=fast-ssd --set persistence.size=5Gi)
+POSTGRES=(--set replicaCount=2 --set database.existingSecret=rok-pg-app)
 
 for tool in "$HELM" "$KV" "$PY"; do
   [[ -x $tool ]] || { echo "[helm] FAIL: $tool missing (run bash .ci/tools.sh)" >&2; exit 1; }
@@ -42,7 +48,9 @@ fail() { echo "[helm] FAIL: $*" >&2; exit 1; }
 "$HELM" lint --strict --quiet "$CHART" -f "$EXAMPLE" --kube-version 1.33.0 || fail "lint ($EXAMPLE)"
 "$HELM" lint --strict --quiet "$CHART" -f "$ALL_ON" --kube-version 1.33.0 || fail "lint ($ALL_ON)"
 "$HELM" lint --strict --quiet "$CHART" -f "$OPENSHIFT" --kube-version 1.33.0 || fail "lint ($OPENSHIFT)"
-echo "[helm] lint --strict: defaults+required, example, all-on, openshift OK"
+"$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${PERSISTENCE[@]}" --kube-version 1.33.0 || fail "lint (persistence)"
+"$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${POSTGRES[@]}" --kube-version 1.33.0 || fail "lint (postgres)"
+echo "[helm] lint --strict: defaults+required, example, all-on, openshift, persistence, postgres OK"
 
 # --- 2. renders --------------------------------------------------------------------------------------
 render() { "$HELM" template rok "$CHART" --namespace bots --kube-version 1.33.0 "$@"; }
@@ -50,6 +58,8 @@ render "${REQUIRED[@]}" >"$out/default.yaml" || fail "template (defaults + requi
 render -f "$EXAMPLE" >"$out/example.yaml" || fail "template ($EXAMPLE)"
 render -f "$ALL_ON" >"$out/all-on.yaml" || fail "template ($ALL_ON)"
 render -f "$OPENSHIFT" >"$out/openshift.yaml" || fail "template ($OPENSHIFT)"
+render "${REQUIRED[@]}" "${PERSISTENCE[@]}" >"$out/persistence.yaml" || fail "template (persistence)"
+render "${REQUIRED[@]}" "${POSTGRES[@]}" >"$out/postgres.yaml" || fail "template (postgres)"
 must_fail() {
   local what=$1 want=$2; shift 2
   if render "$@" >/dev/null 2>"$out/err"; then fail "render should fail: $what"; fi
@@ -63,6 +73,11 @@ must_fail "unknown securityContext key" "Additional property runAsUsr is not all
 must_fail "ingress in socket mode" "requires slack.mode=http" "${REQUIRED[@]}" --set ingress.enabled=true \
   --set ingress.host=bot.example.com
 must_fail "http mode without signing secret" "signingSecret is required" "${REQUIRED[@]}" --set slack.mode=http
+must_fail "two replicas on SQLite" "replicaCount 2 needs database.existingSecret (PostgreSQL)" "${REQUIRED[@]}" \
+  --set replicaCount=2
+must_fail "persistence with PostgreSQL" "persistence.enabled is for the SQLite default" "${REQUIRED[@]}" \
+  "${POSTGRES[@]}" --set persistence.enabled=true
+must_fail "retention not a duration" "database.retention" "${REQUIRED[@]}" --set database.retention=forever
 echo "[helm] required values, strict schema and cross-field checks refuse bad values"
 
 # --- 3 + 4. split, validate, check ------------------------------------------------------------------
@@ -77,7 +92,7 @@ def check(cond, msg):
         errors.append(msg)
 
 NAMESPACED = {"ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap", "Service", "Deployment",
-              "NetworkPolicy", "Ingress", "ServiceMonitor", "PodDisruptionBudget", "Pod"}
+              "NetworkPolicy", "Ingress", "ServiceMonitor", "PodDisruptionBudget", "Pod", "PersistentVolumeClaim"}
 CRDS = {"ServiceMonitor"}
 # Pod: the `helm test` hook (templates/tests/doctor.yaml); `helm template` renders test hooks.
 EXPECTED_DEFAULT = {"ServiceAccount", "Role", "RoleBinding", "Secret", "ConfigMap", "Service", "Deployment",
@@ -88,14 +103,23 @@ RULES = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
     {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
 ]
-SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY"}
+SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY", "ROK_BOT_DATABASE_URL"}
+DATA_DIR = "/var/lib/rok-token-bot"
+# The PostgreSQL Secret per render (name, key) and the egress peers expected for it; None: SQLite.
+DATABASE = {"all-on": ("rok-token-bot-postgres", "uri",
+                       [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "databases"}},
+                         "podSelector": {"matchLabels": {"cnpg.io/cluster": "rok-token-bot"}}}]),
+            "postgres": ("rok-pg-app", "ROK_BOT_DATABASE_URL", [{"ipBlock": {"cidr": "0.0.0.0/0"}}])}
 # NetworkPolicy egress per render: API server (CIDRs, ports), registry pods (labels, ports).
-NP_API = {"default": (["0.0.0.0/0"], [443, 6443]), "example": (["10.0.0.0/24"], [6443]),
+NP_API = {"default": (["0.0.0.0/0"], [443, 6443]), "persistence": (["0.0.0.0/0"], [443, 6443]),
+          "postgres": (["0.0.0.0/0"], [443, 6443]), "example": (["10.0.0.0/24"], [6443]),
           "all-on": (["10.0.0.0/24", "172.16.0.1/32"], [443, 6443]), "openshift": (["10.0.0.10/32"], [6443])}
 def tcp(*ports):
     return [{"port": p, "protocol": "TCP"} for p in ports]
-NP_API_SET = {"default": False, "example": True, "all-on": True, "openshift": True}
-NP_REGISTRY = {"default": ({"app": "rok-registry"}, [443]), "example": ({"app": "rok-registry"}, [8443]),
+NP_API_SET = {"default": False, "persistence": False, "postgres": False, "example": True, "all-on": True,
+              "openshift": True}
+NP_REGISTRY = {"default": ({"app": "rok-registry"}, [443]), "persistence": ({"app": "rok-registry"}, [443]),
+               "postgres": ({"app": "rok-registry"}, [443]), "example": ({"app": "rok-registry"}, [8443]),
                "all-on": ({"app.kubernetes.io/name": "rok-registry", "app.kubernetes.io/component": "api"}, [80, 8443]),
                "openshift": ({"app": "rok-registry"}, [443])}
 # The pod hardening every render keeps (OpenShift included); the fixed IDs are checked per render.
@@ -111,8 +135,9 @@ def load(name):
     (out / f"{name}.core.yaml").write_text(yaml.safe_dump_all(core))
     return docs
 
-renders = {n: load(n) for n in ("default", "example", "all-on", "openshift")}
-regns = {"default": "rok-registry", "example": "rok-registry", "all-on": "rok-system", "openshift": "rok-registry"}
+renders = {n: load(n) for n in ("default", "example", "all-on", "openshift", "persistence", "postgres")}
+regns = {"default": "rok-registry", "example": "rok-registry", "all-on": "rok-system", "openshift": "rok-registry",
+         "persistence": "rok-registry", "postgres": "rok-registry"}
 
 for name, docs in renders.items():
     kinds = [d["kind"] for d in docs]
@@ -130,6 +155,9 @@ for name, docs in renders.items():
         check(set(kinds) == EXPECTED_DEFAULT, f"default render kinds {sorted(kinds)} != {sorted(EXPECTED_DEFAULT)}")
     if name == "all-on":
         check(set(kinds) == EXPECTED_ALL_ON, f"all-on render kinds {sorted(kinds)} != {sorted(EXPECTED_ALL_ON)}")
+    if name == "persistence":
+        want = EXPECTED_DEFAULT | {"PersistentVolumeClaim"}
+        check(set(kinds) == want, f"persistence render kinds {sorted(kinds)} != {sorted(want)}")
     check("Pod" in kinds, f"{name}: no helm test Pod")
 
     role = by.get("Role")
@@ -180,6 +208,33 @@ for name, docs in renders.items():
     projected = [i["key"] for s in vols["secrets"]["projected"]["sources"] for i in s["secret"]["items"]]
     mode = "http" if name == "all-on" else "socket"
     check(("SLACK_APP_TOKEN" in projected) == (mode == "socket"), f"{name}: SLACK_APP_TOKEN projection vs mode")
+
+    # The state: the data dir is a volume (the root filesystem stays read-only), the database URL a secret file.
+    check(mounts.get(DATA_DIR, {}).get("name") == "data", f"{name}: no data volume at {DATA_DIR}")
+    check(env.get("ROK_BOT_DATA_DIR", {}).get("value") == DATA_DIR, f"{name}: ROK_BOT_DATA_DIR")
+    check("ROK_BOT_RETENTION" in env, f"{name}: ROK_BOT_RETENTION missing")
+    pvc = by.get("PersistentVolumeClaim")
+    strategy = dep["spec"].get("strategy", {}).get("type")
+    if name == "persistence":
+        check(vols["data"] == {"name": "data", "persistentVolumeClaim": {"claimName": pvc["metadata"]["name"]}},
+              f"{name}: data volume {vols['data']} is not the chart's PVC")
+        check(pvc["spec"] == {"accessModes": ["ReadWriteOnce"], "storageClassName": "fast-ssd",
+                              "resources": {"requests": {"storage": "5Gi"}}}, f"{name}: PVC spec {pvc['spec']}")
+        check(strategy == "Recreate", f"{name}: a ReadWriteOnce SQLite volume needs the Recreate strategy, got {strategy}")
+        check(dep["spec"]["replicas"] == 1, f"{name}: replicas")
+    else:
+        check(pvc is None, f"{name}: a PVC without persistence")
+        check("emptyDir" in vols["data"], f"{name}: data volume {vols['data']} should be an emptyDir")
+        check(strategy != "Recreate", f"{name}: Recreate without persistence")
+    db_sources = [s["secret"] for s in vols["secrets"]["projected"]["sources"]
+                  if any(i["path"] == "ROK_BOT_DATABASE_URL" for i in s["secret"]["items"])]
+    if name in DATABASE:
+        secret_name, key, _ = DATABASE[name]
+        check(db_sources == [{"name": secret_name, "items": [{"key": key, "path": "ROK_BOT_DATABASE_URL"}]}],
+              f"{name}: the database URL must be the projected file ROK_BOT_DATABASE_URL from {secret_name}/{key}: {db_sources}")
+    else:
+        check(db_sources == [], f"{name}: a database secret without database.existingSecret")
+        check(dep["spec"]["replicas"] == 1, f"{name}: SQLite with {dep['spec']['replicas']} replicas")
     cm = by["ConfigMap"]
     check("user-map.yaml" in cm["data"], f"{name}: user-map.yaml missing")
     if name == "all-on":
@@ -210,13 +265,17 @@ for name, docs in renders.items():
     check(tc["args"] == ["doctor"] and not tc.get("command"), f"{where}: must run the image's `rok-token-bot doctor`")
     check(tc["image"] == c["image"], f"{where}: image {tc['image']} != the bot's {c['image']}")
     check(tspec["restartPolicy"] == "Never", f"{where}: restartPolicy must be Never (a failed check fails the test)")
+    tvols = {v["name"]: v for v in tspec["volumes"]}
+    check("emptyDir" in tvols.get("data", {}), f"{where}: data must be an emptyDir, never the bot's claim")
     check(tspec["serviceAccountName"] == pod["serviceAccountName"], f"{where}: not the bot's service account")
     check(tspec.get("automountServiceAccountToken") is True, f"{where}: no token for the Kubernetes API")
     check(tspec.get("securityContext") == psc, f"{where}: pod securityContext differs from the bot's")
     check(tc.get("securityContext") == sc, f"{where}: container securityContext differs from the bot's")
     check(tc.get("env") == c.get("env"), f"{where}: env differs from the bot's")
     check(tc.get("volumeMounts") == c["volumeMounts"], f"{where}: mounts differ from the bot's")
-    check(tspec.get("volumes") == pod["volumes"], f"{where}: volumes differ from the bot's")
+    # All but `data`: the test pod never mounts the bot's claim (checked above).
+    check([v for v in tspec["volumes"] if v["name"] != "data"] == [v for v in pod["volumes"] if v["name"] != "data"],
+          f"{where}: volumes differ from the bot's")
     check(not tc.get("ports") and not tc.get("envFrom"), f"{where}: ports or envFrom")
     tlabels = test["metadata"]["labels"]
     check(not svc_sel.items() <= tlabels.items(), f"{where}: the Service would send it traffic")
@@ -245,6 +304,10 @@ for name, docs in renders.items():
         egress = np["spec"]["egress"]
         anywhere = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
         dns, api, registry, slack = egress[:4]
+        database_rule = egress[4] if name in DATABASE else None
+        if name in DATABASE:
+            check(database_rule == {"to": DATABASE[name][2], "ports": tcp(5432)},
+                  f"{name}: PostgreSQL egress {database_rule}, want {DATABASE[name][2]} on 5432")
         check(dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
               f"{name}: first egress rule must be DNS on 53 only")
         want_api = NP_API[name]
@@ -262,7 +325,7 @@ for name, docs in renders.items():
                 check("podSelector" in peer or "ipBlock" in peer,
                       f"{name}: egress rule {i} allows a whole namespace or everything: {peer}")
                 if peer.get("ipBlock", {}).get("cidr") in ("0.0.0.0/0", "::/0"):
-                    check(rule is slack or (rule is api and not NP_API_SET[name]),
+                    check(rule is slack or (rule is api and not NP_API_SET[name]) or (rule is database_rule and name == "postgres"),
                           f"{name}: egress rule {i} is open to any address")
         if name == "default":
             # The exact default that docs/SECURITY.md ("Network") describes.
@@ -293,7 +356,7 @@ print("[helm]                   openshift: no runAsUser/runAsGroup/fsGroup, the 
 PY
 
 for v in $KUBE_VERSIONS; do
-  for r in default example all-on openshift; do
+  for r in default example all-on openshift persistence postgres; do
     if ! "$KV" --strict --quiet -k "$v" "$out/$r.core.yaml" >"$out/kv.log" 2>&1; then
       cat "$out/kv.log" >&2; fail "kubernetes-validate --strict -k $v ($r render)"
     fi

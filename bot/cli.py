@@ -1,4 +1,4 @@
-"""The command line: `rok-token-bot serve | issue | verify | doctor | demo`.
+"""The command line: `rok-token-bot serve | issue | verify | doctor | demo | db | tokens | audit`.
 
 Exit codes: 0 ok, 1 failure, 2 usage. Only the token (or the `--json` object) goes to stdout, so that
 `export ROK_REGISTRY_TOKEN=$(rok-token-bot issue jdoe --duration 24h)` works; everything else is stderr.
@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import RokBotError, UsageError
@@ -18,6 +19,7 @@ from bot.settings import SettingsError
 
 if TYPE_CHECKING:
     from bot.settings import Settings
+    from bot.store import Store
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -46,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the real app against built-in fakes and play a short story")
     demo.add_argument("--interactive", action="store_true", help="keep running and read commands")
     demo.add_argument("--open", action="store_true", help="also serve a page that renders the messages")
+    _add_store_commands(sub)
     return parser
 
 
@@ -69,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The production image ships bot/ only: the fakes live in the source checkout.
             return _fail("the demo needs the sandbox from a source checkout (pip install -e . in the repository)")
         return int(run_demo(interactive=args.interactive, open_page=args.open))
+    if args.command in STORE_COMMANDS:
+        return _store_command(args)
     try:
         settings = _settings()
         from bot.logs import setup_logging
@@ -193,3 +198,115 @@ def _verify(settings: Settings) -> int:
             line += f" Token uuid {result.token_uuid}."
     print(line)
     return EXIT_OK if result.ok else EXIT_FAIL
+
+
+# -- the store's commands: they need only the database settings (no Slack, no registry, no cluster) --------
+
+STORE_COMMANDS = frozenset({"db", "tokens", "audit"})
+_MAX_SINCE = 10 * 366 * 86400
+
+
+def _add_store_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
+    db = sub.add_parser("db", help="the bot's database: `db upgrade` migrates it, `db current` shows its revision")
+    db.add_argument("action", choices=["upgrade", "current"])
+    tokens = sub.add_parser("tokens", help="list the token ledger (never the tokens themselves), newest first")
+    tokens.add_argument("--active", action="store_true", help="only tokens issued and not yet expired")
+    tokens.add_argument("--user", metavar="SLACK_ID", help="only this Slack user ID's tokens")
+    tokens.add_argument("--rok-user", metavar="NAME", help="only tokens for this exact Rok username")
+    tokens.add_argument("--since", metavar="DURATION", help="only requests in this past window, e.g. 7d, 24h")
+    tokens.add_argument("--limit", type=int, default=1000, help="at most this many rows (default 1000)")
+    tokens.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    audit = sub.add_parser("audit", help="list audit events from the bot's outbox, newest last")
+    audit.add_argument("--since", metavar="DURATION", default="24h", help="how far back (default 24h)")
+    audit.add_argument("--limit", type=int, default=1000, help="at most the newest this many (default 1000)")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+
+
+def _store_command(args: argparse.Namespace) -> int:
+    from bot.settings import load_store_settings
+
+    try:
+        settings = load_store_settings()
+        from bot.logs import setup_logging
+
+        setup_logging(level=os.environ.get("ROK_BOT_LOG_LEVEL", "ERROR"), fmt="text", secrets=settings.store_secrets())
+        since = _since(args.since) if getattr(args, "since", None) else None
+        if getattr(args, "limit", 1) < 1:
+            raise UsageError("--limit must be at least 1.")
+        from bot.store import open_store
+
+        store = open_store(settings)
+        try:
+            if args.command == "db":
+                return _db(store, args.action)
+            store.check()  # a missing or stale schema is one line, not a traceback
+            if args.command == "tokens":
+                return _tokens(store, args, since)
+            return _audit(store, args, since)
+        finally:
+            store.close()
+    except SettingsError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except UsageError as exc:
+        return _fail(exc.user_message, EXIT_USAGE)
+    except RokBotError as exc:
+        detail = f" ({exc.detail})" if exc.detail else ""
+        return _fail(f"{exc.user_message}{detail}")
+    except KeyboardInterrupt:
+        return EXIT_FAIL
+
+
+def _since(text: str) -> datetime:
+    from bot.domain.durations import parse_duration
+
+    return datetime.now(UTC) - timedelta(seconds=parse_duration(text, minimum=1, maximum=_MAX_SINCE))
+
+
+def _db(store: Store, action: str) -> int:
+    if action == "upgrade":
+        revision = store.upgrade()
+        print(revision)
+        print(f"{store.url}: schema at revision {revision} (head)", file=sys.stderr)
+        return EXIT_OK
+    at, head = store.current(), store.head()
+    state = "head" if at == head else f"head is {head}"
+    print(f"{at or 'none'} ({state})")
+    print(f"database: {store.url}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _tokens(store: Store, args: argparse.Namespace, since: datetime | None) -> int:
+    from bot.domain.ports import TokenQuery
+    from bot.store.admin import token_record, tokens_table
+
+    now = datetime.now(UTC)
+    query = TokenQuery(
+        slack_user=args.user,
+        rok_user=args.rok_user,
+        since=since,
+        active_at=now if args.active else None,
+        limit=args.limit,
+    )
+    entries = store.ledger.tokens(query)
+    if args.json:
+        for entry in entries:
+            print(json.dumps(token_record(entry)))
+    elif entries:
+        print(tokens_table(entries, now=now))
+    else:
+        print("no tokens match", file=sys.stderr)
+    return EXIT_OK
+
+
+def _audit(store: Store, args: argparse.Namespace, since: datetime | None) -> int:
+    from bot.store.admin import audit_table, list_audit
+
+    lines = list_audit(store, since=since or datetime.now(UTC), limit=args.limit)
+    if args.json:
+        for line in lines:
+            print(line.as_json())
+    elif lines:
+        print(audit_table(lines))
+    else:
+        print("no audit events in that window", file=sys.stderr)
+    return EXIT_OK

@@ -12,8 +12,8 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -61,7 +61,61 @@ Argv = Annotated[list[str], NoDecode]
 CommaList = Annotated[list[str], NoDecode]
 
 
-class Settings(BaseSettings):
+def _default_data_dir() -> Path:
+    """`$XDG_STATE_HOME/rok-token-bot`, else `~/.local/state/rok-token-bot` (created when the store opens)."""
+    state = os.environ.get("XDG_STATE_HOME", "").strip()
+    return (Path(state) if state else Path.home() / ".local" / "state") / "rok-token-bot"
+
+
+_DATABASE_SCHEMES = ("postgresql+psycopg", "postgresql", "postgres", "sqlite", "sqlite+pysqlite")
+MIN_RETENTION = 86400  # the quota looks back an hour and the crash sweep minutes: a day keeps both whole
+
+
+class StoreSettings(BaseSettings):
+    """What the durable store needs, and nothing else: enough for `rok-token-bot db|tokens|audit`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True, populate_by_name=False
+    )
+
+    # A secret: its password is never printed or logged (the redaction filter gets it through secrets()).
+    database_url: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_DATABASE_URL"))
+    data_dir: Path = Field(default_factory=_default_data_dir, validation_alias=AliasChoices("ROK_BOT_DATA_DIR"))
+    retention: Seconds = Field(90 * 86400, validation_alias=AliasChoices("ROK_BOT_RETENTION"))
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        scheme = value.get_secret_value().strip().split("://", 1)[0].lower()
+        if "://" not in value.get_secret_value() or scheme not in _DATABASE_SCHEMES:
+            # Never echo the value: it carries a password.
+            raise ValueError("must be a postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB or sqlite:///PATH URL")
+        return SecretStr(value.get_secret_value().strip())
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _retention(cls, value: object) -> int:
+        seconds = config_seconds(value)
+        if seconds < MIN_RETENTION:
+            raise ValueError(f"must be at least {format_duration(MIN_RETENTION)}")
+        return seconds
+
+    def store_secrets(self) -> list[str]:
+        """The database URL and its password in clear text, for the log redaction filter."""
+        if self.database_url is None:
+            return []
+        url = self.database_url.get_secret_value()
+        found = [url]
+        userinfo = urlsplit(url).netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            password = userinfo.split(":", 1)[1]
+            found += [password, unquote(password)]
+        return [v for v in dict.fromkeys(found) if v]
+
+
+class Settings(StoreSettings):
     """Everything the bot reads from its environment."""
 
     model_config = SettingsConfigDict(
@@ -258,6 +312,7 @@ class Settings(BaseSettings):
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         if self.seal_key is not None:  # each key of a rotation list, on its own too
             found += [key for key in re.split(r"[\s,]+", self.seal_key.get_secret_value()) if key]
+        found += self.store_secrets()
         return list(dict.fromkeys(found))
 
     def require_slack(self) -> None:
@@ -286,14 +341,26 @@ def _alias_of(field: str) -> str:
     return field
 
 
+_S = TypeVar("_S", bound=StoreSettings)
+
+
 def load_settings(*, env_file: str | None = ".env") -> Settings:
     """Build settings once, at start, from the environment, `.env` and the secrets directory."""
+    return _load(Settings, env_file=env_file)
+
+
+def load_store_settings(*, env_file: str | None = ".env") -> StoreSettings:
+    """The store's settings alone, from the same sources: no Slack or registry setting is needed."""
+    return _load(StoreSettings, env_file=env_file)
+
+
+def _load(cls: type[_S], *, env_file: str | None) -> _S:
     secrets_dir = os.environ.get("ROK_BOT_SECRETS_DIR", DEFAULT_SECRETS_DIR)
     kwargs: dict[str, Any] = {"_env_file": env_file if env_file and Path(env_file).is_file() else None}
     if Path(secrets_dir).is_dir():
         kwargs["_secrets_dir"] = secrets_dir
     try:
-        return Settings(**kwargs)
+        return cls(**kwargs)
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
 

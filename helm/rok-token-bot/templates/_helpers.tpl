@@ -72,6 +72,7 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- define "rok-token-bot.secretsDir" -}}/etc/rok-token-bot/secrets{{- end }}
 {{- define "rok-token-bot.configDir" -}}/etc/rok-token-bot/config{{- end }}
 {{- define "rok-token-bot.caDir" -}}/etc/rok-token-bot/ca{{- end }}
+{{- define "rok-token-bot.dataDir" -}}/var/lib/rok-token-bot{{- end }}
 
 {{/* The registry pods' labels the NetworkPolicy allows: networkPolicy.registry.podLabels, or the default
      when that is empty (a default map in values.yaml would merge with the user's, not be replaced). */}}
@@ -94,6 +95,12 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- end }}
 {{- if and .Values.ingress.enabled (not .Values.ingress.host) }}
 {{- fail "ingress.host is required when ingress.enabled is true" }}
+{{- end }}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.database.existingSecret) }}
+{{- fail (printf "replicaCount %d needs database.existingSecret (PostgreSQL): the SQLite default holds quotas and the audit outbox for one replica only" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if and .Values.persistence.enabled .Values.database.existingSecret }}
+{{- fail "persistence.enabled is for the SQLite default: with database.existingSecret the state is in PostgreSQL, so turn persistence off" }}
 {{- end }}
 {{- if not .Values.slack.existingSecret }}
 {{- $_ := required "slack.botToken is required (or name a Secret in slack.existingSecret)" .Values.slack.botToken }}
@@ -175,6 +182,10 @@ app.kubernetes.io/part-of: rok-token-bot
 - name: ROK_BOT_SUPPORT_CONTACT
   value: {{ . | quote }}
 {{- end }}
+- name: ROK_BOT_DATA_DIR
+  value: {{ include "rok-token-bot.dataDir" . | quote }}
+- name: ROK_BOT_RETENTION
+  value: {{ .Values.database.retention | quote }}
 - name: ROK_BOT_USER_MAP
   value: {{ printf "%s/user-map.yaml" $configDir | quote }}
 {{- if .Values.policy }}
@@ -192,6 +203,9 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- $caDir := include "rok-token-bot.caDir" . -}}
 - name: tmp
   mountPath: /tmp
+# The state (the SQLite database when database.existingSecret is empty): a volume, the root stays read-only.
+- name: data
+  mountPath: {{ include "rok-token-bot.dataDir" . }}
 - name: secrets
   mountPath: {{ $secretsDir }}
   readOnly: true
@@ -231,6 +245,14 @@ app.kubernetes.io/part-of: rok-token-bot
             - key: SLACK_SIGNING_SECRET
               path: SLACK_SIGNING_SECRET
             {{- end }}
+      {{- with .Values.database.existingSecret }}
+      # The PostgreSQL URL, a secret like the others: read as ROK_BOT_DATABASE_URL from the secrets dir.
+      - secret:
+          name: {{ . }}
+          items:
+            - key: {{ $.Values.database.secretKey }}
+              path: ROK_BOT_DATABASE_URL
+      {{- end }}
       {{- if eq .Values.slack.mode "socket" }}
       # The signing secret is unused in socket mode: mounted when present, not required.
       - secret:
@@ -250,5 +272,19 @@ app.kubernetes.io/part-of: rok-token-bot
     items:
       - key: {{ .Values.rokRegistry.caBundle.key }}
         path: {{ .Values.rokRegistry.caBundle.key }}
+{{- end }}
+{{- end }}
+
+{{/* The bot's data dir: the PVC when persistence is on, else an emptyDir (state lost with the pod). Only the
+     Deployment mounts the PVC; the `helm test` pod gets an emptyDir (a ReadWriteOnce claim held by the bot
+     could keep it from starting on another node). */}}
+{{- define "rok-token-bot.dataVolume" -}}
+- name: data
+{{- if .Values.persistence.enabled }}
+  persistentVolumeClaim:
+    claimName: {{ default (printf "%s-data" (include "rok-token-bot.fullname" .)) .Values.persistence.existingClaim }}
+{{- else }}
+  emptyDir:
+    sizeLimit: {{ .Values.dataSizeLimit }}
 {{- end }}
 {{- end }}

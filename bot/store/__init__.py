@@ -1,0 +1,98 @@
+"""The durable store: the ledger, the audit outbox and the once-claims on SQLAlchemy (SQLite or PostgreSQL).
+
+    store = open_store(settings, sinks=("slack",))   # nothing is connected yet
+    store.upgrade()                                   # at start: migrate under a lock (idempotent)
+    store.ledger.reserve(...); store.outbox.claim(...); store.once.claim(...)
+    store.sweep(now=...); store.prune(now=...)        # at start and periodically
+    store.check()                                     # doctor: "schema at revision X (head)" or a StoreError
+    store.close()
+
+`ROK_BOT_DATABASE_URL` unset: an SQLite file in `ROK_BOT_DATA_DIR`, for one replica. Set to a
+PostgreSQL URL: any number of replicas share quotas, once-claims and the audit outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from bot.store.db import database_url, display, make_engine
+from bot.store.ledger import STALE_AFTER, Pruned, SqlLedger
+from bot.store.migrate import check, current, head, upgrade
+from bot.store.once import SqlOnceClaims
+from bot.store.outbox import DEFAULT_SINKS, SqlAuditOutbox
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from bot.domain.ports import AuditOutbox, Ledger, OnceClaims
+    from bot.settings import StoreSettings
+
+    def _implements_the_ports(engine: Engine) -> tuple[Ledger, AuditOutbox, OnceClaims]:
+        """Never called: mypy checks here that the adapters satisfy the domain's ports."""
+        return SqlLedger(engine), SqlAuditOutbox(engine), SqlOnceClaims(engine)
+
+
+class Store:
+    """One database, the three ports on it, and its upkeep (migrations, the crash sweep, retention)."""
+
+    def __init__(self, engine: Engine, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_seconds: int) -> None:
+        self.engine = engine
+        self.retention = timedelta(seconds=retention_seconds)
+        self.ledger = SqlLedger(engine, sinks=sinks)
+        self.outbox = SqlAuditOutbox(engine, sinks=sinks)
+        self.once = SqlOnceClaims(engine)
+
+    @property
+    def url(self) -> str:
+        """The database, as printed: never with its password."""
+        return display(self.engine.url)
+
+    @property
+    def backend(self) -> str:
+        """`sqlite` or `postgresql`."""
+        return self.engine.dialect.name
+
+    def upgrade(self) -> str:
+        """Migrate to head under the migration lock; the revision."""
+        return upgrade(self.engine)
+
+    def current(self) -> str | None:
+        """The schema's revision; None before the first upgrade."""
+        return current(self.engine)
+
+    def head(self) -> str:
+        """The newest revision this code knows."""
+        return head()
+
+    def check(self) -> str:
+        """ "schema at revision X (head)", or a StoreError naming what is wrong (for doctor)."""
+        return check(self.engine)
+
+    def sweep(self, *, now: datetime, older_than: timedelta = STALE_AFTER) -> int:
+        """Rows left `reserved` by a crashed mint become `possibly_minted`, audited once; how many."""
+        return self.ledger.sweep(now=now, older_than=older_than)
+
+    def prune(self, *, now: datetime) -> Pruned:
+        """Apply the retention to the ledger and the delivered audit events; drop expired once-claims."""
+        return self.ledger.prune(now=now, retention=self.retention)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def open_store(settings: StoreSettings, *, sinks: Sequence[str] = DEFAULT_SINKS) -> Store:
+    """The store the settings name (PostgreSQL, or the SQLite file in the data dir); it connects lazily."""
+    url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+    engine = make_engine(database_url(url=url, data_dir=settings.data_dir))
+    return Store(engine, sinks=sinks, retention_seconds=settings.retention)
+
+
+def open_url(url: str, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_seconds: int = 90 * 86400) -> Store:
+    """A store on a SQLAlchemy URL (tests, the benchmark)."""
+    return Store(make_engine(database_url(url=url)), sinks=sinks, retention_seconds=retention_seconds)
+
+
+__all__ = ["Pruned", "Store", "open_store", "open_url"]

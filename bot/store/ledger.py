@@ -1,0 +1,213 @@
+"""The token ledger and its per-user quota, atomic across replicas.
+
+`reserve` reads the user's rows of the last hour, asks `QuotaRule.check`, and inserts the new row, all
+under a lock that covers that one user only:
+- PostgreSQL: `pg_advisory_xact_lock(<namespace>, hashtext(user_id))`, taken first in the transaction and
+  released by its commit. Under READ COMMITTED the SELECT after it sees every row committed by the
+  previous holder. Two users share a lock only on a 32-bit hash collision, so a burst of distinct users
+  runs in parallel.
+- SQLite: `BEGIN IMMEDIATE`, the database's one write lock (SQLite has no finer one; its transactions
+  here take about a millisecond, and the store is for one replica).
+A released reservation (nothing was minted) deletes its row, giving the place back. `settle` updates the
+row and appends the audit event in one transaction. `sweep` turns rows left `reserved` by a crashed mint
+into `possibly_minted` with an audit event; its `UPDATE ... WHERE status = 'reserved' RETURNING` hands
+each row to one sweeper only (PostgreSQL re-checks the WHERE on a row another transaction changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from bot.domain.audit import AuditEvent, Origin, Outcome
+from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
+from bot.domain.ports import Reservation, TokenQuery
+from bot.store.db import reading, writing
+from bot.store.outbox import DEFAULT_SINKS, append_event
+from bot.store.schema import audit_events, audit_outbox, ledger, once_claims
+
+# The first key of the ledger's two-integer advisory locks (b"rokq"): keeps them apart from any other
+# application's advisory locks in a shared database.
+QUOTA_LOCK_SPACE = 0x726F6B71
+STALE_AFTER = timedelta(minutes=10)
+CRASH_REASON = "the bot stopped during the mint"
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What one retention pass deleted."""
+
+    ledger: int
+    events: int
+    deliveries: int
+    claims: int
+
+
+class SqlLedger:
+    """`Ledger` on SQLAlchemy (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine, *, sinks: Sequence[str] = DEFAULT_SINKS) -> None:
+        self._engine = engine
+        self._sinks = tuple(sinks)
+
+    def reserve(
+        self,
+        *,
+        user_id: str,
+        team_id: str | None,
+        request_id: str,
+        origin: Origin,
+        duration_seconds: int,
+        rule: QuotaRule,
+        now: datetime,
+    ) -> Reservation:
+        """Take a place under a per-user lock (never a global one); LimitExceeded (from `rule`) when none."""
+        with writing(self._engine) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:user))"),
+                    {"space": QUOTA_LOCK_SPACE, "user": user_id},
+                )
+            rule.check(self._taken(conn, user_id, now), now)  # raises LimitExceeded: the rollback frees the lock
+            row_id = conn.execute(
+                sa.insert(ledger)
+                .values(
+                    request_id=request_id[:64],
+                    slack_team=team_id,
+                    user_id=user_id,
+                    duration_seconds=duration_seconds,
+                    origin=str(origin),
+                    status=str(TokenStatus.RESERVED),
+                    reserved_at=now,
+                )
+                .returning(ledger.c.id)
+            ).scalar_one()
+        return Reservation(id=int(row_id), user_id=user_id, reserved_at=now)
+
+    @staticmethod
+    def _taken(conn: Connection, user_id: str, now: datetime) -> list[datetime]:
+        return list(
+            conn.execute(
+                sa.select(ledger.c.reserved_at).where(ledger.c.user_id == user_id, ledger.c.reserved_at > now - HOUR)
+            ).scalars()
+        )
+
+    def release(self, reservation: Reservation) -> None:
+        """Nothing was minted: give the place back (delete the row)."""
+        with writing(self._engine) as conn:
+            conn.execute(sa.delete(ledger).where(ledger.c.id == reservation.id))
+
+    def settle(
+        self,
+        reservation: Reservation,
+        *,
+        status: TokenStatus,
+        minted: Minted | None,
+        event: AuditEvent,
+        now: datetime | None = None,
+    ) -> None:
+        """Record what became of the attempt and append its audit event, in one transaction."""
+        values: dict[str, object] = {"status": str(status), "settled_at": now or event.occurred_at}
+        if minted is not None:
+            values |= {
+                "rok_user": minted.rok_user,
+                "account_uuid": minted.account_uuid,
+                "token_uuid": minted.token_uuid,
+                "issued_at": minted.issued_at,
+                "expires_at": minted.expires_at,
+            }
+        with writing(self._engine) as conn:
+            conn.execute(sa.update(ledger).where(ledger.c.id == reservation.id).values(values))
+            append_event(conn, event, sinks=self._sinks, now=now or event.occurred_at)
+
+    def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime) -> int:
+        """Places left in the user's rolling hour."""
+        with reading(self._engine) as conn:
+            return rule.remaining(self._taken(conn, user_id, now), now)
+
+    def tokens(self, query: TokenQuery) -> list[LedgerEntry]:
+        """Ledger rows, newest first."""
+        c = ledger.c
+        stmt = sa.select(ledger).order_by(c.reserved_at.desc(), c.id.desc()).limit(query.limit)
+        if query.slack_user is not None:
+            stmt = stmt.where(c.user_id == query.slack_user)
+        if query.rok_user is not None:
+            stmt = stmt.where(c.rok_user == query.rok_user)
+        if query.since is not None:
+            stmt = stmt.where(c.reserved_at >= query.since)
+        if query.active_at is not None:
+            stmt = stmt.where(c.status == str(TokenStatus.ISSUED), c.expires_at > query.active_at)
+        with reading(self._engine) as conn:
+            return [_entry(row) for row in conn.execute(stmt)]
+
+    def sweep(self, *, now: datetime, older_than: timedelta = STALE_AFTER) -> int:
+        """Turn rows still `reserved` past `older_than` (a crashed mint) into `possibly_minted`, audited once."""
+        c = ledger.c
+        with writing(self._engine) as conn:
+            stale = conn.execute(
+                sa.update(ledger)
+                .where(c.status == str(TokenStatus.RESERVED), c.reserved_at < now - older_than)
+                .values(status=str(TokenStatus.POSSIBLY_MINTED), settled_at=now)
+                .returning(c.id, c.request_id, c.user_id, c.duration_seconds)
+            ).all()
+            for row in sorted(stale, key=lambda r: r.id):
+                append_event(
+                    conn,
+                    AuditEvent(
+                        outcome=Outcome.POSSIBLY_MINTED,
+                        request_id=row.request_id,
+                        slack_user=row.user_id,
+                        duration_seconds=row.duration_seconds,
+                        reason=CRASH_REASON,
+                        occurred_at=now,
+                    ),
+                    sinks=self._sinks,
+                    now=now,
+                )
+        return len(stale)
+
+    def prune(self, *, now: datetime, retention: timedelta) -> Pruned:
+        """Delete ledger rows and delivered audit events older than `retention`, and expired once-claims.
+
+        A token still live, and an event some sink has not received, are kept whatever their age.
+        """
+        cutoff = now - retention
+        c, e, o = ledger.c, audit_events.c, audit_outbox.c
+        with writing(self._engine) as conn:
+            rows = conn.execute(
+                sa.delete(ledger).where(
+                    c.reserved_at < cutoff,
+                    sa.or_(c.status != str(TokenStatus.ISSUED), c.expires_at.is_(None), c.expires_at <= now),
+                )
+            ).rowcount
+            undelivered = sa.select(o.event_id).where(o.delivered_at.is_(None))
+            old_events = sa.select(e.id).where(e.recorded_at < cutoff, e.id.not_in(undelivered))
+            deliveries = conn.execute(sa.delete(audit_outbox).where(o.event_id.in_(old_events))).rowcount
+            events = conn.execute(
+                sa.delete(audit_events).where(e.recorded_at < cutoff, e.id.not_in(undelivered))
+            ).rowcount
+            claims = conn.execute(sa.delete(once_claims).where(once_claims.c.expires_at <= now)).rowcount
+        return Pruned(ledger=rows, events=events, deliveries=deliveries, claims=claims)
+
+
+def _entry(row: sa.Row[tuple[object, ...]]) -> LedgerEntry:
+    m = row._mapping
+    return LedgerEntry(
+        id=int(m["id"]),
+        request_id=str(m["request_id"]),
+        slack_team=m["slack_team"],
+        slack_user=m["user_id"],
+        rok_user=m["rok_user"],
+        account_uuid=m["account_uuid"],
+        token_uuid=m["token_uuid"],
+        duration_seconds=int(m["duration_seconds"]),
+        reserved_at=m["reserved_at"],
+        issued_at=m["issued_at"],
+        expires_at=m["expires_at"],
+        origin=Origin(m["origin"]),
+        status=TokenStatus(m["status"]),
+    )

@@ -1,0 +1,130 @@
+"""The tables, as SQLAlchemy Core: the ledger, the audit events and their deliveries, the once-claims.
+
+Nothing here can hold a token: no column is meant for one and nothing a token could be recovered from
+(no hash, no prefix) is stored. `tests/store/test_no_token.py` scans every column of every row.
+
+Migrations (`bot/store/migrations/versions/`) create these tables; `tests/store/test_migrations.py`
+compares the migrated database with this metadata, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+# A table name of our own, so a database shared with another Alembic project keeps both histories apart.
+VERSION_TABLE = "rok_token_bot_alembic_version"
+
+# INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python; `timestamptz` on PostgreSQL, naive UTC text on SQLite (sorts as time)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the store takes timezone-aware datetimes only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("slack_team", sa.String(32)),
+    # The requester: a Slack user ID, or `cli:<user>` for the admin CLI. The quota counts by it.
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("rok_user", sa.String(255)),
+    sa.Column("account_uuid", sa.String(64)),
+    sa.Column("token_uuid", sa.String(64)),
+    sa.Column("duration_seconds", sa.Integer, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("reserved_at", UTCDateTime, nullable=False),
+    sa.Column("issued_at", UTCDateTime),
+    sa.Column("expires_at", UTCDateTime),
+    sa.Column("settled_at", UTCDateTime),
+    # The quota's query: one user's rows of the last hour.
+    sa.Index("ix_ledger_user_reserved", "user_id", "reserved_at"),
+    # Retention and the admin listing by time.
+    sa.Index("ix_ledger_reserved", "reserved_at"),
+    # The sweep of crashed mints: few rows are ever `reserved`, so a partial index stays tiny.
+    sa.Index(
+        "ix_ledger_stale",
+        "reserved_at",
+        sqlite_where=sa.text("status = 'reserved'"),
+        postgresql_where=sa.text("status = 'reserved'"),
+    ),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("occurred_at", UTCDateTime, nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    # AuditEvent.as_record(): what the sinks post, and what `rok-token-bot audit` prints.
+    sa.Column("record", Json, nullable=False),
+    sa.Index("ix_audit_events_recorded", "recorded_at"),
+)
+
+# One row per (event, sink): each sink's delivery is claimed, retried and marked on its own.
+audit_outbox = sa.Table(
+    "audit_outbox",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", BigId, sa.ForeignKey("audit_events.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("sink", sa.String(32), nullable=False),
+    sa.Column("priority", sa.SmallInteger, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("lease_until", UTCDateTime),
+    sa.Column("last_error", sa.String(500)),
+    sa.Column("delivered_at", UTCDateTime),
+    sa.UniqueConstraint("event_id", "sink", name="uq_audit_outbox_event_sink"),
+    # The claim's query: a sink's undelivered rows, most urgent first. Delivered rows leave the index.
+    sa.Index(
+        "ix_audit_outbox_pending",
+        "sink",
+        "priority",
+        "id",
+        sqlite_where=sa.text("delivered_at IS NULL"),
+        postgresql_where=sa.text("delivered_at IS NULL"),
+    ),
+    sa.Index("ix_audit_outbox_delivered", "delivered_at"),
+)
+
+once_claims = sa.Table(
+    "once_claims",
+    metadata,
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("claimed_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Index("ix_once_claims_expires", "expires_at"),
+)

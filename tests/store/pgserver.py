@@ -1,0 +1,107 @@
+"""A throwaway PostgreSQL server for the tests: initdb in a temporary directory, on 127.0.0.1, no fsync.
+
+Used when ROK_BOT_TEST_POSTGRES_URL is not set (CI sets it: .ci/run starts its own server) and the
+PostgreSQL server binaries are installed (Debian: `apt-get install postgresql`). As root, the server runs
+as the `postgres` user through `runuser`, because PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def find_bindir() -> Path | None:
+    """The directory of `initdb` and `pg_ctl`: the newest /usr/lib/postgresql/N/bin, else the PATH's."""
+
+    def version(path: str) -> int:
+        match = re.search(r"/postgresql/(\d+)/", path)
+        return int(match.group(1)) if match else 0
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=version, reverse=True)
+    which = shutil.which("pg_ctl")
+    if which:
+        candidates.append(which)
+    for pg_ctl in candidates:
+        bindir = Path(pg_ctl).resolve().parent
+        if (bindir / "initdb").is_file() and (bindir / "postgres").is_file():
+            return bindir
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PostgresServer:
+    """A running throwaway server; `url` connects as the `postgres` superuser to database `postgres`."""
+
+    bindir: Path
+    root: Path
+    port: int
+    as_user: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    @classmethod
+    def start(cls) -> PostgresServer | None:
+        """Start one, or None when that is impossible here (no binaries; root without a postgres user)."""
+        bindir = find_bindir()
+        if bindir is None:
+            return None
+        as_user: list[str] = []
+        root = Path(tempfile.mkdtemp(prefix="rok-pg-"))
+        if os.geteuid() == 0:
+            try:
+                account = pwd.getpwnam("postgres")
+            except KeyError:
+                shutil.rmtree(root, ignore_errors=True)
+                return None
+            os.chown(root, account.pw_uid, account.pw_gid)
+            as_user = ["runuser", "-u", "postgres", "--"]
+        server = cls(bindir=bindir, root=root, port=_free_port(), as_user=as_user)
+        try:
+            server._run(
+                "initdb",
+                "-D",
+                str(root / "data"),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            )
+            options = f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+            server._run(
+                "pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-t", "60", "-o", options, "start"
+            )
+        except subprocess.CalledProcessError as exc:
+            log = root / "log"
+            tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
+            shutil.rmtree(root, ignore_errors=True)
+            raise RuntimeError(f"could not start PostgreSQL from {bindir}: {exc.stderr}\n{tail}") from exc
+        return server
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bindir / tool), *args], check=True, capture_output=True, text=True)
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(self.root, ignore_errors=True)
