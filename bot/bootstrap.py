@@ -16,9 +16,9 @@ from bot import logs
 from bot.domain.identity import IdentityResolver, Workspace, load_user_map
 from bot.domain.ledger import QuotaRule
 from bot.domain.policy import Policy, PolicyError, load_policy
-from bot.domain.ports import AuditLog, Minter, Quota, Replies, Sealer, UserDirectory
+from bot.domain.ports import AuditLog, Minter, OnceClaims, Quota, Replies, Sealer, UserDirectory
 from bot.domain.secret import Token
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, StoreSettings
 
 if TYPE_CHECKING:  # the adapters import heavy clients: load them only when they are built
     from slack_bolt import App
@@ -26,11 +26,12 @@ if TYPE_CHECKING:  # the adapters import heavy clients: load them only when they
 
     from bot.adapters.kube import KubeExecutor
     from bot.adapters.registry import RegistryClient
+    from bot.audit import OutboxAudit, OutboxSender
     from bot.engine import TokenEngine
     from bot.jobs import Jobs
     from bot.service import Ports
     from bot.slack.app import SlackFrontEnd
-    from bot.slack.audit import AuditSink
+    from bot.store import Store
 
 # Masked a while past its expiry too: the registry's clock and ours may differ.
 PROTECT_GRACE_SECONDS = 600
@@ -123,6 +124,8 @@ def build_ports(
     policy: Policy | None = None,
     quota: Quota | None = None,
     sealer: Sealer | None = None,
+    once: OnceClaims | None = None,
+    holder: str = "local",
 ) -> Ports:
     """The use cases' ports: identity and policy from settings, around the given adapters (real or fake)."""
     from bot.limits import MemoryQuota
@@ -152,6 +155,8 @@ def build_ports(
         sealer=sealer or build_sealer(settings),
         checks=new_checks(),
         contact=settings.support_contact,
+        once=once,
+        holder=holder,
     )
 
 
@@ -173,47 +178,85 @@ def build_web_client(settings: Settings) -> WebClient:
     )
 
 
+def build_store(settings: StoreSettings) -> Store:
+    """The durable store the settings name (PostgreSQL, or the SQLite file in the data dir)."""
+    from bot.store import open_store
+
+    sinks = settings.audit_sinks if isinstance(settings, Settings) else ()
+    return open_store(settings, sinks=sinks)
+
+
 @dataclass
 class SlackBot:
-    """Everything `serve` runs: the Bolt app, its front end, the jobs, the audit poster and the engine."""
+    """Everything `serve` runs: the Bolt app, its front end, the jobs, the store and its audit senders."""
 
     app: App
     front: SlackFrontEnd
-    audit: AuditSink
+    audit: OutboxAudit
+    senders: list[OutboxSender]
     jobs: Jobs
     engine: Engine
+    store: Store
 
     @property
     def ports(self) -> Ports:
         return self.front.ports
 
+    def flush_audit(self, timeout: float = 10.0) -> bool:
+        """Deliver every pending audit event now, lingering refusals included (the demo, tests); True if done."""
+        from datetime import UTC
+        from datetime import datetime as dt
+
+        self.store.outbox.expedite(now=dt.now(UTC))
+        return all(sender.flush(timeout) for sender in self.senders)
+
     def close(self) -> None:
         self.engine.close()
+        self.store.close()
 
 
 def build_slack_bot(
     settings: Settings, *, client: WebClient, workspace: Workspace, policy: Policy | None = None
 ) -> SlackBot:
-    """The Slack app on real adapters: users.info, ephemeral replies, the audit channel, the cluster."""
+    """The Slack app on real adapters: users.info, ephemeral replies, the store, the audit sinks, the cluster."""
     from slack_bolt import App
     from slack_sdk.webhook import WebhookClient
 
+    from bot.audit import OutboxAudit, OutboxSender, replica_id
     from bot.jobs import Jobs
-    from bot.limits import Capacity
+    from bot.limits import Capacity, LedgerQuota
     from bot.service import report_failure
     from bot.slack.app import SlackFrontEnd, register
-    from bot.slack.audit import AuditSink
+    from bot.slack.audit import SLOW_ERRORS, AuditChannel
     from bot.slack.directory import SlackDirectory
     from bot.slack.replies import SlackReplies
     from bot.slack.retry import retry_handlers
 
     settings.require_slack()
     policy = policy or build_policy(settings)
+    store = build_store(settings)
     engine = build_engine(settings)
-    audit = AuditSink(client=client, channel=settings.audit_channel)
+    holder = replica_id()
+    audit = OutboxAudit(store.outbox)
+    senders: list[OutboxSender] = []
+    if settings.audit_channel:
+        channel = AuditChannel(client, settings.audit_channel)
+        senders.append(
+            OutboxSender(
+                outbox=store.outbox, sink="slack", deliver=channel.deliver, worker=holder, slow_errors=SLOW_ERRORS
+            )
+        )
+    if settings.audit_webhook_url and settings.audit_webhook_secret:
+        from bot.adapters.webhook import AuditWebhook
+
+        hook = AuditWebhook(settings.audit_webhook_url, settings.audit_webhook_secret.get_secret_value())
+        senders.append(OutboxSender(outbox=store.outbox, sink="webhook", deliver=hook.deliver, worker=holder))
+    for sender in senders:
+        audit.subscribe(sender.wake)
     replies = SlackReplies(
         client, webhook_factory=lambda url: WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers())
     )
+    rule = QuotaRule(per_hour=policy.per_hour, cooldown=policy.cooldown)
     ports = build_ports(
         settings,
         engine=engine.engine,
@@ -222,6 +265,9 @@ def build_slack_bot(
         audit=audit,
         workspace=workspace,
         policy=policy,
+        quota=LedgerQuota(ledger=store.ledger, rule=rule, wake=audit.wake),
+        once=store.once,
+        holder=holder,
     )
     # A job that escapes its use case (a bug) still reaches the one reporter.
     jobs = Jobs(workers=settings.workers, on_error=lambda exc, facts: report_failure(ports, facts, exc))
@@ -237,4 +283,4 @@ def build_slack_bot(
         logger=logging.getLogger("slack_bolt.App"),
     )
     register(app, front)
-    return SlackBot(app=app, front=front, audit=audit, jobs=jobs, engine=engine)
+    return SlackBot(app=app, front=front, audit=audit, senders=senders, jobs=jobs, engine=engine, store=store)

@@ -113,10 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _issue(settings: Settings, username: str, duration: str | None, *, as_json: bool) -> int:
-    from bot.bootstrap import build_engine
+    import getpass
+    import secrets
+
+    from bot.bootstrap import build_engine, build_store
+    from bot.domain.audit import Origin
     from bot.domain.durations import format_duration, parse_duration
+    from bot.domain.models import RequestContext
     from bot.domain.policy import UserLimits
-    from bot.service import issue_for_admin
+    from bot.limits import LedgerQuota
+    from bot.service import ADMIN_RULE, issue_for_admin
 
     seconds = (
         parse_duration(duration, minimum=settings.min_duration, maximum=settings.max_duration)
@@ -126,11 +132,18 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
     limits = UserLimits(
         default=settings.default_duration, min=settings.min_duration, max=settings.max_duration, source="settings"
     )
+    # The ledger records admin tokens too; their audit events wait in the outbox for the bot's senders.
+    store = build_store(settings)
+    store.upgrade()
+    quota = LedgerQuota(ledger=store.ledger, rule=ADMIN_RULE)
+    operator = getpass.getuser() if hasattr(os, "getuid") else "admin"
+    ctx = RequestContext(f"cli-{secrets.token_hex(6)}", f"cli:{operator}"[:64], Origin.CLI)
     engine = build_engine(settings)
     try:
-        issued = issue_for_admin(engine.engine, username=username, seconds=seconds, limits=limits)
+        issued = issue_for_admin(engine.engine, username=username, seconds=seconds, limits=limits, quota=quota, ctx=ctx)
     finally:
         engine.close()
+        store.close()
     expires = issued.expires_at.isoformat()
     if as_json:
         print(

@@ -103,7 +103,27 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
 
     checks.append(_run("registry", registry))
     engine.close()
+    checks.append(_store_check(settings))
     return _report(checks, out)
+
+
+def _store_check(settings: Settings) -> Check:
+    """The store answers and its schema is this version's; an empty SQLite file is a warning (the bot
+    migrates at start), an empty PostgreSQL database a failure (the replicas should have migrated it)."""
+    from bot.bootstrap import build_store
+    from bot.store.errors import SchemaNotMigrated
+
+    store = build_store(settings)
+    try:
+        return Check("store", True, f"{store.url}: {store.check()}")
+    except SchemaNotMigrated as exc:
+        if store.backend == "sqlite":
+            return Check("store", True, f"{store.url}: empty; the bot creates the schema at start", warning=True)
+        return Check("store", False, f"{exc.user_message} {exc.detail}".strip())
+    except RokBotError as exc:
+        return Check("store", False, f"{exc.user_message} {exc.detail}".strip())
+    finally:
+        store.close()
 
 
 def _report(checks: list[Check], out: Callable[[str], None]) -> int:

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+from bot.audit import log_event
 from bot.domain.audit import AuditEvent
 from bot.domain.ledger import HOUR, Minted, QuotaRule, TokenStatus
 from bot.domain.models import RequestContext
-from bot.domain.ports import AuditLog, QuotaPlace
+from bot.domain.ports import AuditLog, Ledger, QuotaPlace, Reservation
 
 
 class _MemoryPlace:
@@ -68,6 +69,61 @@ class MemoryQuota:
     def _forget(self, user_id: str, at: datetime) -> None:
         with self._lock, contextlib.suppress(ValueError):
             self._taken.get(user_id, []).remove(at)
+
+
+class _LedgerPlace:
+    """A place in the store's quota: a ledger row, settled with its audit event in one transaction."""
+
+    def __init__(self, quota: LedgerQuota, reservation: Reservation) -> None:
+        self._quota, self._reservation = quota, reservation
+        self._done = False
+
+    def release(self) -> None:
+        if not self._done:
+            self._done = True
+            self._quota.ledger.release(self._reservation)
+
+    def settle(self, *, status: TokenStatus, minted: Minted | None, event: AuditEvent) -> None:
+        self._done = True
+        log_event(event)
+        self._quota.ledger.settle(self._reservation, status=status, minted=minted, event=event)
+        self._quota.wake()
+
+
+class LedgerQuota:
+    """The `Quota` port on the store's ledger: the quota holds across replicas and restarts."""
+
+    def __init__(
+        self,
+        *,
+        ledger: Ledger,
+        rule: QuotaRule,
+        wake: Callable[[], None] = lambda: None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.ledger = ledger
+        self._rule = rule
+        self.wake = wake
+        self._clock = clock
+
+    @property
+    def rule(self) -> QuotaRule:
+        return self._rule
+
+    def reserve(self, ctx: RequestContext, *, seconds: int) -> QuotaPlace:
+        reservation = self.ledger.reserve(
+            user_id=ctx.user_id,
+            team_id=ctx.team_id,
+            request_id=ctx.request_id,
+            origin=ctx.origin,
+            duration_seconds=seconds,
+            rule=self._rule,
+            now=self._clock(),
+        )
+        return _LedgerPlace(self, reservation)
+
+    def remaining(self, user_id: str) -> int:
+        return self.ledger.remaining(user_id, rule=self._rule, now=self._clock())
 
 
 K = TypeVar("K")

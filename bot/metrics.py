@@ -45,7 +45,7 @@ DUPLICATES = Counter(
     "Slack requests acked and ignored because the same trigger_id or event_id was already handled.",
     ["kind"],
 )
-AUDIT_BACKLOG = Gauge("rok_bot_audit_backlog", "Audit events waiting to be posted to the audit channel.")
-AUDIT_DROPPED = Counter(
-    "rok_bot_audit_dropped_total", "Audit events not posted because the queue was full, by priority.", ["priority"]
+AUDIT_BACKLOG = Gauge("rok_bot_audit_backlog", "Audit events not yet delivered, by sink.", ["sink"])
+AUDIT_OLDEST_SECONDS = Gauge(
+    "rok_bot_audit_oldest_seconds", "Age of the oldest audit event not yet delivered, by sink.", ["sink"]
 )

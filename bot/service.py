@@ -23,10 +23,10 @@ from bot import metrics
 from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.errors import AccessDenied, DeliveryError, InternalError, RokBotError
 from bot.domain.identity import Identity, IdentityResolver
-from bot.domain.ledger import Minted, TokenStatus
+from bot.domain.ledger import Minted, QuotaRule, TokenStatus
 from bot.domain.models import Account, HelpInfo, IssuedToken, Limits, RequestContext, Verdict, VerifyResult
 from bot.domain.policy import Policy, UserLimits
-from bot.domain.ports import AuditLog, Minter, Quota, QuotaPlace, Replies, Sealer, UserDirectory
+from bot.domain.ports import AuditLog, Minter, OnceClaims, Quota, QuotaPlace, Replies, Sealer, UserDirectory
 from bot.limits import RecentChecks
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ POSSIBLY_MINTED = (
     "A token may have been created that you never saw: an admin can find and revoke it by this request's ID."
 )
 VERIFY_COOLDOWN = 10.0  # seconds a Verify answer is reused for the same user and token
+# Admins are not rate-limited (their own cluster credentials could mint anything); the ledger still counts them.
+ADMIN_RULE = QuotaRule(per_hour=1_000_000, cooldown=0)
+ONCE_WINDOW = 600.0  # a request's key acts once for this long: twice Slack's 5-minute signature window
 
 Kind = Literal["issue", "help", "verify"]
 
@@ -53,6 +56,8 @@ class Ports:
     sealer: Sealer
     checks: RecentChecks[tuple[str, str], VerifyResult]
     contact: str
+    once: OnceClaims | None = None  # None: one replica, and the Slack guard's in-memory check is enough
+    holder: str = "local"
 
 
 def new_checks() -> RecentChecks[tuple[str, str], VerifyResult]:
@@ -113,6 +118,8 @@ def issue_token(p: Ports, req: IssueRequest) -> Issued | None:
     """Identity, policy, quota, mint, deliver privately, audit: None when refused or failed (already told)."""
     ctx = req.ctx
     facts = Facts(ctx, "issue", seconds=req.seconds)
+    if not first_time(p, ctx):
+        return None
     try:
         identity = identify(p, ctx.user_id)
         facts = facts.but(username=identity.username)
@@ -204,11 +211,44 @@ def _undelivered(p: Ports, place: QuotaPlace, facts: Facts, minted: Minted) -> N
     )
 
 
-def issue_for_admin(engine: Minter, *, username: str, seconds: int | None, limits: UserLimits) -> IssuedToken:
-    """An admin's `rok-token-bot issue USERNAME`: the settings' range, no Slack user, no quota."""
+def issue_for_admin(
+    engine: Minter,
+    *,
+    username: str,
+    seconds: int | None,
+    limits: UserLimits,
+    quota: Quota | None = None,
+    ctx: RequestContext | None = None,
+) -> IssuedToken:
+    """An admin's `rok-token-bot issue USERNAME`: the settings' range, no Slack user; recorded in the ledger
+    (origin `cli`, requester `cli:<operator>`) when a quota is given, with its audit event."""
     seconds = limits.default if seconds is None else seconds
     limits.check(seconds)
-    return engine.mint(engine.account(username), seconds=seconds)
+    account = engine.account(username)
+    if quota is None or ctx is None:
+        return engine.mint(account, seconds=seconds)
+    facts = Facts(ctx, "issue", username=account.username, seconds=seconds)
+    place = quota.reserve(ctx, seconds=seconds)
+    try:
+        issued = engine.mint(account, seconds=seconds)
+    except RokBotError as exc:
+        if not exc.may_have_minted:
+            place.release()
+            raise
+        place.settle(
+            status=TokenStatus.POSSIBLY_MINTED,
+            minted=None,
+            event=facts.event(Outcome.POSSIBLY_MINTED, reason=f"{exc.kind}: {exc.user_message}"),
+        )
+        raise
+    except BaseException:
+        place.release()
+        raise
+    facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
+    minted = Minted(issued.username, issued.account_uuid, issued.token_uuid, datetime.now(UTC), issued.expires_at)
+    # Printed on the admin's terminal: delivered as far as the ledger is concerned.
+    place.settle(status=TokenStatus.ISSUED, minted=minted, event=facts.event(Outcome.ISSUED, reason="admin CLI"))
+    return issued
 
 
 # -- help --------------------------------------------------------------------------------------------------
@@ -246,6 +286,8 @@ def _limits_view(limits: UserLimits, *, per_hour: int | None = None, left: int |
 def verify_button(p: Ports, ctx: RequestContext, value: str) -> VerifyResult | None:
     """Open a sealed Verify value for its owner and ask the registry, at most once per cooldown per token."""
     facts = Facts(ctx, "verify")
+    if not first_time(p, ctx):
+        return None
     try:
         sealed = p.sealer.open(value, user_id=ctx.user_id)
         facts = facts.but(token_uuid=sealed.token_uuid, username=sealed.username)
@@ -270,6 +312,17 @@ def verify_button(p: Ports, ctx: RequestContext, value: str) -> VerifyResult | N
 
 
 # -- shared steps ------------------------------------------------------------------------------------------
+
+
+def first_time(p: Ports, ctx: RequestContext) -> bool:
+    """Claim the request's key across replicas: False for a replay or redelivery another replica took."""
+    if p.once is None or ctx.once_key is None:
+        return True
+    if p.once.claim(ctx.once_key, holder=p.holder, now=datetime.now(UTC), ttl_seconds=ONCE_WINDOW):
+        return True
+    metrics.DUPLICATES.labels("claimed_elsewhere").inc()
+    log.info("duplicate request ignored: another replica took it")
+    return False
 
 
 def identify(p: Ports, user_id: str) -> Identity:

@@ -161,6 +161,9 @@ class Settings(StoreSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
     audit_channel: str | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_CHANNEL"))
+    # A second audit sink (a SIEM): the same outbox, signed with HMAC-SHA256.
+    audit_webhook_url: str | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_URL"))
+    audit_webhook_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_SECRET"))
     user_map: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_USER_MAP"))
     email_domains: CommaList = Field(default_factory=list, validation_alias=AliasChoices("ROK_BOT_EMAIL_DOMAINS"))
     seal_key: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_SEAL_KEY"))
@@ -280,6 +283,16 @@ class Settings(StoreSettings):
 
     @model_validator(mode="after")
     def _registry_over_tls(self) -> Settings:
+        if self.audit_webhook_url is not None:
+            if not re.match(r"^https?://[^/\s]+", self.audit_webhook_url) or sends_in_clear(self.audit_webhook_url):
+                raise ValueError(
+                    f"ROK_BOT_AUDIT_WEBHOOK_URL: {safe_url(self.audit_webhook_url)[:80]} must be an https:// URL "
+                    "(plain http only to this machine)"
+                )
+            if self.audit_webhook_secret is None or len(self.audit_webhook_secret.get_secret_value()) < 16:
+                raise ValueError(
+                    "ROK_BOT_AUDIT_WEBHOOK_SECRET: required with ROK_BOT_AUDIT_WEBHOOK_URL (16+ characters)"
+                )
         if sends_in_clear(self.registry_url) and not self.registry_allow_http:
             raise ValueError(
                 f"ROK_REGISTRY_URL: {safe_url(self.registry_url)[:80]} would send tokens in clear text; use "
@@ -302,13 +315,24 @@ class Settings(StoreSettings):
         return self
 
     @property
+    def audit_sinks(self) -> tuple[str, ...]:
+        """The outbox's sinks: the audit channel and the webhook, those configured (events are kept either way)."""
+        return tuple(sink for sink, on in (("slack", self.audit_channel), ("webhook", self.audit_webhook_url)) if on)
+
+    @property
     def socket_mode(self) -> bool:
         """Socket Mode when an app-level token is configured, else HTTP mode."""
         return self.slack_app_token is not None
 
     def secrets(self) -> list[str]:
         """Every configured secret in clear text, for the log redaction filter."""
-        values = [self.slack_bot_token, self.slack_signing_secret, self.slack_app_token, self.seal_key]
+        values = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.seal_key,
+            self.audit_webhook_secret,
+        ]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         if self.seal_key is not None:  # each key of a rotation list, on its own too
             found += [key for key in re.split(r"[\s,]+", self.seal_key.get_secret_value()) if key]

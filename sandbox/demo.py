@@ -414,7 +414,7 @@ class Demo:
         """Let the audit poster catch up: it posts from a background thread, after the user's answer."""
         bot = getattr(self.box.server, "bot", None)
         if bot is not None:
-            bot.audit.flush(timeout)
+            bot.flush_audit(timeout)
         deadline, seen = time.monotonic() + timeout, -1
         while time.monotonic() < deadline and seen != (seen := len(self.box.audit_posts())):
             time.sleep(0.15)

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -154,6 +155,8 @@ class Sandbox:
             "ROK_BOT_BIND": "127.0.0.1",
             "ROK_BOT_EXEC_TIMEOUT": "10s",
             "ROK_BOT_POLICY": str(policy),
+            # Each sandbox has its own SQLite store (the ledger, the outbox), gone with the sandbox.
+            "ROK_BOT_DATA_DIR": str(self._dir / "state"),
         }
         if self.socket_mode:
             self.env["SLACK_APP_TOKEN"] = self.slack.app_token
@@ -293,8 +296,11 @@ class Sandbox:
         """Wait until `count` events of one outcome were posted; returns the posts that carry them."""
 
         def enough() -> list[Call]:
-            if self.server is not None and self.server.bot is not None:
-                self.server.bot.audit.expedite()  # refusals linger a few seconds to merge: not here
+            bot = getattr(self.server, "bot", None)
+            if bot is not None:  # refusals linger a few seconds to merge: not here
+                bot.store.outbox.expedite(now=datetime.now(UTC))
+                for sender in bot.senders:
+                    sender.wake()
             if self.audit_count(outcome) < count:
                 return []
             return [c for c in self.audit_posts() if c.ok and any(ln.outcome == outcome for ln in audit_lines(c))]

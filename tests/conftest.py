@@ -60,8 +60,11 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]
             monkeypatch.delenv(name)
     secrets_dir = str(tmp_path / "no-secrets-here")
     monkeypatch.setenv("ROK_BOT_SECRETS_DIR", secrets_dir)
+    # The CLI records admin tokens in the store: a fresh SQLite file per test, never the developer's own.
+    data_dir = str(tmp_path / "state")
+    monkeypatch.setenv("ROK_BOT_DATA_DIR", data_dir)
     monkeypatch.chdir(tmp_path)
-    return {"ROK_BOT_SECRETS_DIR": secrets_dir}
+    return {"ROK_BOT_SECRETS_DIR": secrets_dir, "ROK_BOT_DATA_DIR": data_dir}
 
 
 @pytest.fixture

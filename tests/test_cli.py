@@ -131,15 +131,26 @@ def test_verify_reads_stdin(sub_env: dict[str, str], tmp_path: Path, rok: FakeRo
 
 
 def test_doctor_all_ok(sub_env: dict[str, str], tmp_path: Path, kube: FakeKube) -> None:
+    assert cli(["db", "upgrade"], sub_env, tmp_path).returncode == 0  # what `serve` does at start
     done = cli(["doctor"], sub_env, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     names = [line.split()[1] for line in lines]
-    assert names == ["settings", "cluster", "rbac", "rbac", "rbac", "rbac", "rbac", "pod", "accounts", "registry"]
+    assert names == [
+        "settings", "cluster", "rbac", "rbac", "rbac", "rbac", "rbac", "pod", "accounts", "registry", "store",
+    ]  # fmt: skip
     assert all(line.startswith("ok ") for line in lines)
     assert "rok-registry-0" in done.stdout and "6 account(s)" in done.stdout
-    assert done.stderr.strip() == "10 ok, 0 failed"
+    assert "schema at revision" in lines[-1] and "(head)" in lines[-1]
+    assert done.stderr.strip() == "11 ok, 0 failed"
     assert len(kube.access_reviews) == 5
+
+
+def test_doctor_warns_about_an_empty_sqlite_store(sub_env: dict[str, str], tmp_path: Path) -> None:
+    done = cli(["doctor"], sub_env, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("WARN  store")
+    assert "creates the schema at start" in done.stdout
 
 
 def test_exec_fault_through_the_subprocess(
@@ -291,8 +302,8 @@ def test_doctor_reports_the_failing_check(
     failed = [line for line in lines if line.startswith("FAIL")]
     assert failed and {line.split()[1] for line in failed} <= {failing, "accounts"}
     assert any(line.split()[1] == failing for line in failed)
-    assert all(line.startswith(("ok ", "FAIL ")) for line in lines)
-    assert err.strip().endswith(f"{len(failed)} failed")
+    assert all(line.startswith(("ok ", "FAIL ", "WARN  store")) for line in lines)
+    assert f"{len(failed)} failed" in err
     if failing == "rbac":
         assert "create pods/exec in rok-registry" in failed[0]
 
@@ -438,9 +449,9 @@ def test_doctor_warns_while_plain_http_is_allowed(
     monkeypatch.setenv("ROK_REGISTRY_ALLOW_HTTP", "true")
     code, out, err = run("doctor")
     assert code == 0, out + err
-    [warning] = [line for line in out.splitlines() if line.startswith("WARN")]
+    [warning] = [line for line in out.splitlines() if line.startswith("WARN") and "store" not in line.split()[1]]
     assert "ROK_REGISTRY_ALLOW_HTTP" in warning and "clear text" in warning
-    assert err.strip() == "10 ok, 0 failed, 1 warning"
+    assert err.strip() == "10 ok, 0 failed, 2 warnings"  # and the empty store's
 
 
 def test_a_plain_http_registry_url_is_refused_with_one_line(

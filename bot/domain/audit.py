@@ -42,6 +42,15 @@ class Priority(enum.IntEnum):
     REFUSAL = 2  # anyone in the workspace can cause these, as many as they like
 
 
+# Refusals wait this long before they are due, so a burst of them merges into one line per user and reason.
+REFUSAL_LINGER_SECONDS = 5.0
+
+
+def linger_of(priority: Priority) -> float:
+    """Seconds an event of this priority waits before it is due for the sinks."""
+    return REFUSAL_LINGER_SECONDS if priority is Priority.REFUSAL else 0.0
+
+
 def priority_of(outcome: str) -> Priority:
     """How soon an outcome must reach the channel."""
     if outcome == Outcome.REFUSED:

@@ -75,6 +75,7 @@ class RequestContext:
     origin: Origin
     reply_to: str | None = None  # an opaque handle the Replies adapter understands (a Slack response_url)
     team_id: str | None = None
+    once_key: str | None = None  # the front end's ID of this request (Slack's trigger_id): it acts once
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             return BoltResponse(status=200, body="")
         rid = new_request_id()
         context["request_id"] = rid
+        context["once_key"] = key
         REQUEST_ID.set(rid)
         team_id, enterprise_id, user_id = _body_ids(body)
         try:
@@ -123,6 +124,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             Origin.COMMAND,
             reply_to=command.get("response_url"),
             team_id=command.get("team_id"),
+            once_key=context.get("once_key"),
         )
         if text.lower() in HELP_WORDS or (text and not (text[0].isdigit() or text[0] in "+-.")):
             ack()
@@ -172,6 +174,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             Origin.VERIFY,
             reply_to=body.get("response_url"),
             team_id=(body.get("team") or {}).get("id"),
+            once_key=context.get("once_key"),
         )
         bot.run("verify", ctx, lambda: verify_button(bot.ports, ctx, value))
 

@@ -1,36 +1,28 @@
-"""Audit events: one JSON log line at once, and a message in the audit channel soon, never the token.
+"""The audit channel as a sink of the audit outbox (`bot.audit`): merged, batched Block Kit posts.
 
-Posts go out from one background thread, so a burst never waits on the channel's rate limit (about one
-message per second). Under a flood the channel stays readable and the events that matter go first:
-
-- **Priority.** Issued, undelivered, possibly minted and failed events go before verifications, and those
-  before refusals, whatever order they arrived in.
-- **Merging.** Refusals linger a few seconds; repeated ones of one user for one reason become one line
-  ("refused 57 times in 60 s: not mapped").
-- **Batching.** Everything pending is posted as one message of up to `BATCH_LINES` lines.
-- **Bounded, and loud when full.** At `max_queue` pending events new ones are dropped, counted
-  (`rok_bot_audit_dropped_total`), and `/readyz` fails until the backlog drains; the JSON log line of every
-  event is written regardless.
-
-A failed post is logged and counted and marks the audit channel unhealthy for /readyz, but never stops a
-token from being delivered.
+A claim hands this sink the most urgent events first; it merges refusals of one user for one reason into one
+counted line ("refused 57 times in 56s", the events' own times), batches up to `BATCH_LINES` lines into
+one message (the channel takes about one message a second), and posts them. What Slack refuses is given
+back to the outbox with Slack's Retry-After, or slowly for errors an admin must fix (the bot not in the
+channel). Every line keeps naming the token by its UUID, so a reader can match events to the ledger.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot import metrics
-from bot.domain.audit import AuditEvent, Priority, priority_of
+from bot.audit import Delivery
+from bot.domain.audit import AuditEvent, priority_of
 from bot.domain.durations import format_duration
+from bot.domain.ports import ClaimedEvent
 from bot.slack.blocks import escape, slack_date
 
 log = logging.getLogger("rok_token_bot.audit")
@@ -45,8 +37,7 @@ ICONS = {
     "started": ":arrow_forward:",
     "stopped": ":stop_button:",
 }
-BATCH_LINES = 20  # events per channel message: 2 blocks each, inside Slack's 50-block limit
-REFUSAL_LINGER = 5.0  # seconds a refusal waits for others like it before it is posted
+BATCH_LINES = 20  # lines per channel message: 2 blocks each, inside Slack's 50-block limit
 
 
 def facts_line(event: AuditEvent, *, repeated: int = 1, span_seconds: float = 0.0) -> str:
@@ -79,30 +70,33 @@ def ids_line(event: AuditEvent, *, repeated: int = 1) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One line of an audit message: an event, and how many like it were merged into it."""
+    """One line of an audit message: an event, how many like it were merged into it, and their outbox IDs."""
 
     event: AuditEvent
     repeated: int = 1
     span_seconds: float = 0.0
+    ids: tuple[int, ...] = ()
 
 
-def merge(events: Sequence[AuditEvent]) -> list[Line]:
+def merge(events: Sequence[AuditEvent], ids: Sequence[int] | None = None) -> list[Line]:
     """Lines in priority order; refusals of one user for one reason become one counted line."""
-    ordered = sorted(enumerate(events), key=lambda pair: (priority_of(pair[1].outcome), pair[0]))
+    keyed = list(zip(ids if ids is not None else range(len(events)), events, strict=True))
+    ordered = sorted(enumerate(keyed), key=lambda pair: (priority_of(pair[1][1].outcome), pair[0]))
     lines: list[Line] = []
     groups: dict[tuple[str | None, str | None], int] = {}
-    for _, event in ordered:
+    for _, (event_id, event) in ordered:
         if event.outcome != "refused":
-            lines.append(Line(event))
+            lines.append(Line(event, ids=(event_id,)))
             continue
         key = (event.slack_user, event.reason)
         if key not in groups:
             groups[key] = len(lines)
-            lines.append(Line(event))
+            lines.append(Line(event, ids=(event_id,)))
             continue
         first = lines[groups[key]]
-        span = (event.occurred_at - first.event.occurred_at).total_seconds()
-        lines[groups[key]] = Line(first.event, first.repeated + 1, max(first.span_seconds, span))
+        span = abs((event.occurred_at - first.event.occurred_at).total_seconds())
+        merged = Line(first.event, first.repeated + 1, max(first.span_seconds, span), (*first.ids, event_id))
+        lines[groups[key]] = merged
     return lines
 
 
@@ -120,154 +114,46 @@ def render_batch(lines: Sequence[Line]) -> tuple[str, list[Block]]:
     return fallback, blocks
 
 
-@dataclass(order=True)
-class _Pending:
-    priority: int
-    seq: int
-    due: float = field(compare=False)
-    event: AuditEvent = field(compare=False)
+# Slack errors an admin must fix: retried slowly (every few minutes) rather than dropped.
+SLOW_ERRORS = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "invalid_auth", "account_inactive", "missing_scope"}
+)
 
 
-class AuditSink:
-    """Logs every event at once and posts it to the audit channel from a background thread."""
+class AuditChannel:
+    """Posts claimed audit events to the audit channel; the delivery function of its `OutboxSender`."""
 
-    def __init__(
-        self,
-        *,
-        client: WebClient | None,
-        channel: str | None,
-        max_queue: int = 10_000,
-        linger: float = REFUSAL_LINGER,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, client: WebClient, channel: str) -> None:
         self._client = client
         self._channel = channel
-        self._max_queue = max_queue
-        self._linger = linger
-        self._clock = clock
-        self._cond = threading.Condition()
-        self._pending: list[_Pending] = []
-        self._seq = 0
-        self._posting = 0
-        self._closing = False
-        self._thread: threading.Thread | None = None
-        self.dropped = 0
-        self.last_error: str | None = None if channel else "ROK_BOT_AUDIT_CHANNEL is not set"
 
-    @property
-    def healthy(self) -> bool:
-        return self.last_error is None
-
-    @property
-    def backlog(self) -> int:
-        """Events waiting for the channel."""
-        with self._cond:
-            return len(self._pending) + self._posting
-
-    @property
-    def full(self) -> bool:
-        """True while events are being dropped: /readyz fails until the backlog drains."""
-        with self._cond:
-            return len(self._pending) >= self._max_queue
-
-    def start(self) -> None:
-        if self._client is not None and self._channel and self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="audit-poster", daemon=True)
-            self._thread.start()
-
-    def record(self, event: AuditEvent) -> None:
-        """Record an event: the JSON log line now, the channel post soon."""
-        log.info("audit %s", event.outcome, extra={"event": "audit", **event.as_log()})
-        if self._thread is None:
-            return
-        priority = priority_of(event.outcome)
-        with self._cond:
-            if len(self._pending) >= self._max_queue:
-                self.dropped += 1
-                metrics.AUDIT_DROPPED.labels(priority.name.lower()).inc()
-                log.warning("audit queue full: event not posted", extra={"outcome": event.outcome})
-                return
-            self._seq += 1
-            due = self._clock() + (self._linger if priority is Priority.REFUSAL else 0.0)
-            self._pending.append(_Pending(priority, self._seq, due, event))
-            metrics.AUDIT_BACKLOG.set(len(self._pending))
-            self._cond.notify()
-
-    def _take(self) -> list[AuditEvent] | None:
-        """Wait for events that are due; None when closing and nothing is left."""
-        with self._cond:
-            while True:
-                now = self._clock()
-                if self._pending and (self._closing or min(p.due for p in self._pending) <= now):
-                    break
-                if self._closing:
-                    return None
-                wait = min((p.due for p in self._pending), default=now + 60.0) - now
-                self._cond.wait(max(wait, 0.01))
-            # Everything due goes in one batch (merged below); the most urgent first if there is too much.
-            due = sorted(p for p in self._pending if self._closing or p.due <= now)
-            taken = due[: self._max_queue]
-            ids = {p.seq for p in taken}
-            self._pending = [p for p in self._pending if p.seq not in ids]
-            self._posting = len(taken)
-            metrics.AUDIT_BACKLOG.set(len(self._pending))
-            return [p.event for p in taken]
-
-    def _run(self) -> None:
-        while (events := self._take()) is not None:
+    def deliver(self, claimed: Sequence[ClaimedEvent]) -> Delivery:
+        lines = merge([c.event for c in claimed], [c.id for c in claimed])
+        delivered: list[int] = []
+        for start in range(0, len(lines), BATCH_LINES):
+            batch = lines[start : start + BATCH_LINES]
+            text, blocks = render_batch(batch)
             try:
-                lines = merge(events)
-                for start in range(0, len(lines), BATCH_LINES):
-                    self._post(lines[start : start + BATCH_LINES])
-            except Exception:  # the poster must outlive any one bad batch
-                log.exception("audit poster failed")
-            finally:
-                with self._cond:
-                    self._posting = 0
-                    self._cond.notify_all()
+                self._client.chat_postMessage(channel=self._channel, text=text, blocks=blocks, unfurl_links=False)
+            except SlackApiError as exc:
+                error = str(exc.response.get("error", "unknown")) if exc.response is not None else "unknown"
+                metrics.SLACK_API_ERRORS.labels("chat.postMessage", error).inc()
+                retry_after = _retry_after(exc)
+                return Delivery(delivered, _ids(lines[start:]), error, retry_after)
+            except (SlackClientError, OSError) as exc:
+                return Delivery(delivered, _ids(lines[start:]), type(exc).__name__)
+            delivered.extend(_ids(batch))
+        return Delivery(delivered)
 
-    def _post(self, lines: Sequence[Line]) -> None:
-        assert self._client is not None and self._channel is not None
-        text, blocks = render_batch(lines)
-        try:
-            self._client.chat_postMessage(channel=self._channel, text=text, blocks=blocks, unfurl_links=False)
-        except SlackApiError as exc:
-            error = str(exc.response.get("error", "unknown")) if exc.response is not None else "unknown"
-            metrics.SLACK_API_ERRORS.labels("chat.postMessage", error).inc()
-            self._fail(error)
-        except (SlackClientError, OSError) as exc:
-            self._fail(type(exc).__name__)
-        else:
-            self.last_error = None
 
-    def _fail(self, error: str) -> None:
-        self.last_error = error
-        metrics.AUDIT_FAILURES.inc()
-        log.warning("audit post failed", extra={"error": error, "channel": self._channel})
+def _ids(lines: Sequence[Line]) -> list[int]:
+    return [i for line in lines for i in line.ids]
 
-    def expedite(self) -> None:
-        """Make everything pending due now, lingering refusals included (shutdown, tests, the demo)."""
-        with self._cond:
-            for pending in self._pending:
-                pending.due = 0.0
-            self._cond.notify_all()
 
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Post everything pending now, lingering refusals included; True when done in time."""
-        deadline = time.monotonic() + timeout
-        self.expedite()
-        with self._cond:
-            while self._thread is not None and (self._pending or self._posting):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.05))
-        return True
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if self._thread is not None:
-            with self._cond:
-                self._closing = True
-                self._cond.notify_all()
-            self._thread.join(timeout)
-            self._thread = None
+def _retry_after(exc: SlackApiError) -> float | None:
+    headers = getattr(exc.response, "headers", None) or {}
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            with contextlib.suppress(TypeError, ValueError):
+                return float(value[0] if isinstance(value, list) else value)
+    return None

@@ -12,7 +12,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -23,13 +24,16 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import __version__, metrics
 from bot.aio import ServerThread
+from bot.audit import OutboxSender
 from bot.bootstrap import SlackBot, build_policy, build_slack_bot, build_web_client
 from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.identity import Workspace
 from bot.settings import Settings, SettingsError
-from bot.slack.audit import AuditSink
+from bot.store import Store
 
 log = logging.getLogger(__name__)
+
+MAINTENANCE_SECONDS = 60.0
 
 
 def dispatch_http(app: App, body: str, query: str, headers: dict[str, str | Sequence[str]]) -> BoltResponse:
@@ -49,25 +53,24 @@ class Health:
     slack_auth: str = "pending"
     socket: Callable[[], bool] | None = None
     draining: bool = False
-    audit: AuditSink | None = None
+    senders: list[OutboxSender] = field(default_factory=list)
+    store: str = "pending"
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        checks: dict[str, Any] = {"settings": "ok", "slack_auth": self.slack_auth}
-        ok = self.slack_auth == "ok" and not self.draining
+        checks: dict[str, Any] = {"settings": "ok", "slack_auth": self.slack_auth, "store": self.store}
+        ok = self.slack_auth == "ok" and self.store.startswith("ok") and not self.draining
         if self.socket is not None:
             connected = self.socket()
             checks["socket_mode"] = "connected" if connected else "disconnected"
             ok = ok and connected
         if self.draining:
             checks["draining"] = True
-        if self.audit is not None:
-            # A failing audit channel is reported but does not stop tokens from flowing.
-            checks["audit_channel"] = "ok" if self.audit.healthy else f"failing: {self.audit.last_error}"
-            checks["audit_backlog"] = self.audit.backlog
-            if self.audit.full:
-                # Events are being dropped: a security control is failing, so the replica says so.
-                checks["audit_queue"] = f"full: {self.audit.dropped} event(s) not posted"
-                ok = False
+        for sender in self.senders:
+            # A failing sink is reported but does not stop tokens: its events wait in the outbox.
+            name = "audit_channel" if sender.sink == "slack" else f"audit_{sender.sink}"
+            checks[name] = "ok" if sender.healthy else f"failing: {sender.last_error}"
+            checks[f"{name}_backlog"] = sender.backlog
+            checks[f"{name}_oldest_seconds"] = round(sender.oldest_seconds, 1)
         return ok, checks
 
 
@@ -80,6 +83,8 @@ class BotServer:
         self.health = Health()
         # Set by SIGTERM: also ends a start() that is still waiting for Slack to answer auth.test.
         self.stopping = threading.Event()
+        self._maintenance = threading.Event()
+        self._store_ok = "ok"
         self.bot: SlackBot | None = None
         self._socket: Any = None
         web_app = web.Application(client_max_size=256 * 1024)
@@ -104,9 +109,11 @@ class BotServer:
         auth = self._auth_test(client, attempts=auth_attempts)
         workspace = Workspace(team_id=str(auth["team_id"]), enterprise_id=auth.get("enterprise_id") or None)
         self.bot = build_slack_bot(self.settings, client=client, workspace=workspace, policy=policy)
-        self.health.audit = self.bot.audit
+        self._start_store(self.bot.store)
+        self.health.senders = self.bot.senders
         self.bot.jobs.warm()
-        self.bot.audit.start()
+        for sender in self.bot.senders:
+            sender.start()
         mode = "Socket Mode" if self.settings.socket_mode else "HTTP mode"
         self.bot.audit.record(
             AuditEvent(outcome=Outcome.STARTED, request_id="startup", reason=f"rok-token-bot {__version__}, {mode}")
@@ -116,6 +123,31 @@ class BotServer:
         self.health.slack_auth = "ok"
         log.info("ready", extra={"mode": "socket" if self.settings.socket_mode else "http", "url": self.url})
         return self
+
+    def _start_store(self, store: Store) -> None:
+        """Migrate under the store's lock (replicas starting together do not race), audit mints a crash left
+        unfinished, and keep doing that, and the retention, in the background."""
+        revision = store.upgrade()
+        self._store_ok = self.health.store = f"ok: {store.backend} at {revision}"
+        store.sweep(now=datetime.now(UTC))
+        threading.Thread(target=self._maintain, args=(store,), name="store-upkeep", daemon=True).start()
+
+    def _maintain(self, store: Store) -> None:
+        """Every minute: the crash sweep; every hour: the retention. A failing database shows in /readyz."""
+        rounds = 0
+        while not self._maintenance.wait(MAINTENANCE_SECONDS):
+            rounds += 1
+            try:
+                now = datetime.now(UTC)
+                if store.sweep(now=now) and self.bot is not None:
+                    for sender in self.bot.senders:
+                        sender.wake()
+                if rounds % 60 == 0:
+                    store.prune(now=now)
+                self.health.store = self._store_ok
+            except Exception as exc:  # the database is down: say so, keep trying
+                self.health.store = f"failing: {type(exc).__name__}"
+                log.warning("store upkeep failed", extra={"error": type(exc).__name__})
 
     def _auth_test(self, client: WebClient, *, attempts: int) -> dict[str, Any]:
         """auth.test until it answers (attempts=0: forever, with capped backoff); /readyz stays 503 meanwhile."""
@@ -212,7 +244,9 @@ class BotServer:
                     outcome=Outcome.STOPPED, request_id="shutdown", reason="drained" if finished else "drain timed out"
                 )
             )
-            self.bot.audit.stop(timeout=5)
+            for sender in self.bot.senders:
+                sender.stop(timeout=5)  # what is left waits in the outbox for the next start or another replica
+            self._maintenance.set()
             self.bot.close()
         self._http.stop()
         return finished

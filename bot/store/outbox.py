@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from bot.domain.audit import AuditEvent
+from bot.domain.audit import AuditEvent, linger_of
 from bot.domain.ports import ClaimedEvent
 from bot.store.db import reading, writing
 from bot.store.schema import audit_events, audit_outbox
@@ -50,7 +50,7 @@ def append_event(conn: Connection, event: AuditEvent, *, sinks: Sequence[str], n
                     "sink": sink,
                     "priority": int(event.priority),
                     "created_at": now,
-                    "due_at": now,
+                    "due_at": now + timedelta(seconds=linger_of(event.priority)),
                     "attempts": 0,
                 }
                 for sink in sinks
@@ -72,6 +72,15 @@ class SqlAuditOutbox:
         """Record an event for every sink (one transaction)."""
         with writing(self._engine) as conn:
             append_event(conn, event, sinks=self.sinks, now=now or event.occurred_at)
+
+    def expedite(self, *, now: datetime) -> int:
+        """Make every undelivered event due now (refusals linger to merge; shutdown and tests do not wait)."""
+        o = audit_outbox.c
+        with writing(self._engine) as conn:
+            result = conn.execute(
+                sa.update(audit_outbox).where(o.delivered_at.is_(None), o.due_at > now).values(due_at=now)
+            )
+        return int(result.rowcount or 0)
 
     def claim(self, *, sink: str, worker: str, limit: int, lease_seconds: float, now: datetime) -> list[ClaimedEvent]:
         """Lease up to `limit` due events of one sink, most urgent first (Priority, then age)."""

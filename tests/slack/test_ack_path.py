@@ -30,7 +30,7 @@ def test_listeners_and_middleware_make_no_call_before_the_ack(quiet: Sandbox) ->
     value = box.wait_private("U0JDOE")[-1].verify_value
     assert value is not None
     bot = box.server.bot
-    bot.audit.flush()
+    bot.flush_audit()
     before = _io_so_far(box)
     acks: list[object] = []
     with bot.jobs.hold():

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from slack_sdk import WebClient
+import httpx
 
 from bot.domain.audit import AuditEvent
-from bot.slack.audit import AuditSink, merge, render_batch
-from bot.slack.server import Health
-from sandbox.slack import FakeSlack
-from sandbox.world import AUDIT_CHANNEL, Sandbox
+from bot.slack.audit import merge, render_batch
+from sandbox.world import Sandbox
 
 POLICY = "limits: {default: 24h, min: 5m, max: 7d}\nquota: {per_hour: 10, cooldown: 0}\n"
 
@@ -34,7 +31,7 @@ def test_an_issued_event_is_not_stuck_behind_a_flood_of_refusals() -> None:
         # Not box.wait_audit: it expedites the lingering refusals, which is what this test must not do.
         box.slack.wait_for(lambda: box.audit_count("issued"), 10)
         assert box.server is not None
-        assert box.server.bot.audit.flush(30)
+        assert box.server.bot.flush_audit(30)
         posts = [c for c in box.audit_posts() if c.ok]
         texts = [_text(c.params) for c in posts]
         issued = next(i for i, t in enumerate(texts) if "*issued*" in t)
@@ -66,29 +63,23 @@ def test_refusals_merge_per_user_and_reason_and_urgent_events_go_first() -> None
     assert "*refused* 57 times in 56s" in text and "token `0f0e`" in text
 
 
-@pytest.fixture
-def slow_slack() -> Iterator[FakeSlack]:
-    slack = FakeSlack(channels=(AUDIT_CHANNEL,)).start()
-    slack.latency = 1.0
-    try:
-        yield slack
-    finally:
-        slack.stop()
-
-
-def test_a_full_audit_queue_fails_readiness_and_counts_what_it_drops(slow_slack: FakeSlack) -> None:
-    sink = AuditSink(
-        client=WebClient(base_url=slow_slack.api_url, token=slow_slack.bot_token), channel=AUDIT_CHANNEL, max_queue=5
-    )
-    sink.start()
-    try:
-        for i in range(20):
-            sink.record(AuditEvent("issued", f"r{i}", slack_user="U0JDOE"))
-        ok, checks = Health(slack_auth="ok", audit=sink).ready()
-        assert not ok and checks["audit_queue"].startswith("full")
-        assert sink.dropped >= 10  # at most 5 being posted and 5 pending
-        assert sink.flush(30)
-        ok, checks = Health(slack_auth="ok", audit=sink).ready()
-        assert ok and "audit_queue" not in checks
-    finally:
-        sink.stop(5)
+def test_an_audit_channel_outage_loses_nothing_shows_its_backlog_then_posts_each_event_once() -> None:
+    """chat.postMessage answers 500 while tokens are issued: the events wait in the outbox, /readyz and the
+    metrics show the backlog and its age, and once Slack is back each event is posted exactly once."""
+    with Sandbox(policy=POLICY) as box:
+        assert box.server is not None
+        box.server.bot.flush_audit()
+        box.slack.fail("chat.postMessage", error="internal_error", http_status=500)
+        for user in ("U0JDOE", "U0ALICE", "U0BOB"):
+            box.slash(user, "1h")
+            box.wait_private(user)
+        box.slack.wait_for(lambda: httpx.get(box.url + "/readyz").json()["checks"]["audit_channel_backlog"] >= 3)
+        ready = httpx.get(box.url + "/readyz").json()
+        assert ready["ready"] is True  # a failing sink does not stop tokens
+        assert ready["checks"]["audit_channel"].startswith("failing")
+        assert re.search(r'^rok_bot_audit_backlog\{sink="slack"\} [3-9]', httpx.get(box.url + "/metrics").text, re.M)
+        box.slack.clear_faults()
+        box.wait_audit("issued", count=3)
+        uuids = [m.token_uuid for m in box.rok.minted]
+        lines = [ln for ln in box.audit_lines("issued")]
+        assert sorted(u for ln in lines for u in uuids if u in ln.ids) == sorted(uuids)  # each exactly once

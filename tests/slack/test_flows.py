@@ -259,7 +259,7 @@ def test_audit_post_failure_does_not_stop_the_token(box: Sandbox) -> None:
     token, _ = _issue(box, "U0ALICE", "1h")
     assert box.rok.lookup(token) is not None
     assert box.server is not None
-    box.slack.wait_for(lambda: not box.server.bot.audit.healthy, 5)
+    box.slack.wait_for(lambda: not box.server.bot.senders[0].healthy, 5)
     ready = httpx.get(box.url + "/readyz").json()
     assert ready["checks"]["audit_channel"].startswith("failing")
     metrics = httpx.get(box.url + "/metrics").text

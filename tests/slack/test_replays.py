@@ -78,7 +78,7 @@ def test_a_replayed_verify_click_calls_the_registry_once(http_box: Sandbox) -> N
     http_box.wait_reply(payload["response_url"])
     http_box.wait_audit("verified")
     assert http_box.server is not None
-    http_box.server.bot.audit.flush()
+    http_box.server.bot.flush_audit()
     assert http_box.registry.requests == before + 1
 
 
@@ -108,7 +108,7 @@ def test_verify_clicks_within_the_cooldown_reuse_the_last_answer(box: Sandbox) -
     box.slash("U0JDOE", "1h")
     value = box.wait_private("U0JDOE")[-1].verify_value
     assert value and box.server is not None
-    box.server.bot.audit.flush()
+    box.server.bot.flush_audit()
     registry_calls = box.registry.requests
     verified = box.audit_count("verified")
     urls = [box.click("U0JDOE", value)[1] for _ in range(30)]
@@ -116,5 +116,5 @@ def test_verify_clicks_within_the_cooldown_reuse_the_last_answer(box: Sandbox) -
     assert box.registry.requests == registry_calls + 1
     assert all("valid" in r.text for r in replies)
     assert sum("Checked" in r.text and "ago" in r.text for r in replies) == 29
-    box.server.bot.audit.flush()
+    box.server.bot.flush_audit()
     assert box.audit_count("verified") == verified + 1

@@ -27,7 +27,7 @@ from sandbox.world import SIGNING_SECRET, Sandbox
 )
 def test_bad_or_stale_signature_is_refused_without_any_exec(http_box: Sandbox, secret: str, age: int) -> None:
     assert http_box.server is not None
-    http_box.server.bot.audit.flush()
+    http_box.server.bot.flush_audit()
     execs, calls = len(http_box.kube.execs), len(http_box.slack.calls)
     status, _, _ = http_box.slash("U0JDOE", "1h", secret=secret, timestamp=int(time.time()) - age)
     assert status == 401
@@ -118,7 +118,7 @@ def test_the_token_appears_only_in_the_owners_private_message(
         box.wait_audit("verified")
         box.wait_audit("refused")
         assert box.server is not None
-        box.server.bot.audit.flush()
+        box.server.bot.flush_audit()
         calls = box.slack.calls
         responses = box.slack.responses
     carriers = [c for c in calls if token in json.dumps(c.params) or token in json.dumps(c.headers)]

@@ -70,7 +70,7 @@ def test_no_column_of_any_row_holds_a_token_or_a_piece_or_hash_of_one(store: Sto
             user_id="U0JDOE", team_id="T1", request_id=f"req-{n}", origin=Origin.COMMAND,
             duration_seconds=3600, rule=RULE, now=now,
         )  # fmt: skip
-        issued = engine.service.issue(username="jdoe", seconds=3600)
+        issued = engine.engine.mint(engine.engine.account("jdoe"), seconds=3600)
         tokens.append(issued.token.reveal())
         minted = Minted(
             rok_user=issued.username,

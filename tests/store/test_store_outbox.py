@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.domain.audit import AuditEvent, Outcome
+from bot.domain.audit import REFUSAL_LINGER_SECONDS, AuditEvent, Outcome
 from bot.store import Store, open_url
 from tests.store.workers import run_together
 
@@ -70,7 +70,10 @@ def test_the_most_urgent_events_are_claimed_first_then_the_oldest(store: Store) 
     store.outbox.append(_event(Outcome.POSSIBLY_MINTED, "possibly-1"))
     claimed = store.outbox.claim(sink="slack", worker="w", limit=3, lease_seconds=30, now=T0)
     assert [c.event.request_id for c in claimed] == ["issued-1", "possibly-1", "verified-1"]
-    rest = store.outbox.claim(sink="slack", worker="w", limit=10, lease_seconds=30, now=T0)
+    assert store.outbox.claim(sink="slack", worker="w", limit=10, lease_seconds=30, now=T0) == []
+    # Refusals linger a few seconds, so a burst of them merges into one line per user and reason.
+    later = T0 + timedelta(seconds=REFUSAL_LINGER_SECONDS)
+    rest = store.outbox.claim(sink="slack", worker="w", limit=10, lease_seconds=30, now=later)
     assert [c.event.request_id for c in rest] == ["refused-1", "refused-2"]
 
 
@@ -100,9 +103,10 @@ def test_four_threads_claiming_at_once_deliver_every_event_once(store: Store) ->
 
     def work(n: int) -> None:
         barrier.wait()
-        while claimed := store.outbox.claim(sink="slack", worker=f"w{n}", limit=5, lease_seconds=60, now=T0):
+        later = T0 + timedelta(seconds=REFUSAL_LINGER_SECONDS)  # refusals included
+        while claimed := store.outbox.claim(sink="slack", worker=f"w{n}", limit=5, lease_seconds=60, now=later):
             got[n] += [c.id for c in claimed]
-            store.outbox.delivered([c.id for c in claimed], now=T0)
+            store.outbox.delivered([c.id for c in claimed], now=later)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for t in threads:

@@ -22,6 +22,7 @@ def test_the_store_settings_need_no_slack_and_no_registry(clean_env: dict[str, s
 
 
 def test_the_data_dir_follows_xdg_state_home(clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROK_BOT_DATA_DIR")  # clean_env points it at the test's own directory
     monkeypatch.setenv("XDG_STATE_HOME", "/var/state")
     assert load_store_settings().data_dir == Path("/var/state/rok-token-bot")
     monkeypatch.delenv("XDG_STATE_HOME")

@@ -1,0 +1,192 @@
+"""The audit trail: every event written durably first (the outbox), then delivered to each sink once.
+
+`OutboxAudit` is the `AuditLog` port: one JSON log line at once, the event appended to the store's outbox.
+An `OutboxSender` per sink (the audit channel, a SIEM webhook) claims due events with a lease, delivers
+them and marks them, or gives them back with a backoff, so that:
+
+- nothing is lost when Slack is down or the bot restarts: undelivered events wait in the database and any
+  replica delivers them after the next start;
+- with several replicas each event is delivered once (the claim is atomic, the lease expires if a replica
+  dies mid-delivery);
+- a flood stays readable: claims come most urgent first, and the sink merges and batches what it gets.
+
+The sender keeps the backlog's size and age for /readyz and /metrics (no database call on a probe).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from bot import metrics
+from bot.domain.audit import AuditEvent
+from bot.domain.ports import AuditOutbox, ClaimedEvent
+
+log = logging.getLogger("rok_token_bot.audit")
+
+CLAIM_LIMIT = 200  # events per claim: refusals merge, so many fit in a few channel messages
+LEASE_SECONDS = 60.0
+POLL_SECONDS = 2.0  # how often a sender looks for work it was not told about (other replicas, retries)
+
+
+def replica_id() -> str:
+    """This process, as a claim holder: host name, PID and a random suffix."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{random.getrandbits(24):06x}"  # nosec B311
+
+
+def log_event(event: AuditEvent) -> None:
+    """The JSON log line of an event, written when it happens whatever becomes of its delivery."""
+    log.info("audit %s", event.outcome, extra={"event": "audit", **event.as_log()})
+
+
+class OutboxAudit:
+    """The `AuditLog` port on the store's outbox; `wake()` tells the local senders there is work."""
+
+    def __init__(self, outbox: AuditOutbox) -> None:
+        self._outbox = outbox
+        self._listeners: list[Callable[[], None]] = []
+
+    def record(self, event: AuditEvent) -> None:
+        log_event(event)
+        self._outbox.append(event)
+        self.wake()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def wake(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a sink did with claimed events: those it delivered, and those to try again (with why and when)."""
+
+    delivered: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    error: str | None = None
+    retry_after: float | None = None  # seconds the sink asks us to wait (Retry-After), else backoff
+
+
+Deliver = Callable[[Sequence[ClaimedEvent]], Delivery]
+
+
+class OutboxSender:
+    """One sink's delivery loop: claim, deliver, mark or retry with backoff; health for the probes."""
+
+    def __init__(
+        self,
+        *,
+        outbox: AuditOutbox,
+        sink: str,
+        deliver: Deliver,
+        worker: str,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        poll: float = POLL_SECONDS,
+        slow_errors: frozenset[str] = frozenset(),
+    ) -> None:
+        self._outbox = outbox
+        self.sink = sink
+        self._deliver = deliver
+        self._worker = worker
+        self._clock = clock
+        self._poll = poll
+        self._slow = slow_errors
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        self.backlog = 0
+        self.oldest_seconds = 0.0
+
+    @property
+    def healthy(self) -> bool:
+        return self.last_error is None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name=f"audit-{self.sink}", daemon=True)
+            self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Deliver what is due now (bounded by `timeout`), then stop; the rest waits in the outbox."""
+        if self._thread is None:
+            return
+        self.flush(timeout)
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        self._thread = None
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until a round found nothing due (bounded); True when it did in time."""
+        deadline = time.monotonic() + timeout
+        self._idle.clear()
+        self._wake.set()
+        while time.monotonic() < deadline:
+            if self._idle.wait(min(0.05, max(deadline - time.monotonic(), 0))):
+                return True
+        return False
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self._round()
+            except Exception:  # the database or the sink misbehaved: log, wait, try again
+                log.exception("audit sender round failed", extra={"sink": self.sink})
+                worked = False
+            if not worked:
+                self._idle.set()
+                self._wake.wait(self._poll)
+                self._wake.clear()
+
+    def _round(self) -> bool:
+        """One claim and its delivery; False when nothing was due."""
+        now = self._clock()
+        claimed = self._outbox.claim(
+            sink=self.sink, worker=self._worker, limit=CLAIM_LIMIT, lease_seconds=LEASE_SECONDS, now=now
+        )
+        result = Delivery()
+        if claimed:
+            self._idle.clear()
+            result = self._deliver(claimed)
+            self._outbox.delivered(result.delivered, now=self._clock())
+            if result.retry:
+                attempts = max(c.attempts for c in claimed if c.id in set(result.retry))
+                wait = self._backoff(result, attempts)
+                self._outbox.retry(
+                    result.retry, at=self._clock() + timedelta(seconds=wait), error=result.error or "failed"
+                )
+                metrics.AUDIT_FAILURES.inc()
+                log.warning(
+                    "audit delivery failed, will retry",
+                    extra={"sink": self.sink, "error": result.error, "retry_in_seconds": round(wait, 1)},
+                )
+            self.last_error = result.error if result.retry else None
+        self.backlog, self.oldest_seconds = self._outbox.backlog(sink=self.sink, now=self._clock())
+        metrics.AUDIT_BACKLOG.labels(self.sink).set(self.backlog)
+        metrics.AUDIT_OLDEST_SECONDS.labels(self.sink).set(self.oldest_seconds)
+        # Delivered: look again at once. Nothing due, or everything given back: wait (the retries are due later).
+        return bool(claimed) and not result.retry
+
+    def _backoff(self, result: Delivery, attempts: int) -> float:
+        """Seconds before the next attempt: what the sink asked, slowly for errors an admin must fix, else
+        exponential with jitter (capped at 5 minutes)."""
+        if result.retry_after is not None:
+            return max(result.retry_after, 1.0)
+        if result.error in self._slow:
+            return 300.0
+        return min(2.0 ** min(attempts + 1, 8), 300.0) * (0.75 + random.random() / 2)  # noqa: S311  # nosec B311
