@@ -8,10 +8,16 @@ clicks over HTTP, or envelopes over the Socket Mode WebSocket.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +124,7 @@ class Sandbox:
         self.server: Any = None
         self.env: dict[str, str] = {}
         self._http = httpx.Client(timeout=10)
+        self._replicas: list[Replica] = []
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -178,7 +185,30 @@ class Sandbox:
             self.slack.wait_for_connection(timeout=10)
         return self.server
 
+    def spawn(self, *, cwd: Path | None = None, **overrides: str) -> Replica:
+        """The real `rok-token-bot serve` in a process of its own, on these fakes (a replica)."""
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(self._dir),
+            **self.env,
+            "ROK_BOT_SECRETS_DIR": str(self._dir / "no-secrets"),
+            **overrides,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve"],
+            env=env,
+            cwd=cwd or self._dir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        replica = Replica(proc)
+        self._replicas.append(replica)
+        return replica
+
     def stop(self) -> None:
+        for replica in self._replicas:
+            replica.kill()
         if self.server is not None:
             self.server.stop(drain_timeout=10)
             self.server = None
@@ -306,6 +336,40 @@ class Sandbox:
             return [c for c in self.audit_posts() if c.ok and any(ln.outcome == outcome for ln in audit_lines(c))]
 
         return self.slack.wait_for(enough, timeout)
+
+
+class Replica:
+    """A `serve` process: its URL once it listens, SIGTERM with the exit code, and its stderr."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.proc = proc
+        self._stderr: list[str] = []
+        self._drain = threading.Thread(target=lambda: self._stderr.extend(proc.stderr or []), daemon=True)
+        self._drain.start()
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(proc.stdout.readline() if proc.stdout else ""))
+        reader.start()
+        reader.join(60)
+        if not line or not line[0]:
+            self.kill()
+            raise RuntimeError("serve did not start: " + "".join(self._stderr[-20:]))
+        self.url = str(json.loads(line[0])["listening"])
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM: drain and exit; the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        self._drain.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 @dataclass(frozen=True, slots=True)
