@@ -31,7 +31,9 @@ def test_an_issued_event_is_not_stuck_behind_a_flood_of_refusals() -> None:
         # Not box.wait_audit: it expedites the lingering refusals, which is what this test must not do.
         box.slack.wait_for(lambda: box.audit_count("issued"), 10)
         assert box.server is not None
-        assert box.server.bot.flush_audit(30)
+        bot = box.server.bot
+        box.slack.wait_for(lambda: bot.jobs.in_flight == 0, 30)  # every refusal recorded
+        assert bot.flush_audit(30)
         posts = [c for c in box.audit_posts() if c.ok]
         texts = [_text(c.params) for c in posts]
         issued = next(i for i, t in enumerate(texts) if "*issued*" in t)
