@@ -21,16 +21,14 @@ from bot.domain.secret import Token
 from bot.settings import Settings, SettingsError, StoreSettings
 
 if TYPE_CHECKING:  # the adapters import heavy clients: load them only when they are built
-    from slack_bolt import App
     from slack_sdk import WebClient
 
     from bot.adapters.kube import KubeExecutor
     from bot.adapters.registry import RegistryClient
-    from bot.audit import OutboxAudit, OutboxSender
+    from bot.audit import OutboxSender
     from bot.engine import TokenEngine
-    from bot.jobs import Jobs
     from bot.service import Ports
-    from bot.slack.app import SlackFrontEnd
+    from bot.slack.server import BotServer, SlackBot
     from bot.store import Store
 
 # Masked a while past its expiry too: the registry's clock and ours may differ.
@@ -186,35 +184,6 @@ def build_store(settings: StoreSettings) -> Store:
     return open_store(settings, sinks=sinks)
 
 
-@dataclass
-class SlackBot:
-    """Everything `serve` runs: the Bolt app, its front end, the jobs, the store and its audit senders."""
-
-    app: App
-    front: SlackFrontEnd
-    audit: OutboxAudit
-    senders: list[OutboxSender]
-    jobs: Jobs
-    engine: Engine
-    store: Store
-
-    @property
-    def ports(self) -> Ports:
-        return self.front.ports
-
-    def flush_audit(self, timeout: float = 10.0) -> bool:
-        """Deliver every pending audit event now, lingering refusals included (the demo, tests); True if done."""
-        from datetime import UTC
-        from datetime import datetime as dt
-
-        self.store.outbox.expedite(now=dt.now(UTC))
-        return all(sender.flush(timeout) for sender in self.senders)
-
-    def close(self) -> None:
-        self.engine.close()
-        self.store.close()
-
-
 def build_slack_bot(
     settings: Settings, *, client: WebClient, workspace: Workspace, policy: Policy | None = None
 ) -> SlackBot:
@@ -231,6 +200,7 @@ def build_slack_bot(
     from bot.slack.directory import SlackDirectory
     from bot.slack.replies import SlackReplies
     from bot.slack.retry import retry_handlers
+    from bot.slack.server import SlackBot
 
     settings.require_slack()
     policy = policy or build_policy(settings)
@@ -283,4 +253,19 @@ def build_slack_bot(
         logger=logging.getLogger("slack_bolt.App"),
     )
     register(app, front)
-    return SlackBot(app=app, front=front, audit=audit, senders=senders, jobs=jobs, engine=engine, store=store)
+    return SlackBot(app=app, front=front, audit=audit, senders=senders, jobs=jobs, store=store, closers=[engine.close])
+
+
+def build_server(settings: Settings, *, host: str | None = None, port: int | None = None) -> BotServer:
+    """`serve`'s server: settings checked now, Slack's client and the bot built once auth.test answered."""
+    from bot.slack.server import BotServer
+
+    settings.require_slack()
+    policy = build_policy(settings)  # an invalid policy stops the start before any wait on Slack
+    return BotServer(
+        settings,
+        connect=lambda: build_web_client(settings),
+        assemble=lambda client, workspace: build_slack_bot(settings, client=client, workspace=workspace, policy=policy),
+        host=host,
+        port=port,
+    )

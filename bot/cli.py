@@ -87,9 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             secrets=settings.secrets(),
         )
         if args.command == "serve":
+            from bot.bootstrap import build_server
             from bot.slack.server import serve
 
-            return serve(settings)
+            return serve(build_server(settings))
         if args.command == "issue":
             return _issue(settings, args.username, args.duration, as_json=args.json)
         if args.command == "verify":

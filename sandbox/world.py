@@ -178,9 +178,9 @@ class Sandbox:
         return settings_from(self.env)
 
     def start_bot(self) -> Any:
-        from bot.slack.server import BotServer
+        from bot.bootstrap import build_server
 
-        self.server = BotServer(self.settings()).start(auth_attempts=3)
+        self.server = build_server(self.settings()).start(auth_attempts=3)
         if self.socket_mode:
             self.slack.wait_for_connection(timeout=10)
         return self.server

@@ -24,11 +24,13 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import __version__, metrics
 from bot.aio import ServerThread
-from bot.audit import OutboxSender
-from bot.bootstrap import SlackBot, build_policy, build_slack_bot, build_web_client
+from bot.audit import OutboxAudit, OutboxSender
 from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.identity import Workspace
+from bot.jobs import Jobs
+from bot.service import Ports
 from bot.settings import Settings, SettingsError
+from bot.slack.app import SlackFrontEnd
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -74,12 +76,52 @@ class Health:
         return ok, checks
 
 
-class BotServer:
-    """The running app: HTTP listener, Slack connection, jobs. `start()` returns once it is ready."""
+@dataclass
+class SlackBot:
+    """Everything `serve` runs: the Bolt app, its front end, the jobs, the store and its audit senders."""
 
-    def __init__(self, settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
-        settings.require_slack()
+    app: App
+    front: SlackFrontEnd
+    audit: OutboxAudit
+    senders: list[OutboxSender]
+    jobs: Jobs
+    store: Store
+    closers: list[Callable[[], None]]  # the engine's clients, closed at the end
+
+    @property
+    def ports(self) -> Ports:
+        return self.front.ports
+
+    def flush_audit(self, timeout: float = 10.0) -> bool:
+        """Deliver every pending audit event now, lingering refusals included (the demo, tests); True if done."""
+        self.store.outbox.expedite(now=datetime.now(UTC))
+        return all(sender.flush(timeout) for sender in self.senders)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+        self.store.close()
+
+
+class BotServer:
+    """The running app: HTTP listener, Slack connection, jobs. `start()` returns once it is ready.
+
+    The composition root (`bot.bootstrap.build_server`) gives it `connect` (Slack's client) and `assemble`
+    (the bot on that client, for the workspace auth.test names): the server only runs the lifecycle.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connect: Callable[[], WebClient],
+        assemble: Callable[[WebClient, Workspace], SlackBot],
+        host: str | None = None,
+        port: int | None = None,
+    ) -> None:
         self.settings = settings
+        self._connect = connect
+        self._assemble = assemble
         self.health = Health()
         # Set by SIGTERM: also ends a start() that is still waiting for Slack to answer auth.test.
         self.stopping = threading.Event()
@@ -104,11 +146,10 @@ class BotServer:
     def start(self, *, auth_attempts: int = 0) -> BotServer:
         """Serve probes at once; connect to Slack (retrying auth.test), then take requests."""
         self._http.start()
-        policy = build_policy(self.settings)  # invalid settings stop the start before any wait on Slack
-        client = build_web_client(self.settings)
+        client = self._connect()
         auth = self._auth_test(client, attempts=auth_attempts)
         workspace = Workspace(team_id=str(auth["team_id"]), enterprise_id=auth.get("enterprise_id") or None)
-        self.bot = build_slack_bot(self.settings, client=client, workspace=workspace, policy=policy)
+        self.bot = self._assemble(client, workspace)
         self._start_store(self.bot.store)
         self.health.senders = self.bot.senders
         self.bot.jobs.warm()
@@ -256,9 +297,8 @@ class _Stopped(Exception):
     """SIGTERM arrived before the bot was ready."""
 
 
-def serve(settings: Settings) -> int:
+def serve(server: BotServer) -> int:
     """Run until SIGTERM or SIGINT, then drain and exit 0."""
-    server = BotServer(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.stopping.set())
     try:
