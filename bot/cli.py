@@ -135,7 +135,7 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
     )
     # The ledger records admin tokens too; their audit events wait in the outbox for the bot's senders.
     store = build_store(settings)
-    store.upgrade()
+    store.ensure_schema()
     quota = LedgerQuota(ledger=store.ledger, rule=ADMIN_RULE)
     operator = getpass.getuser() if hasattr(os, "getuid") else "admin"
     ctx = RequestContext(f"cli-{secrets.token_hex(6)}", f"cli:{operator}"[:64], Origin.CLI)

@@ -137,3 +137,14 @@ def reading(engine: Engine) -> Iterator[Connection]:
     """One read-only transaction: a consistent snapshot that never waits for writers."""
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+def current_fast(engine: Engine) -> str | None:
+    """The schema's revision by one plain query (no Alembic); None when there is no schema yet."""
+    from bot.store.schema import VERSION_TABLE
+
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()  # noqa: S608  # nosec B608
+    except sa.exc.DatabaseError:
+        return None

@@ -18,6 +18,9 @@ from sqlalchemy.engine import Dialect
 
 # A table name of our own, so a database shared with another Alembic project keeps both histories apart.
 VERSION_TABLE = "rok_token_bot_alembic_version"
+# The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
+# Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
+HEAD_REVISION = "0001"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

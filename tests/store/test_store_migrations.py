@@ -151,3 +151,11 @@ def test_the_wheel_ships_the_migrations(tmp_path: Path) -> None:
     assert "bot/store/migrations/env.py" in names
     assert "bot/store/migrations/versions/0001_initial.py" in names
     assert "bot/store/migrations/script.py.mako" in names
+
+
+def test_the_head_revision_constant_is_the_migration_scripts_head() -> None:
+    """The CLI checks "schema current" with one query against HEAD_REVISION: it must name the real head."""
+    from bot.store.migrate import head
+    from bot.store.schema import HEAD_REVISION
+
+    assert head() == HEAD_REVISION
