@@ -35,6 +35,7 @@ class Origin(enum.StrEnum):
     SYSTEM = "system"  # the bot's own lifecycle
     MODAL = "modal"  # the get-token form (App Home's button)
     RENEW = "renew"  # a Renew button (a reminder, App Home, the list): the same duration again
+    HOME = "home"  # the App Home tab, the token list, a reminder's Dismiss: nothing minted
 
 
 class Priority(enum.IntEnum):

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from bot.domain.audit import AuditEvent, Origin, Outcome
 from bot.domain.errors import RenewRefused
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
-from bot.domain.lifecycle import short_uuid
+from bot.domain.lifecycle import already_renewed
 from bot.domain.ports import Reservation, TokenQuery
 from bot.store.db import reading, writing
 from bot.store.outbox import DEFAULT_SINKS, append_event
@@ -276,10 +276,9 @@ def _check_not_renewed(conn: Connection, entry_id: int) -> None:
     row = conn.execute(sa.select(c.token_uuid, c.status, c.request_id).where(c.renewed_from == entry_id)).first()
     if row is None:
         return
-    if row.status == str(TokenStatus.ISSUED):
-        message = f"This token was renewed already: the new one is `{short_uuid(row.token_uuid) or row.request_id}`."
-    else:
-        message = f"This token was renewed already (request {row.request_id}); use /rok-token for another one."
+    message = already_renewed(
+        token_uuid=row.token_uuid, issued=row.status == str(TokenStatus.ISSUED), request_id=row.request_id
+    )
     raise RenewRefused(message, detail=f"row {entry_id} already renewed by request {row.request_id}")
 
 
