@@ -16,7 +16,7 @@ from bot import logs
 from bot.domain.identity import IdentityResolver, Workspace, load_user_map
 from bot.domain.ledger import QuotaRule
 from bot.domain.policy import Policy, PolicyError, load_policy
-from bot.domain.ports import AuditLog, Minter, OnceClaims, Quota, Replies, Sealer, UserDirectory
+from bot.domain.ports import AuditLog, Ledger, Minter, OnceClaims, Quota, Replies, Sealer, Surfaces, UserDirectory
 from bot.domain.secret import Token
 from bot.settings import Settings, SettingsError, StoreSettings
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # the adapters import heavy clients: load them only when they
 # Masked a while past its expiry too: the registry's clock and ours may differ.
 PROTECT_GRACE_SECONDS = 600
 SLACK_TIMEOUT = 10
+# Threads for the Home tab and opening the form: quick Slack calls that must not queue behind token requests.
+UI_WORKERS = 4
 
 
 def protect_token(token: Token, until: datetime) -> None:
@@ -124,6 +126,8 @@ def build_ports(
     sealer: Sealer | None = None,
     once: OnceClaims | None = None,
     holder: str = "local",
+    ledger: Ledger | None = None,
+    surfaces: Surfaces | None = None,
 ) -> Ports:
     """The use cases' ports: identity and policy from settings, around the given adapters (real or fake)."""
     from bot.limits import MemoryQuota
@@ -155,6 +159,9 @@ def build_ports(
         contact=settings.support_contact,
         once=once,
         holder=holder,
+        ledger=ledger,
+        surfaces=surfaces,
+        remind_before=settings.remind_before,
     )
 
 
@@ -198,9 +205,11 @@ def build_slack_bot(
     from bot.slack.app import SlackFrontEnd, register
     from bot.slack.audit import SLOW_ERRORS, AuditChannel
     from bot.slack.directory import SlackDirectory
+    from bot.slack.lifecycle import register_lifecycle
     from bot.slack.replies import SlackReplies
     from bot.slack.retry import retry_handlers
     from bot.slack.server import SlackBot
+    from bot.slack.surfaces import SlackSurfaces
 
     settings.require_slack()
     policy = policy or build_policy(settings)
@@ -238,10 +247,13 @@ def build_slack_bot(
         quota=LedgerQuota(ledger=store.ledger, rule=rule, wake=audit.wake),
         once=store.once,
         holder=holder,
+        ledger=store.ledger,
+        surfaces=SlackSurfaces(client, replies=replies),
     )
     # A job that escapes its use case (a bug) still reaches the one reporter.
     jobs = Jobs(workers=settings.workers, on_error=lambda exc, facts: report_failure(ports, facts, exc))
-    front = SlackFrontEnd(ports=ports, jobs=jobs, capacity=Capacity(policy.max_concurrent_issues))
+    ui_jobs = Jobs(workers=UI_WORKERS, on_error=lambda exc, facts: report_failure(ports, facts, exc))
+    front = SlackFrontEnd(ports=ports, jobs=jobs, capacity=Capacity(policy.max_concurrent_issues), ui=ui_jobs)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
@@ -253,7 +265,17 @@ def build_slack_bot(
         logger=logging.getLogger("slack_bolt.App"),
     )
     register(app, front)
-    return SlackBot(app=app, front=front, audit=audit, senders=senders, jobs=jobs, store=store, closers=[engine.close])
+    register_lifecycle(app, front)
+    return SlackBot(
+        app=app,
+        front=front,
+        audit=audit,
+        senders=senders,
+        jobs=jobs,
+        store=store,
+        closers=[engine.close],
+        ui_jobs=ui_jobs,
+    )
 
 
 def build_server(settings: Settings, *, host: str | None = None, port: int | None = None) -> BotServer:

@@ -51,8 +51,9 @@ class MemoryQuota:
     def rule(self) -> QuotaRule:
         return self._rule
 
-    def reserve(self, ctx: RequestContext, *, seconds: int) -> QuotaPlace:
-        """Take a place now (so concurrent requests cannot both slip through), or LimitExceeded."""
+    def reserve(self, ctx: RequestContext, *, seconds: int, renewed_from: int | None = None) -> QuotaPlace:
+        """Take a place now (so concurrent requests cannot both slip through), or LimitExceeded (no ledger here,
+        so `renewed_from` is not recorded: renewals need the store's quota)."""
         now = self._clock()
         with self._lock:
             taken = [t for t in self._taken.get(ctx.user_id, []) if now - t < HOUR]
@@ -110,7 +111,7 @@ class LedgerQuota:
     def rule(self) -> QuotaRule:
         return self._rule
 
-    def reserve(self, ctx: RequestContext, *, seconds: int) -> QuotaPlace:
+    def reserve(self, ctx: RequestContext, *, seconds: int, renewed_from: int | None = None) -> QuotaPlace:
         reservation = self.ledger.reserve(
             user_id=ctx.user_id,
             team_id=ctx.team_id,
@@ -119,6 +120,7 @@ class LedgerQuota:
             duration_seconds=seconds,
             rule=self._rule,
             now=self._clock(),
+            renewed_from=renewed_from,
         )
         return _LedgerPlace(self, reservation)
 

@@ -20,13 +20,40 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from bot import metrics
-from bot.domain.audit import AuditEvent, Outcome
-from bot.domain.errors import AccessDenied, DeliveryError, InternalError, RokBotError
+from bot.domain.audit import AuditEvent, Origin, Outcome
+from bot.domain.errors import AccessDenied, DeliveryError, InternalError, RenewRefused, RokBotError
 from bot.domain.identity import Identity, IdentityResolver
-from bot.domain.ledger import Minted, QuotaRule, TokenStatus
+from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
+from bot.domain.lifecycle import (
+    EXPIRED_SHOWN_FOR,
+    HOME_EXPIRED_CAP,
+    HOME_LIVE_CAP,
+    LIST_CAP,
+    HomeView,
+    Posted,
+    Reminder,
+    TokenForm,
+    TokenLine,
+    TokenList,
+    already_renewed,
+    presets_for,
+    reminder_due_at,
+)
 from bot.domain.models import Account, HelpInfo, IssuedToken, Limits, RequestContext, Verdict, VerifyResult
 from bot.domain.policy import Policy, UserLimits
-from bot.domain.ports import AuditLog, Minter, OnceClaims, Quota, QuotaPlace, Replies, Sealer, UserDirectory
+from bot.domain.ports import (
+    AuditLog,
+    Ledger,
+    Minter,
+    OnceClaims,
+    Quota,
+    QuotaPlace,
+    Replies,
+    Sealer,
+    Surfaces,
+    TokenQuery,
+    UserDirectory,
+)
 from bot.limits import RecentChecks
 
 log = logging.getLogger(__name__)
@@ -39,7 +66,7 @@ VERIFY_COOLDOWN = 10.0  # seconds a Verify answer is reused for the same user an
 ADMIN_RULE = QuotaRule(per_hour=1_000_000, cooldown=0)
 ONCE_WINDOW = 600.0  # a request's key acts once for this long: twice Slack's 5-minute signature window
 
-Kind = Literal["issue", "help", "verify"]
+Kind = Literal["issue", "help", "verify", "home", "form", "list", "renew", "remind", "dismiss"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,11 @@ class Ports:
     contact: str
     once: OnceClaims | None = None  # None: one replica, and the Slack guard's in-memory check is enough
     holder: str = "local"
+    # The token's life in Slack (Home tab, form, list, reminders, Renew): the store's ledger and Slack's
+    # surfaces; None where there are none (the CLI). `remind_before`: ROK_BOT_REMIND_BEFORE, 0 for off.
+    ledger: Ledger | None = None
+    surfaces: Surfaces | None = None
+    remind_before: int = 0
 
 
 def new_checks() -> RecentChecks[tuple[str, str], VerifyResult]:
@@ -75,6 +107,7 @@ class Facts:
     seconds: int | None = None
     token_uuid: str | None = None
     expires_at: datetime | None = None
+    note: str | None = None  # the reason an issued event gives: the form's reason, the token a renewal renews
 
     def but(self, **changes: object) -> Facts:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -88,8 +121,9 @@ class Facts:
             duration_seconds=self.seconds,
             expires_at=expires_at or self.expires_at,
             token_uuid=self.token_uuid,
-            reason=reason,
+            reason=reason if reason is not None else self.note,
             command=self.kind,
+            origin=str(self.ctx.origin),
         )
 
 
@@ -99,6 +133,8 @@ class IssueRequest:
 
     ctx: RequestContext
     seconds: int | None = None
+    renewed_from: int | None = None  # the ledger row of the token this one renews (a Renew button)
+    note: str | None = None  # why, for the audit trail (the form's reason, "renews token ...")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +153,7 @@ class Issued:
 def issue_token(p: Ports, req: IssueRequest) -> Issued | None:
     """Identity, policy, quota, mint, deliver privately, audit: None when refused or failed (already told)."""
     ctx = req.ctx
-    facts = Facts(ctx, "issue", seconds=req.seconds)
+    facts = Facts(ctx, "issue", seconds=req.seconds, note=req.note)
     if not first_time(p, ctx):
         return None
     try:
@@ -129,7 +165,7 @@ def issue_token(p: Ports, req: IssueRequest) -> Issued | None:
         limits.check(seconds)
         account = p.engine.account(identity.username)
         p.identity.check_account(identity, account)
-        place = p.quota.reserve(ctx, seconds=seconds)
+        place = p.quota.reserve(ctx, seconds=seconds, renewed_from=req.renewed_from)
         issued = _mint(p, place, facts, account, seconds=seconds)
         if issued is None:
             return None  # possibly minted: settled, audited and told
@@ -309,6 +345,206 @@ def verify_button(p: Ports, ctx: RequestContext, value: str) -> VerifyResult | N
     except Exception as exc:
         report_failure(p, facts, exc)
         return None
+
+
+# -- the token's life in Slack: the Home tab, the form, the list, reminders, Renew -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RenewRequest:
+    """Renew the token of one ledger row for its owner; `entry_id` None when the button held no row ID."""
+
+    ctx: RequestContext
+    entry_id: int | None
+
+
+def tokens_of(p: Ports, user_id: str, *, now: datetime, cap: int, expired_cap: int = 0) -> TokenList:
+    """A user's live tokens, newest first, and (with `expired_cap`) those that expired in the last day."""
+    if p.ledger is None:
+        return TokenList([])
+    # One query for both lists: rows issued and not expired a day ago are the live ones and the recently
+    # expired ones (the same filter as `TokenQuery(active_at=now)`, a day earlier).
+    rows = p.ledger.tokens(TokenQuery(slack_user=user_id, active_at=now - EXPIRED_SHOWN_FOR))
+    renewals = {e.renewed_from: e for e in rows if e.renewed_from is not None}
+    live = [e for e in rows if e.live(now)]
+    expired = [e for e in rows if not e.live(now)]
+
+    def lines(entries: list[LedgerEntry], limit: int) -> list[TokenLine]:
+        return [TokenLine.of(e, renewed_by=renewals.get(e.id)) for e in entries[:limit]]
+
+    return TokenList(
+        live=lines(live, cap),
+        live_more=max(len(live) - cap, 0),
+        expired=lines(expired, expired_cap),
+        expired_more=max(len(expired) - expired_cap, 0) if expired_cap else 0,
+    )
+
+
+def show_home(p: Ports, ctx: RequestContext, *, now: datetime | None = None) -> HomeView | None:
+    """Publish the user's Home tab: their live tokens, what they may ask for (or why not), whom to ask.
+
+    Opening the Home tab is a read: it is not audited (like help). A failure still shows on the tab.
+    """
+    if p.surfaces is None:
+        return None
+    now = now or datetime.now(UTC)
+    try:
+        home = _home(p, ctx.user_id, now)
+        outcome = "published"
+    except Exception:
+        log.error("the Home tab could not be built", exc_info=True)
+        refusal = f"The bot could not load your tokens just now; try again in a minute (reference {ctx.request_id})."
+        home = HomeView(ctx.user_id, TokenList([]), _limits_view(p.policy.everyone), None, refusal, p.contact, now)
+        outcome = "failed"
+    metrics.REQUESTS.labels("home", outcome if p.surfaces.publish_home(home) else "unpublished").inc()
+    return home
+
+
+def _home(p: Ports, user_id: str, now: datetime) -> HomeView:
+    tokens = tokens_of(p, user_id, now=now, cap=HOME_LIVE_CAP, expired_cap=HOME_EXPIRED_CAP)
+    try:
+        username = identify(p, user_id).username
+        limits = limits_of(p, user_id)
+    except AccessDenied as exc:
+        return HomeView(user_id, tokens, _limits_view(p.policy.everyone), None, exc.user_message, p.contact, now)
+    view = _limits_view(limits, per_hour=p.quota.rule.per_hour, left=p.quota.remaining(user_id))
+    return HomeView(user_id, tokens, view, username, None, p.contact, now, remind_before=p.remind_before)
+
+
+def open_token_form(p: Ports, ctx: RequestContext, *, trigger: str) -> TokenForm | None:
+    """Open the get-token form with the durations the user may choose, or why they cannot ask.
+
+    Slack's trigger is good for 3 seconds: the limits come from the directory's cache when warm, and
+    nothing slower happens before views.open.
+    """
+    if p.surfaces is None:
+        return None
+    try:
+        identify(p, ctx.user_id)
+        limits = limits_of(p, ctx.user_id)
+        view = _limits_view(limits, per_hour=p.quota.rule.per_hour)
+        form = TokenForm(view, presets_for(view))
+    except AccessDenied as exc:
+        form = TokenForm(_limits_view(p.policy.everyone), [], refusal=exc.user_message)
+    if p.surfaces.open_form(trigger=trigger, form=form):
+        metrics.REQUESTS.labels("form", "refused" if form.refusal else "opened").inc()
+    else:
+        metrics.REQUESTS.labels("form", "failed").inc()
+        p.replies.notice(ctx, "The form could not be opened in time; click Get a token again, or type /rok-token 8h.")
+    return form
+
+
+def list_tokens(p: Ports, ctx: RequestContext, *, now: datetime | None = None) -> TokenList | None:
+    """`/rok-token list`: the user's live tokens, privately (never a token: their UUIDs)."""
+    facts = Facts(ctx, "list")
+    try:
+        if p.surfaces is None or p.ledger is None:
+            raise InternalError(ctx.request_id)
+        tokens = tokens_of(p, ctx.user_id, now=now or datetime.now(UTC), cap=LIST_CAP)
+        p.surfaces.token_list(ctx, tokens)
+        metrics.REQUESTS.labels("list", "answered").inc()
+        return tokens
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+
+
+def renew_token(p: Ports, req: RenewRequest) -> Issued | None:
+    """A Renew click: only the token's owner, once per token, the same duration through `issue_token` (policy
+    and quota checked again); the new token's ledger row names the old one, and its reminder is edited."""
+    ctx = req.ctx
+    facts = Facts(ctx, "renew")
+    if not first_time(p, ctx):
+        return None
+    try:
+        entry = p.ledger.entry(req.entry_id) if p.ledger is not None and req.entry_id is not None else None
+        if entry is None or entry.slack_user != ctx.user_id:
+            # The same answer for a row that is someone else's and one that does not exist: nothing to probe.
+            raise RenewRefused(detail=f"row {req.entry_id} is not {ctx.user_id}'s")
+        facts = facts.but(username=entry.rok_user, seconds=entry.duration_seconds, token_uuid=entry.token_uuid)
+        if entry.status is not TokenStatus.ISSUED or entry.expires_at is None:
+            raise RenewRefused(
+                "Only a token that was delivered can be renewed; use /rok-token for a new one.",
+                detail=f"row {entry.id} is {entry.status}",
+            )
+        assert p.ledger is not None
+        renewal = p.ledger.renewal_of(entry.id)
+        if renewal is not None:
+            issued_one = renewal.status is TokenStatus.ISSUED
+            message = already_renewed(token_uuid=renewal.token_uuid, issued=issued_one, request_id=renewal.request_id)
+            raise RenewRefused(message, detail=f"row {entry.id} already renewed by row {renewal.id}")
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+    note = f"renews token {entry.token_uuid or entry.request_id}"
+    # The click's key was claimed above: the issue it turns into must not claim it again.
+    renewal_ctx = replace(ctx, once_key=None)
+    issued = issue_token(p, IssueRequest(renewal_ctx, entry.duration_seconds, renewed_from=entry.id, note=note))
+    if issued is not None and p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
+        p.surfaces.renewed(
+            Posted(entry.reminder_channel, entry.reminder_ts),
+            old=Reminder.of(entry, now=datetime.now(UTC)),
+            new_uuid=issued.token_uuid,
+            new_expires_at=issued.expires_at,
+        )
+    return issued
+
+
+def dismiss_reminder(p: Ports, ctx: RequestContext, entry_id: int | None) -> bool:
+    """A reminder's Dismiss: its owner's only; the message is edited to say so, the token is untouched."""
+    facts = Facts(ctx, "dismiss")
+    try:
+        entry = p.ledger.entry(entry_id) if p.ledger is not None and entry_id is not None else None
+        if entry is None or entry.slack_user != ctx.user_id:
+            raise RenewRefused("This reminder is not for you.", detail=f"row {entry_id} is not {ctx.user_id}'s")
+        if p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
+            posted = Posted(entry.reminder_channel, entry.reminder_ts)
+            p.surfaces.dismissed(posted, reminder=Reminder.of(entry, now=datetime.now(UTC)))
+        metrics.REQUESTS.labels("dismiss", "dismissed").inc()
+        return True
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return False
+
+
+def send_reminders(p: Ports, *, now: datetime, limit: int = 500) -> int:
+    """One sweep: remind each owner of a token about to expire, once, whichever replica sweeps; audited.
+
+    A row is claimed in the ledger before its message is posted (at most once: a post that fails is logged,
+    counted and audited, not retried), and only while the token is live and not renewed.
+    """
+    lead = p.remind_before
+    if lead <= 0 or p.ledger is None or p.surfaces is None:
+        return 0
+    sent = 0
+    for entry in p.ledger.due_reminders(now=now, lead=lead, limit=limit):
+        due = reminder_due_at(entry, lead)
+        if due is None or due > now or entry.slack_user is None:
+            continue  # a short-lived token: a quarter of its life is not left yet
+        if not p.ledger.claim_reminder(entry.id, now=now):
+            continue  # another replica took it, or it was renewed meanwhile
+        posted = p.surfaces.remind(Reminder.of(entry, now=now))
+        if posted is not None:
+            p.ledger.reminder_posted(entry.id, channel=posted.channel, ts=posted.ts)
+            sent += 1
+        extra = {"token_uuid": entry.token_uuid, "entry": entry.id, "posted": posted is not None}
+        log.info("reminder sent" if posted else "reminder not delivered", extra=extra)
+        metrics.REQUESTS.labels("remind", "sent" if posted else "failed").inc()
+        p.audit.record(
+            AuditEvent(
+                outcome=Outcome.REMINDED,
+                request_id=entry.request_id,
+                slack_user=entry.slack_user,
+                username=entry.rok_user,
+                duration_seconds=entry.duration_seconds,
+                expires_at=entry.expires_at,
+                token_uuid=entry.token_uuid,
+                reason=None if posted else "the reminder could not be posted to the user",
+                command="remind",
+                origin=str(Origin.SYSTEM),
+            )
+        )
+    return sent
 
 
 # -- shared steps ------------------------------------------------------------------------------------------

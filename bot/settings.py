@@ -176,6 +176,8 @@ class Settings(StoreSettings):
     allow_guests: bool = Field(False, validation_alias=AliasChoices("ROK_BOT_ALLOW_GUESTS"))
     policy: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_POLICY"))
     workers: int = Field(32, ge=1, le=1024, validation_alias=AliasChoices("ROK_BOT_WORKERS"))
+    # How long before a token expires its owner gets a reminder with a Renew button; 0 turns reminders off.
+    remind_before: Seconds = Field(3600, validation_alias=AliasChoices("ROK_BOT_REMIND_BEFORE"))
     drain_timeout: Seconds = Field(25, validation_alias=AliasChoices("ROK_BOT_DRAIN_TIMEOUT"))
 
     @field_validator("registry_url", "slack_api_url")
@@ -203,6 +205,13 @@ class Settings(StoreSettings):
     )
     @classmethod
     def _duration(cls, value: object) -> int:
+        return config_seconds(value)
+
+    @field_validator("remind_before", mode="before")
+    @classmethod
+    def _remind_before(cls, value: object) -> int:
+        if value in (0, "0", "0s", "off"):
+            return 0
         return config_seconds(value)
 
     @field_validator("account_list_command", "token_create_command", mode="before")

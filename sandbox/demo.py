@@ -25,9 +25,17 @@ from typing import Any, TextIO
 
 from bot.domain.errors import RokBotError
 from bot.settings import SettingsError
-from sandbox.world import AUDIT_CHANNEL, Reply, Sandbox
+from sandbox.world import ADMINS_GROUP, AUDIT_CHANNEL, Reply, Sandbox
 
 EXIT_OK, EXIT_FAIL = 0, 1
+# The sandbox's policy, but tokens as short as 10 s: a reminder comes a quarter of a token's life before it
+# expires, so a 10-second token shows one within the story.
+DEMO_POLICY = f"""\
+limits: {{default: 24h, min: 10s, max: 7d}}
+groups:
+  - {{usergroup: {ADMINS_GROUP}, name: admins, max: 30d}}
+quota: {{per_hour: 1000, cooldown: 0}}
+"""
 WAIT_SECONDS = 15.0
 DEFAULT_USER = "U0JDOE"
 # Who the story calls whom; the other demo people go by their Slack handle.
@@ -42,11 +50,13 @@ EMOJI = {
     "rotating_light": "🚨",
     "arrow_forward": "▶️",
     "stop_button": "⏹️",
+    "hourglass_flowing_sand": "⏳",
 }
 HELP = """\
 commands:
   /rok-token [duration|help] [as USERID]   run the slash command (default user U0JDOE), e.g. /rok-token 2h as U0BOB
   verify [as USERID]                       click Verify on that user's last token message
+  home [as USERID]                         open the bot's Home tab: live tokens, limits, Get a token
   users                                    the demo people and how each maps to a Rok username
   audit                                    what the audit channel #rok-audit shows so far
   help                                     this list
@@ -93,8 +103,8 @@ class Masker:
 
 # -- Block Kit rendering -----------------------------------------------------------------------------
 
-# Inline mrkdwn: `code`, *bold*, <special|label> and :emoji:.
-_INLINE = re.compile(r"`([^`\n]+)`|\*([^*\n]+)\*|<([^<>\n]+)>|:([a-z0-9_+-]+):")
+# Inline mrkdwn: `code`, *bold*, <special|label>, :emoji: and ~strike~.
+_INLINE = re.compile(r"`([^`\n]+)`|\*([^*\n]+)\*|<([^<>\n]+)>|:([a-z0-9_+-]+):|~([^~\n]+)~")
 
 
 def _unescape(text: str) -> str:
@@ -126,8 +136,11 @@ def _inline(text: str, names: Mapping[str, str], *, as_html: bool) -> str:
     for m in _INLINE.finditer(text):
         out.append(plain(text[pos : m.start()]))
         pos = m.end()
-        code, bold, special, emoji = m.groups()
-        if code is not None:
+        code, bold, special, emoji, strike = m.groups()
+        if strike is not None:
+            inner = _inline(strike, names, as_html=as_html)
+            out.append(f"<s>{inner}</s>" if as_html else inner)
+        elif code is not None:
             out.append(f"<code>{html.escape(_unescape(code))}</code>" if as_html else _unescape(code))
         elif bold is not None:
             inner = _inline(bold, names, as_html=as_html)
@@ -220,9 +233,26 @@ def blocks_to_lines(blocks: list[dict[str, Any]], names: Mapping[str, str]) -> l
             lines.append(" · ".join(p for p in parts if p))
         elif kind == "divider":
             lines.append("─" * 24)
+        elif kind == "input":
+            lines.append(f"{' '.join(_text_object(block.get('label'), names))}: [ {_input_shown(block)} ]")
         else:
             lines.append(f"[{kind} block]")
     return lines
+
+
+def _input_shown(block: dict[str, Any]) -> str:
+    """What an input block's element shows before anyone types: the chosen option, or the placeholder."""
+    element = block.get("element") or {}
+    option = element.get("initial_option")
+    if isinstance(option, dict):
+        return " ".join(_text_object(option.get("text"), {})) + " ▾"
+    placeholder = element.get("placeholder")
+    return " ".join(_text_object(placeholder, {})) if isinstance(placeholder, dict) else ""
+
+
+def _button_html(element: dict[str, Any]) -> str:
+    style = html.escape(str(element.get("style", "")))
+    return f'<button class="btn {style}" type="button">{html.escape(_button_label(element))}</button>'
 
 
 def blocks_to_html(blocks: list[dict[str, Any]], names: Mapping[str, str]) -> str:
@@ -237,14 +267,25 @@ def blocks_to_html(blocks: list[dict[str, Any]], names: Mapping[str, str]) -> st
             body += "".join(
                 f'<div class="field">{_text_object_html(f, names)}</div>' for f in block.get("fields") or []
             )
-            out.append(f'<div class="section">{body}</div>')
+            accessory = block.get("accessory")
+            if isinstance(accessory, dict):
+                body = f'<div class="grow">{body}</div><div class="accessory">{_button_html(accessory)}</div>'
+                out.append(f'<div class="section with-accessory">{body}</div>')
+            else:
+                out.append(f'<div class="section">{body}</div>')
         elif kind == "actions":
-            buttons = "".join(
-                f'<button class="btn {html.escape(str(e.get("style", "")))}" type="button" '
-                f'title="type verify at the demo prompt">{html.escape(_button_label(e))}</button>'
-                for e in block.get("elements") or []
-            )
+            buttons = "".join(_button_html(e) for e in block.get("elements") or [])
             out.append(f'<div class="actions">{buttons}</div>')
+        elif kind == "input":
+            label = _text_object_html(block.get("label"), names)
+            optional = ' <span class="optional">(optional)</span>' if block.get("optional") else ""
+            hint = _text_object_html(block.get("hint"), names)
+            out.append(
+                f'<div class="input"><div class="label">{label}{optional}</div>'
+                f'<div class="field-box">{html.escape(_input_shown(block))}</div>'
+                + (f'<div class="hint">{hint}</div>' if hint else "")
+                + "</div>"
+            )
         elif kind == "context":
             parts = " · ".join(_text_object_html(e, names) for e in block.get("elements") or [])
             out.append(f'<div class="context">{parts}</div>')
@@ -410,6 +451,104 @@ class Demo:
         self.show(f"private answer, {_ms(elapsed)} after the click (ack in {_ms(ack_s)}):", entry, indent=indent)
         return Outcome(status, None, ack_s, reply, elapsed)
 
+    # -- the token's life in Slack: the Home tab, the form, a reminder
+
+    def home(self, user_id: str, *, indent: str = "   ") -> dict[str, Any]:
+        """Open the user's Home tab (app_home_opened) and print the view the bot published."""
+        published = len([c for c in self.box.home_publishes(user_id) if c.ok])
+        started = time.monotonic()
+        self.box.open_home(user_id)
+        try:
+            view = self.box.wait_home(user_id, count=published + 1, timeout=WAIT_SECONDS)
+        except TimeoutError:
+            raise DemoError(f"the bot published no Home tab for {user_id} within {WAIT_SECONDS:.0f} s") from None
+        self.show(
+            f"the Home tab, published {_ms(time.monotonic() - started)} after it opened:",
+            _view_entry(user_id, view),
+            indent=indent,
+        )
+        return view
+
+    def open_form(self, user_id: str, home: dict[str, Any], *, indent: str = "   ") -> dict[str, Any]:
+        """Click [ Get a token ] on the Home tab; print the form Slack opens."""
+        opened = len(self.box.modals(user_id))
+        self.box.click_view(user_id, home, "get_token")
+        try:
+            form = self.box.wait_modal(user_id, count=opened + 1, timeout=WAIT_SECONDS)
+        except TimeoutError:
+            raise DemoError("the bot opened no form within 3 seconds of the click") from None
+        self.show("the form (a modal over the Home tab):", _view_entry(user_id, form), indent=indent)
+        return form
+
+    def submit_form(
+        self, user_id: str, form: dict[str, Any], *, typed: str, reason: str, indent: str = "   "
+    ) -> Outcome:
+        """Type a duration and a reason in the form and submit it; print the form's answer and the token."""
+        values: dict[str, dict[str, dict[str, Any]]] = {
+            "duration": {"duration": {"type": "static_select", "selected_option": {"value": "86400"}}},
+            "duration_text": {"duration_text": {"type": "plain_text_input", "value": typed}},
+            "reason": {"reason": {"type": "plain_text_input", "value": reason}},
+        }
+        self.record(Entry(user_id, "command", f"submitted the form: {typed}, reason “{reason}”"))
+        before = len(self.box.private_messages(user_id))
+        started = time.monotonic()
+        ack = self.box.submit_view(user_id, form, values) or {}
+        ack_s = time.monotonic() - started
+        if ack.get("response_action") != "update":
+            raise DemoError(f"the form was not accepted: {ack.get('errors')}")
+        self.show(f"the form's answer, after {_ms(ack_s)}:", _view_entry(user_id, ack.get("view") or {}), indent=indent)
+        return self._next_private(user_id, before, started, ack_s, indent=indent, what="after the form")
+
+    def _next_private(
+        self, user_id: str, before: int, started: float, ack_s: float, *, indent: str, what: str
+    ) -> Outcome:
+        try:
+            call = self.box.slack.wait_for(lambda: self.box.private_messages(user_id)[before:], WAIT_SECONDS)[0]
+        except TimeoutError:
+            raise DemoError(f"no private message for {user_id} within {WAIT_SECONDS:.0f} s") from None
+        reply = Reply(str(call.params.get("text", "")), list(call.params.get("blocks") or []), "dm")
+        elapsed = time.monotonic() - started
+        entry = self.record(Entry(user_id, "bot", reply.text, reply.blocks, note=_ms(elapsed)))
+        self.show(f"private message in the DM with the bot, {_ms(elapsed)} {what}:", entry, indent=indent)
+        return Outcome(200, None, ack_s, reply, elapsed)
+
+    def reminder(self, user_id: str, short_uuid: str, *, timeout: float, indent: str = "   ") -> dict[str, Any]:
+        """Wait for the reminder of one token in the user's DM with the bot; print it as it arrived."""
+        started = time.monotonic()
+
+        def arrived() -> list[dict[str, Any]]:
+            return [m for m in self.box.dm_messages(user_id) if short_uuid in str(m.get("text", ""))]
+
+        try:
+            message = self.box.slack.wait_for(arrived, timeout)[0]
+        except TimeoutError:
+            raise DemoError(f"no reminder for token {short_uuid} within {timeout:.0f} s") from None
+        entry = self.record(Entry(user_id, "bot", str(message.get("text", "")), list(message.get("blocks") or []),
+                                  note="reminder, a message that stays"))  # fmt: skip
+        self.show(f"a message in the DM with the bot, {_ms(time.monotonic() - started)} later:", entry, indent=indent)
+        return message
+
+    def click_reminder(self, user_id: str, message: dict[str, Any], *, label: str, indent: str = "   ") -> Outcome:
+        """Click Renew on a reminder: print the new token, then the reminder as Slack shows it once edited."""
+        self.record(Entry(user_id, "command", f"clicked [ {label} ]"))
+        before = len(self.box.private_messages(user_id))
+        started = time.monotonic()
+        self.box.click_message(user_id, message, "renew_token")
+        outcome = self._next_private(user_id, before, started, 0.0, indent=indent, what="after the click")
+
+        def edited() -> list[dict[str, Any]]:
+            now = self.box.slack.message(str(message["channel"]), str(message["ts"])) or {}
+            return [now] if "edited" in now else []
+
+        try:
+            now = self.box.slack.wait_for(edited, WAIT_SECONDS)[0]
+        except TimeoutError:
+            raise DemoError("the reminder was not edited after the renewal") from None
+        entry = self.record(Entry(user_id, "bot", str(now.get("text", "")), list(now.get("blocks") or []),
+                                  note="the reminder, edited"))  # fmt: skip
+        self.show("the reminder, edited in place:", entry, indent=indent)
+        return outcome
+
     def settle_audit(self, timeout: float = 2.0) -> None:
         """Let the audit poster catch up: it posts from a background thread, after the user's answer."""
         bot = getattr(self.box.server, "bot", None)
@@ -424,6 +563,15 @@ class Demo:
     def execs_summary(self) -> str:
         counts = Counter(e.argv[1] if len(e.argv) > 1 else e.argv[0] for e in self.box.kube.execs)
         return " + ".join(f"{n} {name}" for name, n in counts.items()) or "none"
+
+
+def _view_entry(user_id: str, view: dict[str, Any]) -> Entry:
+    """A view (the Home tab, a form) as a printable entry, the form's title first."""
+    title = (view.get("title") or {}).get("text")
+    blocks = list(view.get("blocks") or [])
+    if title:
+        blocks = [{"type": "header", "text": {"type": "plain_text", "text": title}}, *blocks]
+    return Entry(user_id, "view", "", blocks)
 
 
 # -- the story ---------------------------------------------------------------------------------------
@@ -445,7 +593,7 @@ def _done(demo: Demo, started: float, summary: str) -> None:
 
 
 def play_story(demo: Demo) -> None:
-    """The six steps; raises DemoError at the first one that does not behave as expected."""
+    """The nine steps; raises DemoError at the first one that does not behave as expected."""
     box = demo.box
     minted = box.rok.minted
 
@@ -487,15 +635,38 @@ def play_story(demo: Demo) -> None:
     _expect(len(minted) == count, "a 30d token was minted")
     _done(demo, t, "refused, with the allowed range; nothing minted")
 
-    t = _step(demo, 6, f"The audit channel #rok-audit ({AUDIT_CHANNEL}) shows every event, never a token")
+    t = _step(demo, 6, "Jane opens the bot's Home tab")
+    home = demo.home("U0JDOE")
+    jane = str(minted[0].token_uuid or "")[:8]
+    _expect(jane and jane in str(home.get("blocks")), "Jane's live token is not on her Home tab")
+    _done(demo, t, f"her live token {jane} with [ Renew ], what she may ask for, whom to ask; never a token")
+
+    t = _step(demo, 7, "Jane clicks [ Get a token ] and asks for 12s, to see a reminder soon")
+    form = demo.open_form("U0JDOE", home)
+    count = len(minted)
+    got = demo.submit_form("U0JDOE", form, typed="12s", reason="the demo: watch the reminder")
+    _expect(got.reply and got.reply.token and len(minted) == count + 1, "no token from the form")
+    short = str(minted[-1].token_uuid or "")[:8]
+    _done(demo, t, f"token {short}, privately, exactly as from /rok-token")
+
+    t = _step(demo, 8, "A quarter of its life before it expires, a reminder comes; Jane clicks [ Renew for 12s ]")
+    reminder = demo.reminder("U0JDOE", short, timeout=WAIT_SECONDS)
+    count = len(minted)
+    got = demo.click_reminder("U0JDOE", reminder, label="Renew for 12s")
+    _expect(got.reply and got.reply.token and len(minted) == count + 1, "Renew gave no new token")
+    renewal = minted[-1]
+    _expect(round((renewal.expires_at - renewal.created_at).total_seconds()) == 12, "the renewal is not 12s")
+    _done(demo, t, f"a new 12s token {str(renewal.token_uuid or '')[:8]}, privately; the reminder says so")
+
+    t = _step(demo, 9, f"The audit channel #rok-audit ({AUDIT_CHANNEL}) shows every event, never a token")
     try:
-        for outcome, n in (("issued", 2), ("verified", 1), ("refused", 2)):
+        for outcome, n in (("issued", 4), ("verified", 1), ("refused", 2), ("reminded", 1)):
             box.wait_audit(outcome, count=n, timeout=WAIT_SECONDS)
     except TimeoutError:
         raise DemoError("the audit channel is missing events: " + " | ".join(demo.audit_lines())) from None
     for line in demo.audit_lines():
         demo.say(f"   │ {line}")
-    _done(demo, t, "2 issued, 1 verified, 2 refused")
+    _done(demo, t, "4 issued (one from the form, one a renewal), 1 verified, 2 refused, 1 reminded")
 
 
 # -- interactive ------------------------------------------------------------------------------------
@@ -534,7 +705,9 @@ def _parse(line: str) -> tuple[str, str, str | None]:
 def run_interactive(demo: Demo, stdin: TextIO) -> None:
     """Read commands until `quit` or end of input; each answer is printed as the person would see it."""
     tty = stdin.isatty()
-    demo.say('Type commands, e.g. "/rok-token 2h", "verify", "/rok-token 1h as U0MALLORY", "users", "audit", "quit".')
+    demo.say(
+        'Type commands, e.g. "/rok-token 2h", "verify", "home", "/rok-token 1h as U0MALLORY", "users", "audit", "quit".'
+    )
     while True:
         if tty:
             print("> ", end="", file=demo.out, flush=True)
@@ -560,6 +733,12 @@ def run_interactive(demo: Demo, stdin: TextIO) -> None:
             elif command == "verify" and not text:
                 demo.say(f"  {demo.who(user_id)} clicks [ Verify ]")
                 demo.verify(user_id, indent="  ")
+            elif command == "home" and not text:
+                if user_id not in demo.box.people:
+                    demo.say(f"  {user_id} is not a demo user; `users` lists them.")
+                    continue
+                demo.say(f"  {demo.who(user_id)} opens the bot's Home tab")
+                demo.home(user_id, indent="  ")
             elif command == "users":
                 for entry in _users(demo):
                     demo.say(entry)
@@ -613,6 +792,42 @@ def audit_html(demo: Demo) -> str:
     return "".join(out) or '<div class="empty">No posts yet.</div>'
 
 
+def home_html(demo: Demo, user_id: str = DEFAULT_USER) -> str:
+    """The user's Home tab as last published (Slack keeps showing it until the next publish), masked."""
+    view = demo.box.slack.home_view(user_id)
+    if view is None:
+        return '<div class="empty">Not opened yet.</div>'
+    return blocks_to_html(demo.mask.blocks(list(view.get("blocks") or [])), demo.names)
+
+
+def modal_html(demo: Demo, user_id: str = DEFAULT_USER) -> str:
+    """The last form opened for the user, as it looked when it opened: title, blocks, its two buttons."""
+    views = demo.box.slack.opened_views(user_id)
+    if not views:
+        return '<div class="empty">Not opened yet.</div>'
+    view = demo.mask.blocks(views[-1])
+    title = html.escape(str((view.get("title") or {}).get("text", "")))
+    buttons = "".join(
+        f'<button class="btn {style}" type="button">{html.escape(str(view[key]["text"]))}</button>'
+        for key, style in (("close", ""), ("submit", "primary"))
+        if isinstance(view.get(key), dict)
+    )
+    body = blocks_to_html(list(view.get("blocks") or []), demo.names)
+    return (
+        f'<div class="modal-title">{title}</div><div class="modal-body">{body}</div>'
+        f'<div class="modal-foot">{buttons}</div>'
+    )
+
+
+def _fragments(demo: Demo) -> dict[str, str]:
+    return {
+        "conversation": conversation_html(demo),
+        "audit": audit_html(demo),
+        "home": home_html(demo),
+        "modal": modal_html(demo),
+    }
+
+
 def _page_template() -> Template:
     return Template(resources.files("sandbox").joinpath("demo_page.html").read_text(encoding="utf-8"))
 
@@ -627,11 +842,11 @@ def start_page(demo: Demo) -> Any:
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
     async def page(request: web.Request) -> web.Response:
-        body = template.substitute(conversation=conversation_html(demo), audit=audit_html(demo))
+        body = template.substitute(_fragments(demo), user=html.escape(demo.names.get(DEFAULT_USER, DEFAULT_USER)))
         return web.Response(text=body, content_type="text/html", headers=headers)
 
     async def fragments(request: web.Request) -> web.Response:
-        return web.json_response({"conversation": conversation_html(demo), "audit": audit_html(demo)}, headers=headers)
+        return web.json_response(_fragments(demo), headers=headers)
 
     app = web.Application()
     app.router.add_get("/", page)
@@ -679,7 +894,7 @@ def run_demo(*, interactive: bool = False, open_page: bool = False) -> int:
         file=out,
         flush=True,
     )
-    box = Sandbox(exec_latency=0.3)
+    box = Sandbox(exec_latency=0.3, policy=DEMO_POLICY)
     page: Any = None
     try:
         try:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from aiohttp import WSMsgType, web
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 from sandbox.server import FakeServer, ServerThread
 from sandbox.slack_requests import envelope
@@ -27,6 +28,8 @@ from sandbox.slack_requests import envelope
 T = TypeVar("T")
 
 MAX_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100  # a modal's or the Home tab's blocks
+TRIGGER_SECONDS = 3.0  # a trigger_id opens a view once, within this long of the user's action
 MAX_SECTION_TEXT = 3000
 MAX_SECTION_FIELD = 2000
 MAX_BUTTON_VALUE = 2000
@@ -44,10 +47,14 @@ _METHODS = frozenset(
         "users.info",
         "usergroups.users.list",
         "apps.connections.open",
+        # The token's life in Slack: App Home, the get-token modal, editing a reminder.
+        "views.publish",
+        "views.open",
+        "chat.update",
     }
 )
 # Fields slack_sdk may send as JSON text inside a form body.
-_JSON_FIELDS = ("blocks", "attachments", "metadata")
+_JSON_FIELDS = ("blocks", "attachments", "metadata", "view")
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,13 @@ class _Connection:
     pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
 
 
+@dataclass
+class _Trigger:
+    user_id: str
+    at: float
+    used: bool = False
+
+
 class _ApiError(Exception):
     def __init__(self, error: str) -> None:
         super().__init__(error)
@@ -119,12 +133,12 @@ def wait_for(predicate: Callable[[], T], timeout: float = 5.0, interval: float =
         time.sleep(interval)
 
 
-def block_problem(blocks: Any) -> str | None:
+def block_problem(blocks: Any, *, max_blocks: int = MAX_BLOCKS) -> str | None:
     """Why Slack would reject these blocks with `invalid_blocks`, or None if it would accept them."""
     if not isinstance(blocks, list):
         return "blocks must be an array"
-    if len(blocks) > MAX_BLOCKS:
-        return f"no more than {MAX_BLOCKS} items allowed [json-pointer:/blocks]"
+    if len(blocks) > max_blocks:
+        return f"no more than {max_blocks} items allowed [json-pointer:/blocks]"
     for index, raw in enumerate(blocks):
         if not isinstance(raw, dict):
             return f"block must be an object [json-pointer:/blocks/{index}]"
@@ -139,6 +153,29 @@ def block_problem(blocks: Any) -> str | None:
         problem = _limit_problem(raw, f"/blocks/{index}")
         if problem is not None:
             return problem
+    return None
+
+
+def view_problem(view: Any) -> str | None:
+    """Why Slack would reject a view (views.open, views.publish, a view_submission's `update`), or None.
+
+    slack_sdk's `View` model checks the type, the title, submit and close lengths, private_metadata and
+    callback_id lengths and 1 to 100 blocks; the blocks themselves go through `block_problem`.
+    """
+    if not isinstance(view, dict):
+        return "view must be an object"
+    try:
+        model = View(**view)
+        model.validate_json()
+    except (SlackObjectFormationError, TypeError, ValueError) as exc:
+        return f"{exc} [json-pointer:/view]"
+    blocks = view.get("blocks")
+    problem = block_problem(blocks, max_blocks=MAX_VIEW_BLOCKS)
+    if problem is not None:
+        return problem.replace("[json-pointer:/blocks", "[json-pointer:/view/blocks")
+    inputs = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks or [])
+    if view.get("type") == "modal" and not view.get("submit") and inputs:
+        return "a modal with input blocks needs a submit button [json-pointer:/view/submit]"
     return None
 
 
@@ -220,6 +257,14 @@ class FakeSlack(FakeServer):
         self._connections: list[_Connection] = []
         self._round_robin = itertools.count()
         self._last_call: dict[str, float] = {}
+        # The token's life in Slack: each user's Home tab, the views opened, the messages posted (to edit
+        # them), and the trigger_ids handed to the app with each user action (user, when, used).
+        self.home_views: dict[str, dict[str, Any]] = {}
+        self.views: dict[str, dict[str, Any]] = {}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self.trigger_seconds: float = TRIGGER_SECONDS
+        self._triggers: dict[str, _Trigger] = {}
+        self._view_ids = itertools.count(1)
 
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._handle_api)
@@ -351,6 +396,10 @@ class FakeSlack(FakeServer):
     def reset(self) -> None:
         """Forget recorded calls, responses, acks, block errors, faults and latency; keep users and channels."""
         with self._lock:
+            self.home_views.clear()
+            self.views.clear()
+            self.messages.clear()
+            self._triggers.clear()
             self._calls.clear()
             self._responses.clear()
             self._acks.clear()
@@ -562,6 +611,8 @@ class FakeSlack(FakeServer):
             if not isinstance(group, str) or group not in self.usergroups:
                 raise _ApiError("no_such_subteam")
             return {"ok": True, "users": list(self.usergroups[group])}
+        if method in _LIFECYCLE_METHODS:
+            return _LIFECYCLE_METHODS[method](self, params)
         if method == "apps.connections.open":
             ticket = uuid.uuid4().hex
             with self._lock:
@@ -648,7 +699,114 @@ class FakeSlack(FakeServer):
         }
         if params.get("blocks"):
             message["blocks"] = params["blocks"]
+        with self._lock:
+            self.messages[(channel, ts)] = message
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    # -- the token's life in Slack: views.publish, views.open, chat.update ---------------------------------
+
+    def register_trigger(self, trigger_id: str, user_id: str) -> None:
+        """A trigger_id the fake handed the app with a user's action: it may open one view, briefly."""
+        with self._lock:
+            self._triggers[trigger_id] = _Trigger(user_id, time.monotonic())
+
+    def home_view(self, user_id: str) -> dict[str, Any] | None:
+        """The Home tab last published for a user, as Slack stores it (with its id and hash)."""
+        with self._lock:
+            return self.home_views.get(user_id)
+
+    def opened_views(self, user_id: str) -> list[dict[str, Any]]:
+        """The modals opened for a user (views.open), oldest first, as Slack stores them."""
+        with self._lock:
+            return [v for v in self.views.values() if v.get("user_id") == user_id]
+
+    def messages_in(self, channel: str) -> list[dict[str, Any]]:
+        """The bot's persistent messages in a channel, oldest first, as they read now (edits applied)."""
+        with self._lock:
+            found = [dict(m, channel=ch) for (ch, _), m in self.messages.items() if ch == channel]
+        return sorted(found, key=lambda m: str(m["ts"]))
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """A message the bot posted, as it reads now (after any chat.update)."""
+        with self._lock:
+            return self.messages.get((channel, ts))
+
+    def _check_view(self, view: Any, *, kind: str) -> dict[str, Any]:
+        if not isinstance(view, dict):
+            raise _ApiError("invalid_arguments")
+        if view.get("type") != kind:
+            raise _ApiError("invalid_arguments")
+        problem = view_problem(view)
+        if problem is not None:
+            with self._lock:
+                self.block_errors.append(problem)
+            # views.* answer every problem of the view, its blocks included, with `invalid_arguments`.
+            raise _ApiError("invalid_arguments")
+        return view
+
+    def _stored_view(self, view: dict[str, Any], *, user_id: str, view_id: str | None = None) -> dict[str, Any]:
+        """The view object Slack answers with: the app's view plus its id, hash and (empty) state."""
+        stored = dict(view)
+        stored.update(
+            id=view_id or f"V{next(self._view_ids):08d}",
+            team_id=self.team_id,
+            app_id=self.app_id,
+            bot_id=BOT_ID,
+            hash=uuid.uuid4().hex[:20],
+            state={"values": {}},
+            private_metadata=view.get("private_metadata", ""),
+            callback_id=view.get("callback_id", ""),
+            root_view_id=None,
+            previous_view_id=None,
+            user_id=user_id,
+        )
+        return stored
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user_id = params.get("user_id")
+        self._user(user_id)
+        assert isinstance(user_id, str)
+        view = self._check_view(params.get("view"), kind="home")
+        previous = self.home_view(user_id)
+        if params.get("hash") and previous is not None and params["hash"] != previous["hash"]:
+            raise _ApiError("hash_conflict")
+        stored = self._stored_view(view, user_id=user_id, view_id=previous["id"] if previous else None)
+        with self._lock:
+            self.home_views[user_id] = stored
+        return {"ok": True, "view": stored}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        trigger_id = params.get("trigger_id")
+        with self._lock:
+            trigger = self._triggers.get(trigger_id) if isinstance(trigger_id, str) else None
+        if trigger is None:
+            raise _ApiError("invalid_trigger_id")
+        # Slack takes a trigger once, within 3 seconds of the user's action.
+        if trigger.used or time.monotonic() - trigger.at > self.trigger_seconds:
+            raise _ApiError("expired_trigger_id")
+        view = self._check_view(params.get("view"), kind="modal")
+        trigger.used = True
+        stored = self._stored_view(view, user_id=trigger.user_id)
+        with self._lock:
+            self.views[stored["id"]] = stored
+        return {"ok": True, "view": stored}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(params.get("channel"))
+        ts = params.get("ts")
+        with self._lock:
+            message = self.messages.get((channel, ts)) if isinstance(ts, str) else None
+        if message is None:
+            # Ephemeral messages are never stored: Slack cannot edit them either.
+            raise _ApiError("message_not_found")
+        self._check_content(params)
+        edited = dict(message, text=params.get("text", ""), edited={"user": self.bot_user_id, "ts": self._next_ts()})
+        edited.pop("blocks", None)
+        if params.get("blocks"):
+            edited["blocks"] = params["blocks"]
+        with self._lock:
+            self.messages[(channel, str(ts))] = edited
+        return {"ok": True, "channel": channel, "ts": ts, "text": edited["text"], "message": edited}
 
     # -- Socket Mode -----------------------------------------------------------------------------------
 
@@ -773,3 +931,10 @@ class FakeSlack(FakeServer):
 
     async def _close_sockets(self, app: web.Application) -> None:
         await self._close_all(1001, "server shutdown")
+
+
+_LIFECYCLE_METHODS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
+    "views.publish": FakeSlack._views_publish,
+    "views.open": FakeSlack._views_open,
+    "chat.update": FakeSlack._chat_update,
+}

@@ -165,3 +165,106 @@ def signed_post(
         return client.post(url, content=body.encode("utf-8"), headers=headers, timeout=timeout)
     with httpx.Client() as own:
         return own.post(url, content=body.encode("utf-8"), headers=headers, timeout=timeout)
+
+
+# -- the token's life in Slack: App Home events, clicks in views and bot messages, view submissions ---------
+
+
+def app_home_opened(
+    *, user_id: str, team_id: str, channel_id: str, view: dict[str, Any] | None = None, api_app_id: str = "A0ROKBOT"
+) -> dict[str, Any]:
+    """The Events API callback Slack sends each time a user opens the app's Home tab."""
+    payload = load_template("app_home_opened.json")
+    payload.update(team_id=team_id, api_app_id=api_app_id, event_id=f"Ev{secrets.token_hex(5).upper()}")
+    payload["event_time"] = int(time.time())
+    payload["authorizations"][0]["team_id"] = team_id
+    event = payload["event"]
+    event.update(user=user_id, channel=channel_id, event_ts=_slack_ts())
+    if view is not None:
+        # Slack includes the Home view last published for this user, when there is one.
+        event["view"] = view
+    return payload
+
+
+def _interaction_user(payload: dict[str, Any], user_id: str, team_id: str, user_name: str | None) -> None:
+    name = user_name or user_id.lower()
+    payload["user"].update(id=user_id, username=name, name=name, team_id=team_id)
+    payload["team"]["id"] = team_id
+
+
+def view_block_actions(
+    *, user_id: str, team_id: str, view: dict[str, Any], action_id: str, value: str | None, block_id: str
+) -> dict[str, Any]:
+    """A button click in a view (the Home tab, a modal): no channel and no response_url, a trigger_id."""
+    payload = load_template("block_actions.json")
+    _interaction_user(payload, user_id, team_id, None)
+    payload["container"] = {"type": "view", "view_id": view.get("id", "")}
+    payload.pop("channel", None)
+    payload.pop("response_url", None)
+    payload["view"] = view
+    payload["trigger_id"] = _trigger_id()
+    action = payload["actions"][0]
+    action.update(action_id=action_id, block_id=block_id, action_ts=_slack_ts())
+    if value is None:
+        action.pop("value", None)
+    else:
+        action["value"] = value
+    return payload
+
+
+def message_block_actions(
+    *,
+    user_id: str,
+    team_id: str,
+    channel_id: str,
+    message: dict[str, Any],
+    action_id: str,
+    value: str,
+    block_id: str,
+    response_url: str,
+) -> dict[str, Any]:
+    """A button click in an ordinary (not ephemeral) message, such as a reminder in the DM with the bot."""
+    payload = load_template("block_actions.json")
+    _interaction_user(payload, user_id, team_id, None)
+    payload["container"] = {
+        "type": "message",
+        "message_ts": message.get("ts", ""),
+        "channel_id": channel_id,
+        "is_ephemeral": False,
+    }
+    payload["channel"] = {"id": channel_id, "name": "directmessage"}
+    payload["message"] = message
+    payload["trigger_id"] = _trigger_id()
+    payload["response_url"] = response_url
+    payload["actions"][0].update(action_id=action_id, block_id=block_id, value=value, action_ts=_slack_ts())
+    return payload
+
+
+def view_submission(
+    *, user_id: str, team_id: str, view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, Any]:
+    """A modal's submission: the view as Slack stores it, with the user's input in `state.values`
+    (`{block_id: {action_id: {"type": ..., "value" or "selected_option": ...}}}`)."""
+    payload = load_template("view_submission.json")
+    _interaction_user(payload, user_id, team_id, None)
+    submitted = copy.deepcopy(view)
+    submitted["state"] = {"values": values}
+    payload["view"] = submitted
+    payload["trigger_id"] = _trigger_id()
+    return payload
+
+
+def json_body(payload: dict[str, Any]) -> str:
+    """The JSON body of an Events API request."""
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def signed_json_post(
+    url: str, body: str, secret: str, *, client: httpx.Client | None = None, timeout: float = 10.0
+) -> httpx.Response:
+    """POST an Events API JSON body with Slack's signature headers."""
+    headers = sign(secret, body) | {"Content-Type": "application/json"}
+    if client is not None:
+        return client.post(url, content=body.encode("utf-8"), headers=headers, timeout=timeout)
+    with httpx.Client() as own:
+        return own.post(url, content=body.encode("utf-8"), headers=headers, timeout=timeout)

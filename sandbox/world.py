@@ -31,7 +31,7 @@ from sandbox import slack_requests as sr
 from sandbox.kube import FakeKube
 from sandbox.registry import FakeRegistry
 from sandbox.rok import FakeRok
-from sandbox.slack import Call, FakeSlack, ResponsePost
+from sandbox.slack import Call, FakeSlack, ResponsePost, view_problem
 
 SIGNING_SECRET = "sandbox-signing-secret-" + "0" * 16
 AUDIT_CHANNEL = "C0AUDIT"
@@ -336,6 +336,120 @@ class Sandbox:
             return [c for c in self.audit_posts() if c.ok and any(ln.outcome == outcome for ln in audit_lines(c))]
 
         return self.slack.wait_for(enough, timeout)
+
+    # -- the token's life in Slack: the Home tab, the modal, reminders ----------------------------
+
+    def _deliver(self, envelope_type: str, payload: dict[str, Any], body: str, *, json_body: bool = False) -> Any:
+        """Send a payload as Slack would in this mode; the ack's payload (Socket Mode) or JSON body (HTTP)."""
+        if self.socket_mode:
+            return self.slack.send_envelope(envelope_type, payload, timeout=10).payload
+        post = sr.signed_json_post if json_body else sr.signed_post
+        response = post(self.url + "/slack/events", body, SIGNING_SECRET, client=self._http)
+        assert response.status_code == 200, f"the bot answered HTTP {response.status_code}: {response.text[:200]}"
+        return _json_or_none(response)
+
+    def open_home(self, user_id: str) -> None:
+        """The user opens the app's Home tab: Slack sends `app_home_opened` (Events API, or over Socket Mode)."""
+        event = sr.app_home_opened(
+            user_id=user_id,
+            team_id=self.slack.team_id,
+            channel_id=self.slack.dm_channel(user_id),
+            view=self.slack.home_view(user_id),
+        )
+        self._deliver("events_api", event, sr.json_body(event), json_body=True)
+
+    def home_publishes(self, user_id: str) -> list[Call]:
+        """Every views.publish of a user's Home tab so far."""
+        return [c for c in self.slack.calls_to("views.publish") if c.params.get("user_id") == user_id]
+
+    def wait_home(self, user_id: str, *, count: int = 1, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait for the `count`-th views.publish of a user's Home tab; the view as Slack stores it."""
+
+        def enough() -> dict[str, Any]:
+            if len([c for c in self.home_publishes(user_id) if c.ok]) < count:
+                return {}
+            return self.slack.home_view(user_id) or {}
+
+        return self.slack.wait_for(enough, timeout)
+
+    def click_view(
+        self, user_id: str, view: dict[str, Any], action_id: str, *, value: str | None = None
+    ) -> dict[str, Any]:
+        """Click a button in a view (the Home tab): found by action_id (and value), as the user sees it."""
+        block_id = _find_button(view.get("blocks") or [], action_id, value)
+        payload = sr.view_block_actions(
+            user_id=user_id,
+            team_id=self.slack.team_id,
+            view=view,
+            action_id=action_id,
+            value=value,
+            block_id=block_id,
+        )
+        self.slack.register_trigger(payload["trigger_id"], user_id)
+        self._deliver("interactive", payload, sr.interactivity_body(payload))
+        return payload
+
+    def modals(self, user_id: str) -> list[dict[str, Any]]:
+        """The views opened for a user (views.open), oldest first, as Slack stores them."""
+        return self.slack.opened_views(user_id)
+
+    def wait_modal(self, user_id: str, *, count: int = 1, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait for the `count`-th modal opened for a user; that view."""
+        return self.slack.wait_for(lambda: (self.modals(user_id)[count - 1 :] or [{}])[0], timeout)
+
+    def submit_view(
+        self, user_id: str, view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]]
+    ) -> dict[str, Any] | None:
+        """Submit a modal with these input values; the ack (`response_action` errors/update, or None: closed).
+
+        A view the ack sends back (`update`) is checked as Slack would check it, into `slack.block_errors`.
+        """
+        payload = sr.view_submission(user_id=user_id, team_id=self.slack.team_id, view=view, values=values)
+        ack = self._deliver("interactive", payload, sr.interactivity_body(payload))
+        if isinstance(ack, dict) and isinstance(ack.get("view"), dict):
+            problem = view_problem(ack["view"])
+            if problem is not None:
+                self.slack.block_errors.append(problem)
+        return ack if isinstance(ack, dict) and ack else None
+
+    def dm_messages(self, user_id: str) -> list[dict[str, Any]]:
+        """The persistent messages the bot posted in its DM with a user, as they read now (edits applied)."""
+        return self.slack.messages_in(self.slack.dm_channel(user_id))
+
+    def click_message(self, user_id: str, message: dict[str, Any], action_id: str) -> str:
+        """Click a button of a persistent message (a reminder) as `user_id`; the click's response_url."""
+        value = None
+        for block in message.get("blocks") or []:
+            for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if element.get("action_id") == action_id:
+                    value, block_id = str(element.get("value", "")), str(block.get("block_id", ""))
+        assert value is not None, f"no {action_id} button in that message"
+        response_url = self.slack.new_response_url()
+        payload = sr.message_block_actions(
+            user_id=user_id,
+            team_id=self.slack.team_id,
+            channel_id=str(message["channel"]),
+            message={k: v for k, v in message.items() if k != "channel"},
+            action_id=action_id,
+            value=value,
+            block_id=block_id,
+            response_url=response_url,
+        )
+        self.slack.register_trigger(payload["trigger_id"], user_id)
+        self._deliver("interactive", payload, sr.interactivity_body(payload))
+        return response_url
+
+
+def _find_button(blocks: list[dict[str, Any]], action_id: str, value: str | None) -> str:
+    """The block_id of the first button with this action_id (and value, when given)."""
+    for block in blocks:
+        elements = list(block.get("elements") or []) if block.get("type") == "actions" else []
+        if isinstance(block.get("accessory"), dict):
+            elements.append(block["accessory"])
+        for element in elements:
+            if element.get("action_id") == action_id and (value is None or element.get("value") == value):
+                return str(block.get("block_id", ""))
+    raise AssertionError(f"no {action_id} button{f' with value {value!r}' if value else ''} in that view")
 
 
 class Replica:

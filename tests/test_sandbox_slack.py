@@ -424,3 +424,104 @@ def test_bolt_socket_mode_handler_end_to_end(fake: FakeSlack) -> None:
     fake.wait_for(lambda: handler.client.closed)
     fake.close_connections()
     fake.wait_for(lambda: fake.socket_connections == 0)
+
+
+# -- the token's life in Slack: views and edits ----------------------------------------------------------
+
+
+def _home(blocks: int = 1) -> dict[str, Any]:
+    return {
+        "type": "home",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": f"{n}"}} for n in range(blocks)],
+    }
+
+
+def test_views_publish_stores_the_home_tab_and_refuses_more_than_100_blocks(fake: FakeSlack, client: WebClient) -> None:
+    view = client.views_publish(user_id="U0ALICE", view=_home(100))["view"]
+    assert view["id"].startswith("V") and view["hash"] and len(view["blocks"]) == 100
+    assert fake.home_view("U0ALICE") == view
+    again = client.views_publish(user_id="U0ALICE", view=_home(2))["view"]
+    assert again["id"] == view["id"]  # one Home tab per user, replaced
+    with pytest.raises(SlackApiError) as too_many:
+        client.views_publish(user_id="U0ALICE", view=_home(101))
+    assert too_many.value.response["error"] == "invalid_arguments"
+    assert "between 1 and 100 blocks" in fake.block_errors[-1]
+    with pytest.raises(SlackApiError) as modal:
+        client.views_publish(
+            user_id="U0ALICE", view={**_home(), "type": "modal", "title": {"type": "plain_text", "text": "x"}}
+        )
+    assert modal.value.response["error"] == "invalid_arguments"
+    with pytest.raises(SlackApiError) as nobody:
+        client.views_publish(user_id="U0NOBODY", view=_home())
+    assert nobody.value.response["error"] == "user_not_found"
+
+
+def test_views_open_takes_a_trigger_once_within_its_window(fake: FakeSlack, client: WebClient) -> None:
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "Get a token"}, "blocks": _home()["blocks"]}
+    with pytest.raises(SlackApiError) as unknown:
+        client.views_open(trigger_id="123.456.abc", view=modal)
+    assert unknown.value.response["error"] == "invalid_trigger_id"
+    fake.register_trigger("123.456.abc", "U0ALICE")
+    opened = client.views_open(trigger_id="123.456.abc", view=modal | {"private_metadata": '{"min": 60}'})["view"]
+    assert opened["private_metadata"] == '{"min": 60}' and opened["state"] == {"values": {}}
+    assert fake.opened_views("U0ALICE") == [opened]
+    with pytest.raises(SlackApiError) as reused:
+        client.views_open(trigger_id="123.456.abc", view=modal)
+    assert reused.value.response["error"] == "expired_trigger_id"
+    fake.trigger_seconds = 0.0
+    fake.register_trigger("123.456.def", "U0ALICE")
+    with pytest.raises(SlackApiError) as late:
+        client.views_open(trigger_id="123.456.def", view=modal)
+    assert late.value.response["error"] == "expired_trigger_id"
+    fake.trigger_seconds = 3.0
+
+
+def test_view_problem_checks_what_slack_checks() -> None:
+    from sandbox.slack import view_problem
+
+    title = {"type": "plain_text", "text": "Get a token"}
+    field = {"type": "input", "block_id": "d", "label": {"type": "plain_text", "text": "Duration"},
+             "element": {"type": "plain_text_input", "action_id": "d"}}  # fmt: skip
+    assert view_problem({"type": "modal", "title": title, "submit": title, "blocks": [field]}) is None
+    assert "needs a submit" in str(view_problem({"type": "modal", "title": title, "blocks": [field]}))
+    assert "title" in str(
+        view_problem({"type": "modal", "title": {"type": "plain_text", "text": "x" * 25}, "blocks": [field]})
+    )
+    assert "private_metadata" in str(view_problem({**_home(), "private_metadata": "x" * 3001}))
+    assert "json-pointer:/view/blocks/0" in str(view_problem({"type": "home", "blocks": [{"type": "nope"}]}))
+
+
+def test_chat_update_edits_a_message_the_bot_posted(fake: FakeSlack, client: WebClient) -> None:
+    channel = client.conversations_open(users="U0ALICE")["channel"]["id"]
+    posted = client.chat_postMessage(channel=channel, text="expires soon", blocks=verify_blocks())
+    edited = client.chat_update(channel=channel, ts=posted["ts"], text="renewed", blocks=[SectionBlock(text="done")])
+    assert edited["ts"] == posted["ts"] and edited["message"]["text"] == "renewed"
+    (message,) = fake.messages_in(channel)
+    assert message["text"] == "renewed" and message["blocks"][0]["text"]["text"] == "done" and "edited" in message
+    with pytest.raises(SlackApiError) as missing:
+        client.chat_update(channel=channel, ts="1.000001", text="x")
+    assert missing.value.response["error"] == "message_not_found"
+    with pytest.raises(SlackApiError) as invalid:
+        client.chat_update(channel=channel, ts=posted["ts"], text="x", blocks=[{"type": "nope"}])
+    assert invalid.value.response["error"] == "invalid_blocks"
+
+
+def test_app_home_opened_view_click_and_view_submission_payloads() -> None:
+    event = slack_requests.app_home_opened(user_id="U0BOB", team_id="T1", channel_id="D1")
+    assert (event["type"], event["event"]["type"], event["event"]["user"], event["event"]["tab"]) == (
+        "event_callback", "app_home_opened", "U0BOB", "home",
+    )  # fmt: skip
+    assert event["event_id"].startswith("Ev") and "view" not in event["event"]
+    view = {"id": "V1", "type": "home", "blocks": []}
+    click = slack_requests.view_block_actions(
+        user_id="U0BOB", team_id="T1", view=view, action_id="get_token", value=None, block_id="b"
+    )
+    assert click["container"] == {"type": "view", "view_id": "V1"} and "response_url" not in click
+    assert "value" not in click["actions"][0] and click["trigger_id"]
+    values = {"duration": {"duration": {"type": "plain_text_input", "value": "2h"}}}
+    submission = slack_requests.view_submission(user_id="U0BOB", team_id="T1", view=view, values=values)
+    assert submission["type"] == "view_submission" and submission["view"]["state"]["values"] == values
+    assert submission["user"]["id"] == "U0BOB" and view.get("state") is None  # the caller's view is not changed
+    body = slack_requests.json_body(event)
+    headers = slack_requests.sign(SECRET, body)
+    assert SignatureVerifier(SECRET).is_valid(body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"])

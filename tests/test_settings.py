@@ -110,6 +110,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         "ROK_BOT_POLICY": str(policy),
         "ROK_BOT_WORKERS": "16",
         "ROK_BOT_DRAIN_TIMEOUT": "10s",
+        "ROK_BOT_REMIND_BEFORE": "30m",
     }
     for name, value in values.items():
         env.setenv(name, value)
@@ -128,6 +129,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         "{seconds}",
     ]
     assert (s.log_level, s.log_format) == ("DEBUG", "text")
+    assert s.remind_before == 1800
     assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == values["SLACK_BOT_TOKEN"]
     assert s.slack_signing_secret is not None
     assert s.slack_app_token is not None and s.socket_mode
@@ -209,6 +211,8 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         ({"ROK_BOT_EMAIL_DOMAINS": "example.com, not a domain"}, "ROK_BOT_EMAIL_DOMAINS", "domain"),
         ({"ROK_REGISTRY_CA_BUNDLE": "/nonexistent/ca.pem"}, "ROK_REGISTRY_CA_BUNDLE", "/nonexistent/ca.pem"),
         ({"ROK_BOT_PORT": "70000"}, "ROK_BOT_PORT", ""),
+        ({"ROK_BOT_REMIND_BEFORE": "-1h"}, "ROK_BOT_REMIND_BEFORE", "negative"),
+        ({"ROK_BOT_REMIND_BEFORE": "soon"}, "ROK_BOT_REMIND_BEFORE", "duration"),
     ],
 )
 def test_invalid_values_fail_with_one_line_naming_the_variable(
@@ -217,6 +221,15 @@ def test_invalid_values_fail_with_one_line_naming_the_variable(
     message = fails(env, **variables)
     assert message.startswith(f"{name}: "), message
     assert needle in message
+
+
+@pytest.mark.parametrize(("value", "seconds"), [("1h", 3600), ("50s", 50), ("0", 0), ("0s", 0), ("off", 0)])
+def test_reminders_come_an_hour_ahead_by_default_and_0_turns_them_off(
+    env: pytest.MonkeyPatch, value: str, seconds: int
+) -> None:
+    assert load_settings().remind_before == 3600
+    env.setenv("ROK_BOT_REMIND_BEFORE", value)
+    assert load_settings().remind_before == seconds
 
 
 def test_app_token_error_does_not_echo_the_value(env: pytest.MonkeyPatch) -> None:

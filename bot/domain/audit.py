@@ -23,6 +23,7 @@ class Outcome(enum.StrEnum):
     VERIFIED = "verified"  # a Verify click was answered by the registry
     STARTED = "started"
     STOPPED = "stopped"
+    REMINDED = "reminded"  # the owner of a token about to expire was reminded, once
 
 
 class Origin(enum.StrEnum):
@@ -32,6 +33,9 @@ class Origin(enum.StrEnum):
     CLI = "cli"  # rok-token-bot issue (an admin at a terminal)
     VERIFY = "verify"  # a Verify click (no token minted)
     SYSTEM = "system"  # the bot's own lifecycle
+    MODAL = "modal"  # the get-token form (App Home's button)
+    RENEW = "renew"  # a Renew button (a reminder, App Home, the list): the same duration again
+    HOME = "home"  # the App Home tab, the token list, a reminder's Dismiss: nothing minted
 
 
 class Priority(enum.IntEnum):
@@ -55,7 +59,7 @@ def priority_of(outcome: str) -> Priority:
     """How soon an outcome must reach the channel."""
     if outcome == Outcome.REFUSED:
         return Priority.REFUSAL
-    if outcome in (Outcome.VERIFIED, Outcome.STARTED, Outcome.STOPPED):
+    if outcome in (Outcome.VERIFIED, Outcome.STARTED, Outcome.STOPPED, Outcome.REMINDED):
         return Priority.INFO
     return Priority.URGENT
 
@@ -78,6 +82,7 @@ class AuditEvent:
     reason: str | None = None
     detail: str | None = None
     command: str | None = None
+    origin: str | None = None  # how it was asked for (an `Origin`): command, modal, renew, cli, ...
     occurred_at: datetime = field(default_factory=utcnow, compare=False)
 
     @property

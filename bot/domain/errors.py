@@ -5,7 +5,8 @@
     │   └── DurationError          a duration that is junk, out of range or ambiguous
     ├── AccessDenied               identity or policy refuses the request            refused
     │   ├── EmailMappingRefused    email mapping cannot vouch for this user
-    │   └── LimitExceeded          quota, cooldown or capacity: says how long to wait
+    │   ├── LimitExceeded          quota, cooldown or capacity: says how long to wait
+    │   └── RenewRefused           a Renew of a token not the clicker's, unknown, or renewed already
     ├── SealError                  a Verify/Renew value forged, tampered, another's  refused
     │   ├── SealExpired            ... or expired
     │   └── SealKeyRetired         ... or sealed with a key the bot no longer has
@@ -93,6 +94,13 @@ class LimitExceeded(AccessDenied):
     """A quota, cooldown or capacity refusal; the message says how long to wait."""
 
     user_message = "You have asked for too many tokens; try again later."
+
+
+class RenewRefused(AccessDenied):
+    """A Renew click the bot will not act on: someone else's token, one it no longer knows, or one renewed
+    already (each token is renewed once; the ledger's `renewed_from` is unique)."""
+
+    user_message = "This Renew button is not for you: only the person a token was issued to can renew it."
 
 
 class SealError(RokBotError):

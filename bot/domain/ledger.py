@@ -44,6 +44,11 @@ class LedgerEntry:
     expires_at: datetime | None
     origin: Origin
     status: TokenStatus
+    # The token's life in Slack: the row this one renewed, and the expiry reminder (when, and where it is).
+    renewed_from: int | None = None
+    reminded_at: datetime | None = None
+    reminder_channel: str | None = None
+    reminder_ts: str | None = None
 
     def live(self, now: datetime) -> bool:
         """Issued and not yet expired."""

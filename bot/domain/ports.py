@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
+from bot.domain.lifecycle import HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, VerifyResult
 from bot.domain.secret import Token
 
@@ -101,6 +102,37 @@ class Replies(Protocol):
         ...
 
 
+class Surfaces(Protocol):
+    """Slack beyond a private reply: the Home tab, the get-token form, the token list, the DM reminder.
+
+    Like `Replies`, Slack errors are logged and counted, never raised: the use case decides what they mean.
+    """
+
+    def publish_home(self, home: HomeView) -> bool:
+        """Show the user's Home tab (views.publish); False when Slack refused."""
+        ...
+
+    def open_form(self, *, trigger: str, form: TokenForm) -> bool:
+        """Open the get-token form (views.open) on a trigger Slack gave moments ago; False when refused."""
+        ...
+
+    def token_list(self, ctx: RequestContext, tokens: TokenList) -> None:
+        """The user's live tokens, privately."""
+        ...
+
+    def remind(self, reminder: Reminder) -> Posted | None:
+        """A persistent message in the user's DM with the bot: the token expires soon, Renew or Dismiss."""
+        ...
+
+    def renewed(self, posted: Posted, *, old: Reminder, new_uuid: str | None, new_expires_at: datetime) -> None:
+        """Edit a reminder: the token was renewed (no buttons left)."""
+        ...
+
+    def dismissed(self, posted: Posted, *, reminder: Reminder) -> None:
+        """Edit a reminder: dismissed by its owner (no buttons left)."""
+        ...
+
+
 class AuditLog(Protocol):
     """Where audit events go: a JSON log line at once, then the audit channel (and any other sink)."""
 
@@ -125,8 +157,9 @@ class Quota(Protocol):
     @property
     def rule(self) -> QuotaRule: ...
 
-    def reserve(self, ctx: RequestContext, *, seconds: int) -> QuotaPlace:
-        """Take a place now (LimitExceeded says how long to wait), so concurrent requests cannot both pass."""
+    def reserve(self, ctx: RequestContext, *, seconds: int, renewed_from: int | None = None) -> QuotaPlace:
+        """Take a place now (LimitExceeded says how long to wait), so concurrent requests cannot both pass;
+        `renewed_from`: the ledger row this token renews (RenewRefused when it was renewed already)."""
         ...
 
     def remaining(self, user_id: str) -> int:
@@ -184,8 +217,10 @@ class Ledger(Protocol):
         duration_seconds: int,
         rule: QuotaRule,
         now: datetime,
+        renewed_from: int | None = None,
     ) -> Reservation:
-        """Take a place under a per-user lock (never a global one); LimitExceeded (from `rule`) when none."""
+        """Take a place under a per-user lock (never a global one); LimitExceeded (from `rule`) when none;
+        RenewRefused when `renewed_from` (a row this one renews) was renewed already."""
         ...
 
     def release(self, reservation: Reservation) -> None:
@@ -204,6 +239,30 @@ class Ledger(Protocol):
 
     def tokens(self, query: TokenQuery) -> list[LedgerEntry]:
         """Ledger rows, newest first."""
+        ...
+
+    # -- the token's life in Slack: renewals and expiry reminders
+
+    def entry(self, entry_id: int) -> LedgerEntry | None:
+        """One row by its ID; None when there is none (never was, or pruned)."""
+        ...
+
+    def renewal_of(self, entry_id: int) -> LedgerEntry | None:
+        """The row that renewed this one, if any (each row is renewed at most once)."""
+        ...
+
+    def due_reminders(self, *, now: datetime, lead: int, limit: int) -> list[LedgerEntry]:
+        """Issued, live rows of Slack users expiring within `lead` seconds, not reminded and not renewed,
+        soonest first: the candidates of a reminder sweep (each still to be claimed)."""
+        ...
+
+    def claim_reminder(self, entry_id: int, *, now: datetime) -> bool:
+        """Mark a row reminded: True for exactly one caller, whichever replica asks, and only while the token
+        is live and not renewed."""
+        ...
+
+    def reminder_posted(self, entry_id: int, *, channel: str, ts: str) -> None:
+        """Where the row's reminder message lives, so a renewal or a dismissal can edit it."""
         ...
 
 

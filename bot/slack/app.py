@@ -25,7 +25,18 @@ from bot.domain.models import RequestContext
 from bot.jobs import Jobs
 from bot.limits import Capacity
 from bot.logs import REQUEST_ID
-from bot.service import Facts, IssueRequest, Kind, Ports, help_for, issue_token, report_failure, verify_button
+from bot.service import (
+    Facts,
+    IssueRequest,
+    Kind,
+    Ports,
+    help_for,
+    issue_token,
+    list_tokens,
+    report_failure,
+    show_home,
+    verify_button,
+)
 from bot.slack.blocks import VERIFY_ACTION_ID
 from bot.slack.dedupe import SeenRequests, delivery_key
 from bot.slack.replies import COMMAND
@@ -50,6 +61,9 @@ class SlackFrontEnd:
     jobs: Jobs
     capacity: Capacity
     seen: SeenRequests = field(default_factory=SeenRequests)
+    # Quick Slack-facing work (the Home tab, opening the form) has a pool of its own: a burst of token
+    # requests waiting for the cluster must not hold a view.open past its 3-second trigger.
+    ui: Jobs | None = None
 
     def run(self, kind: Kind, ctx: RequestContext, work: Callable[[], object]) -> bool:
         """Run a use case after the ack, with the request's ID in every log line; False when shutting down."""
@@ -60,6 +74,15 @@ class SlackFrontEnd:
 
         return self.jobs.submit(job, context=Facts(ctx, kind))
 
+    def run_ui(self, kind: Kind, ctx: RequestContext, work: Callable[[], object]) -> bool:
+        """Like `run`, on the UI pool (the main one when there is none)."""
+
+        def job() -> None:
+            REQUEST_ID.set(ctx.request_id)
+            work()
+
+        return (self.ui or self.jobs).submit(job, context=Facts(ctx, kind))
+
     def report_later(self, kind: Kind, ctx: RequestContext, exc: BaseException) -> None:
         """Audit a failure the ack already answered (the audit is I/O: it runs after the ack)."""
         quiet = RequestContext(ctx.request_id, ctx.user_id, ctx.origin, reply_to=None, team_id=ctx.team_id)
@@ -67,9 +90,12 @@ class SlackFrontEnd:
 
 
 def _body_ids(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
-    """(team_id, enterprise_id, user_id) of a slash command or an interactivity payload."""
+    """(team_id, enterprise_id, user_id) of a slash command, an interactivity payload or an event."""
     if "command" in body:
         return body.get("team_id"), body.get("enterprise_id") or None, body.get("user_id")
+    if body.get("type") == "event_callback":
+        event = body.get("event") or {}
+        return body.get("team_id"), body.get("enterprise_id") or None, event.get("user")
     team = body.get("team") or {}
     enterprise = body.get("enterprise") or {}
     user = body.get("user") or {}
@@ -126,6 +152,10 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             team_id=command.get("team_id"),
             once_key=context.get("once_key"),
         )
+        if text.lower() == "list":
+            ack()
+            bot.run("list", ctx, lambda: list_tokens(bot.ports, ctx))
+            return
         if text.lower() in HELP_WORDS or (text and not (text[0].isdigit() or text[0] in "+-.")):
             ack()
             bot.run("help", ctx, lambda: help_for(bot.ports, ctx))
@@ -147,7 +177,8 @@ def register(app: App, bot: SlackFrontEnd) -> None:
 
         def issue() -> None:
             try:
-                issue_token(bot.ports, IssueRequest(ctx, seconds))
+                if issue_token(bot.ports, IssueRequest(ctx, seconds)) is not None:
+                    show_home(bot.ports, ctx)  # the Home tab lists the new token
             finally:
                 bot.capacity.leave()
 

@@ -36,7 +36,10 @@ ICONS = {
     "possibly_minted": ":rotating_light:",
     "started": ":arrow_forward:",
     "stopped": ":stop_button:",
+    "reminded": ":hourglass_flowing_sand:",
 }
+# Origins an ID line names after the command ("issue via modal"); the slash command is the default.
+_SHOWN_ORIGINS = frozenset({"modal", "renew", "cli"})
 BATCH_LINES = 20  # lines per channel message: 2 blocks each, inside Slack's 50-block limit
 
 
@@ -64,7 +67,8 @@ def ids_line(event: AuditEvent, *, repeated: int = 1) -> str:
     if event.token_uuid:
         ids.append(f"token `{event.token_uuid}`")
     if event.command:
-        ids.append(escape(event.command))
+        via = f" via {event.origin}" if event.origin in _SHOWN_ORIGINS else ""
+        ids.append(escape(event.command + via))
     return " · ".join(ids)
 
 

@@ -93,6 +93,8 @@ def help_message(info: HelpInfo, *, command: str) -> tuple[str, list[Block]]:
         f"*`{command} [duration]`* gives you a Rok Registry API token, privately.",
         f"Durations: `30m`, `24h`, `7d`, `1h30m`, between *{lo}* and *{hi}*; default *{default}*.",
         f"Example: `{command} 24h`",
+        f"`{command} list` lists your live tokens. The bot's *Home* tab shows them too, with a *Get a token* "
+        "form and a *Renew* button on each.",
         who,
     ]
     if info.username and lim.per_hour is not None:

@@ -24,6 +24,14 @@ from bot.slack.blocks import help_message, notice, token_message, verify_message
 log = logging.getLogger(__name__)
 
 COMMAND = "/rok-token"
+# A `reply_to` handle for requests Slack gives no response_url (the Home tab, a modal): answer with an
+# ephemeral message in the user's DM with the bot, as the token itself goes.
+DM_PREFIX = "dm:"
+
+
+def dm_reply(user_id: str) -> str:
+    """The reply_to handle that answers a user in their DM with the bot."""
+    return DM_PREFIX + user_id
 
 
 class SlackReplies:
@@ -70,7 +78,10 @@ class SlackReplies:
     # -- transports ---------------------------------------------------------------------------------
 
     def respond(self, response_url: str, text: str, blocks: list[Block]) -> bool:
-        """Post an ephemeral reply to a response_url; False when it failed (logged and counted)."""
+        """Post an ephemeral reply to a response_url (or a `dm_reply` handle); False when it failed (logged and
+        counted)."""
+        if response_url.startswith(DM_PREFIX):
+            return self.dm_ephemeral(response_url.removeprefix(DM_PREFIX), text, blocks)
         try:
             result = self._webhook(response_url).send(
                 text=text, blocks=blocks, response_type="ephemeral", replace_original=False

@@ -27,6 +27,7 @@ from bot.aio import ServerThread
 from bot.audit import OutboxAudit, OutboxSender
 from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.identity import Workspace
+from bot.domain.lifecycle import sweep_interval
 from bot.jobs import Jobs
 from bot.service import Ports
 from bot.settings import Settings, SettingsError
@@ -87,6 +88,7 @@ class SlackBot:
     jobs: Jobs
     store: Store
     closers: list[Callable[[], None]]  # the engine's clients, closed at the end
+    ui_jobs: Jobs | None = None  # the Home tab and the form: views that must not queue behind mints
 
     @property
     def ports(self) -> Ports:
@@ -153,6 +155,8 @@ class BotServer:
         self._start_store(self.bot.store)
         self.health.senders = self.bot.senders
         self.bot.jobs.warm()
+        if self.bot.ui_jobs is not None:
+            self.bot.ui_jobs.warm()
         for sender in self.bot.senders:
             sender.start()
         mode = "Socket Mode" if self.settings.socket_mode else "HTTP mode"
@@ -172,6 +176,26 @@ class BotServer:
         self._store_ok = self.health.store = f"ok: {store.backend} at {revision}"
         store.sweep(now=datetime.now(UTC))
         threading.Thread(target=self._maintain, args=(store,), name="store-upkeep", daemon=True).start()
+        self._start_reminders()
+
+    def _start_reminders(self) -> None:
+        """Expiry reminders: a sweep of the ledger every few seconds, on a thread of its own (never the ack
+        path); every replica sweeps, and the ledger's claim lets one of them remind each token once."""
+        assert self.bot is not None
+        interval = sweep_interval(self.settings.remind_before, self.bot.ports.policy.absolute_min)
+        if interval > 0:
+            threading.Thread(target=self._remind, args=(interval,), name="reminders", daemon=True).start()
+
+    def _remind(self, interval: float) -> None:
+        from bot.service import send_reminders
+
+        while not self._maintenance.wait(interval):
+            if self.bot is None or self.health.draining:
+                continue
+            try:
+                send_reminders(self.bot.ports, now=datetime.now(UTC))
+            except Exception as exc:  # the database is down: the upkeep loop reports it; try again next round
+                log.warning("reminder sweep failed", extra={"error": type(exc).__name__})
 
     def _maintain(self, store: Store) -> None:
         """Every minute: the crash sweep; every hour: the retention. A failing database shows in /readyz."""
@@ -279,7 +303,11 @@ class BotServer:
             closer.join(timeout=0.5)
         finished = True
         if self.bot is not None:
+            began = time.monotonic()
             finished = self.bot.jobs.drain(timeout)
+            if self.bot.ui_jobs is not None:  # quick jobs: what is left of the timeout, a second at least
+                left = max(timeout - (time.monotonic() - began), 1.0)
+                finished = self.bot.ui_jobs.drain(left) and finished
             self.bot.audit.record(
                 AuditEvent(
                     outcome=Outcome.STOPPED, request_id="shutdown", reason="drained" if finished else "drain timed out"

@@ -42,6 +42,10 @@ def token_record(entry: LedgerEntry) -> dict[str, Any]:
         "origin": str(entry.origin),
         "reserved_at": entry.reserved_at,
         "duration_seconds": entry.duration_seconds,
+        # The token's life in Slack: the row's ID, the row it renewed, when its owner was reminded.
+        "id": entry.id,
+        "renewed_from": entry.renewed_from,
+        "reminded_at": entry.reminded_at,
     }
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 

@@ -12,6 +12,11 @@ A released reservation (nothing was minted) deletes its row, giving the place ba
 row and appends the audit event in one transaction. `sweep` turns rows left `reserved` by a crashed mint
 into `possibly_minted` with an audit event; its `UPDATE ... WHERE status = 'reserved' RETURNING` hands
 each row to one sweeper only (PostgreSQL re-checks the WHERE on a row another transaction changed).
+
+The token's life in Slack (revision 0002): a renewal's row names the row it renews (`renewed_from`, unique,
+checked in `reserve` under the same per-user lock, so two Renew clicks cannot both mint); an expiry
+reminder is claimed with `UPDATE ... SET reminded_at WHERE reminded_at IS NULL` (one winner across
+replicas, and only while the token is live and not renewed), then its message's place is recorded.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from bot.domain.audit import AuditEvent, Origin, Outcome
+from bot.domain.errors import RenewRefused
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
+from bot.domain.lifecycle import already_renewed
 from bot.domain.ports import Reservation, TokenQuery
 from bot.store.db import reading, writing
 from bot.store.outbox import DEFAULT_SINKS, append_event
@@ -64,14 +71,20 @@ class SqlLedger:
         duration_seconds: int,
         rule: QuotaRule,
         now: datetime,
+        renewed_from: int | None = None,
     ) -> Reservation:
-        """Take a place under a per-user lock (never a global one); LimitExceeded (from `rule`) when none."""
+        """Take a place under a per-user lock (never a global one); LimitExceeded (from `rule`) when none;
+        RenewRefused when `renewed_from` was renewed already."""
         with writing(self._engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:user))"),
                     {"space": QUOTA_LOCK_SPACE, "user": user_id},
                 )
+            if renewed_from is not None:
+                # Only the owner renews, so a second click waits on the same user's lock and sees the first.
+                # The unique index stays the last word should anything else ever write the column.
+                _check_not_renewed(conn, renewed_from)
             rule.check(self._taken(conn, user_id, now), now)  # raises LimitExceeded: the rollback frees the lock
             row_id = conn.execute(
                 sa.insert(ledger)
@@ -83,6 +96,7 @@ class SqlLedger:
                     origin=str(origin),
                     status=str(TokenStatus.RESERVED),
                     reserved_at=now,
+                    renewed_from=renewed_from,
                 )
                 .returning(ledger.c.id)
             ).scalar_one()
@@ -144,6 +158,62 @@ class SqlLedger:
         with reading(self._engine) as conn:
             return [_entry(row) for row in conn.execute(stmt)]
 
+    # -- the token's life in Slack -------------------------------------------------------------------
+
+    def entry(self, entry_id: int) -> LedgerEntry | None:
+        """One row by its ID; None when there is none (never was, or pruned)."""
+        with reading(self._engine) as conn:
+            row = conn.execute(sa.select(ledger).where(ledger.c.id == entry_id)).first()
+        return _entry(row) if row is not None else None
+
+    def renewal_of(self, entry_id: int) -> LedgerEntry | None:
+        """The row that renewed this one, if any (each row is renewed at most once)."""
+        with reading(self._engine) as conn:
+            row = conn.execute(sa.select(ledger).where(ledger.c.renewed_from == entry_id)).first()
+        return _entry(row) if row is not None else None
+
+    def due_reminders(self, *, now: datetime, lead: int, limit: int) -> list[LedgerEntry]:
+        """Issued, live rows of Slack users expiring within `lead` seconds, not reminded and not renewed,
+        soonest first: the candidates of a reminder sweep (each still to be claimed)."""
+        c = ledger.c
+        stmt = (
+            sa.select(ledger)
+            .where(
+                c.reminded_at.is_(None),
+                c.expires_at > now,
+                c.expires_at <= now + timedelta(seconds=lead),
+                c.status == str(TokenStatus.ISSUED),
+                ~c.user_id.startswith("cli:"),  # the admin CLI's tokens have no Slack owner to remind
+                _not_renewed(),
+            )
+            .order_by(c.expires_at, c.id)
+            .limit(limit)
+        )
+        with reading(self._engine) as conn:
+            return [_entry(row) for row in conn.execute(stmt)]
+
+    def claim_reminder(self, entry_id: int, *, now: datetime) -> bool:
+        """Mark a row reminded: True for exactly one caller, whichever replica asks, and only while the token
+        is live and not renewed."""
+        c = ledger.c
+        with writing(self._engine) as conn:
+            # PostgreSQL re-checks this WHERE on a row another transaction just updated: one winner.
+            claimed = conn.execute(
+                sa.update(ledger)
+                .where(c.id == entry_id, c.reminded_at.is_(None), c.expires_at > now, _not_renewed())
+                .values(reminded_at=now)
+            ).rowcount
+        return claimed == 1
+
+    def reminder_posted(self, entry_id: int, *, channel: str, ts: str) -> None:
+        """Where the row's reminder message lives, so a renewal or a dismissal can edit it."""
+        with writing(self._engine) as conn:
+            conn.execute(
+                sa.update(ledger)
+                .where(ledger.c.id == entry_id)
+                .values(reminder_channel=channel[:32], reminder_ts=ts[:32])
+            )
+
     def sweep(self, *, now: datetime, older_than: timedelta = STALE_AFTER) -> int:
         """Turn rows still `reserved` past `older_than` (a crashed mint) into `possibly_minted`, audited once."""
         c = ledger.c
@@ -194,6 +264,24 @@ class SqlLedger:
         return Pruned(ledger=rows, events=events, deliveries=deliveries, claims=claims)
 
 
+def _not_renewed() -> sa.ColumnElement[bool]:
+    """No other row renews this one (a correlated NOT EXISTS on the unique `renewed_from`)."""
+    renewal = ledger.alias("renewal")
+    return ~sa.exists().where(renewal.c.renewed_from == ledger.c.id)
+
+
+def _check_not_renewed(conn: Connection, entry_id: int) -> None:
+    """RenewRefused, saying what became of the first renewal, when the row was renewed already."""
+    c = ledger.c
+    row = conn.execute(sa.select(c.token_uuid, c.status, c.request_id).where(c.renewed_from == entry_id)).first()
+    if row is None:
+        return
+    message = already_renewed(
+        token_uuid=row.token_uuid, issued=row.status == str(TokenStatus.ISSUED), request_id=row.request_id
+    )
+    raise RenewRefused(message, detail=f"row {entry_id} already renewed by request {row.request_id}")
+
+
 def _entry(row: sa.Row[tuple[object, ...]]) -> LedgerEntry:
     m = row._mapping
     return LedgerEntry(
@@ -210,4 +298,8 @@ def _entry(row: sa.Row[tuple[object, ...]]) -> LedgerEntry:
         expires_at=m["expires_at"],
         origin=Origin(m["origin"]),
         status=TokenStatus(m["status"]),
+        renewed_from=None if m["renewed_from"] is None else int(m["renewed_from"]),
+        reminded_at=m["reminded_at"],
+        reminder_channel=m["reminder_channel"],
+        reminder_ts=m["reminder_ts"],
     )

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
 # Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002_token_lifecycle"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -68,6 +68,12 @@ ledger = sa.Table(
     sa.Column("issued_at", UTCDateTime),
     sa.Column("expires_at", UTCDateTime),
     sa.Column("settled_at", UTCDateTime),
+    # The token's life in Slack (revision 0002): the row this token renewed (a row is renewed once: unique),
+    # when its expiry reminder was claimed, and where that message lives (to edit it after a renewal).
+    sa.Column("renewed_from", BigId),
+    sa.Column("reminded_at", UTCDateTime),
+    sa.Column("reminder_channel", sa.String(32)),
+    sa.Column("reminder_ts", sa.String(32)),
     # The quota's query: one user's rows of the last hour.
     sa.Index("ix_ledger_user_reserved", "user_id", "reserved_at"),
     # Retention and the admin listing by time.
@@ -78,6 +84,14 @@ ledger = sa.Table(
         "reserved_at",
         sqlite_where=sa.text("status = 'reserved'"),
         postgresql_where=sa.text("status = 'reserved'"),
+    ),
+    sa.Index("ux_ledger_renewed_from", "renewed_from", unique=True),
+    # The reminder sweep: rows not reminded yet, by expiry (reminded rows leave the index).
+    sa.Index(
+        "ix_ledger_remind",
+        "expires_at",
+        sqlite_where=sa.text("reminded_at IS NULL"),
+        postgresql_where=sa.text("reminded_at IS NULL"),
     ),
 )
 

@@ -7,9 +7,11 @@ A careless `users.info` in middleware would stall every ack in production; here 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from sandbox.slack import wait_for
 from sandbox.world import Sandbox
 
 
@@ -23,6 +25,13 @@ def _io_so_far(box: Sandbox) -> tuple[int, int, int, int]:
     return len(box.slack.calls), len(box.kube.requests), len(box.kube.execs), box.registry.requests
 
 
+def _settled(bot: Any) -> None:
+    """Let the warm-up's work finish (after the private message come the ledger and the Home tab's refresh)
+    and its audit be posted, so what the fakes record next is the ack path's alone."""
+    wait_for(lambda: bot.jobs.in_flight == 0 and (bot.ui_jobs is None or bot.ui_jobs.in_flight == 0), 10)
+    bot.flush_audit()
+
+
 def test_listeners_and_middleware_make_no_call_before_the_ack(quiet: Sandbox) -> None:
     box = quiet
     assert box.server is not None and box.server.bot is not None
@@ -30,7 +39,7 @@ def test_listeners_and_middleware_make_no_call_before_the_ack(quiet: Sandbox) ->
     value = box.wait_private("U0JDOE")[-1].verify_value
     assert value is not None
     bot = box.server.bot
-    bot.flush_audit()
+    _settled(bot)
     before = _io_so_far(box)
     acks: list[object] = []
     with bot.jobs.hold():
@@ -47,3 +56,47 @@ def test_listeners_and_middleware_make_no_call_before_the_ack(quiet: Sandbox) ->
     # Released: the work happens after all.
     assert box.wait_private("U0JDOE", count=2)
     box.wait_audit("refused", count=3)
+
+
+def test_the_home_tab_form_renew_and_list_make_no_call_before_the_ack(quiet: Sandbox) -> None:
+    """The token's life in Slack: app_home_opened, Get a token, a form submission (valid or not), Renew, Dismiss,
+    `/rok-token list` are acked while both the main pool and the UI pool are held."""
+    box = quiet
+    assert box.server is not None and box.server.bot is not None
+    bot = box.server.bot
+    assert bot.ui_jobs is not None
+    box.slash("U0BOB", "1h")
+    box.wait_private("U0BOB")
+
+    def renewable() -> list[str]:  # the Home tab, published again once the token is in the ledger
+        home = box.slack.home_view("U0BOB") or {}
+        return [b["accessory"]["value"] for b in home.get("blocks", []) if "accessory" in b and b["block_id"] != "get"]
+
+    renew = box.slack.wait_for(renewable, 10)[0]
+    home = box.slack.home_view("U0BOB")
+    assert home is not None
+    box.open_home("U0BOB")
+    box.click_view("U0BOB", home, "get_token")
+    form = box.wait_modal("U0BOB")
+    _settled(bot)
+    before = _io_so_far(box)
+    values = {
+        "duration": {"duration": {"type": "static_select", "selected_option": {"value": "3600"}}},
+        "duration_text": {"duration_text": {"type": "plain_text_input", "value": None}},
+        "reason": {"reason": {"type": "plain_text_input", "value": None}},
+    }
+    bad = values | {"duration_text": {"duration_text": {"type": "plain_text_input", "value": "5x"}}}
+    with bot.jobs.hold(), bot.ui_jobs.hold():
+        box.open_home("U0BOB")
+        box.click_view("U0BOB", home, "get_token")
+        sent = box.submit_view("U0BOB", form, values)
+        refused = box.submit_view("U0BOB", form, bad)
+        box.click_view("U0BOB", home, "renew_token", value=renew)
+        listed = box.slash("U0BOB", "list")[1]
+        assert _io_so_far(box) == before, "a listener made a network call before the ack"
+    assert sent is not None and sent["response_action"] == "update"
+    assert refused is not None and "not a duration" in refused["errors"]["duration_text"]
+    assert listed is None or not listed.get("text")
+    # Released: the form's token, the renewal and the list arrive after all.
+    box.wait_private("U0BOB", count=3)
+    assert box.slack.block_errors == []

@@ -4,6 +4,7 @@ the installation, across replicas and restarts (PostgreSQL for replicas; SQLite 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -140,3 +141,67 @@ def test_two_replicas_post_each_missed_audit_event_once(new_postgres_url: Callab
         _outage_then_recovery(
             box, first, lambda: [box.spawn(ROK_BOT_DATABASE_URL=db), box.spawn(ROK_BOT_DATABASE_URL=db)]
         )
+
+
+SHORT_POLICY = "limits: {default: 24h, min: 16s, max: 7d}\nquota: {per_hour: 100, cooldown: 0}\n"
+
+
+def _reminded_by(replicas: list[Replica], token_uuid: str) -> list[Replica]:
+    """The replicas whose log says they sent the reminder of this token."""
+    return [r for r in replicas if "reminder sent" in r.stderr and token_uuid in r.stderr]
+
+
+@pytest.mark.postgres
+def test_two_replicas_remind_once_and_the_other_one_serves_the_renew(new_postgres_url: Callable[[], str]) -> None:
+    """Both replicas sweep every second; the ledger's claim lets one remind. The Renew click goes to the
+    other replica, which mints the same duration again and edits the reminder the first one posted."""
+    db = new_postgres_url()
+    settings = {"ROK_BOT_DATABASE_URL": db, "ROK_BOT_REMIND_BEFORE": "50s", "ROK_BOT_MIN_DURATION": "16s"}
+    with Sandbox(start_bot=False, policy=SHORT_POLICY) as box:
+        replicas = [box.spawn(**settings), box.spawn(**settings)]
+        body, _ = _slash(box, replicas[0], "U0JDOE", "16s")
+        assert _post(box, replicas[0], body) == 200
+        [reply] = box.wait_private("U0JDOE", timeout=30)
+        record = box.rok.lookup(reply.token or "")
+        assert record is not None and record.token_uuid
+        short = record.token_uuid[:8]
+        # A quarter of 16 s is left 12 s in: one reminder, from one of the two.
+        reminders = box.slack.wait_for(
+            lambda: [m for m in box.dm_messages("U0JDOE") if short in str(m.get("text", ""))], 40
+        )
+        senders = box.slack.wait_for(lambda: _reminded_by(replicas, record.token_uuid), 10)
+        assert len(senders) == 1
+        other = next(r for r in replicas if r is not senders[0])
+        # The Renew click reaches the other replica.
+        [reminder] = reminders
+        renew = next(
+            e
+            for b in reminder["blocks"]
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "renew_token"
+        )
+        payload = sr.message_block_actions(
+            user_id="U0JDOE",
+            team_id=box.slack.team_id,
+            channel_id=reminder["channel"],
+            message={k: v for k, v in reminder.items() if k != "channel"},
+            action_id="renew_token",
+            value=renew["value"],
+            block_id="reminder-actions",
+            response_url=box.slack.new_response_url(),
+        )
+        assert _post(box, other, sr.interactivity_body(payload)) == 200
+        renewed = box.wait_private("U0JDOE", count=2, timeout=30)[-1]
+        new = box.rok.lookup(renewed.token or "")
+        assert new is not None and round((new.expires_at - new.created_at).total_seconds()) == 16
+        box.slack.wait_for(
+            lambda: [m for m in box.dm_messages("U0JDOE") if short in str(m.get("text", "")) and "edited" in m], 15
+        )
+        # Past the old token's expiry, plus two sweeps: still exactly one reminder for it, one audit line.
+        box.slack.wait_for(lambda: record.expires_at.timestamp() + 2 < time.time(), 30)
+        assert len([m for m in box.dm_messages("U0JDOE") if short in str(m.get("text", ""))]) == 1
+        box.wait_audit("reminded", timeout=30)
+        assert sum(record.token_uuid in ln.ids for ln in box.audit_lines("reminded")) == 1
+        for replica in replicas:
+            assert replica.terminate() == 0

@@ -164,6 +164,8 @@ app.kubernetes.io/part-of: rok-token-bot
   value: {{ .Values.tokens.accountCacheTTL | quote }}
 - name: ROK_BOT_MAX_CONCURRENT_EXECS
   value: {{ .Values.tokens.maxConcurrentExecs | quote }}
+- name: ROK_BOT_REMIND_BEFORE
+  value: {{ .Values.tokens.remindBefore | quote }}
 - name: ROK_BOT_LOG_LEVEL
   value: {{ .Values.logging.level | quote }}
 - name: ROK_BOT_LOG_FORMAT
