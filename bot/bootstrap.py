@@ -16,7 +16,17 @@ from bot import logs
 from bot.domain.identity import IdentityResolver, Workspace, load_user_map
 from bot.domain.ledger import QuotaRule
 from bot.domain.policy import Policy, PolicyError, load_policy
-from bot.domain.ports import AuditLog, Minter, OnceClaims, Quota, Replies, Sealer, UserDirectory
+from bot.domain.ports import (
+    ApprovalBoard,
+    AuditLog,
+    Minter,
+    OnceClaims,
+    PendingRequests,
+    Quota,
+    Replies,
+    Sealer,
+    UserDirectory,
+)
 from bot.domain.secret import Token
 from bot.settings import Settings, SettingsError, StoreSettings
 
@@ -126,6 +136,8 @@ def build_ports(
     sealer: Sealer | None = None,
     once: OnceClaims | None = None,
     holder: str = "local",
+    pending: PendingRequests | None = None,
+    board: ApprovalBoard | None = None,
 ) -> Ports:
     """The use cases' ports: identity and policy from settings, around the given adapters (real or fake)."""
     from bot.limits import MemoryQuota
@@ -157,6 +169,8 @@ def build_ports(
         contact=settings.support_contact,
         once=once,
         holder=holder,
+        pending=pending,
+        board=board,
     )
 
 
@@ -257,6 +271,11 @@ def build_slack_bot(
         client, webhook_factory=lambda url: WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers())
     )
     rule = QuotaRule(per_hour=policy.per_hour, cooldown=policy.cooldown)
+    board = None
+    if policy.approvals is not None:
+        from bot.slack.approvals import SlackApprovalBoard
+
+        board = SlackApprovalBoard(client, rules=policy.approvals, replies=replies, minimum=policy.everyone.min)
     ports = build_ports(
         settings,
         engine=engine.engine,
@@ -268,6 +287,8 @@ def build_slack_bot(
         quota=LedgerQuota(ledger=store.ledger, rule=rule, wake=audit.wake),
         once=store.once,
         holder=holder,
+        pending=store.approvals,
+        board=board,
     )
     # A job that escapes its use case (a bug) still reaches the one reporter.
     jobs = Jobs(workers=settings.workers, on_error=lambda exc, facts: report_failure(ports, facts, exc))

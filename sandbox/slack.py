@@ -46,6 +46,8 @@ _METHODS = frozenset(
         "apps.connections.open",
     }
 )
+# Methods of messages that change after they are posted (the approvals channel): see `_chat_update`.
+_UPDATE_METHODS = frozenset({"chat.update"})
 # Fields slack_sdk may send as JSON text inside a form body.
 _JSON_FIELDS = ("blocks", "attachments", "metadata")
 
@@ -215,6 +217,7 @@ class FakeSlack(FakeServer):
         self._response_fault: _Fault | None = None
         self._response_uses: dict[str, int] = {}
         self._dm_channels: dict[str, str] = {}
+        self._messages: dict[tuple[str, str], dict[str, Any]] = {}
         self._tickets: set[str] = set()
         self._ts_counter = itertools.count(1)
         self._connections: list[_Connection] = []
@@ -483,7 +486,7 @@ class FakeSlack(FakeServer):
         token = token or params.pop("token", None)
         params.pop("token", None)
 
-        if method not in _METHODS:
+        if method not in _METHODS and method not in _UPDATE_METHODS:
             return self._answer(
                 method, params, headers=headers, status=200, body={"ok": False, "error": "unknown_method"}
             )
@@ -547,6 +550,8 @@ class FakeSlack(FakeServer):
         return web.json_response(body, status=status, headers=extra_headers)
 
     def _dispatch(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method in _UPDATE_METHODS:
+            return self._dispatch_update(method, params)
         if method == "auth.test":
             return self._auth_test()
         if method == "conversations.open":
@@ -648,7 +653,43 @@ class FakeSlack(FakeServer):
         }
         if params.get("blocks"):
             message["blocks"] = params["blocks"]
+        self._remember(channel, ts, message)
         return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    # -- messages that change: chat.update -------------------------------------------------------------
+    # Channel messages the bot posted are kept by (channel, ts), so `chat.update` can refuse what Slack
+    # refuses (an unknown ts, an ephemeral message: those are never kept) and tests can read a message as
+    # it stands now.
+
+    def _remember(self, channel: str, ts: str, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._messages[(channel, ts)] = dict(message)
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """A message the bot posted, as it stands after any `chat.update`; None when there is none."""
+        with self._lock:
+            found = self._messages.get((channel, ts))
+            return dict(found) if found is not None else None
+
+    def _dispatch_update(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(params.get("channel"))
+        ts = params.get("ts")
+        with self._lock:
+            current = self._messages.get((channel, ts)) if isinstance(ts, str) else None
+        if current is None:
+            # Slack: `message_not_found` for an unknown ts; ephemeral messages cannot be updated at all.
+            raise _ApiError("message_not_found")
+        self._check_content(params)
+        updated = {
+            **current,
+            "text": params.get("text", ""),
+            "edited": {"user": self.bot_user_id, "ts": self._next_ts()},
+        }
+        updated.pop("blocks", None)
+        if params.get("blocks"):
+            updated["blocks"] = params["blocks"]
+        self._remember(channel, str(ts), updated)
+        return {"ok": True, "channel": channel, "ts": ts, "text": updated["text"], "message": updated}
 
     # -- Socket Mode -----------------------------------------------------------------------------------
 

@@ -260,3 +260,20 @@ def test_approvers_are_listed_users_or_members_of_listed_groups() -> None:
     assert rules.may_decide("U0ALICE", ["S0LEADS"])
     assert not rules.may_decide("U0ALICE", ["S0OTHER"])
     assert not rules.may_decide("U0bob", [])  # IDs match exactly
+
+
+def test_the_ack_refuses_what_nobody_can_approve_with_both_limits_and_junk_as_before() -> None:
+    policy = build_policy(APPROVALS, **BASE)
+    assert policy.ack_duration("14d") == 14 * D
+    with pytest.raises(DurationError) as refused:
+        policy.ack_duration("60d")
+    assert refused.value.user_message == (
+        "60d is longer than anyone can approve (30d); your limit is 7d: ask for at most that, "
+        "or up to 30d with an approver's OK."
+    )
+    for junk, message in (("0m", "is zero"), ("1m", "shorter than the minimum of 5m"), ("3x", "not a duration")):
+        with pytest.raises(DurationError, match=message):
+            policy.ack_duration(junk)
+    plain = build_policy(None, **BASE)
+    with pytest.raises(DurationError, match="longer than the maximum of 7d: choose between 5m and 7d"):
+        plain.ack_duration("14d")

@@ -424,3 +424,26 @@ def test_bolt_socket_mode_handler_end_to_end(fake: FakeSlack) -> None:
     fake.wait_for(lambda: handler.client.closed)
     fake.close_connections()
     fake.wait_for(lambda: fake.socket_connections == 0)
+
+
+# -- chat.update (the approvals channel) ------------------------------------------------------------------
+
+
+def test_chat_update_edits_a_posted_message_and_refuses_what_slack_refuses(fake: FakeSlack, client: WebClient) -> None:
+    posted = client.chat_postMessage(channel="C0GENERAL", text="first", blocks=verify_blocks())
+    ts = str(posted["ts"])
+    updated = client.chat_update(channel="C0GENERAL", ts=ts, text="second", blocks=[SectionBlock(text="done")])
+    assert updated["ok"] and updated["ts"] == ts
+    current = fake.message("C0GENERAL", ts)
+    assert current is not None and current["text"] == "second" and "edited" in current
+    assert [b["type"] for b in current["blocks"]] == ["section"]
+    for channel, stamp, error in (
+        ("C0GENERAL", "1.000000", "message_not_found"),  # never posted (or ephemeral: those are never kept)
+        ("C0NOWHERE", ts, "channel_not_found"),
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            client.chat_update(channel=channel, ts=stamp, text="x")
+        assert refused.value.response["error"] == error
+    with pytest.raises(SlackApiError) as invalid:
+        client.chat_update(channel="C0GENERAL", ts=ts, text="x", blocks=[{"type": "nonsense"}])
+    assert invalid.value.response["error"] == "invalid_blocks"

@@ -23,6 +23,12 @@ class Outcome(enum.StrEnum):
     VERIFIED = "verified"  # a Verify click was answered by the registry
     STARTED = "started"
     STOPPED = "stopped"
+    # Approvals (`actor` is who decided) and break-glass.
+    APPROVAL_REQUESTED = "approval_requested"  # above the user's limit: waiting for an approver
+    APPROVED = "approved"  # an approver said yes; the mint's own event follows (issued, or why not)
+    DENIED = "denied"  # an approver said no; nothing minted
+    LAPSED = "lapsed"  # nobody decided in time; nothing minted
+    BREAK_GLASS = "break_glass"  # minted at once in an incident, with a reason, and delivered
 
 
 class Origin(enum.StrEnum):
@@ -31,6 +37,8 @@ class Origin(enum.StrEnum):
     COMMAND = "command"  # /rok-token
     CLI = "cli"  # rok-token-bot issue (an admin at a terminal)
     VERIFY = "verify"  # a Verify click (no token minted)
+    APPROVAL = "approval"  # an approver's Approve click, minting for the requester
+    BREAK_GLASS = "break_glass"  # /rok-token DURATION --break-glass REASON
     SYSTEM = "system"  # the bot's own lifecycle
 
 
@@ -55,7 +63,16 @@ def priority_of(outcome: str) -> Priority:
     """How soon an outcome must reach the channel."""
     if outcome == Outcome.REFUSED:
         return Priority.REFUSAL
-    if outcome in (Outcome.VERIFIED, Outcome.STARTED, Outcome.STOPPED):
+    if outcome in (
+        Outcome.VERIFIED,
+        Outcome.STARTED,
+        Outcome.STOPPED,
+        # The decisions: the mint an approval leads to has its own (urgent) event.
+        Outcome.APPROVAL_REQUESTED,
+        Outcome.APPROVED,
+        Outcome.DENIED,
+        Outcome.LAPSED,
+    ):
         return Priority.INFO
     return Priority.URGENT
 
@@ -78,6 +95,7 @@ class AuditEvent:
     reason: str | None = None
     detail: str | None = None
     command: str | None = None
+    actor: str | None = None  # who decided, when not the requester (an approver's Slack user ID)
     occurred_at: datetime = field(default_factory=utcnow, compare=False)
 
     @property

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from bot.domain.durations import config_seconds, format_duration
+from bot.domain.durations import config_seconds, format_duration, parse_duration
 from bot.domain.errors import AccessDenied, DurationError
 from bot.domain.patterns import SLACK_GROUP_ID, SLACK_USER_ID
 
@@ -207,6 +207,28 @@ class Policy:
         """The longest duration any path allows: a user's own limit, an approval or break-glass."""
         extra = [r.max for r in (self.approvals, self.break_glass) if r is not None]
         return max([self.absolute_max, *extra])
+
+    def ack_duration(self, text: str) -> int:
+        """A command's duration, refused at once outside the widest range any path allows: the slash command's
+        ack, with no I/O (the caller's own limits need their user groups: the use case checks those)."""
+        try:
+            return parse_duration(text, minimum=self.absolute_min, maximum=self.widest_max)
+        except DurationError:
+            if self.approvals is None:
+                raise
+            try:
+                seconds = parse_duration(text)
+            except DurationError:
+                seconds = 0
+            if seconds <= self.widest_max:
+                raise
+        # Above what anyone can approve: say so, with the usual limit (the user's own may be a group's).
+        usual = format_duration(self.everyone.max)
+        own = f"the usual limit is {usual} (/rok-token help shows yours)" if self.groups else f"your limit is {usual}"
+        raise DurationError(
+            f"{format_duration(seconds)} is longer than anyone can approve ({format_duration(self.approvals.max)}); "
+            f"{own}: ask for at most that, or up to {format_duration(self.approvals.max)} with an approver's OK."
+        )
 
     def needs_approval(self, limits: UserLimits, seconds: int) -> bool:
         """False: within the user's own limits (mint now); True: above them but approvable; else DurationError

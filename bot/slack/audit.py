@@ -36,6 +36,11 @@ ICONS = {
     "possibly_minted": ":rotating_light:",
     "started": ":arrow_forward:",
     "stopped": ":stop_button:",
+    "approval_requested": ":raised_hand:",
+    "approved": ":white_check_mark:",
+    "denied": ":no_entry_sign:",
+    "lapsed": ":hourglass:",
+    "break_glass": ":rotating_light:",
 }
 BATCH_LINES = 20  # lines per channel message: 2 blocks each, inside Slack's 50-block limit
 
@@ -53,6 +58,8 @@ def facts_line(event: AuditEvent, *, repeated: int = 1, span_seconds: float = 0.
         parts.append(format_duration(event.duration_seconds))
     if event.expires_at is not None:
         parts.append(f"expires {slack_date(event.expires_at)}")
+    if event.actor:
+        parts.append(f"by <@{event.actor}>")
     if event.reason:
         parts.append(escape(event.reason))
     return " · ".join(parts)

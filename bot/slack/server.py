@@ -28,6 +28,7 @@ from bot.audit import OutboxSender
 from bot.bootstrap import SlackBot, build_policy, build_slack_bot, build_web_client
 from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.identity import Workspace
+from bot.service import lapse_due
 from bot.settings import Settings, SettingsError
 from bot.store import Store
 
@@ -133,7 +134,8 @@ class BotServer:
         threading.Thread(target=self._maintain, args=(store,), name="store-upkeep", daemon=True).start()
 
     def _maintain(self, store: Store) -> None:
-        """Every minute: the crash sweep; every hour: the retention. A failing database shows in /readyz."""
+        """Every minute: the crash sweep and lapsed approvals; every hour: the retention. A failing database
+        shows in /readyz."""
         rounds = 0
         while not self._maintenance.wait(MAINTENANCE_SECONDS):
             rounds += 1
@@ -142,12 +144,20 @@ class BotServer:
                 if store.sweep(now=now) and self.bot is not None:
                     for sender in self.bot.senders:
                         sender.wake()
+                self.sweep_approvals(now)
                 if rounds % 60 == 0:
                     store.prune(now=now)
                 self.health.store = self._store_ok
             except Exception as exc:  # the database is down: say so, keep trying
                 self.health.store = f"failing: {type(exc).__name__}"
                 log.warning("store upkeep failed", extra={"error": type(exc).__name__})
+
+    def sweep_approvals(self, now: datetime | None = None) -> int:
+        """Approval requests past their expiry: each lapsed once across replicas (requester told, message
+        edited, audited); how many. The maintenance thread calls it every round."""
+        if self.bot is None:
+            return 0
+        return len(lapse_due(self.bot.ports, now=now))
 
     def _auth_test(self, client: WebClient, *, attempts: int) -> dict[str, Any]:
         """auth.test until it answers (attempts=0: forever, with capped backoff); /readyz stays 503 meanwhile."""
