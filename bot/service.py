@@ -39,6 +39,7 @@ from bot.domain.errors import (
     LimitExceeded,
     RequestNotPending,
     RokBotError,
+    UsageError,
 )
 from bot.domain.identity import Identity, IdentityResolver
 from bot.domain.ledger import Minted, QuotaRule, TokenStatus
@@ -144,6 +145,7 @@ class IssueRequest:
     seconds: int | None = None
     reason: str = ""  # the requester's words after the duration (for the approvers and the audit trail)
     approved_by: str | None = None  # the approver's Slack user ID, when an approval is being minted
+    break_glass: bool = False  # an incident responder's `--break-glass`: at once, with a reason, loudly
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,10 +194,12 @@ def issue_token(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
         if not _deliver(p, ctx, issued):
             _undelivered(p, place, facts, minted)
             return None
-        place.settle(
-            status=TokenStatus.ISSUED, minted=minted, event=facts.event(Outcome.ISSUED, reason=req.reason or None)
-        )
-        metrics.REQUESTS.labels("issue", Outcome.ISSUED).inc()
+        outcome = Outcome.BREAK_GLASS if req.break_glass else Outcome.ISSUED
+        event = facts.event(outcome, reason=req.reason or None)
+        place.settle(status=TokenStatus.ISSUED, minted=minted, event=event)
+        metrics.REQUESTS.labels("issue", outcome).inc()
+        if req.break_glass and p.board is not None:
+            p.board.announce(event)  # loud: the approvals channel sees it too, not only the audit channel
         return Issued(issued.username, seconds, issued.expires_at, issued.token_uuid)
     except Exception as exc:
         report_failure(p, facts, exc)
@@ -205,10 +209,29 @@ def issue_token(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
 def _needs_approval(p: Ports, req: IssueRequest, limits: UserLimits, seconds: int) -> bool:
     """True when the duration is above the user's own limit and may be approved; raises when nothing allows it.
     An approval being minted is checked again: the policy may have changed since it was asked for."""
+    if req.break_glass:
+        _check_break_glass(p, req, limits, seconds)
+        return False
     if req.approved_by is not None:
         p.policy.check_approved(limits, seconds)
         return False
     return p.policy.needs_approval(limits, seconds)
+
+
+def _check_break_glass(p: Ports, req: IssueRequest, limits: UserLimits, seconds: int) -> None:
+    """Break-glass: a member of one of its user groups, a reason, at most its own maximum."""
+    rules = p.policy.break_glass
+    if rules is None:
+        raise AccessDenied("Break-glass is not enabled here.", detail="break_glass: not configured")
+    if not p.directory.groups_of(req.ctx.user_id, rules.usergroups):
+        raise AccessDenied(
+            "You may not use break-glass: it is for the on-call groups the policy names. "
+            f"Ask for an approval instead, or ask {p.contact}.",
+            detail="break_glass: not a member",
+        )
+    if not req.reason:
+        raise UsageError('Break-glass needs a reason: /rok-token 2h --break-glass "incident 4711".')
+    p.policy.check_break_glass(limits, seconds)
 
 
 def _ask_approval(

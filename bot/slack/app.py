@@ -138,10 +138,11 @@ def register(app: App, bot: SlackFrontEnd) -> None:
     @app.command(COMMAND)
     def on_command(ack: Callable[..., None], command: dict[str, Any], context: dict[str, Any]) -> None:
         text = (command.get("text") or "").strip()
+        words = split_command(text)
         ctx = RequestContext(
             context["request_id"],
             command["user_id"],
-            Origin.COMMAND,
+            Origin.BREAK_GLASS if words.break_glass else Origin.COMMAND,
             reply_to=command.get("response_url"),
             team_id=command.get("team_id"),
             once_key=context.get("once_key"),
@@ -151,8 +152,9 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             bot.run("help", ctx, lambda: help_for(bot.ports, ctx))
             return
         policy = bot.ports.policy
-        words = split_command(text)
         try:
+            if words.break_glass and not words.reason:
+                raise UsageError('Break-glass needs a reason: /rok-token 2h --break-glass "incident 4711".')
             # The syntax and the widest range any path allows (the user's own limit, an approval), with no I/O;
             # the caller's own limits need their user groups, so the use case checks those after the ack.
             seconds = policy.ack_duration(words.duration) if words.duration else None
@@ -168,7 +170,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
 
         def issue() -> None:
             try:
-                issue_token(bot.ports, IssueRequest(ctx, seconds, reason=words.reason))
+                issue_token(bot.ports, IssueRequest(ctx, seconds, reason=words.reason, break_glass=words.break_glass))
             finally:
                 bot.capacity.leave()
 
@@ -178,9 +180,10 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             return
         # The ack promises nothing that may be refused: limits and quota are checked after it.
         what = f"a {format_duration(seconds)} token" if seconds else "a token"
+        kind = "break-glass request" if words.break_glass else "request"
         ack(
             response_type="ephemeral",
-            text=f"Checking your request for {what}… it arrives in a private message from the bot in a few "
+            text=f"Checking your {kind} for {what}… it arrives in a private message from the bot in a few "
             f"seconds, or a short message says why not (request {ctx.request_id}).",
         )
 

@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.domain.ports import TokenQuery
 from sandbox.slack import Call
 from sandbox.world import ADMINS_GROUP, APPROVALS_CHANNEL, ApprovalMessage, Sandbox
 
 D = 86400
 LEADS = "S0LEADS"
+ONCALL = "S0ONCALL"
 APPROVALS_POLICY = f"""\
 limits: {{default: 24h, min: 5m, max: 7d}}
 groups:
@@ -27,14 +29,19 @@ approvals:
     usergroups: [{LEADS}]
   max: 30d
   expire_after: 1h
+break_glass:
+  usergroups: [{ONCALL}]
+  max: 4h
 """
 
 
 @pytest.fixture(scope="module", params=["http", "socket"])
 def approvals_world(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    """A sandbox whose policy has approvals (U0BOB and U0JDOE listed, U0ALICE through the S0LEADS group)."""
+    """A sandbox whose policy has approvals (U0BOB and U0JDOE listed, U0ALICE through the S0LEADS group) and
+    break-glass (U0JDOE2, through the S0ONCALL group)."""
     with Sandbox(socket_mode=request.param == "socket", policy=APPROVALS_POLICY) as box:
         box.slack.usergroups[LEADS] = ["U0ALICE"]
+        box.slack.usergroups[ONCALL] = ["U0JDOE2"]
         yield box
 
 
@@ -73,7 +80,9 @@ def _dms(box: Sandbox, user_id: str) -> list[Call]:
 def _ask(box: Sandbox, user_id: str, text: str, *, count: int) -> tuple[ApprovalMessage, str]:
     status, ack, url = box.slash(user_id, text)
     assert status == 200 and ack is not None and "Checking" in ack["text"]
-    return box.wait_approval_request(count=count), url
+    message = box.wait_approval_request(count=count)
+    box.wait_reply(url)  # the requester is told last, once the request knows where its message is
+    return message, url
 
 
 def _updated(box: Sandbox, message: ApprovalMessage) -> dict[str, object]:
@@ -209,3 +218,44 @@ def test_approve_and_deny_make_no_call_before_the_ack(box: Sandbox) -> None:
         box.decide("U0BOB", message, approve=False, note="no")
         assert (len(box.slack.calls), len(box.kube.execs)) == before, "an approval listener did I/O before the ack"
     _updated(box, message)  # released: the denial happens after all
+
+
+def test_break_glass_by_a_member_mints_at_once_and_loudly(box: Sandbox) -> None:
+    posts, tokens = len(box.approval_posts()), len(box.private_messages("U0JDOE2"))
+    _, ack, _ = box.slash("U0JDOE2", '2h --break-glass "incident 4711"')
+    assert ack is not None and "Checking your break-glass request for a 2h token" in ack["text"]
+    reply = box.wait_private("U0JDOE2", count=tokens + 1)[-1]
+    assert reply.token is not None
+    record = box.rok.lookup(reply.token)
+    assert record is not None and record.username == "jdoe2" and _mints(box, "jdoe2")[-1] == 7200
+    notice = box.slack.wait_for(lambda: box.approval_posts()[posts:])[0]
+    said = json.dumps(notice.params)
+    assert "Break-glass" in said and "<@U0JDOE2>" in said and "incident 4711" in said and "<!here>" in said
+    assert record.token_uuid in said and reply.token not in said
+    box.wait_audit("break_glass")
+    [line] = [ln for ln in box.audit_lines("break_glass") if "<@U0JDOE2>" in ln.facts]
+    assert "incident 4711" in line.facts and record.token_uuid in line.ids
+    assert box.server is not None and box.server.bot is not None
+    [entry] = [
+        e
+        for e in box.server.bot.store.ledger.tokens(TokenQuery(slack_user="U0JDOE2"))
+        if e.token_uuid == record.token_uuid
+    ]
+    assert entry.origin == "break_glass"
+
+
+def test_break_glass_by_a_non_member_or_without_a_reason_is_refused(box: Sandbox) -> None:
+    posts, minted = len(box.approval_posts()), len(box.rok.minted)
+    assert box.server is not None and box.server.bot is not None
+    box.server.bot.flush_audit()
+    refused = box.audit_count("refused")
+    _, _, url = box.slash("U0JDOE", "2h --break-glass db is down")
+    assert "may not use break-glass" in box.wait_reply(url).text
+    _, ack, _ = box.slash("U0JDOE2", "2h --break-glass")
+    assert ack is not None and "Break-glass needs a reason" in ack["text"]
+    _, _, url = box.slash("U0JDOE2", "5h --break-glass incident 4712")
+    assert "longer than the break-glass limit of 4h" in box.wait_reply(url).text
+    box.wait_audit("refused", count=refused + 3)
+    refusals = " ".join(ln.facts for ln in box.audit_lines("refused"))
+    assert "may not use break-glass" in refusals
+    assert len(box.rok.minted) == minted and len(box.approval_posts()) == posts
