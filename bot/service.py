@@ -308,7 +308,10 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
         rules = p.policy.approvals
         if rules is None or p.pending is None or p.board is None:
             raise RequestNotPending("Approvals are not enabled here.", detail="no approvals in the policy")
-        groups = p.directory.groups_of(ctx.user_id, rules.usergroups) if rules.usergroups else frozenset()
+        # Group membership only when the user is not listed by ID: one Slack call fewer, and a group Slack no
+        # longer knows cannot stop the approvers listed by ID.
+        listed = ctx.user_id in rules.users or not rules.usergroups
+        groups = frozenset() if listed else p.directory.groups_of(ctx.user_id, rules.usergroups)
         request = p.pending.get(d.request_id)
         if request is None:
             raise RequestNotPending("There is no such request; it may have been removed.", detail="unknown request")

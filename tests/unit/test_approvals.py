@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import Origin, Outcome
 from bot.domain.errors import CommandFailed
+from bot.domain.policy import build_policy
 from bot.service import Decision, Issued, IssueRequest, decide_request, issue_token, lapse_due, pending_for
 from tests.unit.fakes import World, world
 
@@ -245,11 +247,21 @@ def test_the_policy_is_checked_again_when_an_approval_is_minted(seconds: str | N
     request = _ask(w)
     # The admin lowers approvals.max while the request waits: the approval no longer mints.
     tighter = dict(POLICY, approvals={**POLICY["approvals"], "max": "10d"})
-    from dataclasses import replace
-
-    from bot.domain.policy import build_policy
-
     w.ports = replace(w.ports, policy=build_policy(tighter, default=D, minimum=300, maximum=7 * D, allow_guests=False))
     assert _decide(w, "U0BOB", request, seconds=seconds) is not None
     assert w.engine.minted == []
     assert "longer than the longest an approver can grant of 10d" in _told(w, "U0JDOE")[-1]
+
+
+def test_an_approver_listed_by_id_needs_no_group_lookup_so_a_broken_group_cannot_stop_them() -> None:
+    w = _world()
+    request = _ask(w)
+
+    class BrokenGroups(type(w.directory)):  # type: ignore[misc]
+        def groups_of(self, user_id: str, groups: frozenset[str]) -> frozenset[str]:
+            raise RuntimeError("usergroups.users.list: no_such_subteam")
+
+    broken = BrokenGroups(profiles=w.directory.profiles, groups=w.directory.groups)
+    w.ports = replace(w.ports, directory=broken)
+    assert _decide(w, "U0BOB", request) is not None
+    assert [m.duration_seconds for m in w.engine.minted] == [14 * D]
