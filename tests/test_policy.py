@@ -277,3 +277,10 @@ def test_the_ack_refuses_what_nobody_can_approve_with_both_limits_and_junk_as_be
     plain = build_policy(None, **BASE)
     with pytest.raises(DurationError, match="longer than the maximum of 7d: choose between 5m and 7d"):
         plain.ack_duration("14d")
+
+
+def test_the_charts_all_on_policy_is_valid_for_the_app() -> None:
+    values = yaml.safe_load((Path(__file__).parents[1] / "helm" / "ci-values-all-on.yaml").read_text())
+    policy = build_policy(values["policy"], **BASE)
+    assert policy.approvals is not None and policy.approvals.max == 30 * D
+    assert policy.break_glass is not None and policy.break_glass.max == 4 * H
