@@ -16,7 +16,19 @@ from bot import logs
 from bot.domain.identity import IdentityResolver, Workspace, load_user_map
 from bot.domain.ledger import QuotaRule
 from bot.domain.policy import Policy, PolicyError, load_policy
-from bot.domain.ports import AuditLog, Ledger, Minter, OnceClaims, Quota, Replies, Sealer, Surfaces, UserDirectory
+from bot.domain.ports import (
+    ApprovalBoard,
+    AuditLog,
+    Ledger,
+    Minter,
+    OnceClaims,
+    PendingRequests,
+    Quota,
+    Replies,
+    Sealer,
+    Surfaces,
+    UserDirectory,
+)
 from bot.domain.secret import Token
 from bot.settings import Settings, SettingsError, StoreSettings
 
@@ -128,6 +140,8 @@ def build_ports(
     holder: str = "local",
     ledger: Ledger | None = None,
     surfaces: Surfaces | None = None,
+    pending: PendingRequests | None = None,
+    board: ApprovalBoard | None = None,
 ) -> Ports:
     """The use cases' ports: identity and policy from settings, around the given adapters (real or fake)."""
     from bot.limits import MemoryQuota
@@ -162,6 +176,8 @@ def build_ports(
         ledger=ledger,
         surfaces=surfaces,
         remind_before=settings.remind_before,
+        pending=pending,
+        board=board,
     )
 
 
@@ -236,6 +252,11 @@ def build_slack_bot(
         client, webhook_factory=lambda url: WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers())
     )
     rule = QuotaRule(per_hour=policy.per_hour, cooldown=policy.cooldown)
+    board = None
+    if policy.approvals is not None:
+        from bot.slack.approvals import SlackApprovalBoard
+
+        board = SlackApprovalBoard(client, rules=policy.approvals, replies=replies, minimum=policy.everyone.min)
     ports = build_ports(
         settings,
         engine=engine.engine,
@@ -249,6 +270,8 @@ def build_slack_bot(
         holder=holder,
         ledger=store.ledger,
         surfaces=SlackSurfaces(client, replies=replies),
+        pending=store.approvals,
+        board=board,
     )
     # A job that escapes its use case (a bug) still reaches the one reporter.
     jobs = Jobs(workers=settings.workers, on_error=lambda exc, facts: report_failure(ports, facts, exc))

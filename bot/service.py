@@ -15,13 +15,33 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from bot import metrics
+from bot.domain.approvals import (
+    PendingRequest,
+    RequestStatus,
+    approved_seconds,
+    check_decider,
+    clean_text,
+    new_request_id,
+)
 from bot.domain.audit import AuditEvent, Origin, Outcome
-from bot.domain.errors import AccessDenied, DeliveryError, InternalError, RenewRefused, RokBotError
+from bot.domain.durations import format_duration
+from bot.domain.errors import (
+    AccessDenied,
+    ApprovalUnavailable,
+    DeliveryError,
+    InternalError,
+    LimitExceeded,
+    RenewRefused,
+    RequestNotPending,
+    RokBotError,
+    UsageError,
+)
 from bot.domain.identity import Identity, IdentityResolver
 from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import (
@@ -42,10 +62,12 @@ from bot.domain.lifecycle import (
 from bot.domain.models import Account, HelpInfo, IssuedToken, Limits, RequestContext, Verdict, VerifyResult
 from bot.domain.policy import Policy, UserLimits
 from bot.domain.ports import (
+    ApprovalBoard,
     AuditLog,
     Ledger,
     Minter,
     OnceClaims,
+    PendingRequests,
     Quota,
     QuotaPlace,
     Replies,
@@ -66,7 +88,11 @@ VERIFY_COOLDOWN = 10.0  # seconds a Verify answer is reused for the same user an
 ADMIN_RULE = QuotaRule(per_hour=1_000_000, cooldown=0)
 ONCE_WINDOW = 600.0  # a request's key acts once for this long: twice Slack's 5-minute signature window
 
-Kind = Literal["issue", "help", "verify", "home", "form", "list", "renew", "remind", "dismiss"]
+Kind = Literal["issue", "help", "verify", "home", "form", "list", "renew", "remind", "dismiss", "approve"]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -90,6 +116,10 @@ class Ports:
     ledger: Ledger | None = None
     surfaces: Surfaces | None = None
     remind_before: int = 0
+    # Approvals (when the policy has them): the pending requests and the approvals channel.
+    pending: PendingRequests | None = None
+    board: ApprovalBoard | None = None
+    clock: Callable[[], datetime] = _utcnow
 
 
 def new_checks() -> RecentChecks[tuple[str, str], VerifyResult]:
@@ -108,6 +138,7 @@ class Facts:
     token_uuid: str | None = None
     expires_at: datetime | None = None
     note: str | None = None  # the reason an issued event gives: the form's reason, the token a renewal renews
+    actor: str | None = None  # who decided, when not the requester (an approver)
 
     def but(self, **changes: object) -> Facts:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -124,17 +155,25 @@ class Facts:
             reason=reason if reason is not None else self.note,
             command=self.kind,
             origin=str(self.ctx.origin),
+            actor=self.actor,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class IssueRequest:
-    """Issue a token for the requester; `seconds` parsed by the front end, None for their default."""
+    """Issue a token for the requester; `seconds` parsed by the front end, None for their default.
+
+    Above the requester's own limit the request goes to the approvers (when the policy has approvals); an
+    approver's Approve comes back here with `approved_by` set, for the duration they granted.
+    """
 
     ctx: RequestContext
     seconds: int | None = None
     renewed_from: int | None = None  # the ledger row of the token this one renews (a Renew button)
     note: str | None = None  # why, for the audit trail (the form's reason, "renews token ...")
+    reason: str = ""  # the requester's words after the duration (for the approvers and the audit trail)
+    approved_by: str | None = None  # the approver's Slack user ID, when an approval is being minted
+    break_glass: bool = False  # an incident responder's `--break-glass`: at once, with a reason, loudly
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,10 +189,11 @@ class Issued:
 # -- issue -------------------------------------------------------------------------------------------------
 
 
-def issue_token(p: Ports, req: IssueRequest) -> Issued | None:
-    """Identity, policy, quota, mint, deliver privately, audit: None when refused or failed (already told)."""
+def issue_token(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
+    """Identity, policy, quota, mint, deliver privately, audit: None when refused or failed (already told), a
+    PendingRequest when it went to the approvers instead."""
     ctx = req.ctx
-    facts = Facts(ctx, "issue", seconds=req.seconds, note=req.note)
+    facts = Facts(ctx, "issue", seconds=req.seconds, note=req.note, actor=req.approved_by)
     if not first_time(p, ctx):
         return None
     try:
@@ -162,9 +202,11 @@ def issue_token(p: Ports, req: IssueRequest) -> Issued | None:
         limits = limits_of(p, ctx.user_id)
         seconds = limits.default if req.seconds is None else req.seconds
         facts = facts.but(seconds=seconds)
-        limits.check(seconds)
+        needs_approval = _needs_approval(p, req, limits, seconds)
         account = p.engine.account(identity.username)
         p.identity.check_account(identity, account)
+        if needs_approval:
+            return _ask_approval(p, facts, req, limits, seconds=seconds, username=account.username)
         place = p.quota.reserve(ctx, seconds=seconds, renewed_from=req.renewed_from)
         issued = _mint(p, place, facts, account, seconds=seconds)
         if issued is None:
@@ -180,12 +222,210 @@ def issue_token(p: Ports, req: IssueRequest) -> Issued | None:
         if not _deliver(p, ctx, issued):
             _undelivered(p, place, facts, minted)
             return None
-        place.settle(status=TokenStatus.ISSUED, minted=minted, event=facts.event(Outcome.ISSUED))
-        metrics.REQUESTS.labels("issue", Outcome.ISSUED).inc()
+        outcome = Outcome.BREAK_GLASS if req.break_glass else Outcome.ISSUED
+        event = facts.event(outcome, reason=req.reason or None)
+        place.settle(status=TokenStatus.ISSUED, minted=minted, event=event)
+        metrics.REQUESTS.labels("issue", outcome).inc()
+        if req.break_glass and p.board is not None:
+            p.board.announce(event)  # loud: the approvals channel sees it too, not only the audit channel
         return Issued(issued.username, seconds, issued.expires_at, issued.token_uuid)
     except Exception as exc:
         report_failure(p, facts, exc)
         return None
+
+
+def _needs_approval(p: Ports, req: IssueRequest, limits: UserLimits, seconds: int) -> bool:
+    """True when the duration is above the user's own limit and may be approved; raises when nothing allows it.
+    An approval being minted is checked again: the policy may have changed since it was asked for."""
+    if req.break_glass:
+        _check_break_glass(p, req, limits, seconds)
+        return False
+    if req.approved_by is not None:
+        p.policy.check_approved(limits, seconds)
+        return False
+    return p.policy.needs_approval(limits, seconds)
+
+
+def _check_break_glass(p: Ports, req: IssueRequest, limits: UserLimits, seconds: int) -> None:
+    """Break-glass: a member of one of its user groups, a reason, at most its own maximum."""
+    rules = p.policy.break_glass
+    if rules is None:
+        raise AccessDenied("Break-glass is not enabled here.", detail="break_glass: not configured")
+    if not p.directory.groups_of(req.ctx.user_id, rules.usergroups):
+        raise AccessDenied(
+            "You may not use break-glass: it is for the on-call groups the policy names. "
+            f"Ask for an approval instead, or ask {p.contact}.",
+            detail="break_glass: not a member",
+        )
+    if not req.reason:
+        raise UsageError('Break-glass needs a reason: /rok-token 2h --break-glass "incident 4711".')
+    p.policy.check_break_glass(limits, seconds)
+
+
+def _ask_approval(
+    p: Ports, facts: Facts, req: IssueRequest, limits: UserLimits, *, seconds: int, username: str
+) -> PendingRequest:
+    """Put the request before the approvers: recorded, posted to the approvals channel, requester told."""
+    ctx = req.ctx
+    rules = p.policy.approvals
+    if rules is None or p.pending is None or p.board is None:
+        raise ApprovalUnavailable(detail="approvals in the policy but no pending store or approvals channel")
+    now = p.clock()
+    request = PendingRequest(
+        id=new_request_id(),
+        request_id=ctx.request_id,
+        team_id=ctx.team_id,
+        user_id=ctx.user_id,
+        rok_user=username,
+        seconds=seconds,
+        usual_max=limits.max,
+        usual_source=limits.source,
+        reason=clean_text(req.reason),
+        requested_at=now,
+        expires_at=now + timedelta(seconds=rules.expire_after),
+    )
+    waiting = p.pending.open(request, now=now)
+    if waiting is not None:
+        # One request at a time per user: the approvals channel cannot be flooded by one person.
+        minutes = max(-(-int((waiting.expires_at - now).total_seconds()) // 60), 1)
+        raise LimitExceeded(
+            f"You already have a request for {format_duration(waiting.seconds)} waiting for approval "
+            f"(request {waiting.request_id}); wait for a decision, or for it to lapse in "
+            f"{format_duration(minutes * 60)}.",
+            detail="an approval request is already pending",
+        )
+    try:
+        where = p.board.post(request)
+    except BaseException:
+        p.pending.withdraw(request.id)
+        raise
+    if where is None:
+        p.pending.withdraw(request.id)
+        raise ApprovalUnavailable(detail=f"could not post to the approvals channel {rules.channel}")
+    channel, ts = where
+    p.pending.attach(request.id, channel=channel, message_ts=ts)
+    request = replace(request, channel=channel, message_ts=ts)
+    p.audit.record(facts.event(Outcome.APPROVAL_REQUESTED, reason=request.reason or None))
+    metrics.REQUESTS.labels("issue", Outcome.APPROVAL_REQUESTED).inc()
+    p.board.submitted(ctx, request)
+    return request
+
+
+# -- approvals ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An approver's Approve or Deny click on a pending request; `seconds` and `note` as the click gave them."""
+
+    ctx: RequestContext  # the decider's click
+    request_id: str  # the pending request's ID, from the button (untrusted)
+    approve: bool
+    seconds: str | None = None  # a shorter duration picked in the message (untrusted: checked against the row)
+    note: str | None = None  # the approver's reason, told to the requester
+
+
+def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
+    """Approve (mint for the requester, through `issue_token`) or deny a pending request, once: the first
+    listed approver to decide wins; the requester and anyone not listed are refused. None when refused."""
+    ctx = d.ctx
+    facts = Facts(ctx, "approve")
+    if not first_time(p, ctx):
+        return None
+    try:
+        rules = p.policy.approvals
+        if rules is None or p.pending is None or p.board is None:
+            raise RequestNotPending("Approvals are not enabled here.", detail="no approvals in the policy")
+        # Group membership only when the user is not listed by ID: one Slack call fewer, and a group Slack no
+        # longer knows cannot stop the approvers listed by ID.
+        listed = ctx.user_id in rules.users or not rules.usergroups
+        groups = frozenset() if listed else p.directory.groups_of(ctx.user_id, rules.usergroups)
+        request = p.pending.get(d.request_id)
+        if request is None:
+            raise RequestNotPending("There is no such request; it may have been removed.", detail="unknown request")
+        facts = facts.but(username=request.rok_user, seconds=request.seconds)
+        check_decider(rules, decider=ctx.user_id, requester=request.user_id, decider_groups=groups)
+        seconds = approved_seconds(request, d.seconds) if d.approve else None
+        now = p.clock()
+        decided = p.pending.decide(
+            request.id,
+            status=RequestStatus.APPROVED if d.approve else RequestStatus.DENIED,
+            decided_by=ctx.user_id,
+            now=now,
+            approved_seconds=seconds,
+            note=clean_text(d.note) or None,
+        )
+        if decided is None:
+            raise _too_late(p, request.id, now)
+        outcome = Outcome.APPROVED if d.approve else Outcome.DENIED
+        p.audit.record(_decision_event(decided, outcome, reason=_decision_reason(decided)))
+        metrics.REQUESTS.labels("approve", outcome).inc()
+        if not d.approve:
+            p.board.decided(decided, issued=None)
+            return decided
+        # The requester's own request, minted by the one issue use case: their identity, limits, account and
+        # quota, checked now. Their response_url is long gone: the token and any notice go to their DM.
+        requester = RequestContext(
+            decided.request_id, decided.user_id, Origin.APPROVAL, team_id=decided.team_id, notify_dm=True
+        )
+        result = issue_token(p, IssueRequest(requester, seconds, reason=decided.reason, approved_by=ctx.user_id))
+        p.board.decided(decided, issued=isinstance(result, Issued))
+        return decided
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+
+
+def _too_late(p: Ports, request_id: str, now: datetime) -> RequestNotPending:
+    """Why a decision changed nothing: someone decided first, or the request lapsed (claimed here if so)."""
+    current = p.pending.get(request_id) if p.pending is not None else None
+    if current is not None and current.status is RequestStatus.PENDING:
+        lapse_due(p, now=now)  # past its expiry, not swept yet: lapse it now
+        return RequestNotPending("This request lapsed: nobody decided in time.", detail="lapsed")
+    status = current.status.value if current is not None else "removed"
+    return RequestNotPending(f"This request was already {status}; nothing more to do.", detail=f"already {status}")
+
+
+def _decision_event(request: PendingRequest, outcome: Outcome, *, reason: str | None) -> AuditEvent:
+    """The audit event of a decision (or a lapse), under the request's own ID, naming who decided."""
+    return AuditEvent(
+        outcome=outcome,
+        request_id=request.request_id,
+        slack_user=request.user_id,
+        username=request.rok_user,
+        duration_seconds=request.approved_seconds or request.seconds,
+        reason=reason,
+        command="approve",
+        actor=request.decided_by,
+    )
+
+
+def _decision_reason(request: PendingRequest) -> str | None:
+    """What the audit line of a decision says besides the facts: what was asked and why, or the denial's note."""
+    if request.status is RequestStatus.DENIED:
+        return request.note
+    asked = f"asked for {format_duration(request.seconds)}"
+    return f"{asked}: {request.reason}" if request.reason else asked
+
+
+def lapse_due(p: Ports, *, now: datetime | None = None) -> list[PendingRequest]:
+    """Requests nobody decided in time: claimed once across replicas, audited, message updated, requester told."""
+    if p.pending is None or p.board is None:
+        return []
+    lapsed = p.pending.lapse(now=now or p.clock())
+    for request in lapsed:
+        waited = format_duration(max(int((request.expires_at - request.requested_at).total_seconds()), 1))
+        p.audit.record(_decision_event(request, Outcome.LAPSED, reason=f"nobody decided within {waited}"))
+        metrics.REQUESTS.labels("approve", Outcome.LAPSED).inc()
+        p.board.decided(request, issued=None)
+    return lapsed
+
+
+def pending_for(p: Ports, user_id: str) -> list[PendingRequest]:
+    """The user's requests still waiting for an approver, oldest first (App Home shows them)."""
+    if p.pending is None:
+        return []
+    return p.pending.pending_for(user_id, now=p.clock())
 
 
 def _mint(p: Ports, place: QuotaPlace, facts: Facts, account: Account, *, seconds: int) -> IssuedToken | None:
@@ -408,7 +648,10 @@ def _home(p: Ports, user_id: str, now: datetime) -> HomeView:
     except AccessDenied as exc:
         return HomeView(user_id, tokens, _limits_view(p.policy.everyone), None, exc.user_message, p.contact, now)
     view = _limits_view(limits, per_hour=p.quota.rule.per_hour, left=p.quota.remaining(user_id))
-    return HomeView(user_id, tokens, view, username, None, p.contact, now, remind_before=p.remind_before)
+    pending = tuple(pending_for(p, user_id))
+    return HomeView(
+        user_id, tokens, view, username, None, p.contact, now, remind_before=p.remind_before, pending=pending
+    )
 
 
 def open_token_form(p: Ports, ctx: RequestContext, *, trigger: str) -> TokenForm | None:
@@ -449,7 +692,7 @@ def list_tokens(p: Ports, ctx: RequestContext, *, now: datetime | None = None) -
         return None
 
 
-def renew_token(p: Ports, req: RenewRequest) -> Issued | None:
+def renew_token(p: Ports, req: RenewRequest) -> Issued | PendingRequest | None:
     """A Renew click: only the token's owner, once per token, the same duration through `issue_token` (policy
     and quota checked again); the new token's ledger row names the old one, and its reminder is edited."""
     ctx = req.ctx
@@ -480,7 +723,8 @@ def renew_token(p: Ports, req: RenewRequest) -> Issued | None:
     # The click's key was claimed above: the issue it turns into must not claim it again.
     renewal_ctx = replace(ctx, once_key=None)
     issued = issue_token(p, IssueRequest(renewal_ctx, entry.duration_seconds, renewed_from=entry.id, note=note))
-    if issued is not None and p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
+    # A renewal above the user's own limit (an approved token) goes to the approvers like any other request.
+    if isinstance(issued, Issued) and p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
         p.surfaces.renewed(
             Posted(entry.reminder_channel, entry.reminder_ts),
             old=Reminder.of(entry, now=datetime.now(UTC)),

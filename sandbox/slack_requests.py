@@ -107,14 +107,19 @@ def block_actions(
     channel_id: str = "C0GENERAL",
     user_name: str | None = None,
     message_ts: str | None = None,
+    state: dict[str, Any] | None = None,
+    is_ephemeral: bool = True,
 ) -> dict[str, Any]:
-    """A `block_actions` payload for a button click in an ephemeral message."""
+    """A `block_actions` payload for a button click in an ephemeral message (or, `is_ephemeral=False`, in a
+    channel message); `state` is the message's input values (`state.values`)."""
     payload = load_template("block_actions.json")
     name = user_name or user_id.lower()
     payload["user"].update(id=user_id, username=name, name=name, team_id=team_id)
     payload["team"]["id"] = team_id
     payload["enterprise"] = None if enterprise_id is None else {"id": enterprise_id, "name": "Rok Demo Grid"}
-    payload["container"].update(channel_id=channel_id, message_ts=message_ts or _slack_ts())
+    payload["container"].update(channel_id=channel_id, message_ts=message_ts or _slack_ts(), is_ephemeral=is_ephemeral)
+    if state is not None:
+        payload["state"] = {"values": state}
     payload["channel"]["id"] = channel_id
     payload["trigger_id"] = _trigger_id()
     payload["response_url"] = response_url

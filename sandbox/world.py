@@ -35,6 +35,7 @@ from sandbox.slack import Call, FakeSlack, ResponsePost, view_problem
 
 SIGNING_SECRET = "sandbox-signing-secret-" + "0" * 16
 AUDIT_CHANNEL = "C0AUDIT"
+APPROVALS_CHANNEL = "C0APPROVALS"  # the bot is in it; a policy's `approvals.channel` may name it
 ADMINS_GROUP = "S0ADMINS"
 # Alice is an admin and may ask for up to 30 days; quotas are generous so tests can issue freely.
 SANDBOX_POLICY = f"""\
@@ -141,6 +142,7 @@ class Sandbox:
                 restricted=person.restricted,
             )
         self.slack.usergroups[ADMINS_GROUP] = ["U0ALICE"]
+        self.slack.add_channel(APPROVALS_CHANNEL)
         kubeconfig = self.kube.write_kubeconfig(self._dir / "kubeconfig")
         policy = self._dir / "policy.yaml"
         policy.write_text(self._policy, encoding="utf-8")
@@ -285,6 +287,77 @@ class Sandbox:
         body = sr.interactivity_body(payload)
         response = sr.signed_post(self.url + "/slack/events", body, secret or SIGNING_SECRET, client=self._http)
         return response.status_code, response_url
+
+    # -- the approvals channel -------------------------------------------------------------------
+
+    def approval_posts(self) -> list[Call]:
+        """The messages posted to the approvals channel (requests and break-glass notices)."""
+        return [c for c in self.slack.calls_to("chat.postMessage") if c.params.get("channel") == APPROVALS_CHANNEL]
+
+    def wait_approval_request(self, *, count: int = 1, timeout: float = 10.0) -> ApprovalMessage:
+        """Wait for the `count`-th request posted to the approvals channel (the newest when more)."""
+
+        def enough() -> list[Call]:
+            found = [c for c in self.approval_posts() if c.ok and _button(c.params, "approval_approve") is not None]
+            return found if len(found) >= count else []
+
+        call = self.slack.wait_for(enough, timeout)[-1]
+        return ApprovalMessage(call.params, str(call.response.get("ts")))
+
+    def decide(
+        self,
+        user_id: str,
+        message: ApprovalMessage,
+        *,
+        approve: bool = True,
+        seconds: int | None = None,
+        note: str | None = None,
+        value: str | None = None,
+        secret: str | None = None,
+    ) -> tuple[int, str]:
+        """Click Approve (with a duration picked in the message) or Deny (with a note) as Slack would."""
+        payload = self.decision_payload(user_id, message, approve=approve, seconds=seconds, note=note, value=value)
+        return self.post_interaction(payload, secret)
+
+    def decision_payload(
+        self,
+        user_id: str,
+        message: ApprovalMessage,
+        *,
+        approve: bool = True,
+        seconds: int | None = None,
+        note: str | None = None,
+        value: str | None = None,
+    ) -> dict[str, Any]:
+        """The block_actions payload of an Approve or Deny click on an approvals message."""
+        action_id = "approval_approve" if approve else "approval_deny"
+        state: dict[str, Any] = {}
+        if seconds is not None:
+            option = {"text": {"type": "plain_text", "text": str(seconds)}, "value": str(seconds)}
+            state["approval_seconds"] = {"seconds": {"type": "static_select", "selected_option": option}}
+        if note is not None:
+            state["approval_note"] = {"note": {"type": "plain_text_input", "value": note}}
+        return sr.block_actions(
+            user_id=user_id,
+            team_id=self.slack.team_id,
+            action_id=action_id,
+            value=value if value is not None else message.request_value,
+            response_url=self.slack.new_response_url(),
+            block_id="approval_decide",
+            channel_id=APPROVALS_CHANNEL,
+            message_ts=message.ts,
+            state=state,
+            is_ephemeral=False,
+        )
+
+    def post_interaction(self, payload: dict[str, Any], secret: str | None = None) -> tuple[int, str]:
+        """Deliver a block_actions payload (HTTP or Socket Mode); (HTTP status, its response_url)."""
+        if self.socket_mode:
+            self.slack.send_envelope("interactive", payload, timeout=10)
+            return 200, str(payload["response_url"])
+        body = sr.interactivity_body(payload)
+        response = sr.signed_post(self.url + "/slack/events", body, secret or SIGNING_SECRET, client=self._http)
+        return response.status_code, str(payload["response_url"])
 
     # -- what users saw ---------------------------------------------------------------------------
 
@@ -450,6 +523,34 @@ def _find_button(blocks: list[dict[str, Any]], action_id: str, value: str | None
             if element.get("action_id") == action_id and (value is None or element.get("value") == value):
                 return str(block.get("block_id", ""))
     raise AssertionError(f"no {action_id} button{f' with value {value!r}' if value else ''} in that view")
+
+
+@dataclass(frozen=True)
+class ApprovalMessage:
+    """A request as posted to the approvals channel: its parameters and its ts."""
+
+    params: dict[str, Any]
+    ts: str
+
+    @property
+    def request_value(self) -> str:
+        """The Approve button's value (the pending request's ID)."""
+        value = _button(self.params, "approval_approve")
+        assert value is not None
+        return value
+
+    @property
+    def text(self) -> str:
+        """Everything the message says (its fallback and every block), for assertions."""
+        return json.dumps(self.params.get("blocks") or []) + str(self.params.get("text", ""))
+
+
+def _button(params: dict[str, Any], action_id: str) -> str | None:
+    for block in params.get("blocks") or []:
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id:
+                return str(element.get("value"))
+    return None
 
 
 class Replica:

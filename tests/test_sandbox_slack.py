@@ -525,3 +525,26 @@ def test_app_home_opened_view_click_and_view_submission_payloads() -> None:
     body = slack_requests.json_body(event)
     headers = slack_requests.sign(SECRET, body)
     assert SignatureVerifier(SECRET).is_valid(body, headers["X-Slack-Request-Timestamp"], headers["X-Slack-Signature"])
+
+
+# -- chat.update (the approvals channel) ------------------------------------------------------------------
+
+
+def test_chat_update_edits_a_posted_message_and_refuses_what_slack_refuses(fake: FakeSlack, client: WebClient) -> None:
+    posted = client.chat_postMessage(channel="C0GENERAL", text="first", blocks=verify_blocks())
+    ts = str(posted["ts"])
+    updated = client.chat_update(channel="C0GENERAL", ts=ts, text="second", blocks=[SectionBlock(text="done")])
+    assert updated["ok"] and updated["ts"] == ts
+    current = fake.message("C0GENERAL", ts)
+    assert current is not None and current["text"] == "second" and "edited" in current
+    assert [b["type"] for b in current["blocks"]] == ["section"]
+    for channel, stamp, error in (
+        ("C0GENERAL", "1.000000", "message_not_found"),  # never posted (or ephemeral: those are never kept)
+        ("C0NOWHERE", ts, "channel_not_found"),
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            client.chat_update(channel=channel, ts=stamp, text="x")
+        assert refused.value.response["error"] == error
+    with pytest.raises(SlackApiError) as invalid:
+        client.chat_update(channel="C0GENERAL", ts=ts, text="x", blocks=[{"type": "nonsense"}])
+    assert invalid.value.response["error"] == "invalid_blocks"

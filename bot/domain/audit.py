@@ -24,6 +24,12 @@ class Outcome(enum.StrEnum):
     STARTED = "started"
     STOPPED = "stopped"
     REMINDED = "reminded"  # the owner of a token about to expire was reminded, once
+    # Approvals (`actor` is who decided) and break-glass.
+    APPROVAL_REQUESTED = "approval_requested"  # above the user's limit: waiting for an approver
+    APPROVED = "approved"  # an approver said yes; the mint's own event follows (issued, or why not)
+    DENIED = "denied"  # an approver said no; nothing minted
+    LAPSED = "lapsed"  # nobody decided in time; nothing minted
+    BREAK_GLASS = "break_glass"  # minted at once in an incident, with a reason, and delivered
 
 
 class Origin(enum.StrEnum):
@@ -32,6 +38,8 @@ class Origin(enum.StrEnum):
     COMMAND = "command"  # /rok-token
     CLI = "cli"  # rok-token-bot issue (an admin at a terminal)
     VERIFY = "verify"  # a Verify click (no token minted)
+    APPROVAL = "approval"  # an approver's Approve click, minting for the requester
+    BREAK_GLASS = "break_glass"  # /rok-token DURATION --break-glass REASON
     SYSTEM = "system"  # the bot's own lifecycle
     MODAL = "modal"  # the get-token form (App Home's button)
     RENEW = "renew"  # a Renew button (a reminder, App Home, the list): the same duration again
@@ -59,7 +67,17 @@ def priority_of(outcome: str) -> Priority:
     """How soon an outcome must reach the channel."""
     if outcome == Outcome.REFUSED:
         return Priority.REFUSAL
-    if outcome in (Outcome.VERIFIED, Outcome.STARTED, Outcome.STOPPED, Outcome.REMINDED):
+    if outcome in (
+        Outcome.VERIFIED,
+        Outcome.STARTED,
+        Outcome.STOPPED,
+        Outcome.REMINDED,
+        # The decisions: the mint an approval leads to has its own (urgent) event.
+        Outcome.APPROVAL_REQUESTED,
+        Outcome.APPROVED,
+        Outcome.DENIED,
+        Outcome.LAPSED,
+    ):
         return Priority.INFO
     return Priority.URGENT
 
@@ -83,6 +101,7 @@ class AuditEvent:
     detail: str | None = None
     command: str | None = None
     origin: str | None = None  # how it was asked for (an `Origin`): command, modal, renew, cli, ...
+    actor: str | None = None  # who decided, when not the requester (an approver's Slack user ID)
     occurred_at: datetime = field(default_factory=utcnow, compare=False)
 
     @property

@@ -27,6 +27,7 @@ _DIGITS: Final = frozenset("0123456789")  # not str.isdigit(): it accepts "²", 
 _BLANKS: Final = frozenset(" \t")
 _MAX_DIGITS: Final = 12
 _MAX_INPUT: Final = 64
+_MAX_WORDS: Final = 8  # "1 d 2 h 3 m 4 s": the most words a duration can take that is still worth trying
 _QUOTE_LEN: Final = 40
 # Characters that are harmless when echoed into Slack mrkdwn; anything else is shown as "?".
 _QUOTABLE: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;+-/()'")
@@ -83,6 +84,17 @@ def parse_duration(text: str, *, minimum: int = 1, maximum: int | None = None) -
     if result > maximum:
         raise DurationError(f"{_quote(text)} is longer than the maximum of {format_duration(maximum)}: {bounds}.")
     return result
+
+
+def leading_duration(text: str) -> tuple[str, str]:
+    """Split a command's text into its duration and the words after it (a reason): the longest leading run
+    of words that is a duration. When none is, the whole text is the "duration", so its error names it."""
+    words = text.split()
+    for count in range(min(len(words), _MAX_WORDS), 0, -1):
+        head = " ".join(words[:count])
+        if not isinstance(_scan(head), _Refusal):
+            return head, " ".join(words[count:])
+    return text.strip(), ""
 
 
 def parse_setting_duration(text: str) -> int:

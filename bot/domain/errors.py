@@ -2,11 +2,13 @@
 
     RokBotError                    user_message: one short, actionable sentence    outcome
     ├── UsageError                 the caller asked for something malformed (CLI 2)  refused
-    │   └── DurationError          a duration that is junk, out of range or ambiguous
+    │   ├── DurationError          a duration that is junk, out of range or ambiguous
+    │   └── RequestNotPending      an approval click on a request decided, lapsed or unknown
     ├── AccessDenied               identity or policy refuses the request            refused
     │   ├── EmailMappingRefused    email mapping cannot vouch for this user
     │   ├── LimitExceeded          quota, cooldown or capacity: says how long to wait
     │   └── RenewRefused           a Renew of a token not the clicker's, unknown, or renewed already
+    │   └── NotAnApprover          an Approve/Deny click by the requester or a non-approver
     ├── SealError                  a Verify/Renew value forged, tampered, another's  refused
     │   ├── SealExpired            ... or expired
     │   └── SealKeyRetired         ... or sealed with a key the bot no longer has
@@ -22,6 +24,7 @@
     │       └── CommandFailed      the command ran and exited non-zero
     ├── OutputParseError           the command's output was not what we can read
     ├── DeliveryError              the token was minted but could not be delivered  undelivered
+    ├── ApprovalUnavailable        the request could not be put before the approvers  failed
     ├── RegistryUnreachable        the registry did not answer /auth/v1/token
     └── InternalError              a bug: the user gets a reference, the log the traceback
 
@@ -77,6 +80,12 @@ class DurationError(UsageError):
     user_message = "That duration is not valid."
 
 
+class RequestNotPending(UsageError):
+    """An Approve or Deny on a request that is no longer waiting (decided, lapsed) or never existed."""
+
+    user_message = "This request is no longer waiting for a decision."
+
+
 class AccessDenied(RokBotError):
     user_message = "You are not allowed to get a Rok Registry token."
     _outcome = Outcome.REFUSED
@@ -101,6 +110,12 @@ class RenewRefused(AccessDenied):
     already (each token is renewed once; the ledger's `renewed_from` is unique)."""
 
     user_message = "This Renew button is not for you: only the person a token was issued to can renew it."
+
+
+class NotAnApprover(AccessDenied):
+    """An Approve or Deny click by someone who may not decide: the requester, or anyone not listed."""
+
+    user_message = "You cannot approve this request: only the listed approvers can."
 
 
 class SealError(RokBotError):
@@ -171,6 +186,12 @@ class OutputParseError(RokBotError):
 class DeliveryError(RokBotError):
     user_message = "The token was created but could not be delivered to you."
     _outcome = Outcome.UNDELIVERED
+
+
+class ApprovalUnavailable(RokBotError):
+    """The request could not be posted to the approvals channel (the bot not invited, Slack down)."""
+
+    user_message = "Your request could not be put before the approvers; try again in a minute."
 
 
 class RegistryUnreachable(RokBotError):

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot.domain.approvals import PendingRequest
 from bot.domain.ledger import LedgerEntry
 from bot.domain.models import Limits
 
@@ -133,6 +134,7 @@ class HomeView:
     contact: str
     now: datetime
     remind_before: int = 0  # ROK_BOT_REMIND_BEFORE: the tab says reminders come, when they do
+    pending: tuple[PendingRequest, ...] = ()  # their requests waiting for an approver (issue 14)
 
 
 @dataclass(frozen=True, slots=True)

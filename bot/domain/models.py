@@ -76,6 +76,8 @@ class RequestContext:
     reply_to: str | None = None  # an opaque handle the Replies adapter understands (a Slack response_url)
     team_id: str | None = None
     once_key: str | None = None  # the front end's ID of this request (Slack's trigger_id): it acts once
+    # No live reply_to (an approval decided long after the request): notices go to the user's DM instead.
+    notify_dm: bool = False
 
 
 @dataclass(frozen=True, slots=True)

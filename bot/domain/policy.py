@@ -1,7 +1,10 @@
 """Who may get a token, for how long, how often: the admin's policy file, validated at start.
 
 Limits come from the overall section, overridden by the most generous Slack user group the user is in.
-An over-limit request is refused with the limit stated, never silently clamped.
+An over-limit request is refused with the limit stated, never silently clamped, unless the policy has an
+`approvals` section: then a request above the user's own limit and at most `approvals.max` waits for a
+listed approver instead. `break_glass` lets members of its user groups mint at once, up to its own `max`,
+with a reason, loudly.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from bot.domain.durations import config_seconds, format_duration
+from bot.domain.durations import config_seconds, format_duration, parse_duration
 from bot.domain.errors import AccessDenied, DurationError
 from bot.domain.patterns import SLACK_GROUP_ID, SLACK_USER_ID
 
@@ -30,6 +33,10 @@ Seconds = Annotated[int, BeforeValidator(config_seconds)]
 SecondsOrZero = Annotated[int, BeforeValidator(_seconds_or_zero)]
 SlackUserId = Annotated[str, Field(pattern=f"^{SLACK_USER_ID.pattern}$")]
 SlackGroupId = Annotated[str, Field(pattern=f"^{SLACK_GROUP_ID.pattern}$")]
+# A public or private channel the bot is invited to (not a DM: approvers must see the requests together).
+SlackChannelId = Annotated[str, Field(pattern=r"^[CG][A-Z0-9]{2,}$")]
+EXPIRE_AFTER_MIN = 60
+EXPIRE_AFTER_MAX = 7 * 86400
 
 
 class _Strict(BaseModel):
@@ -63,6 +70,44 @@ class Quota(_Strict):
     cooldown: SecondsOrZero = Field(default=30, description="Minimum time between two tokens of one user (0: none).")
 
 
+class Approvers(_Strict):
+    """Who may approve a request above a requester's limit: these users and the members of these groups."""
+
+    users: list[SlackUserId] = Field(default_factory=list)
+    usergroups: list[SlackGroupId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _someone(self) -> Approvers:
+        if not self.users and not self.usergroups:
+            raise ValueError("name at least one approver (users or usergroups)")
+        return self
+
+
+class Approvals(_Strict):
+    """Requests above the requester's own limit, up to `max`, go to the approvers in `channel`."""
+
+    channel: SlackChannelId = Field(description="Channel ID where requests are posted; invite the bot to it.")
+    approvers: Approvers
+    max: Seconds = Field(description="The longest duration that can be approved.")
+    expire_after: Seconds = Field(default=3600, description="A pending request lapses after this.")
+
+    @model_validator(mode="after")
+    def _expiry(self) -> Approvals:
+        if not EXPIRE_AFTER_MIN <= self.expire_after <= EXPIRE_AFTER_MAX:
+            raise ValueError(
+                f"expire_after must be between {format_duration(EXPIRE_AFTER_MIN)} "
+                f"and {format_duration(EXPIRE_AFTER_MAX)}"
+            )
+        return self
+
+
+class BreakGlass(_Strict):
+    """Members of these groups may mint at once in an incident, with a reason, up to `max`, loudly."""
+
+    usergroups: list[SlackGroupId] = Field(min_length=1, description="Who may use break-glass.")
+    max: Seconds = Field(description="The longest break-glass token.")
+
+
 class PolicyFile(_Strict):
     """The YAML document: every field optional; unset limits fall back to the ROK_BOT_* settings."""
 
@@ -72,6 +117,8 @@ class PolicyFile(_Strict):
     allow_guests: bool | None = None
     quota: Quota = Field(default_factory=Quota)
     max_concurrent_issues: int = Field(default=256, ge=1, le=100_000)
+    approvals: Approvals | None = None
+    break_glass: BreakGlass | None = None
 
     @model_validator(mode="after")
     def _unique_groups(self) -> PolicyFile:
@@ -104,6 +151,29 @@ class UserLimits:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class ApprovalRules:
+    """The resolved `approvals` section."""
+
+    channel: str
+    users: frozenset[str]
+    usergroups: frozenset[str]
+    max: int
+    expire_after: int
+
+    def may_decide(self, user_id: str, user_groups: Iterable[str]) -> bool:
+        """Whether the user is a listed approver (by ID, or as a member of a listed group)."""
+        return user_id in self.users or bool(self.usergroups & set(user_groups))
+
+
+@dataclass(frozen=True, slots=True)
+class BreakGlassRules:
+    """The resolved `break_glass` section."""
+
+    usergroups: frozenset[str]
+    max: int
+
+
 @dataclass(frozen=True)
 class Policy:
     """The effective policy: the file's rules with the settings' durations as the baseline."""
@@ -116,6 +186,8 @@ class Policy:
     per_hour: int
     cooldown: int
     max_concurrent_issues: int
+    approvals: ApprovalRules | None = None
+    break_glass: BreakGlassRules | None = None
 
     @property
     def group_ids(self) -> frozenset[str]:
@@ -129,6 +201,61 @@ class Policy:
     @property
     def absolute_max(self) -> int:
         return max([self.everyone.max, *(lim.max for _, lim in self.groups)])
+
+    @property
+    def widest_max(self) -> int:
+        """The longest duration any path allows: a user's own limit, an approval or break-glass."""
+        extra = [r.max for r in (self.approvals, self.break_glass) if r is not None]
+        return max([self.absolute_max, *extra])
+
+    def ack_duration(self, text: str) -> int:
+        """A command's duration, refused at once outside the widest range any path allows: the slash command's
+        ack, with no I/O (the caller's own limits need their user groups: the use case checks those)."""
+        try:
+            return parse_duration(text, minimum=self.absolute_min, maximum=self.widest_max)
+        except DurationError:
+            if self.approvals is None:
+                raise
+            try:
+                seconds = parse_duration(text)
+            except DurationError:
+                seconds = 0
+            if seconds <= self.widest_max:
+                raise
+        # Above what anyone can approve: say so, with the usual limit (the user's own may be a group's).
+        usual = format_duration(self.everyone.max)
+        own = f"the usual limit is {usual} (/rok-token help shows yours)" if self.groups else f"your limit is {usual}"
+        raise DurationError(
+            f"{format_duration(seconds)} is longer than anyone can approve ({format_duration(self.approvals.max)}); "
+            f"{own}: ask for at most that, or up to {format_duration(self.approvals.max)} with an approver's OK."
+        )
+
+    def needs_approval(self, limits: UserLimits, seconds: int) -> bool:
+        """False: within the user's own limits (mint now); True: above them but approvable; else DurationError
+        with the limits stated."""
+        if seconds <= limits.max or self.approvals is None:
+            limits.check(seconds)
+            return False
+        if seconds > self.approvals.max:
+            approvable = format_duration(self.approvals.max)
+            raise DurationError(
+                f"{format_duration(seconds)} is longer than anyone can approve ({approvable}); your own limit is "
+                f"{format_duration(limits.max)} ({limits.source}): ask for at most {format_duration(limits.max)}, "
+                f"or up to {approvable} with an approver's OK."
+            )
+        return True
+
+    def check_approved(self, limits: UserLimits, seconds: int) -> None:
+        """Re-check an approved duration when it is minted: the policy may have changed since the request."""
+        if self.approvals is None:
+            raise AccessDenied("Approvals are no longer enabled here; ask again.", detail="approvals removed")
+        _within(seconds, limits.min, self.approvals.max, "the longest an approver can grant")
+
+    def check_break_glass(self, limits: UserLimits, seconds: int) -> None:
+        """A break-glass duration: at least the user's minimum, at most `break_glass.max`."""
+        if self.break_glass is None:
+            raise AccessDenied("Break-glass is not enabled here.", detail="break_glass not configured")
+        _within(seconds, limits.min, self.break_glass.max, "the break-glass limit")
 
     def limits_for(self, user_groups: Iterable[str]) -> UserLimits:
         """The most generous limits among the user's groups, else everyone's."""
@@ -147,6 +274,16 @@ class Policy:
         raise AccessDenied(
             f"You are not on the list of people who may get Rok Registry tokens; ask {contact}.",
             detail="not in the allowlist",
+        )
+
+
+def _within(seconds: int, low: int, high: int, what: str) -> None:
+    bounds = f"choose between {format_duration(low)} and {format_duration(high)}"
+    if seconds > high:
+        raise DurationError(f"{format_duration(seconds)} is longer than {what} of {format_duration(high)}: {bounds}.")
+    if seconds < low:
+        raise DurationError(
+            f"{format_duration(seconds)} is shorter than the minimum of {format_duration(low)}: {bounds}."
         )
 
 
@@ -178,6 +315,28 @@ def build_policy(
     groups = tuple(
         (g.usergroup, _limits(g, everyone, g.name or g.usergroup, f"groups[{i}]")) for i, g in enumerate(doc.groups)
     )
+    approvals = None
+    if doc.approvals is not None:
+        if doc.approvals.max <= everyone.max:
+            raise PolicyError(
+                f"approvals.max ({format_duration(doc.approvals.max)}) must be longer than limits.max "
+                f"({format_duration(everyone.max)}): no request could need an approval"
+            )
+        approvals = ApprovalRules(
+            channel=doc.approvals.channel,
+            users=frozenset(doc.approvals.approvers.users),
+            usergroups=frozenset(doc.approvals.approvers.usergroups),
+            max=doc.approvals.max,
+            expire_after=doc.approvals.expire_after,
+        )
+    break_glass = None
+    if doc.break_glass is not None:
+        if doc.break_glass.max < everyone.min:
+            raise PolicyError(
+                f"break_glass.max ({format_duration(doc.break_glass.max)}) is shorter than limits.min "
+                f"({format_duration(everyone.min)})"
+            )
+        break_glass = BreakGlassRules(usergroups=frozenset(doc.break_glass.usergroups), max=doc.break_glass.max)
     return Policy(
         everyone=everyone,
         groups=groups,
@@ -187,6 +346,8 @@ def build_policy(
         per_hour=doc.quota.per_hour,
         cooldown=doc.quota.cooldown,
         max_concurrent_issues=doc.max_concurrent_issues,
+        approvals=approvals,
+        break_glass=break_glass,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import HomeView, Posted, Reminder, TokenForm, TokenList
@@ -296,6 +297,71 @@ class AuditOutbox(Protocol):
 
     def backlog(self, *, sink: str, now: datetime) -> tuple[int, float]:
         """Events not yet delivered to `sink`, and the age in seconds of the oldest (0 when none)."""
+        ...
+
+
+# -- approvals -------------------------------------------------------------------------------------------
+
+
+class PendingRequests(Protocol):
+    """Requests waiting for an approver; each is decided (or lapses) exactly once, whichever replica asks."""
+
+    def open(self, request: PendingRequest, *, now: datetime) -> PendingRequest | None:
+        """Record a new pending request, unless the user already has a live one: then that one, unchanged."""
+        ...
+
+    def withdraw(self, request_id: str) -> None:
+        """Forget a request that never reached the approvers (its message could not be posted)."""
+        ...
+
+    def attach(self, request_id: str, *, channel: str, message_ts: str) -> None:
+        """Remember where the request's message is, to update it once decided."""
+        ...
+
+    def get(self, request_id: str) -> PendingRequest | None:
+        """A request by its ID, whatever its status; None when there is no such request."""
+        ...
+
+    def decide(
+        self,
+        request_id: str,
+        *,
+        status: RequestStatus,
+        decided_by: str,
+        now: datetime,
+        approved_seconds: int | None = None,
+        note: str | None = None,
+    ) -> PendingRequest | None:
+        """Approve or deny a request still live at `now`: the decided request for exactly one caller, None for
+        every other (already decided, lapsed, unknown)."""
+        ...
+
+    def lapse(self, *, now: datetime) -> list[PendingRequest]:
+        """Claim every request past its expiry and still pending as lapsed; each is returned to one caller only."""
+        ...
+
+    def pending_for(self, user_id: str, *, now: datetime) -> list[PendingRequest]:
+        """The user's live requests, oldest first."""
+        ...
+
+
+class ApprovalBoard(Protocol):
+    """The approvals channel, and what the requester is told about their request there (never a token)."""
+
+    def post(self, request: PendingRequest) -> tuple[str, str] | None:
+        """The request, with Approve and Deny, in the approvals channel: (channel, ts), or None when refused."""
+        ...
+
+    def submitted(self, ctx: RequestContext, request: PendingRequest) -> None:
+        """Tell the requester privately that the request went to approval, and to whom."""
+        ...
+
+    def decided(self, request: PendingRequest, *, issued: bool | None) -> None:
+        """Show a decided or lapsed request's outcome in its message (buttons gone) and tell the requester."""
+        ...
+
+    def announce(self, event: AuditEvent) -> None:
+        """A loud notice of a break-glass token in the approvals channel."""
         ...
 
 

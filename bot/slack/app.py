@@ -19,17 +19,20 @@ from slack_bolt import App, BoltResponse
 
 from bot import metrics
 from bot.domain.audit import Origin
-from bot.domain.durations import format_duration, parse_duration
+from bot.domain.command import split_command
+from bot.domain.durations import format_duration
 from bot.domain.errors import AccessDenied, LimitExceeded, RokBotError, UsageError
 from bot.domain.models import RequestContext
 from bot.jobs import Jobs
 from bot.limits import Capacity
 from bot.logs import REQUEST_ID
 from bot.service import (
+    Decision,
     Facts,
     IssueRequest,
     Kind,
     Ports,
+    decide_request,
     help_for,
     issue_token,
     list_tokens,
@@ -37,7 +40,15 @@ from bot.service import (
     show_home,
     verify_button,
 )
-from bot.slack.blocks import VERIFY_ACTION_ID
+from bot.slack.blocks import (
+    APPROVAL_NOTE_ACTION,
+    APPROVAL_NOTE_BLOCK,
+    APPROVAL_SECONDS_ACTION,
+    APPROVAL_SECONDS_BLOCK,
+    APPROVE_ACTION_ID,
+    DENY_ACTION_ID,
+    VERIFY_ACTION_ID,
+)
 from bot.slack.dedupe import SeenRequests, delivery_key
 from bot.slack.replies import COMMAND
 
@@ -144,10 +155,11 @@ def register(app: App, bot: SlackFrontEnd) -> None:
     @app.command(COMMAND)
     def on_command(ack: Callable[..., None], command: dict[str, Any], context: dict[str, Any]) -> None:
         text = (command.get("text") or "").strip()
+        words = split_command(text)
         ctx = RequestContext(
             context["request_id"],
             command["user_id"],
-            Origin.COMMAND,
+            Origin.BREAK_GLASS if words.break_glass else Origin.COMMAND,
             reply_to=command.get("response_url"),
             team_id=command.get("team_id"),
             once_key=context.get("once_key"),
@@ -162,9 +174,11 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             return
         policy = bot.ports.policy
         try:
-            # The syntax and the widest range anyone may have, with no I/O; the caller's own limits need their
-            # user groups, so the use case checks those after the ack.
-            seconds = parse_duration(text, minimum=policy.absolute_min, maximum=policy.absolute_max) if text else None
+            if words.break_glass and not words.reason:
+                raise UsageError('Break-glass needs a reason: /rok-token 2h --break-glass "incident 4711".')
+            # The syntax and the widest range any path allows (the user's own limit, an approval), with no I/O;
+            # the caller's own limits need their user groups, so the use case checks those after the ack.
+            seconds = policy.ack_duration(words.duration) if words.duration else None
         except UsageError as exc:
             ack(response_type="ephemeral", text=exc.user_message)
             bot.report_later("issue", ctx, exc)
@@ -177,7 +191,8 @@ def register(app: App, bot: SlackFrontEnd) -> None:
 
         def issue() -> None:
             try:
-                if issue_token(bot.ports, IssueRequest(ctx, seconds)) is not None:
+                request = IssueRequest(ctx, seconds, reason=words.reason, break_glass=words.break_glass)
+                if issue_token(bot.ports, request) is not None:
                     show_home(bot.ports, ctx)  # the Home tab lists the new token
             finally:
                 bot.capacity.leave()
@@ -188,9 +203,10 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             return
         # The ack promises nothing that may be refused: limits and quota are checked after it.
         what = f"a {format_duration(seconds)} token" if seconds else "a token"
+        kind = "break-glass request" if words.break_glass else "request"
         ack(
             response_type="ephemeral",
-            text=f"Checking your request for {what}… it arrives in a private message from the bot in a few "
+            text=f"Checking your {kind} for {what}… it arrives in a private message from the bot in a few "
             f"seconds, or a short message says why not (request {ctx.request_id}).",
         )
 
@@ -209,6 +225,8 @@ def register(app: App, bot: SlackFrontEnd) -> None:
         )
         bot.run("verify", ctx, lambda: verify_button(bot.ports, ctx, value))
 
+    _register_approvals(app, bot)
+
     @app.error
     def on_error(error: Exception, body: dict[str, Any], context: dict[str, Any]) -> BoltResponse:
         """Unexpected failures before the ack: a short answer with a reference, never a stack trace."""
@@ -224,3 +242,48 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             else f"Something went wrong on our side; an admin can trace it with reference {rid}."
         )
         return _ephemeral(message)
+
+
+def _state_value(body: dict[str, Any], block_id: str, action_id: str) -> str | None:
+    """A value the clicker left in the message's inputs (`state.values`), as text; None when absent."""
+    values = (body.get("state") or {}).get("values") or {}
+    field = (values.get(block_id) or {}).get(action_id) if isinstance(values, dict) else None
+    if not isinstance(field, dict):
+        return None
+    option = field.get("selected_option")
+    value = option.get("value") if isinstance(option, dict) else field.get("value")
+    return value if isinstance(value, str) else None
+
+
+def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
+    """Approve and Deny on a request in the approvals channel: parse the click, ack, hand it to the use case."""
+
+    def on_decision(approve: bool, ack: Callable[..., None], body: dict[str, Any], context: dict[str, Any]) -> None:
+        ack()
+        actions = body.get("actions") or [{}]
+        ctx = RequestContext(
+            context["request_id"],
+            (body.get("user") or {}).get("id", ""),
+            Origin.APPROVAL,
+            reply_to=body.get("response_url"),
+            team_id=(body.get("team") or {}).get("id"),
+            once_key=context.get("once_key"),
+        )
+        # Everything the click carries is untrusted: the use case checks who clicked, and reads the request
+        # itself from the store; the chosen duration may only shorten it.
+        decision = Decision(
+            ctx,
+            str(actions[0].get("value") or ""),
+            approve=approve,
+            seconds=_state_value(body, APPROVAL_SECONDS_BLOCK, APPROVAL_SECONDS_ACTION) if approve else None,
+            note=None if approve else _state_value(body, APPROVAL_NOTE_BLOCK, APPROVAL_NOTE_ACTION),
+        )
+        bot.run("approve", ctx, lambda: decide_request(bot.ports, decision))
+
+    @app.action(APPROVE_ACTION_ID)
+    def on_approve(ack: Callable[..., None], body: dict[str, Any], context: dict[str, Any]) -> None:
+        on_decision(True, ack, body, context)
+
+    @app.action(DENY_ACTION_ID)
+    def on_deny(ack: Callable[..., None], body: dict[str, Any], context: dict[str, Any]) -> None:
+        on_decision(False, ack, body, context)

@@ -37,6 +37,11 @@ ICONS = {
     "started": ":arrow_forward:",
     "stopped": ":stop_button:",
     "reminded": ":hourglass_flowing_sand:",
+    "approval_requested": ":raised_hand:",
+    "approved": ":white_check_mark:",
+    "denied": ":no_entry_sign:",
+    "lapsed": ":hourglass:",
+    "break_glass": ":rotating_light:",
 }
 # Origins an ID line names after the command ("issue via modal"); the slash command is the default.
 _SHOWN_ORIGINS = frozenset({"modal", "renew", "cli"})
@@ -56,6 +61,8 @@ def facts_line(event: AuditEvent, *, repeated: int = 1, span_seconds: float = 0.
         parts.append(format_duration(event.duration_seconds))
     if event.expires_at is not None:
         parts.append(f"expires {slack_date(event.expires_at)}")
+    if event.actor:
+        parts.append(f"by <@{event.actor}>")
     if event.reason:
         parts.append(escape(event.reason))
     return " · ".join(parts)

@@ -8,14 +8,22 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
     HeaderBlock,
+    InputBlock,
     MarkdownTextObject,
+    Option,
+    PlainTextInputElement,
     SectionBlock,
+    StaticSelectElement,
 )
 
+from bot.domain.approvals import REASON_MAX, PendingRequest, RequestStatus, duration_choices
+from bot.domain.audit import AuditEvent
 from bot.domain.durations import format_duration
 from bot.domain.models import HelpInfo, IssuedToken, VerifyResult
+from bot.domain.policy import ApprovalRules
 
 VERIFY_ACTION_ID = "verify_token"
 
@@ -122,3 +130,199 @@ def verify_message(result: VerifyResult, *, now: datetime, checked_ago: int | No
         lines.append(f"_Checked {format_duration(checked_ago)} ago; click again in a few seconds for a new check._")
         text = f"Checked {format_duration(checked_ago)} ago: {text}"
     return text, [SectionBlock(text=_md("\n".join(lines)))]
+
+
+# -- approvals -------------------------------------------------------------------------------------------
+# The approvals channel sees who asks for what and why, never a token: the token only ever goes to the
+# requester's private message (token_message).
+
+APPROVE_ACTION_ID = "approval_approve"
+DENY_ACTION_ID = "approval_deny"
+# Input blocks in the request's message: their values arrive in the Approve/Deny click's `state.values`.
+APPROVAL_SECONDS_BLOCK = "approval_seconds"
+APPROVAL_SECONDS_ACTION = "seconds"
+APPROVAL_NOTE_BLOCK = "approval_note"
+APPROVAL_NOTE_ACTION = "note"
+
+
+def approvers_mrkdwn(rules: ApprovalRules) -> str:
+    """The approvers as Slack renders them: user mentions and user-group handles (IDs from the policy)."""
+    who = [f"<@{u}>" for u in sorted(rules.users)] + [f"<!subteam^{g}>" for g in sorted(rules.usergroups)]
+    return ", ".join(who)
+
+
+def _request_facts(request: PendingRequest) -> str:
+    reason = escape(request.reason) if request.reason else "_none given_"
+    return (
+        f"<@{request.user_id}> asks for a *{format_duration(request.seconds)}* Rok Registry token "
+        f"for Rok user `{escape(request.rok_user)}`.\n"
+        f"*Their usual limit:* {format_duration(request.usual_max)} ({escape(request.usual_source)})\n"
+        f"*Reason:* {reason}"
+    )
+
+
+def approval_request_message(request: PendingRequest, *, rules: ApprovalRules, minimum: int) -> tuple[str, list[Block]]:
+    """The request in the approvals channel: the facts, a duration to grant, a denial note, Approve and Deny."""
+    choices = duration_choices(request, minimum=minimum)
+    options = [Option(text=format_duration(s), value=str(s)) for s in choices]
+    blocks: list[Block] = [
+        HeaderBlock(text="Token request above the usual limit"),
+        SectionBlock(text=_md(_request_facts(request))),
+        InputBlock(
+            block_id=APPROVAL_SECONDS_BLOCK,
+            label="Approve for",
+            element=StaticSelectElement(action_id=APPROVAL_SECONDS_ACTION, options=options, initial_option=options[0]),
+            hint="The requester's request, or less.",
+        ),
+        InputBlock(
+            block_id=APPROVAL_NOTE_BLOCK,
+            label="Reason for a denial",
+            element=PlainTextInputElement(action_id=APPROVAL_NOTE_ACTION, max_length=REASON_MAX),
+            hint="Optional; sent to the requester.",
+            optional=True,
+        ),
+        ActionsBlock(
+            block_id="approval_decide",
+            elements=[
+                ButtonElement(
+                    text="Approve",
+                    action_id=APPROVE_ACTION_ID,
+                    value=request.id,
+                    style="primary",
+                    confirm=ConfirmObject(
+                        title="Approve this request?",
+                        text=f"A token for Rok user {request.rok_user} goes to the requester, privately.",
+                        confirm="Approve",
+                        deny="Cancel",
+                    ),
+                ),
+                ButtonElement(text="Deny", action_id=DENY_ACTION_ID, value=request.id, style="danger"),
+            ],
+        ),
+        ContextBlock(
+            elements=[
+                _md(
+                    f"Request `{request.request_id}` · lapses {slack_date(request.expires_at)} · "
+                    f"approvers: {approvers_mrkdwn(rules)}. The first decision counts; nobody approves their own "
+                    "request. The token never appears here."
+                )
+            ]
+        ),
+    ]
+    text = (
+        f"Token request: <@{request.user_id}> asks for {format_duration(request.seconds)} "
+        f"(usual limit {format_duration(request.usual_max)})"
+    )
+    return text, blocks
+
+
+def _outcome_line(request: PendingRequest, *, issued: bool | None) -> str:
+    when = slack_date(request.decided_at) if request.decided_at is not None else "now"
+    granted = format_duration(request.approved_seconds or request.seconds)
+    if request.status is RequestStatus.APPROVED:
+        line = f":white_check_mark: *Approved* by <@{request.decided_by}> at {when}, for *{granted}*"
+        if issued is False:
+            return line + ", but no token was issued: the requester was told why, and the audit channel says."
+        return line + f"; the token went to <@{request.user_id}> privately."
+    if request.status is RequestStatus.DENIED:
+        note = f": {escape(request.note)}" if request.note else "."
+        return f":no_entry_sign: *Denied* by <@{request.decided_by}> at {when}{note}"
+    waited = format_duration(max(int((request.expires_at - request.requested_at).total_seconds()), 1))
+    return f":hourglass: *Lapsed* at {when}: nobody decided within {waited}."
+
+
+def approval_decided_message(request: PendingRequest, *, issued: bool | None) -> tuple[str, list[Block]]:
+    """The request's message once decided or lapsed: the facts and the outcome, no buttons."""
+    blocks: list[Block] = [
+        HeaderBlock(text="Token request above the usual limit"),
+        SectionBlock(text=_md(_request_facts(request))),
+        SectionBlock(text=_md(_outcome_line(request, issued=issued))),
+        ContextBlock(elements=[_md(f"Request `{request.request_id}`")]),
+    ]
+    return f"Token request of <@{request.user_id}>: {request.status.value}", blocks
+
+
+def approval_submitted_notice(request: PendingRequest, *, rules: ApprovalRules) -> tuple[str, list[Block]]:
+    """What the requester is told when the request goes to approval: why, to whom, and what happens next."""
+    lines = [
+        f"*{format_duration(request.seconds)}* is above your limit of {format_duration(request.usual_max)} "
+        f"({escape(request.usual_source)}), so your request went to the approvers ({approvers_mrkdwn(rules)}) "
+        f"in <#{rules.channel}>.",
+        f"If one of them approves it by {slack_date(request.expires_at)}, the token reaches you here, privately.",
+    ]
+    text = f"Your request for {format_duration(request.seconds)} went to approval (request {request.request_id})"
+    return text, [
+        SectionBlock(text=_md("\n".join(lines))),
+        ContextBlock(elements=[_md(f"Request `{request.request_id}`")]),
+    ]
+
+
+def approval_outcome_notice(request: PendingRequest, *, issued: bool | None) -> tuple[str, list[Block]]:
+    """What the requester is told in their DM once their request is decided or lapsed (never the token)."""
+    asked = f"your request for a {format_duration(request.seconds)} Rok Registry token"
+    if request.status is RequestStatus.APPROVED:
+        granted = format_duration(request.approved_seconds or request.seconds)
+        line = f":white_check_mark: <@{request.decided_by}> approved {asked}, for *{granted}*."
+        line += (
+            " The token could not be issued: the message above says why."
+            if issued is False
+            else " The token is in the private message from the bot: copy it now, it is shown once."
+        )
+    elif request.status is RequestStatus.DENIED:
+        note = f": {escape(request.note)}" if request.note else "."
+        line = f":no_entry_sign: <@{request.decided_by}> denied {asked}{note}"
+    else:
+        line = (
+            f":hourglass: Nobody decided on {asked} in time, so it lapsed. Ask again, or for at most "
+            f"{format_duration(request.usual_max)} without an approval."
+        )
+    text = f"Your token request {request.request_id} was {request.status.value}"
+    return text, [SectionBlock(text=_md(line)), ContextBlock(elements=[_md(f"Request `{request.request_id}`")])]
+
+
+def break_glass_notice(event: AuditEvent) -> tuple[str, list[Block]]:
+    """The loud notice of a break-glass token in the approvals channel: who, for whom, how long, why."""
+    expires = f", expires {slack_date(event.expires_at)}" if event.expires_at is not None else ""
+    why = escape(event.reason or "no reason given")
+    duration = format_duration(event.duration_seconds or 0)
+    blocks: list[Block] = [
+        HeaderBlock(text=":rotating_light: Break-glass token"),
+        SectionBlock(
+            text=_md(
+                f"<!here> <@{event.slack_user}> took a *{duration}* token for Rok user "
+                f"`{escape(event.username or '?')}` without an approval{expires}.\n*Reason:* {why}"
+            )
+        ),
+        ContextBlock(
+            elements=[
+                _md(
+                    f"Request `{event.request_id}`"
+                    + (f" · token `{event.token_uuid}` (revoke it in Rok by this UUID)" if event.token_uuid else "")
+                )
+            ]
+        ),
+    ]
+    return f"Break-glass: <@{event.slack_user}> took a {duration} token ({event.request_id})", blocks
+
+
+PENDING_CAP = 5  # one live request per user is the rule; a few fit beside 60 token lines
+
+
+def pending_requests_blocks(requests: list[PendingRequest], *, now: datetime) -> list[Block]:
+    """The user's requests waiting for an approver, for App Home (`bot.service.pending_for` gives them)."""
+    blocks: list[Block] = [HeaderBlock(text="Waiting for approval")]
+    if not requests:
+        blocks.append(ContextBlock(elements=[_md("No request of yours is waiting for an approver.")]))
+        return blocks
+    for request in requests[:PENDING_CAP]:  # App Home holds 100 blocks: leave room for the rest of the page
+        reason = f" · {escape(request.reason)}" if request.reason else ""
+        blocks.append(
+            SectionBlock(
+                text=_md(
+                    f"*{format_duration(request.seconds)}* for `{escape(request.rok_user)}`, asked "
+                    f"{slack_date(request.requested_at)}; lapses in {time_left(request.expires_at, now)}{reason}"
+                )
+            )
+        )
+        blocks.append(ContextBlock(elements=[_md(f"Request `{request.request_id}`")]))
+    return blocks

@@ -59,6 +59,8 @@ class SlackReplies:
     def notice(self, ctx: RequestContext, text: str) -> None:
         if ctx.reply_to:
             self.respond(ctx.reply_to, *notice(text, request_id=ctx.request_id))
+        elif ctx.notify_dm:
+            self.direct(ctx.user_id, *notice(text, request_id=ctx.request_id))
 
     def undelivered(self, ctx: RequestContext, text: str) -> None:
         try:
@@ -93,6 +95,20 @@ class SlackReplies:
         if result.status_code != 200:
             metrics.SLACK_API_ERRORS.labels("response_url", str(result.status_code)).inc()
             log.warning("response_url post failed", extra={"status": result.status_code})
+            return False
+        return True
+
+    def direct(self, user_id: str, text: str, blocks: list[Block]) -> bool:
+        """A message that stays in the user's DM with the bot (never a secret: anyone at their screen sees it)."""
+        method = "conversations.open"
+        try:
+            channel = self._client.conversations_open(users=user_id)["channel"]["id"]
+            method = "chat.postMessage"
+            self._client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False)
+        except (SlackClientError, OSError) as exc:
+            error = str(exc.response.get("error", "unknown")) if isinstance(exc, SlackApiError) else type(exc).__name__
+            metrics.SLACK_API_ERRORS.labels(method, error).inc()
+            log.warning("direct message failed", extra={"method": method, "error": error})
             return False
         return True
 

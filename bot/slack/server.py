@@ -29,7 +29,7 @@ from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.identity import Workspace
 from bot.domain.lifecycle import sweep_interval
 from bot.jobs import Jobs
-from bot.service import Ports
+from bot.service import Ports, lapse_due
 from bot.settings import Settings, SettingsError
 from bot.slack.app import SlackFrontEnd
 from bot.store import Store
@@ -198,7 +198,8 @@ class BotServer:
                 log.warning("reminder sweep failed", extra={"error": type(exc).__name__})
 
     def _maintain(self, store: Store) -> None:
-        """Every minute: the crash sweep; every hour: the retention. A failing database shows in /readyz."""
+        """Every minute: the crash sweep and lapsed approvals; every hour: the retention. A failing database
+        shows in /readyz."""
         rounds = 0
         while not self._maintenance.wait(MAINTENANCE_SECONDS):
             rounds += 1
@@ -207,12 +208,20 @@ class BotServer:
                 if store.sweep(now=now) and self.bot is not None:
                     for sender in self.bot.senders:
                         sender.wake()
+                self.sweep_approvals(now)
                 if rounds % 60 == 0:
                     store.prune(now=now)
                 self.health.store = self._store_ok
             except Exception as exc:  # the database is down: say so, keep trying
                 self.health.store = f"failing: {type(exc).__name__}"
                 log.warning("store upkeep failed", extra={"error": type(exc).__name__})
+
+    def sweep_approvals(self, now: datetime | None = None) -> int:
+        """Approval requests past their expiry: each lapsed once across replicas (requester told, message
+        edited, audited); how many. The maintenance thread calls it every round."""
+        if self.bot is None:
+            return 0
+        return len(lapse_due(self.bot.ports, now=now))
 
     def _auth_test(self, client: WebClient, *, attempts: int) -> dict[str, Any]:
         """auth.test until it answers (attempts=0: forever, with capped backoff); /readyz stays 503 meanwhile."""

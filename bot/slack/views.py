@@ -46,7 +46,7 @@ from bot.domain.lifecycle import (
     short_uuid,
 )
 from bot.domain.models import Limits
-from bot.slack.blocks import escape, slack_date, time_left
+from bot.slack.blocks import escape, pending_requests_blocks, slack_date, time_left
 
 OPEN_FORM_ACTION_ID = "get_token"
 RENEW_ACTION_ID = "renew_token"
@@ -102,6 +102,8 @@ def home_view(home: HomeView) -> View:
         blocks.append(ContextBlock(block_id="limits", elements=[_md(who + _limits_line(home.limits))]))
     else:
         blocks.append(SectionBlock(block_id="get", text=_md(f"{intro}\n:no_entry: {escape(home.refusal)}")))
+    if home.pending:
+        blocks += [DividerBlock(), *pending_requests_blocks(list(home.pending), now=home.now)]
     blocks += [DividerBlock(), SectionBlock(block_id="yours", text=_md("*Your tokens*"))]
     tokens = home.tokens
     blocks += [_token_section(line) for line in tokens.live]

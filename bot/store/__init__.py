@@ -2,7 +2,7 @@
 
     store = open_store(settings, sinks=("slack",))   # nothing is connected yet
     store.upgrade()                                   # at start: migrate under a lock (idempotent)
-    store.ledger.reserve(...); store.outbox.claim(...); store.once.claim(...)
+    store.ledger.reserve(...); store.outbox.claim(...); store.once.claim(...); store.approvals.decide(...)
     store.sweep(now=...); store.prune(now=...)        # at start and periodically
     store.check()                                     # doctor: "schema at revision X (head)" or a StoreError
     store.close()
@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.store.approvals import SqlPendingRequests
 from bot.store.db import current_fast, database_url, display, make_engine
 from bot.store.ledger import STALE_AFTER, Pruned, SqlLedger
 from bot.store.once import SqlOnceClaims
@@ -26,12 +27,12 @@ from bot.store.schema import HEAD_REVISION
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from bot.domain.ports import AuditOutbox, Ledger, OnceClaims
+    from bot.domain.ports import AuditOutbox, Ledger, OnceClaims, PendingRequests
     from bot.settings import StoreSettings
 
-    def _implements_the_ports(engine: Engine) -> tuple[Ledger, AuditOutbox, OnceClaims]:
+    def _implements_the_ports(engine: Engine) -> tuple[Ledger, AuditOutbox, OnceClaims, PendingRequests]:
         """Never called: mypy checks here that the adapters satisfy the domain's ports."""
-        return SqlLedger(engine), SqlAuditOutbox(engine), SqlOnceClaims(engine)
+        return SqlLedger(engine), SqlAuditOutbox(engine), SqlOnceClaims(engine), SqlPendingRequests(engine)
 
 
 class Store:
@@ -43,6 +44,7 @@ class Store:
         self.ledger = SqlLedger(engine, sinks=sinks)
         self.outbox = SqlAuditOutbox(engine, sinks=sinks)
         self.once = SqlOnceClaims(engine)
+        self.approvals = SqlPendingRequests(engine)
 
     @property
     def url(self) -> str:
@@ -89,8 +91,11 @@ class Store:
         return self.ledger.sweep(now=now, older_than=older_than)
 
     def prune(self, *, now: datetime) -> Pruned:
-        """Apply the retention to the ledger and the delivered audit events; drop expired once-claims."""
-        return self.ledger.prune(now=now, retention=self.retention)
+        """Apply the retention to the ledger, the delivered audit events and decided approval requests; drop
+        expired once-claims."""
+        pruned = self.ledger.prune(now=now, retention=self.retention)
+        self.approvals.prune(now=now, retention=self.retention)
+        return pruned
 
     def close(self) -> None:
         """Close every pooled connection."""

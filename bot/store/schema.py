@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
 # Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
-HEAD_REVISION = "0002_token_lifecycle"
+HEAD_REVISION = "0003_approvals"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -144,4 +144,40 @@ once_claims = sa.Table(
     sa.Column("claimed_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Index("ix_once_claims_expires", "expires_at"),
+)
+
+# Requests above a user's limit, waiting for an approver (bot/domain/approvals.py). A decision is one
+# conditional UPDATE (`WHERE status = 'pending' AND expires_at > now`): whoever changes the row decided.
+approval_requests = sa.Table(
+    "approval_requests",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("slack_team", sa.String(32)),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("rok_user", sa.String(255), nullable=False),
+    sa.Column("seconds", sa.Integer, nullable=False),
+    sa.Column("usual_max", sa.Integer, nullable=False),
+    sa.Column("usual_source", sa.String(80), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("decided_at", UTCDateTime),
+    sa.Column("approved_seconds", sa.Integer),
+    sa.Column("note", sa.String(500)),
+    sa.Column("channel", sa.String(32)),
+    sa.Column("message_ts", sa.String(32)),
+    # A user's live requests (one at a time; App Home lists them).
+    sa.Index("ix_approval_requests_user", "user_id", "status"),
+    # The lapse sweep: few rows are ever pending, so a partial index stays tiny.
+    sa.Index(
+        "ix_approval_requests_pending",
+        "expires_at",
+        sqlite_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status = 'pending'"),
+    ),
+    # Retention of decided requests.
+    sa.Index("ix_approval_requests_requested", "requested_at"),
 )

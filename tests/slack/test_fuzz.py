@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.adapters.seal import Sealer
+from bot.domain.command import split_command
 from bot.domain.durations import parse_duration
 from bot.domain.errors import DurationError, SealError
 from bot.domain.secret import Token
@@ -41,7 +42,13 @@ TOKEN_CREATE = re.compile(
 )
 
 duration_like = st.from_regex(r"\A[ ]?[-+]?[0-9]{0,14}(\.[0-9])?[smhdwSMHDWx ]{0,3}([0-9]{0,3}[smhd])?[ ]?\Z")
-slash_text = st.one_of(st.text(max_size=80), duration_like, st.sampled_from(["help", "", "24h", "1h30m", "7d"]))
+with_reason = st.builds(lambda d, r: f"{d} {r}", duration_like, st.text(max_size=40))
+slash_text = st.one_of(
+    st.text(max_size=80),
+    duration_like,
+    with_reason,
+    st.sampled_from(["help", "", "24h", "1h30m", "7d", "24h because x", "2h --break-glass incident"]),
+)
 user_ids = st.one_of(
     st.sampled_from(["U0JDOE", "U0ALICE", "U0MALLORY", "U0GUEST", "U0HUBOT"]),
     st.from_regex(r"\A[UW][A-Z0-9]{2,12}\Z"),
@@ -102,8 +109,8 @@ def _slash(box: Sandbox, user_id: str, text: str) -> None:
     ack = json.loads(response.body)["text"] if response.body else ""
     assert "Traceback" not in ack
     if ack.startswith("Checking") and text.strip():
-        # Accepted at the ack: the text must be a duration within the widest range.
-        parse_duration(text.strip(), minimum=300, maximum=30 * 86400)
+        # Accepted at the ack: the text must start with a duration within the widest range (a reason may follow).
+        parse_duration(split_command(text).duration, minimum=300, maximum=30 * 86400)
 
 
 def _check_slash(box: Sandbox, user_id: str, text: str) -> None:

@@ -178,7 +178,7 @@ def test_a_database_at_0001_with_tokens_upgrades_to_0002_and_back(db_url: str) -
     from bot.store import open_url
     from bot.store.db import writing
     from bot.store.migrate import _config
-    from bot.store.schema import ledger
+    from bot.store.schema import HEAD_REVISION, ledger
 
     store = open_url(db_url)
     try:
@@ -198,7 +198,7 @@ def test_a_database_at_0001_with_tokens_upgrades_to_0002_and_back(db_url: str) -
                 ),
                 {"now": T0.replace(tzinfo=None) if store.backend == "sqlite" else T0},
             )
-        assert store.upgrade() == "0002_token_lifecycle"
+        assert store.upgrade() == HEAD_REVISION  # through 0002 (and any later revision)
         (entry,) = store.ledger.tokens(TokenQuery())
         assert (entry.request_id, entry.renewed_from, entry.reminded_at) == ("old", None, None)
         migrate("0001", down=True)

@@ -7,11 +7,13 @@ adapters at the port, so the use cases' own decisions can be tested one by one.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import NoAccountError, RokBotError
 from bot.domain.identity import Workspace
@@ -158,6 +160,91 @@ class FakeSealer:
         return Sealed(token, user_id, 0, token_uuid, username)
 
 
+class FakePendingRequests:
+    """Pending approval requests in a dict, decided under a lock: the store's rules, in memory."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, PendingRequest] = {}
+        self._lock = threading.Lock()
+
+    def open(self, request: PendingRequest, *, now: datetime) -> PendingRequest | None:
+        with self._lock:
+            live = [r for r in self.rows.values() if r.user_id == request.user_id and r.live(now)]
+            if live:
+                return live[0]
+            self.rows[request.id] = request
+        return None
+
+    def withdraw(self, request_id: str) -> None:
+        with self._lock:
+            self.rows.pop(request_id, None)
+
+    def attach(self, request_id: str, *, channel: str, message_ts: str) -> None:
+        with self._lock:
+            self.rows[request_id] = replace(self.rows[request_id], channel=channel, message_ts=message_ts)
+
+    def get(self, request_id: str) -> PendingRequest | None:
+        return self.rows.get(request_id)
+
+    def decide(
+        self,
+        request_id: str,
+        *,
+        status: RequestStatus,
+        decided_by: str,
+        now: datetime,
+        approved_seconds: int | None = None,
+        note: str | None = None,
+    ) -> PendingRequest | None:
+        with self._lock:
+            row = self.rows.get(request_id)
+            if row is None or not row.live(now):
+                return None
+            decided = replace(
+                row, status=status, decided_by=decided_by, decided_at=now, approved_seconds=approved_seconds, note=note
+            )
+            self.rows[request_id] = decided
+            return decided
+
+    def lapse(self, *, now: datetime) -> list[PendingRequest]:
+        with self._lock:
+            due = [r for r in self.rows.values() if r.status is RequestStatus.PENDING and r.expires_at <= now]
+            for row in due:
+                self.rows[row.id] = replace(row, status=RequestStatus.LAPSED, decided_at=now)
+            return [self.rows[r.id] for r in due]
+
+    def pending_for(self, user_id: str, *, now: datetime) -> list[PendingRequest]:
+        return sorted(
+            (r for r in self.rows.values() if r.user_id == user_id and r.live(now)), key=lambda r: r.requested_at
+        )
+
+
+@dataclass
+class FakeBoard:
+    """The approvals channel: what was posted, how each request ended, what requesters were told."""
+
+    postable: bool = True
+    posted: list[PendingRequest] = field(default_factory=list)
+    submitted_to: list[tuple[RequestContext, PendingRequest]] = field(default_factory=list)
+    decisions: list[tuple[PendingRequest, bool | None]] = field(default_factory=list)
+    announced: list[AuditEvent] = field(default_factory=list)
+
+    def post(self, request: PendingRequest) -> tuple[str, str] | None:
+        if not self.postable:
+            return None
+        self.posted.append(request)
+        return "C0APPROVALS", f"1.{len(self.posted):06d}"
+
+    def submitted(self, ctx: RequestContext, request: PendingRequest) -> None:
+        self.submitted_to.append((ctx, request))
+
+    def decided(self, request: PendingRequest, *, issued: bool | None) -> None:
+        self.decisions.append((request, issued))
+
+    def announce(self, event: AuditEvent) -> None:
+        self.announced.append(event)
+
+
 @dataclass
 class World:
     """Ports wired around the fakes, and the fakes themselves for the assertions."""
@@ -168,9 +255,13 @@ class World:
     audit: FakeAudit
     engine: FakeMinter
     clock: Clock
+    pending: FakePendingRequests = field(default_factory=FakePendingRequests)
+    board: FakeBoard = field(default_factory=FakeBoard)
 
-    def ctx(self, user_id: str, request_id: str = "r1") -> RequestContext:
-        return RequestContext(request_id, user_id, Origin.COMMAND, reply_to="https://hooks.example/r", team_id=TEAM)
+    def ctx(self, user_id: str, request_id: str = "r1", *, once_key: str | None = None) -> RequestContext:
+        return RequestContext(
+            request_id, user_id, Origin.COMMAND, reply_to="https://hooks.example/r", team_id=TEAM, once_key=once_key
+        )
 
 
 def world(
@@ -202,6 +293,7 @@ def world(
         support_contact="#help",
     )
     quota = MemoryQuota(rule=QuotaRule(built.per_hour, built.cooldown), audit=audit, clock=clock)
+    pending, board = FakePendingRequests(), FakeBoard()
     ports = Ports(
         engine=engine,
         directory=directory,
@@ -213,5 +305,8 @@ def world(
         sealer=FakeSealer(),
         checks=new_checks(),
         contact="#help",
+        pending=pending,
+        board=board,
+        clock=clock,
     )
-    return World(ports, directory, replies, audit, engine, clock)
+    return World(ports, directory, replies, audit, engine, clock, pending, board)

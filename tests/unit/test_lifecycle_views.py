@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.domain.approvals import PendingRequest
 from bot.domain.lifecycle import (
     HOME_EXPIRED_CAP,
     HOME_LIVE_CAP,
@@ -48,8 +49,10 @@ def _lines(n: int, *, expired: bool = False) -> list[TokenLine]:
     return [TokenLine(1000 + n * 2 + expired, f"{n:08x}", f"req{n}", 86400, at) for n in range(n)]
 
 
-def _home(tokens: TokenList, *, refusal: str | None = None) -> dict[str, Any]:
-    home = HomeView("U0JDOE", tokens, LIMITS, None if refusal else "jdoe", refusal, "#platform-help", NOW, 3600)
+def _home(tokens: TokenList, *, refusal: str | None = None, pending: tuple[PendingRequest, ...] = ()) -> dict[str, Any]:
+    home = HomeView(
+        "U0JDOE", tokens, LIMITS, None if refusal else "jdoe", refusal, "#platform-help", NOW, 3600, pending
+    )
     view = home_view(home).to_dict()
     assert view_problem(view) is None, view_problem(view)
     return view
@@ -88,6 +91,32 @@ def test_the_home_tab_stays_inside_100_blocks_and_says_how_many_more() -> None:
     view = _home(tokens)
     assert len(view["blocks"]) <= 100
     assert "…and 160 more, not shown here." in _text(view) and "…and 75 more expired." in _text(view)
+
+
+def _pending(n: int) -> tuple[PendingRequest, ...]:
+    return tuple(
+        PendingRequest(
+            id=f"p{i}",
+            request_id=f"req-p{i}",
+            team_id="T0",
+            user_id="U0JDOE",
+            rok_user="jdoe",
+            seconds=14 * 86400,
+            usual_max=7 * 86400,
+            usual_source="everyone",
+            reason="training run X",
+            requested_at=NOW,
+            expires_at=NOW + timedelta(hours=1),
+        )
+        for i in range(n)
+    )
+
+
+def test_the_home_tab_shows_requests_waiting_for_an_approver_and_still_fits() -> None:
+    view = _home(TokenList([]), pending=_pending(1))
+    assert "Waiting for approval" in _text(view) and "*14d* for `jdoe`" in _text(view)
+    full = _home(TokenList(_lines(HOME_LIVE_CAP), 160, _lines(HOME_EXPIRED_CAP, expired=True), 75), pending=_pending(9))
+    assert len(full["blocks"]) <= 100
 
 
 def test_the_home_tab_of_a_refused_user_has_no_get_a_token_button() -> None:

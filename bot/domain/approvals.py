@@ -1,0 +1,115 @@
+"""Approvals: a request above the requester's own limit waits for a second person (pure rules, no I/O).
+
+A request is `pending` from the moment it is posted to the approvals channel until exactly one of these
+happens, whichever comes first, decided once across replicas by the store's conditional update:
+
+    pending ──Approve by a listed approver──▶ approved ──▶ the one issue use case mints for the requester
+       │──────Deny by a listed approver─────▶ denied
+       └──────expire_after passes───────────▶ lapsed   (claimed by a periodic sweep, or by a late click)
+
+Nothing here is secret: a pending request holds who asked, for which Rok user, how long and why. Its ID
+is random and carried in the message's buttons, but it grants nothing: the clicker's Slack user ID decides
+whether the click counts (`check_decider`), and the store's row, never the click, says what is approved.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.domain.durations import format_duration
+from bot.domain.errors import NotAnApprover, UsageError
+from bot.domain.policy import ApprovalRules
+
+REASON_MAX = 300  # characters of a requester's reason or an approver's note that are kept
+# Durations an approver may pick instead of the one asked for (the select offers those below it).
+LADDER = (3600, 4 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 60 * 86400)
+_CHOICES_MAX = 100  # Slack's limit on a select's options
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    LAPSED = "lapsed"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRequest:
+    """A request above the requester's limit, and what became of it; never a token."""
+
+    id: str  # random, carried in the Approve/Deny buttons
+    request_id: str  # the slash command's request ID: the audit events of the whole story share it
+    team_id: str | None
+    user_id: str  # the requester
+    rok_user: str
+    seconds: int  # asked for
+    usual_max: int  # the requester's own limit, and where it comes from
+    usual_source: str
+    reason: str
+    requested_at: datetime
+    expires_at: datetime
+    status: RequestStatus = RequestStatus.PENDING
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    approved_seconds: int | None = None
+    note: str | None = None  # the approver's reason for a denial
+    channel: str | None = None  # where its message is, once posted
+    message_ts: str | None = None
+
+    def live(self, now: datetime) -> bool:
+        """Still waiting for a decision at `now`."""
+        return self.status is RequestStatus.PENDING and self.expires_at > now
+
+
+def new_request_id() -> str:
+    """A fresh pending-request ID (random: one cannot be guessed from another)."""
+    return secrets.token_hex(10)
+
+
+def clean_text(text: str | None) -> str:
+    """A reason or a note as kept: printable, one line, at most REASON_MAX characters (quotes trimmed)."""
+    if not text:
+        return ""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    flat = flat.strip("\"'\u201c\u201d\u2018\u2019 ")
+    return flat[:REASON_MAX]
+
+
+def check_decider(rules: ApprovalRules, *, decider: str, requester: str, decider_groups: frozenset[str]) -> None:
+    """Refuse a decision by the requester (even a listed approver) or by anyone the policy does not list."""
+    if decider == requester:
+        raise NotAnApprover(
+            "You cannot approve or deny your own request: another approver must.", detail="self-approval refused"
+        )
+    if not rules.may_decide(decider, decider_groups):
+        raise NotAnApprover(detail="not a listed approver")
+
+
+def approved_seconds(request: PendingRequest, chosen: str | None) -> int:
+    """The duration an Approve grants: the one asked for, or a shorter one the approver picked.
+
+    `chosen` comes from the click (the message's select), so it is untrusted: only a whole number of seconds,
+    at most what the stored request asked for, is accepted.
+    """
+    if chosen is None or chosen == "":
+        return request.seconds
+    if not (chosen.isascii() and chosen.isdigit() and len(chosen) <= 9) or int(chosen) <= 0:
+        raise UsageError("That duration is not one the request offers; pick one from the list.", detail="bad choice")
+    seconds = int(chosen)
+    if seconds > request.seconds:
+        raise UsageError(
+            f"You can approve at most the {format_duration(request.seconds)} asked for, "
+            f"not {format_duration(seconds)}.",
+            detail="approved more than requested",
+        )
+    return seconds
+
+
+def duration_choices(request: PendingRequest, *, minimum: int) -> list[int]:
+    """What an approver may grant, longest first: the duration asked for, the requester's own limit, and the
+    usual steps in between (at least `minimum`)."""
+    options = {request.seconds, request.usual_max, *LADDER}
+    return sorted((s for s in options if minimum <= s <= request.seconds), reverse=True)[:_CHOICES_MAX]

@@ -1,0 +1,38 @@
+"""The words of `/rok-token`: a duration, then optionally a reason, or `--break-glass` and a reason.
+
+    /rok-token 24h
+    /rok-token 14d because training run X          above the user's limit: the reason goes to the approvers
+    /rok-token 2h --break-glass "incident 4711"    an incident responder, at once, loudly
+
+Pure parsing: no I/O, so the slash command's listener can answer a malformed command in its ack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.domain.approvals import clean_text
+from bot.domain.durations import leading_duration
+
+# Desktop clients turn "--" into an en or em dash as people type: all three spell the flag.
+BREAK_GLASS_FLAGS = frozenset({"--break-glass", "\u2014break-glass", "\u2013break-glass"})
+
+
+@dataclass(frozen=True, slots=True)
+class CommandText:
+    """A command's text split into its parts; `duration` is "" when none was given."""
+
+    duration: str
+    reason: str
+    break_glass: bool
+
+
+def split_command(text: str) -> CommandText:
+    """The duration, the reason (cleaned: one line, bounded) and whether `--break-glass` was given."""
+    words = text.split()
+    flags = [i for i, word in enumerate(words) if word.lower() in BREAK_GLASS_FLAGS]
+    before, after = (words[: flags[0]], words[flags[0] + 1 :]) if flags else (words, [])
+    after = [w for w in after if w.lower() not in BREAK_GLASS_FLAGS]
+    duration, rest = leading_duration(" ".join(before)) if before else ("", "")
+    reason = clean_text(" ".join([rest, *after]))
+    return CommandText(duration=duration, reason=reason, break_glass=bool(flags))

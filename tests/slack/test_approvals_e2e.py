@@ -1,0 +1,261 @@
+"""Approvals end to end, in HTTP and Socket Mode: a request above the user's limit goes to the approvals
+channel; only a listed approver (never the requester) decides, once; an approval mints for the requester,
+privately; a denial or a lapse tells the requester; no token ever reaches the approvals channel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.ports import TokenQuery
+from sandbox.slack import Call
+from sandbox.world import ADMINS_GROUP, APPROVALS_CHANNEL, ApprovalMessage, Sandbox
+
+D = 86400
+LEADS = "S0LEADS"
+ONCALL = "S0ONCALL"
+APPROVALS_POLICY = f"""\
+limits: {{default: 24h, min: 5m, max: 7d}}
+groups:
+  - {{usergroup: {ADMINS_GROUP}, name: admins, max: 30d}}
+quota: {{per_hour: 1000, cooldown: 0}}
+approvals:
+  channel: {APPROVALS_CHANNEL}
+  approvers:
+    users: [U0BOB, U0JDOE]
+    usergroups: [{LEADS}]
+  max: 30d
+  expire_after: 1h
+break_glass:
+  usergroups: [{ONCALL}]
+  max: 4h
+"""
+
+
+@pytest.fixture(scope="module", params=["http", "socket"])
+def approvals_world(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A sandbox whose policy has approvals (U0BOB and U0JDOE listed, U0ALICE through the S0LEADS group) and
+    break-glass (U0JDOE2, through the S0ONCALL group)."""
+    with Sandbox(socket_mode=request.param == "socket", policy=APPROVALS_POLICY) as box:
+        box.slack.usergroups[LEADS] = ["U0ALICE"]
+        box.slack.usergroups[ONCALL] = ["U0JDOE2"]
+        yield box
+
+
+@pytest.fixture
+def box(approvals_world: Sandbox) -> Iterator[Sandbox]:
+    yield approvals_world
+    # Whatever a test left pending lapses, so the next one starts with no live request.
+    assert approvals_world.server is not None
+    approvals_world.server.sweep_approvals(datetime.now(UTC) + timedelta(days=365))
+    _assert_no_token_in_the_approvals_channel(approvals_world)
+
+
+def _assert_no_token_in_the_approvals_channel(box: Sandbox) -> None:
+    tokens = [m.token for m in box.rok.minted]
+    posted = [
+        json.dumps(c.params)
+        for c in box.slack.calls
+        if c.method in ("chat.postMessage", "chat.update") and c.params.get("channel") == APPROVALS_CHANNEL
+    ]
+    assert posted, "nothing reached the approvals channel at all"
+    assert not [t for t in tokens for p in posted if t in p]
+
+
+def _mints(box: Sandbox, username: str) -> list[int]:
+    """Durations (seconds) of the token-create execs for a Rok user's account."""
+    uuid = box.rok.account(username).uuid
+    return [int(e.argv[e.argv.index("--duration") + 1]) for e in box.kube.execs if uuid in e.argv]
+
+
+def _dms(box: Sandbox, user_id: str) -> list[Call]:
+    """Ordinary messages in the user's DM with the bot (what they are told about their request)."""
+    channel = box.slack.dm_channel(user_id)
+    return [c for c in box.slack.calls_to("chat.postMessage") if c.params.get("channel") == channel]
+
+
+def _ask(box: Sandbox, user_id: str, text: str, *, count: int) -> tuple[ApprovalMessage, str]:
+    status, ack, url = box.slash(user_id, text)
+    assert status == 200 and ack is not None and "Checking" in ack["text"]
+    message = box.wait_approval_request(count=count)
+    box.wait_reply(url)  # the requester is told last, once the request knows where its message is
+    return message, url
+
+
+def _updated(box: Sandbox, message: ApprovalMessage) -> dict[str, object]:
+    """The approvals message as it stands after its chat.update."""
+    box.slack.wait_for(lambda: any(c.params.get("ts") == message.ts for c in box.slack.calls_to("chat.update")))
+    current = box.slack.message(APPROVALS_CHANNEL, message.ts)
+    assert current is not None
+    return current
+
+
+def test_an_approver_in_a_group_approves_and_only_the_requester_gets_the_token_once(box: Sandbox) -> None:
+    before = len(box.approval_posts())
+    minted_before = len(box.rok.minted)
+    message, url = _ask(box, "U0JDOE", "14d because training run X", count=before + 1)
+    # The approvals channel: requester, Rok user, duration, reason, usual limit; Approve and Deny.
+    for fact in ("<@U0JDOE>", "`jdoe`", "*14d*", "training run X", "7d (everyone)"):
+        assert fact in message.text, fact
+    assert '"action_id": "approval_deny"' in message.text
+    told = box.wait_reply(url)
+    assert "went to the approvers" in str(told.blocks) and f"<#{APPROVALS_CHANNEL}>" in str(told.blocks)
+    assert "<@U0BOB>" in str(told.blocks) and f"<!subteam^{LEADS}>" in str(told.blocks)
+    assert len(box.rok.minted) == minted_before
+
+    # The requester (even though listed) and someone not listed: refused privately, nothing minted.
+    _, own = box.decide("U0JDOE", message)
+    assert "your own request" in box.wait_reply(own).text
+    _, other = box.decide("U0MALLORY", message)
+    assert box.wait_reply(other).text == "You cannot approve this request: only the listed approvers can."
+    assert len(box.rok.minted) == minted_before
+    assert all(c.params["ts"] != message.ts for c in box.slack.calls_to("chat.update"))
+
+    # U0ALICE is an approver through the S0LEADS user group (usergroups.users.list).
+    ephemerals_to_alice = len(box.private_messages("U0ALICE"))
+    tokens_before = len(box.private_messages("U0JDOE"))
+    box.decide("U0ALICE", message)
+    reply = box.wait_private("U0JDOE", count=tokens_before + 1)[-1]
+    assert reply.token is not None and box.rok.lookup(reply.token).username == "jdoe"  # type: ignore[union-attr]
+    assert _mints(box, "jdoe")[-1] == 14 * D
+    assert len(box.rok.minted) == minted_before + 1
+    assert len(box.private_messages("U0ALICE")) == ephemerals_to_alice  # the approver never gets a token
+    carrying = [c for c in box.slack.calls if reply.token in json.dumps(c.params)]
+    assert [(c.method, c.params.get("user")) for c in carrying] == [("chat.postEphemeral", "U0JDOE")]
+    assert carrying[0].params["channel"] == box.slack.dm_channel("U0JDOE")
+    assert any(c.params.get("usergroup") == LEADS for c in box.slack.calls_to("usergroups.users.list"))
+
+    current = _updated(box, message)
+    blocks = json.dumps(current.get("blocks"))
+    assert "Approved* by <@U0ALICE>" in blocks and "approval_approve" not in blocks and '"input"' not in blocks
+    box.slack.wait_for(lambda: any("approved" in json.dumps(c.params) for c in _dms(box, "U0JDOE")))
+    box.wait_audit("approved")
+    box.wait_audit("issued")
+    [approved] = [ln for ln in box.audit_lines("approved") if "<@U0ALICE>" in ln.facts]
+    assert "<@U0JDOE>" in approved.facts
+
+    # A second Approve, by another approver or a double click: nothing more.
+    _, again = box.decide("U0BOB", message)
+    assert "already approved" in box.wait_reply(again).text
+    _, double = box.decide("U0ALICE", message)
+    assert "already approved" in box.wait_reply(double).text
+    assert len(box.rok.minted) == minted_before + 1
+    assert len(box.private_messages("U0JDOE")) == tokens_before + 1
+    assert len([c for c in box.slack.calls_to("chat.update") if c.params["ts"] == message.ts]) == 1
+
+
+def test_an_approver_may_grant_less_and_a_forged_duration_or_request_is_refused(box: Sandbox) -> None:
+    message, _ = _ask(box, "U0JDOE2", "20d", count=len(box.approval_posts()) + 1)
+    minted = len(box.rok.minted)
+    _, forged = box.decide("U0BOB", message, seconds=60 * D)
+    assert "at most the 20d asked for" in box.wait_reply(forged).text
+    _, unknown = box.decide("U0BOB", message, value="f" * 20)
+    assert "no such request" in box.wait_reply(unknown).text
+    assert len(box.rok.minted) == minted
+    tokens = len(box.private_messages("U0JDOE2"))
+    box.decide("U0BOB", message, seconds=10 * D)
+    box.wait_private("U0JDOE2", count=tokens + 1)
+    assert _mints(box, "jdoe2")[-1] == 10 * D
+    assert "for *10d*" in json.dumps(_updated(box, message).get("blocks"))
+
+
+def test_a_denial_tells_the_requester_and_mints_nothing(box: Sandbox) -> None:
+    message, _ = _ask(box, "U0JDOE2", "10d for a demo", count=len(box.approval_posts()) + 1)
+    minted, dms = len(box.rok.minted), len(_dms(box, "U0JDOE2"))
+    box.decide("U0BOB", message, approve=False, note="not for a demo, sorry")
+    told = box.slack.wait_for(lambda: _dms(box, "U0JDOE2")[dms:])
+    assert "denied" in json.dumps(told[0].params) and "not for a demo, sorry" in json.dumps(told[0].params)
+    blocks = json.dumps(_updated(box, message).get("blocks"))
+    assert "Denied* by <@U0BOB>" in blocks and "approval_approve" not in blocks
+    box.wait_audit("denied")
+    assert len(box.rok.minted) == minted
+    _, late = box.decide("U0ALICE", message)
+    assert "already denied" in box.wait_reply(late).text
+    assert len(box.rok.minted) == minted
+
+
+def test_above_what_anyone_can_approve_is_refused_at_once_with_both_limits(box: Sandbox) -> None:
+    posts, minted = len(box.approval_posts()), len(box.rok.minted)
+    _, ack, _ = box.slash("U0JDOE", "60d because reasons")
+    assert ack is not None
+    assert ack["text"] == (
+        "60d is longer than anyone can approve (30d); the usual limit is 7d (/rok-token help shows yours): "
+        "ask for at most that, or up to 30d with an approver's OK."
+    )
+    box.wait_audit("refused")
+    assert len(box.approval_posts()) == posts and len(box.rok.minted) == minted
+
+
+def test_a_request_nobody_decides_lapses_and_the_requester_is_told(box: Sandbox) -> None:
+    message, _ = _ask(box, "U0BOB", "8d", count=len(box.approval_posts()) + 1)
+    dms = len(_dms(box, "U0BOB"))
+    assert box.server is not None
+    assert box.server.sweep_approvals() == 0  # not yet
+    assert box.server.sweep_approvals(datetime.now(UTC) + timedelta(hours=1, seconds=5)) == 1
+    told = box.slack.wait_for(lambda: _dms(box, "U0BOB")[dms:])
+    assert "lapsed" in json.dumps(told[0].params)
+    blocks = json.dumps(_updated(box, message).get("blocks"))
+    assert "Lapsed*" in blocks and "approval_approve" not in blocks
+    box.wait_audit("lapsed")
+    minted = len(box.rok.minted)
+    _, late = box.decide("U0ALICE", message)
+    assert "already lapsed" in box.wait_reply(late).text
+    assert len(box.rok.minted) == minted
+
+
+def test_approve_and_deny_make_no_call_before_the_ack(box: Sandbox) -> None:
+    message, _ = _ask(box, "U0JDOE", "9d", count=len(box.approval_posts()) + 1)
+    assert box.server is not None and box.server.bot is not None
+    bot = box.server.bot
+    bot.flush_audit()
+    before = (len(box.slack.calls), len(box.kube.execs))
+    with bot.jobs.hold():
+        status, _ = box.decide("U0MALLORY", message)
+        assert status == 200
+        box.decide("U0BOB", message, approve=False, note="no")
+        assert (len(box.slack.calls), len(box.kube.execs)) == before, "an approval listener did I/O before the ack"
+    _updated(box, message)  # released: the denial happens after all
+
+
+def test_break_glass_by_a_member_mints_at_once_and_loudly(box: Sandbox) -> None:
+    posts, tokens = len(box.approval_posts()), len(box.private_messages("U0JDOE2"))
+    _, ack, _ = box.slash("U0JDOE2", '2h --break-glass "incident 4711"')
+    assert ack is not None and "Checking your break-glass request for a 2h token" in ack["text"]
+    reply = box.wait_private("U0JDOE2", count=tokens + 1)[-1]
+    assert reply.token is not None
+    record = box.rok.lookup(reply.token)
+    assert record is not None and record.username == "jdoe2" and _mints(box, "jdoe2")[-1] == 7200
+    notice = box.slack.wait_for(lambda: box.approval_posts()[posts:])[0]
+    said = json.dumps(notice.params)
+    assert "Break-glass" in said and "<@U0JDOE2>" in said and "incident 4711" in said and "<!here>" in said
+    assert record.token_uuid in said and reply.token not in said
+    box.wait_audit("break_glass")
+    [line] = [ln for ln in box.audit_lines("break_glass") if "<@U0JDOE2>" in ln.facts]
+    assert "incident 4711" in line.facts and record.token_uuid in line.ids
+    assert box.server is not None and box.server.bot is not None
+    [entry] = [
+        e
+        for e in box.server.bot.store.ledger.tokens(TokenQuery(slack_user="U0JDOE2"))
+        if e.token_uuid == record.token_uuid
+    ]
+    assert entry.origin == "break_glass"
+
+
+def test_break_glass_by_a_non_member_or_without_a_reason_is_refused(box: Sandbox) -> None:
+    posts, minted = len(box.approval_posts()), len(box.rok.minted)
+    assert box.server is not None and box.server.bot is not None
+    box.server.bot.flush_audit()
+    refused = box.audit_count("refused")
+    _, _, url = box.slash("U0JDOE", "2h --break-glass db is down")
+    assert "may not use break-glass" in box.wait_reply(url).text
+    _, ack, _ = box.slash("U0JDOE2", "2h --break-glass")
+    assert ack is not None and "Break-glass needs a reason" in ack["text"]
+    _, _, url = box.slash("U0JDOE2", "5h --break-glass incident 4712")
+    assert "longer than the break-glass limit of 4h" in box.wait_reply(url).text
+    box.wait_audit("refused", count=refused + 3)
+    refusals = " ".join(ln.facts for ln in box.audit_lines("refused"))
+    assert "may not use break-glass" in refusals
+    assert len(box.rok.minted) == minted and len(box.approval_posts()) == posts
