@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     with Sandbox(start_bot=False, workdir=args.dir) as box:
         env = {k: v.replace(str(args.dir), args.inner) for k, v in box.env.items()}
         env["ROK_BOT_LOG_LEVEL"] = "WARNING"
+        # The config directory is mounted read-only; the store goes where a pod's volume would be (/tmp here).
+        env["ROK_BOT_DATA_DIR"] = "/tmp/rok-token-bot-state"
         cmd = [*command, *(f"{k}={v}" for k, v in env.items()), "rok-token-bot", "serve"]
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stderr: list[str] = []
