@@ -96,6 +96,11 @@ class BotServer:
     def url(self) -> str:
         return self._http.url
 
+    @property
+    def socket_client(self) -> Any:
+        """The Socket Mode client (None in HTTP mode or before start): its live socket, for tests and probes."""
+        return self._socket.client if self._socket is not None else None
+
     def start(self, *, auth_attempts: int = 0) -> BotServer:
         """Serve probes at once; connect to Slack (retrying auth.test), then take requests."""
         self._http.start()
@@ -140,10 +145,10 @@ class BotServer:
             delay = min(delay * 2, 30.0)
 
     def _connect_socket(self, app: App, client: WebClient) -> None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+        from bot.slack.socket import SocketHandler
 
         assert self.settings.slack_app_token is not None
-        handler = SocketModeHandler(
+        handler = SocketHandler(
             app,
             app_token=self.settings.slack_app_token.get_secret_value(),
             web_client=client,
