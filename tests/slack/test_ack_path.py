@@ -6,6 +6,7 @@ A careless `users.info` in middleware would stall every ack in production; here 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -30,6 +31,10 @@ def test_listeners_and_middleware_make_no_call_before_the_ack(quiet: Sandbox) ->
     value = box.wait_private("U0JDOE")[-1].verify_value
     assert value is not None
     bot = box.server.bot
+    # The job records its audit event after the private message: let it finish before the audit is flushed.
+    deadline = time.monotonic() + 10
+    while bot.jobs.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
     bot.audit.flush()
     before = _io_so_far(box)
     acks: list[object] = []
