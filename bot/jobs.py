@@ -217,7 +217,11 @@ class Jobs:
                     return self._take()
                 answered = self._gate.acks_answered
             # Quiet by the clock: ask the ack path itself whether requests wait (outside the lock: acks take it).
-            busy = self._backlog()
+            try:
+                busy = self._backlog()
+            except Exception:  # a broken probe must not stop the work: the gate falls back on the clock alone
+                log.exception("the ack backlog probe failed")
+                busy = False
             with self._lock:
                 if not busy and not self._gate.acks_in_progress and self._gate.acks_answered == answered:
                     return self._take()

@@ -294,3 +294,15 @@ def test_the_cap_does_not_wait_for_the_backlog(make: Callable[..., Jobs]) -> Non
     backlog.wait_asked(1)
     clock.now += 5.0
     assert ran.wait(10)
+
+
+def test_a_broken_backlog_probe_does_not_stop_the_work(make: Callable[..., Jobs]) -> None:
+    jobs = make(gate=AckGate(quiet=0.0, max_wait=3600))
+
+    def broken() -> bool:
+        raise RuntimeError("event loop is closed")
+
+    jobs.watch(broken)
+    ran = threading.Event()
+    jobs.submit(ran.set, context=None)
+    assert ran.wait(10)

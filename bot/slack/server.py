@@ -179,7 +179,10 @@ class BotServer:
         with requests still queued on the loop. Slower than LOOP_PROBE_SECONDS counts as busy.
         """
         reached = threading.Event()
-        self.loop.call_soon_threadsafe(reached.set)
+        try:
+            self.loop.call_soon_threadsafe(reached.set)
+        except RuntimeError:  # the loop is closed (shutting down): nothing can be queued on it
+            return False
         return not reached.wait(LOOP_PROBE_SECONDS)
 
     # -- HTTP handlers ----------------------------------------------------------------------------
