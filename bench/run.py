@@ -20,7 +20,7 @@ from typing import Any
 from bench import drive, promtext, threads
 from bench.baseline import run_baseline
 from bench.cli_path import measure_issue
-from bench.procs import BotProcess, FloorServer, LoadMeter, machine
+from bench.procs import BotProcess, FloorServer, LoadMeter, SocketFloor, machine
 from bench.stats import across_runs, ms, summarize
 from bench.timeline import analyse, execs_from, peak_concurrency, slot_use
 from sandbox.rok import FakeAccount, generate_accounts
@@ -129,10 +129,10 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
         box.kube.reset_records()
         before = promtext.parse(bot.metrics_text())
         cpu0, lines0 = bot.cpu_seconds(), bot.log_lines()
-        threads0, t0 = threads.snapshot(bot.pid), time.perf_counter()
-        sent = drive.send(mode, bot.url, box.slack, items)
-        # Every ack is in: which threads of the bot ran while the acks were being answered.
-        threads1, ack_window = threads.snapshot(bot.pid), time.perf_counter() - t0
+        # The bot's threads from the moment the burst is released (connections already open) to the last ack.
+        profile = threads.Window(bot.pid, early=threads.EARLY_SECONDS)
+        sent = drive.send(mode, bot.url, box.slack, items, on_go=profile.start)
+        profile.stop()
         expected = cfg.latency * (len(items) / limit + 2)
         delivered = drive.wait_delivered(box.slack, users, timeout=expected * 3 + 30)
         time.sleep(0.3)  # the audit posts trail the private messages
@@ -187,7 +187,7 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
         out["overhead_not_queued"] = summarize(t.overhead for t in clean)
         time.sleep(cfg.settle)
         out["end"] = {**bot.memory(), "threads": bot.threads()}
-        out["ack_window_profile"] = threads.window(threads0, threads1, threads.thread_names(bot.pid), ack_window)
+        out.update(profile.result(threads.thread_names(bot.pid)))
         out["timings"] = {"burst": [t.as_dict() for t in timings], "single": [t.as_dict() for t in solo]}
         bot_cpu = bot.cpu_seconds()
     finally:
@@ -197,17 +197,32 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
     return out
 
 
-def run_floor(cfg: Config, pop: Population) -> dict[str, Any]:
-    """The same client and burst against a no-op aiohttp server: the ack floor of this machine right now."""
-    slack = Sandbox(people=(), start_bot=False).slack  # only to build the same command fields
-    server = FloorServer()
+def run_floor(cfg: Config, pop: Population, mode: str) -> dict[str, Any]:
+    """The same driver and burst against a no-op app: the ack floor of this machine right now.
+
+    HTTP: an aiohttp server that answers at once. Socket Mode: the bot's own Socket Mode client acking every
+    envelope at once, without Bolt, connected to a fresh fake Slack.
+    """
+    box = Sandbox(socket_mode=mode == "socket", people=(), start_bot=False)
+    server: FloorServer | SocketFloor
+    if mode == "socket":
+        box.start()
+        server = SocketFloor(box.env)
+    else:
+        server = FloorServer()
     try:
+        if mode == "socket":
+            box.slack.wait_for_connection(timeout=20)
+        url = server.url if isinstance(server, FloorServer) else ""
         singles = []
         for p in pop.solo:
-            singles += drive.http_burst(server.url, [(p.user_id, drive.command_fields(slack, p.user_id))])
-        burst = drive.http_burst(server.url, [(p.user_id, drive.command_fields(slack, p.user_id)) for p in pop.burst])
+            singles += drive.send(mode, url, box.slack, [(p.user_id, drive.command_fields(box.slack, p.user_id))])
+        items = [(p.user_id, drive.command_fields(box.slack, p.user_id)) for p in pop.burst]
+        burst = drive.send(mode, url, box.slack, items)
     finally:
         server.stop()
+        if mode == "socket":
+            box.stop()
     return {
         "ack_single": summarize(s.ack_seconds for s in singles),
         "ack_burst": summarize(s.ack_seconds for s in burst),
@@ -298,19 +313,16 @@ def render(result: dict[str, Any]) -> str:
             )
     floor = result.get("floor")
     if floor:
-        # The floor is HTTP only: it goes in the http column (or the first one).
-        at = names.index("http") if "http" in names else 0
         for label, key in (
-            ("  floor, no-op aiohttp @1", "ack_single"),
-            (f"  floor, no-op aiohttp @{cfg['burst']}", "ack_burst"),
+            ("  floor, no-op app @1", "ack_single"),
+            (f"  floor, no-op app @{cfg['burst']}", "ack_burst"),
         ):
-            values = [""] * len(names)
-            values[at] = ms(floor[key])
-            row(label + ", p50/p99/max ms", values)
+            row(label + ", p50/p99/max ms", [ms(floor[n][key]) if n in floor else "-" for n in names])
         if repeat > 1:
-            values = [""] * len(names)
-            values[at] = _spread(floor["ack_burst"], "p99")
-            row(f"  floor @{cfg['burst']} p99 spread, min-max ms", values)
+            row(
+                f"  floor @{cfg['burst']} p99 spread, min-max ms",
+                [_spread(floor[n]["ack_burst"], "p99") if n in floor else "-" for n in names],
+            )
     row(
         "  bot-side ack (HTTP): mean ms, share<=50ms",
         each(
@@ -423,8 +435,10 @@ def render(result: dict[str, Any]) -> str:
     if profiled:
         lines += ["", "the bot's threads while the burst was being acked (median run): CPU, threads, context switches"]
         for n in profiled:
-            prof = modes[n]["ack_window_profile"]
-            lines.append(f"  {n:<6} {prof['seconds'] * 1000:6.1f} ms: {threads.render(prof)}")
+            for key, what in (("early_profile", "first"), ("ack_window_profile", "all acks,")):
+                prof = modes[n].get(key)
+                if prof:
+                    lines.append(f"  {n:<6} {what:>9} {prof['seconds'] * 1000:5.1f} ms: {threads.render(prof)}")
     busy = [
         f"{n} run {i + 1} ({_fmt(run['other_load_before_burst'], '.2f')} before, "
         f"{_fmt(run['other_load_mode'], '.2f')} during)"
@@ -583,7 +597,7 @@ def _per_run(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def aggregate(runs: dict[str, list[dict[str, Any]]], floors: list[dict[str, Any]]) -> dict[str, Any]:
+def aggregate(runs: dict[str, list[dict[str, Any]]], floors: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """Medians over the repeated runs for the ack rows, with every run's figure and its other load."""
     ack = {
         mode: {
@@ -595,10 +609,13 @@ def aggregate(runs: dict[str, list[dict[str, Any]]], floors: list[dict[str, Any]
         for mode, mode_runs in runs.items()
     }
     floor = {
-        "ack_single": across_runs(f["ack_single"] for f in floors),
-        "ack_burst": across_runs(f["ack_burst"] for f in floors),
-        "not_ok": sum(f["not_ok"] for f in floors),
-        "runs": floors,
+        mode: {
+            "ack_single": across_runs(f["ack_single"] for f in mode_floors),
+            "ack_burst": across_runs(f["ack_burst"] for f in mode_floors),
+            "not_ok": sum(f["not_ok"] for f in mode_floors),
+            "runs": mode_floors,
+        }
+        for mode, mode_floors in floors.items()
     }
     return {"ack": ack, "floor": floor}
 
@@ -622,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
         "modes": {},
     }
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in cfg.modes}
-    floors: list[dict[str, Any]] = []
+    floors: dict[str, list[dict[str, Any]]] = {mode: [] for mode in cfg.modes}
     # Modes and the floor interleaved run by run: a spell of load on the machine hits every column alike.
     for n in range(1, cfg.repeat + 1):
         for mode in cfg.modes:
@@ -632,11 +649,9 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             runs[mode].append(run_mode(mode, cfg, pop))
-        print(
-            f"[bench] run {n}/{cfg.repeat}, ack floor: the same burst against a no-op aiohttp server...",
-            file=sys.stderr,
-        )
-        floors.append(run_floor(cfg, pop))
+        for mode in cfg.modes:
+            print(f"[bench] run {n}/{cfg.repeat}, ack floor: the same burst, no-op {mode} app...", file=sys.stderr)
+            floors[mode].append(run_floor(cfg, pop, mode))
     result["modes"] = {mode: _median_run(mode_runs) for mode, mode_runs in runs.items()}
     result.update(aggregate(runs, floors))
     print("[bench] baseline (manual procedure) and CLI...", file=sys.stderr)

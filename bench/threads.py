@@ -1,9 +1,9 @@
-"""Where the bot's CPU went during the ack window, per thread group, from /proc/PID/task/*/schedstat.
+"""Where the bot's CPU went while a burst was being acked, per thread group, from /proc/PID/task/*/schedstat.
 
-The kernel names every thread of a CPython 3.11 process `python`, so the Python names (`bot-http`, `job_7`,
-`socket-ack_3`...) come from one `py-spy dump` taken when the mode is over (py-spy is optional: without it
-threads are grouped as `tid`). Reading /proc happens before the burst and after the last ack, never
-during it, so the profile costs the measured bot nothing.
+/proc is read when the burst is released (every connection already open), 50 ms into it (from a timer
+thread: one read, ~1 ms of this process's CPU) and just after the last ack. The kernel names every thread
+of a CPython 3.11 process `python`, so the Python names (`bot-http`, `job_7`, `socket-ack_3`...) come from
+one `py-spy dump` taken when the mode is over (py-spy is optional: without it threads show as `tid`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,45 @@ def snapshot(pid: int) -> dict[int, ThreadTimes]:
         switches = sum(int(m) for m in re.findall(r"^(?:non)?voluntary_ctxt_switches:\s+(\d+)", status, re.M))
         out[int(task.name)] = ThreadTimes(cpu, wait, switches)
     return out
+
+
+# The early window: how the bot's threads shared the CPU at the start of a burst.
+EARLY_SECONDS = 0.05
+
+
+class Window:
+    """Snapshots at `start()` (the burst released), `early` seconds later (from a timer thread) and `stop()`."""
+
+    def __init__(self, pid: int, *, early: float) -> None:
+        self._pid = pid
+        self._early = early
+        self._snaps: dict[str, tuple[float, dict[int, ThreadTimes]]] = {}
+        self._timer: threading.Timer | None = None
+
+    def _take(self, name: str) -> None:
+        self._snaps[name] = (time.perf_counter(), snapshot(self._pid))
+
+    def start(self) -> None:
+        self._take("start")
+        self._timer = threading.Timer(self._early, self._take, args=("early",))
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._take("stop")
+        if self._timer is not None:
+            self._timer.join()
+
+    def result(self, names: dict[int, str]) -> dict[str, Any]:
+        """`early_profile` (the first `early` seconds) and `ack_window_profile` (until the last ack)."""
+        if "start" not in self._snaps:
+            return {}
+        t0, first = self._snaps["start"]
+        out = {}
+        for name, key in (("early", "early_profile"), ("stop", "ack_window_profile")):
+            if name in self._snaps:
+                at, snap = self._snaps[name]
+                out[key] = window(first, snap, names, at - t0)
+        return out
 
 
 def py_spy() -> str | None:

@@ -51,3 +51,25 @@ def test_the_profile_groups_threads_by_name_and_counts_only_the_window() -> None
     assert prof["groups"]["bot-http"]["cpu_ms"] == 2.0
     assert threads.group_of("socket-ack_12") == "socket-ack"
     assert threads.group_of("Thread-3 (_run)") == "Thread (_run)"
+
+
+def test_every_mode_has_its_own_floor_as_a_median_over_the_runs() -> None:
+    def mode_run(p99: float) -> dict[str, object]:
+        ack = summarize([p99])
+        return {
+            "burst": {"ack": ack},
+            "single": {"ack": ack, "overhead_not_queued": ack},
+            "load_before_burst": {"foreign_cores": 0.0},
+            "machine_load": {"foreign_cores": 0.1, "loadavg_before": [0.2, 0.2, 0.2]},
+        }
+
+    def floor(p99: float) -> dict[str, object]:
+        return {"ack_single": summarize([0.001]), "ack_burst": summarize([p99]), "not_ok": 0}
+
+    runs = {"http": [mode_run(0.05), mode_run(0.07)], "socket": [mode_run(0.09), mode_run(0.08)]}
+    floors = {"http": [floor(0.02), floor(0.03)], "socket": [floor(0.01), floor(0.04)]}
+    agg = run.aggregate(runs, floors)
+    assert agg["floor"]["socket"]["ack_burst"]["p99"] == 0.025
+    assert agg["floor"]["http"]["ack_burst"]["p99_max"] == 0.03
+    assert agg["ack"]["socket"]["burst"]["p99_runs"] == [0.09, 0.08]
+    assert [r["other_load_mode"] for r in agg["ack"]["http"]["runs"]] == [0.1, 0.1]
