@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,6 +20,10 @@ from urllib.parse import urlsplit
 from sandbox import slack_requests as sr
 from sandbox.slack import FakeSlack
 from sandbox.world import SIGNING_SECRET
+
+
+def _nothing() -> None:
+    pass
 
 
 @dataclass
@@ -69,7 +74,7 @@ async def _roundtrip(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     return status, body.decode("utf-8", "replace")
 
 
-async def _http_burst(url: str, items: list[tuple[str, dict[str, str]]]) -> list[Sent]:
+async def _http_burst(url: str, items: list[tuple[str, dict[str, str]]], on_go: Callable[[], None]) -> list[Sent]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     conns = await asyncio.gather(*(asyncio.open_connection(host, port) for _ in items))
@@ -90,18 +95,33 @@ async def _http_burst(url: str, items: list[tuple[str, dict[str, str]]]) -> list
 
     tasks = [asyncio.create_task(one(i)) for i in range(len(items))]
     await asyncio.sleep(0.05)  # every task is parked on `go`: release them in one loop iteration
+    on_go()
     go.set()
     return list(await asyncio.gather(*tasks))
 
 
-def http_burst(url: str, items: list[tuple[str, dict[str, str]]]) -> list[Sent]:
-    """POST every signed command at once (one pre-opened connection each); the client-side ack times."""
-    return asyncio.run(_http_burst(url, items))
+def http_burst(
+    url: str, items: list[tuple[str, dict[str, str]]], *, on_go: Callable[[], None] = _nothing
+) -> list[Sent]:
+    """POST every signed command at once (one pre-opened connection each); the client-side ack times.
+
+    `on_go` runs once every connection is open, just before the requests are written.
+    """
+    return asyncio.run(_http_burst(url, items, on_go))
 
 
-def socket_burst(slack: FakeSlack, items: list[tuple[str, dict[str, str]]], *, timeout: float = 30) -> list[Sent]:
-    """Deliver every envelope at once from threads released by a barrier; ack times as the fake measured them."""
-    barrier = threading.Barrier(len(items))
+def socket_burst(
+    slack: FakeSlack,
+    items: list[tuple[str, dict[str, str]]],
+    *,
+    timeout: float = 30,
+    on_go: Callable[[], None] = _nothing,
+) -> list[Sent]:
+    """Deliver every envelope at once from threads released by a barrier; ack times as the fake measured them.
+
+    `on_go` runs once every thread is at the barrier, just before it releases them.
+    """
+    barrier = threading.Barrier(len(items), action=on_go)
 
     def one(user_id: str, fields: dict[str, str]) -> Sent:
         barrier.wait()
@@ -117,9 +137,18 @@ def socket_burst(slack: FakeSlack, items: list[tuple[str, dict[str, str]]], *, t
         return [f.result() for f in futures]
 
 
-def send(mode: str, url: str, slack: FakeSlack, items: list[tuple[str, dict[str, str]]]) -> list[Sent]:
-    """A burst of len(items) concurrent commands in HTTP mode or Socket Mode."""
-    return http_burst(url, items) if mode == "http" else socket_burst(slack, items)
+def send(
+    mode: str,
+    url: str,
+    slack: FakeSlack,
+    items: list[tuple[str, dict[str, str]]],
+    *,
+    on_go: Callable[[], None] = _nothing,
+) -> list[Sent]:
+    """A burst of len(items) concurrent commands in HTTP mode or Socket Mode; `on_go` runs as it starts."""
+    if mode == "http":
+        return http_burst(url, items, on_go=on_go)
+    return socket_burst(slack, items, on_go=on_go)
 
 
 def ephemerals(slack: FakeSlack) -> dict[str, float]:

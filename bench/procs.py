@@ -156,6 +156,27 @@ class FloorServer:
                 self.proc.wait(timeout=5)
 
 
+class SocketFloor:
+    """`python -m bench.floor_socket`: a no-op Socket Mode app in its own process, connected to the fake Slack."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.floor_socket"],
+            env=clean_env({"SLACK_APP_TOKEN": env["SLACK_APP_TOKEN"], "SLACK_API_URL": env["SLACK_API_URL"]}),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
 class BotProcess:
     """`python -m bot serve` with the sandbox's settings, on a port chosen here."""
 

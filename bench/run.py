@@ -17,11 +17,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench import drive, promtext
+from bench import drive, promtext, threads
 from bench.baseline import run_baseline
 from bench.cli_path import measure_issue
-from bench.procs import BotProcess, FloorServer, LoadMeter, machine
-from bench.stats import ms, summarize
+from bench.procs import BotProcess, FloorServer, LoadMeter, SocketFloor, machine
+from bench.stats import across_runs, ms, summarize
 from bench.timeline import analyse, execs_from, peak_concurrency, slot_use
 from sandbox.rok import FakeAccount, generate_accounts
 from sandbox.world import Person, Sandbox
@@ -45,6 +45,7 @@ class Config:
     cli_runs: int = 3
     baseline: bool = True
     settle: float = 1.0
+    repeat: int = 3
     settings: dict[str, str] = field(default_factory=dict)
 
 
@@ -111,7 +112,11 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
         out["cold_start_seconds"] = bot.start()
         if mode == "socket":
             box.slack.wait_for_connection(timeout=10)
+        # The other load right before the burst (the bot idle, this process asleep): what the acks compete with.
+        cpu_idle = bot.cpu_seconds()
+        settle = LoadMeter()
         time.sleep(cfg.settle)
+        out["load_before_burst"] = settle.done(bot.cpu_seconds() - cpu_idle)
         settings = box.settings()
         limit = settings.max_concurrent_execs
         out["limit"] = limit
@@ -124,7 +129,10 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
         box.kube.reset_records()
         before = promtext.parse(bot.metrics_text())
         cpu0, lines0 = bot.cpu_seconds(), bot.log_lines()
-        sent = drive.send(mode, bot.url, box.slack, items)
+        # The bot's threads from the moment the burst is released (connections already open) to the last ack.
+        profile = threads.Window(bot.pid, early=threads.EARLY_SECONDS)
+        sent = drive.send(mode, bot.url, box.slack, items, on_go=profile.start)
+        profile.stop()
         expected = cfg.latency * (len(items) / limit + 2)
         delivered = drive.wait_delivered(box.slack, users, timeout=expected * 3 + 30)
         time.sleep(0.3)  # the audit posts trail the private messages
@@ -179,6 +187,7 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
         out["overhead_not_queued"] = summarize(t.overhead for t in clean)
         time.sleep(cfg.settle)
         out["end"] = {**bot.memory(), "threads": bot.threads()}
+        out.update(profile.result(threads.thread_names(bot.pid)))
         out["timings"] = {"burst": [t.as_dict() for t in timings], "single": [t.as_dict() for t in solo]}
         bot_cpu = bot.cpu_seconds()
     finally:
@@ -188,17 +197,32 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
     return out
 
 
-def run_floor(cfg: Config, pop: Population) -> dict[str, Any]:
-    """The same client and burst against a no-op aiohttp server: the ack floor of this machine right now."""
-    slack = Sandbox(people=(), start_bot=False).slack  # only to build the same command fields
-    server = FloorServer()
+def run_floor(cfg: Config, pop: Population, mode: str) -> dict[str, Any]:
+    """The same driver and burst against a no-op app: the ack floor of this machine right now.
+
+    HTTP: an aiohttp server that answers at once. Socket Mode: the bot's own Socket Mode client acking every
+    envelope at once, without Bolt, connected to a fresh fake Slack.
+    """
+    box = Sandbox(socket_mode=mode == "socket", people=(), start_bot=False)
+    server: FloorServer | SocketFloor
+    if mode == "socket":
+        box.start()
+        server = SocketFloor(box.env)
+    else:
+        server = FloorServer()
     try:
+        if mode == "socket":
+            box.slack.wait_for_connection(timeout=20)
+        url = server.url if isinstance(server, FloorServer) else ""
         singles = []
         for p in pop.solo:
-            singles += drive.http_burst(server.url, [(p.user_id, drive.command_fields(slack, p.user_id))])
-        burst = drive.http_burst(server.url, [(p.user_id, drive.command_fields(slack, p.user_id)) for p in pop.burst])
+            singles += drive.send(mode, url, box.slack, [(p.user_id, drive.command_fields(box.slack, p.user_id))])
+        items = [(p.user_id, drive.command_fields(box.slack, p.user_id)) for p in pop.burst]
+        burst = drive.send(mode, url, box.slack, items)
     finally:
         server.stop()
+        if mode == "socket":
+            box.stop()
     return {
         "ack_single": summarize(s.ack_seconds for s in singles),
         "ack_burst": summarize(s.ack_seconds for s in burst),
@@ -264,24 +288,41 @@ def render(result: dict[str, Any]) -> str:
     def p99_under(summary: dict[str, Any], limit_ms: float) -> bool | None:
         return None if not summary.get("n") else summary["p99"] * 1000 < limit_ms
 
-    row("ack @1, p50/p99/max ms", each(lambda r: ms(r["single"]["ack"])))
+    # The ack rows: each figure is its median over the repeated runs (`--repeat`), the spread beside it.
+    acks: dict[str, Any] = result.get("ack") or {
+        n: {"single": modes[n]["single"]["ack"], "burst": modes[n]["burst"]["ack"], "runs": []} for n in names
+    }
+    repeat = cfg.get("repeat", 1)
+    of = f", median of {repeat}" if repeat > 1 else ""
+    row(f"ack @1{of}, p50/p99/max ms", [ms(acks[n]["single"]) for n in names])
     row(
-        f"ack @{cfg['burst']}, p50/p99/max ms",
-        each(lambda r: ms(r["burst"]["ack"])),
+        f"ack @{cfg['burst']}{of}, p50/p99/max ms",
+        [ms(acks[n]["burst"]) for n in names],
         "p99 < 50 ms",
-        each(lambda r: p99_under(r["burst"]["ack"], TARGETS["ack_p99_ms"])),
+        [p99_under(acks[n]["burst"], TARGETS["ack_p99_ms"]) for n in names],
     )
+    if repeat > 1:
+        row(
+            f"  ack @{cfg['burst']} p99 spread, min-max ms",
+            [_spread(acks[n]["burst"], "p99") for n in names],
+        )
+        for i in range(repeat):
+            row(
+                f"  run {i + 1}: p99 ms; other load before/during",
+                [_run_cell(acks[n]["runs"], i) for n in names],
+            )
     floor = result.get("floor")
     if floor:
-        # The floor is HTTP only: it goes in the http column (or the first one).
-        at = names.index("http") if "http" in names else 0
         for label, key in (
-            ("  floor, no-op aiohttp @1", "ack_single"),
-            (f"  floor, no-op aiohttp @{cfg['burst']}", "ack_burst"),
+            ("  floor, no-op app @1", "ack_single"),
+            (f"  floor, no-op app @{cfg['burst']}", "ack_burst"),
         ):
-            values = [""] * len(names)
-            values[at] = ms(floor[key])
-            row(label + ", p50/p99/max ms", values)
+            row(label + ", p50/p99/max ms", [ms(floor[n][key]) if n in floor else "-" for n in names])
+        if repeat > 1:
+            row(
+                f"  floor @{cfg['burst']} p99 spread, min-max ms",
+                [_spread(floor[n]["ack_burst"], "p99") if n in floor else "-" for n in names],
+            )
     row(
         "  bot-side ack (HTTP): mean ms, share<=50ms",
         each(
@@ -375,11 +416,41 @@ def render(result: dict[str, Any]) -> str:
         ),
     )
     row(
+        "  other load in the 1 s before the burst",
+        each(lambda r: _fmt(r.get("load_before_burst", {}).get("foreign_cores"), ".2f")),
+    )
+    row(
         "cold start (spawn to /readyz 200), s",
         each(lambda r: _fmt(r["cold_start_seconds"], ".2f")),
         "< 2 s",
         each(lambda r: r["cold_start_seconds"] < TARGETS["cold_start_s"]),
     )
+
+    if repeat > 1:
+        lines.append(
+            f"(ack and floor rows: median of {repeat} runs; every other row: the run with the median "
+            f"ack @{cfg['burst']} p99)"
+        )
+    profiled = [n for n in names if modes[n].get("ack_window_profile")]
+    if profiled:
+        lines += ["", "the bot's threads while the burst was being acked (median run): CPU, threads, context switches"]
+        for n in profiled:
+            for key, what in (("early_profile", "first"), ("ack_window_profile", "all acks,")):
+                prof = modes[n].get(key)
+                if prof:
+                    lines.append(f"  {n:<6} {what:>9} {prof['seconds'] * 1000:5.1f} ms: {threads.render(prof)}")
+    busy = [
+        f"{n} run {i + 1} ({_fmt(run['other_load_before_burst'], '.2f')} before, "
+        f"{_fmt(run['other_load_mode'], '.2f')} during)"
+        for n in names
+        for i, run in enumerate(acks[n]["runs"])
+        if max(run["other_load_before_burst"] or 0, run["other_load_mode"] or 0) > BUSY_MACHINE_CORES
+    ]
+    if busy:
+        lines.append(
+            f"note: other load above {BUSY_MACHINE_CORES} cores in {', '.join(busy)}: "
+            "those figures are pessimistic; re-run when the machine is quieter"
+        )
 
     base = result.get("baseline")
     if base and names:
@@ -441,6 +512,21 @@ def render(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _spread(summary: dict[str, Any], key: str) -> str:
+    if not summary or not summary.get("n"):
+        return "-"
+    return f"{summary[key + '_min'] * 1000:.1f}-{summary[key + '_max'] * 1000:.1f}"
+
+
+def _run_cell(runs: list[dict[str, Any]], index: int) -> str:
+    """`47.3; 0.02/0.41`: one run's burst ack p99 (ms) and the other load before the burst / during the mode."""
+    if index >= len(runs):
+        return "-"
+    run = runs[index]
+    p99 = run["ack_burst"]["p99"] * 1000 if run["ack_burst"]["n"] else math.nan
+    return f"{_fmt(p99)}; {_fmt(run['other_load_before_burst'], '.2f')}/{_fmt(run['other_load_mode'], '.2f')}"
+
+
 def _sec3(summary: dict[str, Any], keys: tuple[str, ...] = ("p50", "p99", "max")) -> str:
     if not summary or not summary.get("n"):
         return "-"
@@ -462,15 +548,19 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
     parser.add_argument(
         "--set", action="append", default=[], metavar="VAR=VALUE", help="extra bot setting, e.g. ROK_BOT_WORKERS=64"
     )
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="runs of each mode; the ack rows show their median (3; --quick: 1)"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run: burst 20, latency 0.05 s, 5 singles")
     args = parser.parse_args(argv)
     cfg = Config()
     if args.quick:
-        cfg.latency, cfg.burst, cfg.singles, cfg.cli_runs, cfg.settle = 0.05, 20, 5, 1, 0.3
+        cfg.latency, cfg.burst, cfg.singles, cfg.cli_runs, cfg.settle, cfg.repeat = 0.05, 20, 5, 1, 0.3, 1
     cfg.latency = args.latency if args.latency is not None else cfg.latency
     cfg.burst = args.burst if args.burst is not None else cfg.burst
     cfg.singles = args.singles if args.singles is not None else cfg.singles
     cfg.cli_runs = args.cli_runs if args.cli_runs is not None else cfg.cli_runs
+    cfg.repeat = args.repeat if args.repeat is not None else cfg.repeat
     cfg.baseline = not args.no_baseline
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not modes or any(m not in ("http", "socket") for m in modes):
@@ -481,9 +571,53 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
         if not sep:
             parser.error(f"--set {item!r}: expected VAR=VALUE")
         cfg.settings[name] = value
-    if cfg.burst < 1 or cfg.singles < 1:
-        parser.error("--burst and --singles must be at least 1")
+    if cfg.burst < 1 or cfg.singles < 1 or cfg.repeat < 1:
+        parser.error("--burst, --singles and --repeat must be at least 1")
     return cfg, args.json
+
+
+# Other load (in cores) above which a run's ack figures are flagged as pessimistic.
+BUSY_MACHINE_CORES = 0.25
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run whose burst ack p99 is the median (the lower middle one for an even count)."""
+    ranked = sorted(runs, key=lambda r: r["burst"]["ack"]["p99"] if r["burst"]["ack"]["n"] else math.inf)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def _per_run(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ack_burst": run["burst"]["ack"],
+        "ack_single": run["single"]["ack"],
+        "overhead_single": run["single"]["overhead_not_queued"],
+        "other_load_before_burst": run["load_before_burst"]["foreign_cores"],
+        "other_load_mode": run["machine_load"]["foreign_cores"],
+        "loadavg_before": run["machine_load"]["loadavg_before"],
+    }
+
+
+def aggregate(runs: dict[str, list[dict[str, Any]]], floors: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Medians over the repeated runs for the ack rows, with every run's figure and its other load."""
+    ack = {
+        mode: {
+            "single": across_runs(r["single"]["ack"] for r in mode_runs),
+            "burst": across_runs(r["burst"]["ack"] for r in mode_runs),
+            "overhead_single": across_runs(r["single"]["overhead_not_queued"] for r in mode_runs),
+            "runs": [_per_run(r) for r in mode_runs],
+        }
+        for mode, mode_runs in runs.items()
+    }
+    floor = {
+        mode: {
+            "ack_single": across_runs(f["ack_single"] for f in mode_floors),
+            "ack_burst": across_runs(f["ack_burst"] for f in mode_floors),
+            "not_ok": sum(f["not_ok"] for f in mode_floors),
+            "runs": mode_floors,
+        }
+        for mode, mode_floors in floors.items()
+    }
+    return {"ack": ack, "floor": floor}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -498,16 +632,28 @@ def main(argv: list[str] | None = None) -> int:
             "burst": cfg.burst,
             "singles": cfg.singles,
             "modes": list(cfg.modes),
+            "repeat": cfg.repeat,
             "settings": cfg.settings,
         },
         "targets": TARGETS,
         "modes": {},
     }
-    for mode in cfg.modes:
-        print(f"[bench] {mode} mode: burst of {cfg.burst}, then {cfg.singles} single commands...", file=sys.stderr)
-        result["modes"][mode] = run_mode(mode, cfg, pop)
-    print("[bench] ack floor: the same burst against a no-op aiohttp server...", file=sys.stderr)
-    result["floor"] = run_floor(cfg, pop)
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in cfg.modes}
+    floors: dict[str, list[dict[str, Any]]] = {mode: [] for mode in cfg.modes}
+    # Modes and the floor interleaved run by run: a spell of load on the machine hits every column alike.
+    for n in range(1, cfg.repeat + 1):
+        for mode in cfg.modes:
+            print(
+                f"[bench] run {n}/{cfg.repeat}, {mode} mode: burst of {cfg.burst}, "
+                f"then {cfg.singles} single commands...",
+                file=sys.stderr,
+            )
+            runs[mode].append(run_mode(mode, cfg, pop))
+        for mode in cfg.modes:
+            print(f"[bench] run {n}/{cfg.repeat}, ack floor: the same burst, no-op {mode} app...", file=sys.stderr)
+            floors[mode].append(run_floor(cfg, pop, mode))
+    result["modes"] = {mode: _median_run(mode_runs) for mode, mode_runs in runs.items()}
+    result.update(aggregate(runs, floors))
     print("[bench] baseline (manual procedure) and CLI...", file=sys.stderr)
     result.update(run_side(cfg, pop))
     result["elapsed_seconds"] = time.perf_counter() - started

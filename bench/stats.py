@@ -37,3 +37,23 @@ def ms(summary: dict[str, Any], keys: tuple[str, ...] = ("p50", "p99", "max")) -
     if not summary or not summary.get("n"):
         return "-"
     return "/".join(f"{summary[k] * 1000:.1f}" for k in keys)
+
+
+def median(values: Iterable[float]) -> float:
+    """The middle value (the mean of the two middle ones for an even count); NaN for no values."""
+    return percentile(values, 0.50)
+
+
+def across_runs(summaries: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure of several runs' summaries as its median over the runs, with its spread (`p99_min`...)."""
+    ok = [s for s in summaries if s and s.get("n")]
+    if not ok:
+        return {"n": 0, "runs": 0, "p50": None, "p99": None, "max": None, "mean": None}
+    out: dict[str, Any] = {"n": ok[0]["n"], "runs": len(ok)}
+    for key in ("p50", "p99", "max", "mean"):
+        values = [s[key] for s in ok]
+        out[key] = median(values)
+        out[f"{key}_min"] = min(values)
+        out[f"{key}_max"] = max(values)
+        out[f"{key}_runs"] = values
+    return out

@@ -6,6 +6,7 @@ otherwise. SIGTERM stops taking requests, drains the post-ack work (bounded) and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import signal
@@ -37,6 +38,8 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 MAINTENANCE_SECONDS = 60.0
+# How long the job gate's probe waits for the event loop before it counts the loop as busy.
+LOOP_PROBE_SECONDS = 0.05
 
 
 def dispatch_http(app: App, body: str, query: str, headers: dict[str, str | Sequence[str]]) -> BoltResponse:
@@ -145,6 +148,16 @@ class BotServer:
     def url(self) -> str:
         return self._http.url
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The HTTP listener's event loop: in HTTP mode, where every ack is answered."""
+        return self._http.loop
+
+    @property
+    def socket_client(self) -> Any:
+        """The Socket Mode client (None in HTTP mode or before start): its live socket, for tests and probes."""
+        return self._socket.client if self._socket is not None else None
+
     def start(self, *, auth_attempts: int = 0) -> BotServer:
         """Serve probes at once; connect to Slack (retrying auth.test), then take requests."""
         self._http.start()
@@ -164,7 +177,9 @@ class BotServer:
             AuditEvent(outcome=Outcome.STARTED, request_id="startup", reason=f"rok-token-bot {__version__}, {mode}")
         )
         if self.settings.socket_mode:
-            self._connect_socket(self.bot.app, client)
+            self._connect_socket(self.bot.app, client, self.bot.jobs)
+        else:
+            self.bot.jobs.watch(self.loop_backlog)
         self.health.slack_auth = "ok"
         log.info("ready", extra={"mode": "socket" if self.settings.socket_mode else "http", "url": self.url})
         return self
@@ -245,19 +260,34 @@ class BotServer:
                 raise _Stopped
             delay = min(delay * 2, 30.0)
 
-    def _connect_socket(self, app: App, client: WebClient) -> None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
+    def _connect_socket(self, app: App, client: WebClient, jobs: Jobs) -> None:
+        from bot.slack.socket import SocketHandler
 
         assert self.settings.slack_app_token is not None
-        handler = SocketModeHandler(
+        handler = SocketHandler(
             app,
             app_token=self.settings.slack_app_token.get_secret_value(),
             web_client=client,
+            jobs=jobs,
             concurrency=16,
         )
         handler.connect()  # type: ignore[no-untyped-call]
+        jobs.watch(handler.client.backlog)
         self._socket = handler
         self.health.socket = handler.client.is_connected
+
+    def loop_backlog(self) -> bool:
+        """HTTP mode: whether the event loop has work queued ahead of a callback posted now (it runs after it).
+
+        The job gate asks this once the acks have paused: a pause may only be the OS running another thread,
+        with requests still queued on the loop. Slower than LOOP_PROBE_SECONDS counts as busy.
+        """
+        reached = threading.Event()
+        try:
+            self.loop.call_soon_threadsafe(reached.set)
+        except RuntimeError:  # the loop is closed (shutting down): nothing can be queued on it
+            return False
+        return not reached.wait(LOOP_PROBE_SECONDS)
 
     # -- HTTP handlers ----------------------------------------------------------------------------
 
@@ -274,8 +304,8 @@ class BotServer:
 
     async def _slack_events(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
-        app = self.bot.app if self.bot is not None else None
-        if app is None or self.health.draining:
+        bot = self.bot
+        if bot is None or self.health.draining:
             return web.json_response({"error": "not ready"}, status=503)
         body = (await request.read()).decode("utf-8", errors="replace")
         headers: dict[str, str | Sequence[str]] = {}
@@ -283,8 +313,10 @@ class BotServer:
             previous = headers.get(key.lower())
             headers[key.lower()] = [*previous, value] if isinstance(previous, list) else [value]
         # The ack path never waits on I/O (the work after the ack goes to Jobs), so it runs right here on the
-        # loop: a hop to a thread pool costs more under load (GIL hand-offs) than the dispatch itself.
-        response = dispatch_http(app, body, request.query_string, headers)
+        # loop: a hop to a thread pool costs more under load (GIL hand-offs) than the dispatch itself. Marked as
+        # an ack, so the work it queues waits until the loop has answered the requests queued behind it.
+        with bot.jobs.acking():
+            response = dispatch_http(bot.app, body, request.query_string, headers)
         metrics.ACK_SECONDS.labels("http").observe(time.perf_counter() - started)
         return web.Response(
             status=response.status,
