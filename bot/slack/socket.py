@@ -15,8 +15,11 @@ client's `backlog()` tells the job gate whether envelopes are still waiting for 
 
 from __future__ import annotations
 
+import array
+import fcntl
 import logging
 import socket
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +52,16 @@ def set_nodelay(sock: socket.socket) -> bool:
     except OSError:
         return False
     return True
+
+
+def unread_bytes(sock: socket.socket) -> int:
+    """Bytes the peer sent that are not read yet (FIONREAD); 0 when the socket is gone."""
+    buffer = array.array("i", [0])
+    try:
+        fcntl.ioctl(sock.fileno(), termios.FIONREAD, buffer)
+    except (OSError, ValueError):  # closed meanwhile (fileno() is -1, or the ioctl fails)
+        return 0
+    return buffer[0]
 
 
 class CountingPool(ThreadPoolExecutor):
@@ -98,8 +111,14 @@ class NoDelaySocketModeClient(SocketModeClient):
         unnamed.shutdown(wait=False)
 
     def backlog(self) -> bool:
-        """Whether envelopes are received and not yet acked (read off the socket, queued or being answered)."""
-        return self.message_queue.qsize() > 0 or self.message_workers.unfinished > 0
+        """Whether envelopes wait for their ack: still in the kernel's receive buffer, read and queued, or
+        being answered. (Under a burst the receive thread lags behind the peer: envelopes Slack has already
+        sent sit unread in the socket while the queue behind it is momentarily empty.)"""
+        if self.message_queue.qsize() > 0 or self.message_workers.unfinished > 0:
+            return True
+        session = self.current_session
+        sock = session.sock if session is not None else None
+        return sock is not None and unread_bytes(sock) > 0
 
     def connect(self) -> None:
         """Connect (first time or again) as slack_sdk does, then turn Nagle off on the new socket."""

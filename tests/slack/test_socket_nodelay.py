@@ -77,3 +77,20 @@ def test_the_socket_mode_threads_say_what_they_are(socket_world: Sandbox) -> Non
     _ack_still_works(socket_world)  # an envelope has been handled: the ack pool has a thread
     names = {t.name.rsplit("_", 1)[0] for t in threading.enumerate()}
     assert {"socket-receive", "socket-dispatch", "socket-monitor", "socket-ack", "bot-http", "job"} <= names
+
+
+def test_envelopes_still_in_the_kernels_buffer_count_as_a_backlog() -> None:
+    """Under a burst the receive thread lags: bytes Slack sent and nobody read yet must hold the job gate."""
+    from bot.slack.socket import unread_bytes
+
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        assert unread_bytes(ours) == 0
+        peer.sendall(b"x" * 300)
+        deadline = time.monotonic() + 5
+        while unread_bytes(ours) < 300 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert unread_bytes(ours) == 300
+        ours.recv(300)
+        assert unread_bytes(ours) == 0
+    assert unread_bytes(ours) == 0  # closed: no backlog, no error
