@@ -11,6 +11,7 @@ because the message is echoed into Slack.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
@@ -130,7 +131,26 @@ def config_seconds(value: object) -> int:
 
 
 def _scan(text: str) -> int | _Refusal:
-    """The total in seconds, or why `text` is not a duration; never raises, linear in a capped input."""
+    """The total in seconds, or why `text` is not a duration; never raises, linear in a capped input.
+
+    Pure, so short texts are remembered: the slash command's ack parses its text twice (the words, then the
+    range), and the same few durations ("24h", "1d") come back all day. Bounded by entries and by length.
+    """
+    if len(text) <= _CACHED_LENGTH:
+        return _scan_cached(text)
+    return _scan_text(text)
+
+
+# Longer texts (a duration followed by a reason) are scanned each time: no key worth keeping.
+_CACHED_LENGTH: Final = 32
+
+
+@functools.lru_cache(maxsize=1024)
+def _scan_cached(text: str) -> int | _Refusal:
+    return _scan_text(text)
+
+
+def _scan_text(text: str) -> int | _Refusal:
     s = text.strip().lower()
     if not s:
         return _Refusal("is empty")
