@@ -186,8 +186,9 @@ class BotServer:
 
     def _start_store(self, store: Store) -> None:
         """Migrate under the store's lock (replicas starting together do not race), audit mints a crash left
-        unfinished, and keep doing that, and the retention, in the background."""
-        revision = store.upgrade()
+        unfinished, and keep doing that, and the retention, in the background. A restart on a schema already
+        at head costs one query and never imports Alembic (~8 MB that would stay resident)."""
+        revision = store.ensure_schema()
         self._store_ok = self.health.store = f"ok: {store.backend} at {revision}"
         store.sweep(now=datetime.now(UTC))
         threading.Thread(target=self._maintain, args=(store,), name="store-upkeep", daemon=True).start()
