@@ -73,3 +73,19 @@ def test_every_mode_has_its_own_floor_as_a_median_over_the_runs() -> None:
     assert agg["floor"]["http"]["ack_burst"]["p99_max"] == 0.03
     assert agg["ack"]["socket"]["burst"]["p99_runs"] == [0.09, 0.08]
     assert [r["other_load_mode"] for r in agg["ack"]["http"]["runs"]] == [0.1, 0.1]
+
+
+def test_the_dispatch_benchmark_times_both_apps_and_only_real_acks() -> None:
+    """`python -m bench.dispatch` runs end to end (its asserts check every answer is the real ack)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.dispatch", "--batches", "1", "--batch", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "minimal Bolt" in done.stdout and "the bot" in done.stdout
