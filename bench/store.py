@@ -31,12 +31,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from bench.stats import percentile
 from bot.domain.audit import AuditEvent, Origin, Outcome
 from bot.domain.ledger import Minted, QuotaRule, TokenStatus
 from bot.store import Store, open_url
+from tests.store.pgserver import PostgresServer, fresh_databases
 
 RULE = QuotaRule(per_hour=1_000_000, cooldown=0)
 
@@ -114,31 +113,15 @@ def postgres_databases() -> Iterator[Callable[[], str] | None]:
     url = os.environ.get("ROK_BOT_TEST_POSTGRES_URL", "").strip()
     server = None
     if not url:
-        from tests.store.pgserver import PostgresServer
-
         server = PostgresServer.start()
         if server is None:
             yield None
             return
         url = server.url
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    made: list[str] = []
-    count = iter(range(1_000_000))
-
-    def make() -> str:
-        name = f"rok_bench_{os.getpid()}_{next(count)}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return sa.make_url(url).set(database=name).render_as_string(hide_password=False)
-
     try:
-        yield make
+        with fresh_databases(url, prefix="rok_bench") as make:
+            yield make
     finally:
-        with admin.connect() as conn:
-            for name in made:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
         if server is not None:
             server.stop()
 

@@ -6,20 +6,16 @@ Every test runs with the ROK_*, SLACK_* and KUBECONFIG variables of the develope
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from bot.bootstrap import Engine, build_engine
 from bot.settings import Settings, load_settings
 from tests.fakes import FakeKube, FakeRegistry, FakeRok
-from tests.store.pgserver import PostgresServer
-
-_numbers = itertools.count()
+from tests.store.pgserver import PostgresServer, fresh_databases
 
 # Variables that would point a test at a real cluster even though none is named ROK_* or SLACK_*.
 _CLUSTER_VARIABLES = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
@@ -145,20 +141,5 @@ def postgres_admin_url() -> Iterator[str]:
 @pytest.fixture
 def new_postgres_url(postgres_admin_url: str) -> Iterator[Callable[[], str]]:
     """Make fresh, empty databases on the server; all are dropped after the test."""
-    admin = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
-    made: list[str] = []
-
-    def make() -> str:
-        name = f"rok_test_{os.getpid()}_{next(_numbers)}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return sa.make_url(postgres_admin_url).set(database=name).render_as_string(hide_password=False)
-
-    try:
+    with fresh_databases(postgres_admin_url, prefix="rok_test") as make:
         yield make
-    finally:
-        with admin.connect() as conn:
-            for name in made:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
