@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import signal
 import socket
 import subprocess
 import sys
@@ -125,6 +124,18 @@ def proc_threads(pid: int) -> int:
     return 0
 
 
+def terminate(proc: subprocess.Popen[Any], *, timeout: float) -> int | None:
+    """SIGTERM, wait up to `timeout` (a bot drains meanwhile), SIGKILL if it hangs; the exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    return proc.returncode
+
+
 class FloorServer:
     """`python -m bench.floor_server PORT`: a no-op aiohttp app in its own process."""
 
@@ -147,13 +158,7 @@ class FloorServer:
         raise RuntimeError("the floor server did not start")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        terminate(self.proc, timeout=10)
 
 
 class SocketFloor:
@@ -168,13 +173,7 @@ class SocketFloor:
         )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        terminate(self.proc, timeout=10)
 
 
 class BotProcess:
@@ -244,11 +243,4 @@ class BotProcess:
         self._http.close()
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return self.proc.returncode
+        return terminate(self.proc, timeout=30)

@@ -55,19 +55,14 @@ def test_the_socket_has_tcp_nodelay_after_the_first_connect(socket_world: Sandbo
     _ack_still_works(socket_world)
 
 
-def test_the_socket_has_tcp_nodelay_after_slack_closes_the_connection(socket_world: Sandbox) -> None:
+@pytest.mark.parametrize("how", ["slack closes the connection", "slack asks for a reconnect"])
+def test_the_socket_has_tcp_nodelay_after_every_reconnect(socket_world: Sandbox, how: str) -> None:
     client = socket_world.server.socket_client
     old = client.session_id()
-    socket_world.slack.close_connections()
-    _wait_for_new_session(socket_world, client, old)
-    assert _nodelay(client) != 0
-    _ack_still_works(socket_world)
-
-
-def test_the_socket_has_tcp_nodelay_after_slack_asks_for_a_reconnect(socket_world: Sandbox) -> None:
-    client = socket_world.server.socket_client
-    old = client.session_id()
-    socket_world.slack.send_disconnect()
+    if how == "slack closes the connection":
+        socket_world.slack.close_connections()
+    else:
+        socket_world.slack.send_disconnect()
     _wait_for_new_session(socket_world, client, old)
     assert _nodelay(client) != 0
     _ack_still_works(socket_world)
