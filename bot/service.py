@@ -216,7 +216,7 @@ def issue_token(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
             rok_user=issued.username,
             account_uuid=issued.account_uuid,
             token_uuid=issued.token_uuid,
-            issued_at=datetime.now(UTC),
+            issued_at=p.clock(),
             expires_at=issued.expires_at,
         )
         if not _deliver(p, ctx, issued):
@@ -521,7 +521,7 @@ def issue_for_admin(
         place.release()
         raise
     facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
-    minted = Minted(issued.username, issued.account_uuid, issued.token_uuid, datetime.now(UTC), issued.expires_at)
+    minted = Minted(issued.username, issued.account_uuid, issued.token_uuid, _utcnow(), issued.expires_at)
     # Printed on the admin's terminal: delivered as far as the ledger is concerned.
     place.settle(status=TokenStatus.ISSUED, minted=minted, event=facts.event(Outcome.ISSUED, reason="admin CLI"))
     return issued
@@ -627,7 +627,7 @@ def show_home(p: Ports, ctx: RequestContext, *, now: datetime | None = None) -> 
     """
     if p.surfaces is None:
         return None
-    now = now or datetime.now(UTC)
+    now = now or p.clock()
     try:
         home = _home(p, ctx.user_id, now)
         outcome = "published"
@@ -683,7 +683,7 @@ def list_tokens(p: Ports, ctx: RequestContext, *, now: datetime | None = None) -
     try:
         if p.surfaces is None or p.ledger is None:
             raise InternalError(ctx.request_id)
-        tokens = tokens_of(p, ctx.user_id, now=now or datetime.now(UTC), cap=LIST_CAP)
+        tokens = tokens_of(p, ctx.user_id, now=now or p.clock(), cap=LIST_CAP)
         p.surfaces.token_list(ctx, tokens)
         metrics.REQUESTS.labels("list", "answered").inc()
         return tokens
@@ -727,7 +727,7 @@ def renew_token(p: Ports, req: RenewRequest) -> Issued | PendingRequest | None:
     if isinstance(issued, Issued) and p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
         p.surfaces.renewed(
             Posted(entry.reminder_channel, entry.reminder_ts),
-            old=Reminder.of(entry, now=datetime.now(UTC)),
+            old=Reminder.of(entry, now=p.clock()),
             new_uuid=issued.token_uuid,
             new_expires_at=issued.expires_at,
         )
@@ -743,7 +743,7 @@ def dismiss_reminder(p: Ports, ctx: RequestContext, entry_id: int | None) -> boo
             raise RenewRefused("This reminder is not for you.", detail=f"row {entry_id} is not {ctx.user_id}'s")
         if p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
             posted = Posted(entry.reminder_channel, entry.reminder_ts)
-            p.surfaces.dismissed(posted, reminder=Reminder.of(entry, now=datetime.now(UTC)))
+            p.surfaces.dismissed(posted, reminder=Reminder.of(entry, now=p.clock()))
         metrics.REQUESTS.labels("dismiss", "dismissed").inc()
         return True
     except Exception as exc:
@@ -798,7 +798,7 @@ def first_time(p: Ports, ctx: RequestContext) -> bool:
     """Claim the request's key across replicas: False for a replay or redelivery another replica took."""
     if p.once is None or ctx.once_key is None:
         return True
-    if p.once.claim(ctx.once_key, holder=p.holder, now=datetime.now(UTC), ttl_seconds=ONCE_WINDOW):
+    if p.once.claim(ctx.once_key, holder=p.holder, now=p.clock(), ttl_seconds=ONCE_WINDOW):
         return True
     metrics.DUPLICATES.labels("claimed_elsewhere").inc()
     log.info("duplicate request ignored: another replica took it")

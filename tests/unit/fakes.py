@@ -26,11 +26,14 @@ from bot.service import Ports, new_checks
 TEAM = "T0UNIT"
 
 
+START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
 class Clock:
-    """A wall clock the test moves by hand."""
+    """A wall clock the test moves by hand; it starts at START, whatever the date the tests run on."""
 
     def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+        self.now = start or START
 
     def __call__(self) -> datetime:
         return self.now
@@ -107,6 +110,7 @@ class FakeMinter:
     minted: list[IssuedToken] = field(default_factory=list)
     verdict: Verdict = Verdict.VALID
     verify_calls: int = 0
+    clock: Clock = field(default_factory=Clock)
     _n: itertools.count[int] = field(default_factory=itertools.count)
 
     def add(self, username: str, *, email: str | None = None) -> None:
@@ -127,7 +131,7 @@ class FakeMinter:
             username=account.username,
             account_uuid=account.uuid,
             duration_seconds=seconds,
-            expires_at=datetime.now(UTC) + timedelta(seconds=seconds),
+            expires_at=self.clock() + timedelta(seconds=seconds),
             token_uuid=f"11111111-0000-4000-8000-{n:012d}",
         )
         self.minted.append(issued)
@@ -275,7 +279,7 @@ def world(
     from bot.domain.ledger import QuotaRule
 
     clock = Clock()
-    directory, replies, audit, engine = FakeDirectory(), FakeReplies(), FakeAudit(), FakeMinter()
+    directory, replies, audit, engine = FakeDirectory(), FakeReplies(), FakeAudit(), FakeMinter(clock=clock)
     directory.add("U0JDOE", email="jdoe@example.com")
     engine.add("jdoe")
     built = build_policy(

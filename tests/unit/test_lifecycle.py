@@ -7,7 +7,7 @@ slack_sdk's models, as Slack would (tests/unit/test_lifecycle_views.py draws the
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -34,9 +34,10 @@ from bot.service import (
     send_reminders,
     show_home,
 )
+from tests.unit.fakes import START
 from tests.unit.fakes_lifecycle import LifeWorld, life_world
 
-NOW = datetime.now(UTC)
+NOW = START  # the worlds' clock, so the rolling hour does not depend on the time of day the tests run
 
 
 def _issue(w: LifeWorld, seconds: int = 3600, *, user: str = "U0JDOE", rid: str = "r1") -> LedgerEntry:
@@ -308,12 +309,13 @@ def test_a_short_token_is_reminded_when_a_quarter_of_its_life_is_left() -> None:
 def test_no_reminder_for_a_renewed_or_expired_token_or_when_reminders_are_off() -> None:
     w = life_world(remind_before=3600)
     renewed, expired = _issue(w, 7200, rid="a"), _issue(w, 600, rid="b")
+    w.base.clock.advance(3600)  # renewed an hour later: the renewal ends an hour after the first
     renew_token(w.ports, RenewRequest(w.ctx(request_id="c", origin=Origin.RENEW), renewed.id))
     assert renewed.expires_at is not None and expired.expires_at is not None
     at = renewed.expires_at - timedelta(minutes=30)
     assert at > expired.expires_at
     sent = send_reminders(w.ports, now=at)
-    # Only the renewal itself (2 h, issued just now) could be due, and it is not yet.
+    # Only the renewal itself (2 h, issued at the renewal) could be due, and it is not yet.
     assert sent == 0 and w.surfaces.reminders == []
     off = life_world(remind_before=0)
     entry = _issue(off, 600)
