@@ -72,35 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             # The production image ships bot/ only: the fakes live in the source checkout.
             return _fail("the demo needs the sandbox from a source checkout (pip install -e . in the repository)")
         return int(run_demo(interactive=args.interactive, open_page=args.open))
-    if args.command in STORE_COMMANDS:
-        return _store_command(args)
+    command = _store_command if args.command in STORE_COMMANDS else _command
     try:
-        settings = _settings()
-        from bot.logs import setup_logging
-
-        # The CLI keeps stderr for its one line: library logs only from ERROR unless asked for more
-        # (a warning such as "retrying on a fresh pod" would otherwise add a second line).
-        cli_level = settings.log_level if args.command == "serve" or "ROK_BOT_LOG_LEVEL" in os.environ else "ERROR"
-        setup_logging(
-            level=cli_level,
-            fmt=settings.log_format if args.command == "serve" else "text",
-            secrets=settings.secrets(),
-        )
-        if args.command == "serve":
-            from bot.bootstrap import build_server
-            from bot.slack.server import serve
-
-            return serve(build_server(settings))
-        if args.command == "issue":
-            return _issue(settings, args.username, args.duration, as_json=args.json)
-        if args.command == "verify":
-            if args.token_argument:
-                raise UsageError("Give the token in ROK_REGISTRY_TOKEN or on stdin, never as an argument.")
-            return _verify(settings)
-        if args.command == "doctor":
-            from bot.doctor import run_doctor
-
-            return run_doctor(settings)
+        return command(args)
     except SettingsError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except UsageError as exc:
@@ -110,6 +84,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"{exc.user_message}{detail}")
     except KeyboardInterrupt:
         return EXIT_FAIL
+
+
+def _command(args: argparse.Namespace) -> int:
+    """serve, issue, verify and doctor: the full settings."""
+    settings = _settings()
+    from bot.logs import setup_logging
+
+    # The CLI keeps stderr for its one line: library logs only from ERROR unless asked for more
+    # (a warning such as "retrying on a fresh pod" would otherwise add a second line).
+    cli_level = settings.log_level if args.command == "serve" or "ROK_BOT_LOG_LEVEL" in os.environ else "ERROR"
+    setup_logging(
+        level=cli_level,
+        fmt=settings.log_format if args.command == "serve" else "text",
+        secrets=settings.secrets(),
+    )
+    if args.command == "serve":
+        from bot.bootstrap import build_server
+        from bot.slack.server import serve
+
+        return serve(build_server(settings))
+    if args.command == "issue":
+        return _issue(settings, args.username, args.duration, as_json=args.json)
+    if args.command == "verify":
+        if args.token_argument:
+            raise UsageError("Give the token in ROK_REGISTRY_TOKEN or on stdin, never as an argument.")
+        return _verify(settings)
+    if args.command == "doctor":
+        from bot.doctor import run_doctor
+
+        return run_doctor(settings)
     return EXIT_USAGE
 
 
@@ -239,35 +243,25 @@ def _add_store_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
 def _store_command(args: argparse.Namespace) -> int:
     from bot.settings import load_store_settings
 
+    settings = load_store_settings()
+    from bot.logs import setup_logging
+
+    setup_logging(level=os.environ.get("ROK_BOT_LOG_LEVEL", "ERROR"), fmt="text", secrets=settings.store_secrets())
+    since = _since(args.since) if getattr(args, "since", None) else None
+    if getattr(args, "limit", 1) < 1:
+        raise UsageError("--limit must be at least 1.")
+    from bot.store import open_store
+
+    store = open_store(settings)
     try:
-        settings = load_store_settings()
-        from bot.logs import setup_logging
-
-        setup_logging(level=os.environ.get("ROK_BOT_LOG_LEVEL", "ERROR"), fmt="text", secrets=settings.store_secrets())
-        since = _since(args.since) if getattr(args, "since", None) else None
-        if getattr(args, "limit", 1) < 1:
-            raise UsageError("--limit must be at least 1.")
-        from bot.store import open_store
-
-        store = open_store(settings)
-        try:
-            if args.command == "db":
-                return _db(store, args.action)
-            store.check()  # a missing or stale schema is one line, not a traceback
-            if args.command == "tokens":
-                return _tokens(store, args, since)
-            return _audit(store, args, since)
-        finally:
-            store.close()
-    except SettingsError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except UsageError as exc:
-        return _fail(exc.user_message, EXIT_USAGE)
-    except RokBotError as exc:
-        detail = f" ({exc.detail})" if exc.detail else ""
-        return _fail(f"{exc.user_message}{detail}")
-    except KeyboardInterrupt:
-        return EXIT_FAIL
+        if args.command == "db":
+            return _db(store, args.action)
+        store.check()  # a missing or stale schema is one line, not a traceback
+        if args.command == "tokens":
+            return _tokens(store, args, since)
+        return _audit(store, args, since)
+    finally:
+        store.close()
 
 
 def _since(text: str) -> datetime:
