@@ -15,18 +15,18 @@ from typing import Any
 
 from bench.stats import summarize
 from bench.timeline import execs_from, peak_concurrency
-from bot.engine import render_argv
+from bot.domain.tables import render_argv
 from sandbox.world import Sandbox
 
 
 def run_baseline(box: Sandbox, usernames: list[str]) -> dict[str, Any]:
     """All len(usernames) tokens at once, the manual way; wall time, execs, peak concurrency, time per token."""
-    from bot.bootstrap import build_engine
+    from bot.bootstrap import build_engine, system_clock
     from bot.domain.tables import parse_accounts, parse_token_output
 
     # The bot's own executor, used without the engine's cache and exec limit: the manual procedure.
     settings = box.settings()
-    executor = build_engine(settings).executor
+    executor = build_engine(settings, clock=system_clock()).executor
     box.kube.reset_records()
     barrier = threading.Barrier(len(usernames) + 1)
 

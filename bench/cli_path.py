@@ -95,7 +95,7 @@ def import_profile(box: Sandbox, username: str, *, env: dict[str, str], cwd: str
             rows.append((int(m.group(1)), int(m.group(2)), (len(m.group(3)) - 1) // 2, m.group(4)))
     total_us = sum(r[0] for r in rows)
     top = sorted(rows, key=lambda r: r[1], reverse=True)[:15]
-    heavy = {}
+    heavy: dict[str, dict[str, object] | None] = {}  # None: the CLI never imported it
     for name in HEAVY:
         index = next((i for i, r in enumerate(rows) if r[3] == name), None)
         if index is None:

@@ -183,8 +183,8 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
             "account_list_execs": sum(e.command == "account-list" for e in solo_execs),
         }
         # Requests that did not queue, from both phases: what the overhead target is about.
-        clean = [t for t in [*timings, *solo] if t.overhead is not None and not t.queued]
-        out["overhead_not_queued"] = summarize(t.overhead for t in clean)
+        clean = [t.overhead for t in [*timings, *solo] if t.overhead is not None and not t.queued]
+        out["overhead_not_queued"] = summarize(clean)
         time.sleep(cfg.settle)
         out["end"] = {**bot.memory(), "threads": bot.threads()}
         out.update(profile.result(threads.thread_names(bot.pid)))
@@ -258,11 +258,40 @@ def _fmt(value: Any, spec: str = ".1f") -> str:
     return format(value, spec)
 
 
+# Width of the label column of both tables.
+_LABEL_WIDTH = 44
+
+
 def render(result: dict[str, Any]) -> str:
+    cfg = result["config"]
+    modes: dict[str, dict[str, Any]] = result["modes"]
+    acks = _acks(result)
+    lines = _header_lines(result)
+    _ack_rows(lines, result, acks)
+    _delivery_rows(lines, cfg, modes)
+    _process_rows(lines, modes)
+    lines += _notes(cfg, modes, acks)
+    lines += _baseline_lines(result)
+    lines += _cli_lines(result.get("cli"))
+    lines.append("")
+    lines.append(f"total benchmark time: {result['elapsed_seconds']:.1f} s")
+    return "\n".join(lines)
+
+
+def _acks(result: dict[str, Any]) -> dict[str, Any]:
+    """The ack figures per mode: the medians over the repeated runs, or the one run's when there are none."""
+    modes: dict[str, dict[str, Any]] = result["modes"]
+    acks: dict[str, Any] = result.get("ack") or {
+        n: {"single": modes[n]["single"]["ack"], "burst": modes[n]["burst"]["ack"], "runs": []} for n in modes
+    }
+    return acks
+
+
+def _header_lines(result: dict[str, Any]) -> list[str]:
+    """The title, the machine, the command and the configuration, then the mode table's head."""
     cfg = result["config"]
     m = result["machine"]
     modes: dict[str, dict[str, Any]] = result["modes"]
-    names = list(modes)
     lines = [
         "rok-token-bot benchmark",
         f"machine: {m['nproc']} CPU(s), {m['cpu_model']}, {m['mem_total_mb']} MiB, Linux {m['kernel']}, "
@@ -274,40 +303,51 @@ def render(result: dict[str, Any]) -> str:
         f"{next(iter(modes.values()))['workers'] if modes else '?'} workers",
         "",
     ]
-    width = 44
-    head = f"{'':{width}}" + "".join(f"{n:>22}" for n in names) + f"  {'target':<26}"
-    lines += [head, "-" * len(head)]
+    head = f"{'':{_LABEL_WIDTH}}" + "".join(f"{n:>22}" for n in modes) + f"  {'target':<26}"
+    return [*lines, head, "-" * len(head)]
 
-    def row(label: str, values: list[str], target: str = "", oks: list[bool | None] | None = None) -> None:
-        verdict = " ".join(_verdict(o) for o in oks) if oks else ""
-        lines.append(f"{label:<{width}}" + "".join(f"{v:>22}" for v in values) + f"  {target:<26}{verdict}")
 
-    def each(fn: Any) -> list[Any]:
-        return [fn(modes[n]) for n in names]
+def _row(
+    lines: list[str], label: str, values: list[str], target: str = "", oks: list[bool | None] | None = None
+) -> None:
+    """One row of the mode table: a cell per mode, then the target and a verdict per mode against it."""
+    verdict = " ".join(_verdict(o) for o in oks) if oks else ""
+    lines.append(f"{label:<{_LABEL_WIDTH}}" + "".join(f"{v:>22}" for v in values) + f"  {target:<26}{verdict}")
 
-    def p99_under(summary: dict[str, Any], limit_ms: float) -> bool | None:
-        return None if not summary.get("n") else summary["p99"] * 1000 < limit_ms
 
-    # The ack rows: each figure is its median over the repeated runs (`--repeat`), the spread beside it.
-    acks: dict[str, Any] = result.get("ack") or {
-        n: {"single": modes[n]["single"]["ack"], "burst": modes[n]["burst"]["ack"], "runs": []} for n in names
-    }
+def _each(modes: dict[str, dict[str, Any]], fn: Any) -> list[Any]:
+    """`fn` of each mode's result, in the table's column order."""
+    return [fn(r) for r in modes.values()]
+
+
+def _p99_under(summary: dict[str, Any], limit_ms: float) -> bool | None:
+    """Whether the p99 meets a target in ms; None (no verdict) when nothing was measured."""
+    return None if not summary.get("n") else summary["p99"] * 1000 < limit_ms
+
+
+def _ack_rows(lines: list[str], result: dict[str, Any], acks: dict[str, Any]) -> None:
+    """The ack rows: each figure is its median over the repeated runs (`--repeat`), the spread beside it."""
+    cfg = result["config"]
+    names = list(result["modes"])
     repeat = cfg.get("repeat", 1)
     of = f", median of {repeat}" if repeat > 1 else ""
-    row(f"ack @1{of}, p50/p99/max ms", [ms(acks[n]["single"]) for n in names])
-    row(
+    _row(lines, f"ack @1{of}, p50/p99/max ms", [ms(acks[n]["single"]) for n in names])
+    _row(
+        lines,
         f"ack @{cfg['burst']}{of}, p50/p99/max ms",
         [ms(acks[n]["burst"]) for n in names],
         "p99 < 50 ms",
-        [p99_under(acks[n]["burst"], TARGETS["ack_p99_ms"]) for n in names],
+        [_p99_under(acks[n]["burst"], TARGETS["ack_p99_ms"]) for n in names],
     )
     if repeat > 1:
-        row(
+        _row(
+            lines,
             f"  ack @{cfg['burst']} p99 spread, min-max ms",
             [_spread(acks[n]["burst"], "p99") for n in names],
         )
         for i in range(repeat):
-            row(
+            _row(
+                lines,
                 f"  run {i + 1}: p99 ms; other load before/during",
                 [_run_cell(acks[n]["runs"], i) for n in names],
             )
@@ -317,31 +357,72 @@ def render(result: dict[str, Any]) -> str:
             ("  floor, no-op app @1", "ack_single"),
             (f"  floor, no-op app @{cfg['burst']}", "ack_burst"),
         ):
-            row(label + ", p50/p99/max ms", [ms(floor[n][key]) if n in floor else "-" for n in names])
+            _row(lines, label + ", p50/p99/max ms", [ms(floor[n][key]) if n in floor else "-" for n in names])
         if repeat > 1:
-            row(
+            _row(
+                lines,
                 f"  floor @{cfg['burst']} p99 spread, min-max ms",
                 [_spread(floor[n]["ack_burst"], "p99") if n in floor else "-" for n in names],
             )
-    row(
+
+
+def _delivery_rows(lines: list[str], cfg: dict[str, Any], modes: dict[str, dict[str, Any]]) -> None:
+    """From the bot-side ack to the message: delivery, overhead, queueing, exec slots and exec counts."""
+    _row(
+        lines,
         "  bot-side ack (HTTP): mean ms, share<=50ms",
-        each(
+        _each(
+            modes,
             lambda r: (
                 "-"
                 if not r["burst"]["bot_ack_histogram"]
                 else f"{_fmt((r['burst']['bot_ack_histogram']['mean'] or 0) * 1000)}, "
                 f"{_fmt((r['burst']['bot_ack_histogram']['share_le_0.05'] or 0) * 100, '.0f')}%"
-            )
+            ),
         ),
     )
-    row("acked / delivered (burst)", each(lambda r: f"{r['burst']['acked_issuing']}/{r['burst']['delivered']}"))
-    row("to message @1, p50/p99/max ms", each(lambda r: ms(r["single"]["to_message"])))
-    row(f"to message @{cfg['burst']}, p50/p99/max ms", each(lambda r: ms(r["burst"]["to_message"])))
-    row(
+    _row(
+        lines,
+        "acked / delivered (burst)",
+        _each(modes, lambda r: f"{r['burst']['acked_issuing']}/{r['burst']['delivered']}"),
+    )
+    _row(lines, "to message @1, p50/p99/max ms", _each(modes, lambda r: ms(r["single"]["to_message"])))
+    _row(lines, f"to message @{cfg['burst']}, p50/p99/max ms", _each(modes, lambda r: ms(r["burst"]["to_message"])))
+    _overhead_rows(lines, modes)
+    _row(
+        lines,
+        "execs per token (burst)",
+        _each(modes, lambda r: _fmt(r["burst"]["execs_per_token"], ".3f")),
+        f"(1 + {cfg['burst']}) / {cfg['burst']}",
+    )
+    _row(
+        lines,
+        "account-list / token-create execs (burst)",
+        _each(modes, lambda r: f"{r['burst']['account_list_execs']} / {r['burst']['token_create_execs']}"),
+        f"1 / {cfg['burst']}",
+        _each(
+            modes,
+            lambda r: r["burst"]["account_list_execs"] == 1 and r["burst"]["token_create_execs"] == cfg["burst"],
+        ),
+    )
+    _row(
+        lines,
+        "max concurrent execs / limit",
+        _each(modes, lambda r: f"{r['burst']['peak_concurrent_execs']} / {r['limit']}"),
+        "<= limit",
+        _each(modes, lambda r: r["burst"]["peak_concurrent_execs"] <= r["limit"]),
+    )
+
+
+def _overhead_rows(lines: list[str], modes: dict[str, dict[str, Any]]) -> None:
+    """The bot's own overhead, queued or not, the wait for an exec slot and how busy the slots were."""
+    _row(
+        lines,
         "overhead, did not queue, p50/p99/max ms",
-        each(lambda r: ms(r["overhead_not_queued"])),
+        _each(modes, lambda r: ms(r["overhead_not_queued"])),
         "p50 < 30 ms, p99 < 100 ms",
-        each(
+        _each(
+            modes,
             lambda r: (
                 None
                 if not r["overhead_not_queued"]["n"]
@@ -349,89 +430,104 @@ def render(result: dict[str, Any]) -> str:
                     r["overhead_not_queued"]["p50"] * 1000 < TARGETS["overhead_p50_ms"]
                     and r["overhead_not_queued"]["p99"] * 1000 < TARGETS["overhead_p99_ms"]
                 )
-            )
+            ),
         ),
     )
-    row(
+    _row(
+        lines,
         "  of which @1 (n), p50/p99/max ms",
-        each(lambda r: f"({r['single']['delivered']}) {ms(r['single']['overhead_not_queued'])}"),
+        _each(modes, lambda r: f"({r['single']['delivered']}) {ms(r['single']['overhead_not_queued'])}"),
     )
-    row(
+    _row(
+        lines,
         "  of which burst (n), p50/p99/max ms",
-        each(lambda r: f"({r['burst']['not_queued']}) {ms(r['burst']['overhead_not_queued'])}"),
+        _each(modes, lambda r: f"({r['burst']['not_queued']}) {ms(r['burst']['overhead_not_queued'])}"),
     )
-    row(
+    _row(
+        lines,
         "overhead, queued (n), p50/p99/max ms",
-        each(lambda r: f"({r['burst']['queued']}) {ms(r['burst']['overhead_queued'])}"),
+        _each(modes, lambda r: f"({r['burst']['queued']}) {ms(r['burst']['overhead_queued'])}"),
     )
-    row("queue wait for a slot, p50/p99/max s", each(lambda r: _sec3(r["burst"]["queue_wait"])))
-    row(
+    _row(lines, "queue wait for a slot, p50/p99/max s", _each(modes, lambda r: _sec3(r["burst"]["queue_wait"])))
+    _row(
+        lines,
         "  bot-side exec-slot wait: mean s",
-        each(lambda r: _fmt(r["burst"]["bot_exec_wait_histogram"]["mean"], ".3f")),
+        _each(modes, lambda r: _fmt(r["burst"]["bot_exec_wait_histogram"]["mean"], ".3f")),
     )
-    row("burst wall time, s", each(lambda r: _fmt(r["burst"]["wall_seconds"], ".2f")))
-    row(
+    _row(lines, "burst wall time, s", _each(modes, lambda r: _fmt(r["burst"]["wall_seconds"], ".2f")))
+    _row(
+        lines,
         "exec slots busy / idle ms per exec",
-        each(
+        _each(
+            modes,
             lambda r: (
                 "-"
                 if not r["burst"]["slots"]
                 else f"{r['burst']['slots']['utilisation'] * 100:.1f}% / {r['burst']['slots']['idle_ms_per_exec']:.1f}"
-            )
+            ),
         ),
-    )
-    row(
-        "execs per token (burst)",
-        each(lambda r: _fmt(r["burst"]["execs_per_token"], ".3f")),
-        f"(1 + {cfg['burst']}) / {cfg['burst']}",
-    )
-    row(
-        "account-list / token-create execs (burst)",
-        each(lambda r: f"{r['burst']['account_list_execs']} / {r['burst']['token_create_execs']}"),
-        f"1 / {cfg['burst']}",
-        each(lambda r: r["burst"]["account_list_execs"] == 1 and r["burst"]["token_create_execs"] == cfg["burst"]),
-    )
-    row(
-        "max concurrent execs / limit",
-        each(lambda r: f"{r['burst']['peak_concurrent_execs']} / {r['limit']}"),
-        "<= limit",
-        each(lambda r: r["burst"]["peak_concurrent_execs"] <= r["limit"]),
-    )
-    row(
-        "idle RSS, MiB",
-        each(lambda r: _fmt(r["idle"]["VmRSS"])),
-        "< 90 MB",
-        each(lambda r: r["idle"]["VmRSS"] < TARGETS["idle_rss_mb"]),
-    )
-    row("RSS after burst / peak (VmHWM), MiB", each(lambda r: f"{_fmt(r['end']['VmRSS'])} / {_fmt(r['end']['VmHWM'])}"))
-    row("threads idle / after burst", each(lambda r: f"{r['idle']['threads']} / {r['after_burst']['threads']}"))
-    row("CPU seconds per token (bot process)", each(lambda r: _fmt(r["burst"]["cpu_seconds_per_token"], ".4f")))
-    row("log lines per token", each(lambda r: _fmt(r["burst"]["log_lines_per_token"], ".1f")))
-    row(
-        "machine: other load, cores busy (loadavg)",
-        each(
-            lambda r: (
-                f"{_fmt(r['machine_load']['foreign_cores'], '.2f')} ({r['machine_load']['loadavg_before'][0]:.2f})"
-            )
-        ),
-    )
-    row(
-        "  other load in the 1 s before the burst",
-        each(lambda r: _fmt(r.get("load_before_burst", {}).get("foreign_cores"), ".2f")),
-    )
-    row(
-        "cold start (spawn to /readyz 200), s",
-        each(lambda r: _fmt(r["cold_start_seconds"], ".2f")),
-        "< 2 s",
-        each(lambda r: r["cold_start_seconds"] < TARGETS["cold_start_s"]),
     )
 
+
+def _process_rows(lines: list[str], modes: dict[str, dict[str, Any]]) -> None:
+    """The bot process: memory, threads, CPU and log lines per token, the machine's other load, cold start."""
+    _row(
+        lines,
+        "idle RSS, MiB",
+        _each(modes, lambda r: _fmt(r["idle"]["VmRSS"])),
+        "< 90 MB",
+        _each(modes, lambda r: r["idle"]["VmRSS"] < TARGETS["idle_rss_mb"]),
+    )
+    _row(
+        lines,
+        "RSS after burst / peak (VmHWM), MiB",
+        _each(modes, lambda r: f"{_fmt(r['end']['VmRSS'])} / {_fmt(r['end']['VmHWM'])}"),
+    )
+    _row(
+        lines,
+        "threads idle / after burst",
+        _each(modes, lambda r: f"{r['idle']['threads']} / {r['after_burst']['threads']}"),
+    )
+    _row(
+        lines,
+        "CPU seconds per token (bot process)",
+        _each(modes, lambda r: _fmt(r["burst"]["cpu_seconds_per_token"], ".4f")),
+    )
+    _row(lines, "log lines per token", _each(modes, lambda r: _fmt(r["burst"]["log_lines_per_token"], ".1f")))
+    _row(
+        lines,
+        "machine: other load, cores busy (loadavg)",
+        _each(
+            modes,
+            lambda r: (
+                f"{_fmt(r['machine_load']['foreign_cores'], '.2f')} ({r['machine_load']['loadavg_before'][0]:.2f})"
+            ),
+        ),
+    )
+    _row(
+        lines,
+        "  other load in the 1 s before the burst",
+        _each(modes, lambda r: _fmt(r.get("load_before_burst", {}).get("foreign_cores"), ".2f")),
+    )
+    _row(
+        lines,
+        "cold start (spawn to /readyz 200), s",
+        _each(modes, lambda r: _fmt(r["cold_start_seconds"], ".2f")),
+        "< 2 s",
+        _each(modes, lambda r: r["cold_start_seconds"] < TARGETS["cold_start_s"]),
+    )
+
+
+def _notes(cfg: dict[str, Any], modes: dict[str, dict[str, Any]], acks: dict[str, Any]) -> list[str]:
+    """Under the mode table: which run the rows come from, the threads' profile, and runs on a busy machine."""
+    lines: list[str] = []
+    repeat = cfg.get("repeat", 1)
     if repeat > 1:
         lines.append(
             f"(ack and floor rows: median of {repeat} runs; every other row: the run with the median "
             f"ack @{cfg['burst']} p99)"
         )
-    profiled = [n for n in names if modes[n].get("ack_window_profile")]
+    profiled = [n for n in modes if modes[n].get("ack_window_profile")]
     if profiled:
         lines += ["", "the bot's threads while the burst was being acked (median run): CPU, threads, context switches"]
         for n in profiled:
@@ -442,7 +538,7 @@ def render(result: dict[str, Any]) -> str:
     busy = [
         f"{n} run {i + 1} ({_fmt(run['other_load_before_burst'], '.2f')} before, "
         f"{_fmt(run['other_load_mode'], '.2f')} during)"
-        for n in names
+        for n in modes
         for i, run in enumerate(acks[n]["runs"])
         if max(run["other_load_before_burst"] or 0, run["other_load_mode"] or 0) > BUSY_MACHINE_CORES
     ]
@@ -451,65 +547,75 @@ def render(result: dict[str, Any]) -> str:
             f"note: other load above {BUSY_MACHINE_CORES} cores in {', '.join(busy)}: "
             "those figures are pessimistic; re-run when the machine is quieter"
         )
+    return lines
 
+
+def _baseline_lines(result: dict[str, Any]) -> list[str]:
+    """The manual procedure beside the first mode's burst, with the ratio; nothing without a baseline."""
+    cfg = result["config"]
+    modes: dict[str, dict[str, Any]] = result["modes"]
+    names = list(modes)
     base = result.get("baseline")
-    if base and names:
-        ref = modes[names[0]]
-        b = ref["burst"]
-        title = f"baseline: the manual procedure, {cfg['burst']} tokens at once (bot figures: {names[0]} mode)"
-        lines += ["", title, ""]
-        head2 = f"{'':{width}}{'bot':>22}{'manual':>22}{'manual / bot':>16}"
-        lines += [head2, "-" * len(head2)]
+    lines: list[str] = []
+    if not (base and names):
+        return lines
+    b = modes[names[0]]["burst"]
+    title = f"baseline: the manual procedure, {cfg['burst']} tokens at once (bot figures: {names[0]} mode)"
+    lines += ["", title, ""]
+    head2 = f"{'':{_LABEL_WIDTH}}{'bot':>22}{'manual':>22}{'manual / bot':>16}"
+    lines += [head2, "-" * len(head2)]
 
-        def row2(label: str, bot: Any, manual: Any, spec: str = ".2f", ratio: bool = True) -> None:
-            r = "-"
-            if ratio and isinstance(bot, int | float) and isinstance(manual, int | float) and bot:
-                r = f"{manual / bot:.2f}x"
-            lines.append(f"{label:<{width}}{_fmt(bot, spec):>22}{_fmt(manual, spec):>22}{r:>16}")
+    def row2(label: str, bot: Any, manual: Any, spec: str = ".2f", ratio: bool = True) -> None:
+        r = "-"
+        if ratio and isinstance(bot, int | float) and isinstance(manual, int | float) and bot:
+            r = f"{manual / bot:.2f}x"
+        lines.append(f"{label:<{_LABEL_WIDTH}}{_fmt(bot, spec):>22}{_fmt(manual, spec):>22}{r:>16}")
 
-        row2("execs", b["execs"], base["execs"], "d")
-        row2("account-list execs", b["account_list_execs"], base["account_list_execs"], "d")
-        row2("execs per token", b["execs_per_token"], base["execs"] / max(base["tokens"], 1), ".3f")
-        row2("peak concurrent execs on the pod", b["peak_concurrent_execs"], base["peak_concurrent_execs"], "d")
-        row2(
-            "registry work: execs x latency, s",
-            b["execs"] * cfg["latency"],
-            base["execs"] * cfg["latency"],
-        )
-        row2("wall time for the burst, s", b["wall_seconds"], base["wall_seconds"])
-        row2("time per token p50, s", b["to_message"]["p50"], base["per_token"]["p50"], ".3f")
-        row2("time per token p99, s", b["to_message"]["p99"], base["per_token"]["p99"], ".3f")
-        lines.append(f"{'tokens / errors (manual)':<{width}}{'':>22}{base['tokens']:>18} / {base['errors']}")
-        if base.get("first_error"):
-            lines.append(f"  first manual error: {base['first_error'][:150]}")
+    row2("execs", b["execs"], base["execs"], "d")
+    row2("account-list execs", b["account_list_execs"], base["account_list_execs"], "d")
+    row2("execs per token", b["execs_per_token"], base["execs"] / max(base["tokens"], 1), ".3f")
+    row2("peak concurrent execs on the pod", b["peak_concurrent_execs"], base["peak_concurrent_execs"], "d")
+    row2(
+        "registry work: execs x latency, s",
+        b["execs"] * cfg["latency"],
+        base["execs"] * cfg["latency"],
+    )
+    row2("wall time for the burst, s", b["wall_seconds"], base["wall_seconds"])
+    row2("time per token p50, s", b["to_message"]["p50"], base["per_token"]["p50"], ".3f")
+    row2("time per token p99, s", b["to_message"]["p99"], base["per_token"]["p99"], ".3f")
+    lines.append(f"{'tokens / errors (manual)':<{_LABEL_WIDTH}}{'':>22}{base['tokens']:>18} / {base['errors']}")
+    if base.get("first_error"):
+        lines.append(f"  first manual error: {base['first_error'][:150]}")
+    return lines
 
-    cli = result.get("cli")
-    if cli:
-        imp = cli["imports"]
-        lines += [
-            "",
-            f"CLI: {cli['command']} ({len(cli['runs'])} runs, cold: {cli['execs_per_run']} execs per run)",
-            f"  wall p50/max s: {_sec3(cli['wall'], ('p50', 'max'))}   "
-            f"exec inside p50: {_fmt(cli['exec']['p50'], '.3f')}   "
-            f"own time p50/max s: {_sec3(cli['own'], ('p50', 'max'))}   target < 1 s: "
-            f"{_verdict(cli['own']['max'] < TARGETS['cli_own_s'])}",
-            f"  interpreter alone (python -c pass): {cli['python_c_pass_seconds']:.3f} s;"
-            f" imports (-X importtime, sum of self): {imp['total_ms']:.0f} ms over {imp['modules']} modules",
-            "  slowest imports by cumulative time (ms):",
-        ]
-        for t in imp["top_cumulative"][:10]:
-            lines.append(f"    {t['cumulative_ms']:8.1f}  {'  ' * t['depth']}{t['module']}")
-        lines.append(f"  kubernetes, all of its top-level imports on the path: {imp['kubernetes_total_ms']:.0f} ms")
-        lines.append("  heavy packages on the issue path (cumulative ms, pulled in by):")
-        for name, info in imp["heavy"].items():
-            if info is None:
-                lines.append(f"    {name:<18} not imported")
-            else:
-                via = " <- ".join(info["chain"][1:]) or "a function-level import, at call time"
-                lines.append(f"    {name:<18} {info['cumulative_ms']:8.1f}  <- {via}")
-    lines.append("")
-    lines.append(f"total benchmark time: {result['elapsed_seconds']:.1f} s")
-    return "\n".join(lines)
+
+def _cli_lines(cli: dict[str, Any] | None) -> list[str]:
+    """The CLI's wall and own time, and where its import time goes; nothing when the CLI was not measured."""
+    if not cli:
+        return []
+    imp = cli["imports"]
+    lines = [
+        "",
+        f"CLI: {cli['command']} ({len(cli['runs'])} runs, cold: {cli['execs_per_run']} execs per run)",
+        f"  wall p50/max s: {_sec3(cli['wall'], ('p50', 'max'))}   "
+        f"exec inside p50: {_fmt(cli['exec']['p50'], '.3f')}   "
+        f"own time p50/max s: {_sec3(cli['own'], ('p50', 'max'))}   target < 1 s: "
+        f"{_verdict(cli['own']['max'] < TARGETS['cli_own_s'])}",
+        f"  interpreter alone (python -c pass): {cli['python_c_pass_seconds']:.3f} s;"
+        f" imports (-X importtime, sum of self): {imp['total_ms']:.0f} ms over {imp['modules']} modules",
+        "  slowest imports by cumulative time (ms):",
+    ]
+    for t in imp["top_cumulative"][:10]:
+        lines.append(f"    {t['cumulative_ms']:8.1f}  {'  ' * t['depth']}{t['module']}")
+    lines.append(f"  kubernetes, all of its top-level imports on the path: {imp['kubernetes_total_ms']:.0f} ms")
+    lines.append("  heavy packages on the issue path (cumulative ms, pulled in by):")
+    for name, info in imp["heavy"].items():
+        if info is None:
+            lines.append(f"    {name:<18} not imported")
+        else:
+            via = " <- ".join(info["chain"][1:]) or "a function-level import, at call time"
+            lines.append(f"    {name:<18} {info['cumulative_ms']:8.1f}  <- {via}")
+    return lines
 
 
 def _spread(summary: dict[str, Any], key: str) -> str:

@@ -68,7 +68,7 @@ def one_token(store: Store, user: str, n: int, sample: Sample) -> None:
     minted = Minted("jdoe", "5f0c5a2e-0000-4000-8000-00000000000a", f"tok-{n}", now, now + timedelta(hours=1))
     event = AuditEvent(
         outcome=Outcome.ISSUED, request_id=f"bench-{n}", slack_user=user, username="jdoe",
-        duration_seconds=3600, expires_at=minted.expires_at, token_uuid=minted.token_uuid,
+        duration_seconds=3600, expires_at=minted.expires_at, token_uuid=minted.token_uuid, occurred_at=now,
     )  # fmt: skip
     store.ledger.settle(reservation, status=TokenStatus.ISSUED, minted=minted, event=event)
     t2 = time.perf_counter()

@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _command(args: argparse.Namespace) -> int:
     """serve, issue, verify and doctor: the full settings."""
     settings = _settings()
-    from bot.logs import setup_logging
+    from bot.runtime.logs import setup_logging
 
     # The CLI keeps stderr for its one line: library logs only from ERROR unless asked for more
     # (a warning such as "retrying on a fresh pod" would otherwise add a second line).
@@ -121,13 +121,13 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
     import getpass
     import secrets
 
-    from bot.bootstrap import build_engine, build_store
+    from bot.adapters.quota import LedgerQuota
+    from bot.bootstrap import build_engine, build_store, system_clock
     from bot.domain.audit import Origin
     from bot.domain.durations import format_duration, parse_duration
     from bot.domain.models import RequestContext
     from bot.domain.policy import UserLimits
-    from bot.limits import LedgerQuota
-    from bot.service import ADMIN_RULE, issue_for_admin
+    from bot.usecases import ADMIN_RULE, issue_for_admin
 
     seconds = (
         parse_duration(duration, minimum=settings.min_duration, maximum=settings.max_duration)
@@ -138,14 +138,17 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
         default=settings.default_duration, min=settings.min_duration, max=settings.max_duration, source="settings"
     )
     # The ledger records admin tokens too; their audit events wait in the outbox for the bot's senders.
+    clock = system_clock()
     store = build_store(settings)
     store.ensure_schema()
-    quota = LedgerQuota(ledger=store.ledger, rule=ADMIN_RULE)
+    quota = LedgerQuota(ledger=store.ledger, rule=ADMIN_RULE, clock=clock)
     operator = getpass.getuser() if hasattr(os, "getuid") else "admin"
     ctx = RequestContext(f"cli-{secrets.token_hex(6)}", f"cli:{operator}"[:64], Origin.CLI)
-    engine = build_engine(settings)
+    engine = build_engine(settings, clock=clock)
     try:
-        issued = issue_for_admin(engine.engine, username=username, seconds=seconds, limits=limits, quota=quota, ctx=ctx)
+        issued = issue_for_admin(
+            engine.engine, username=username, seconds=seconds, limits=limits, clock=clock, quota=quota, ctx=ctx
+        )
     finally:
         engine.close()
         store.close()
@@ -193,7 +196,7 @@ def _verify(settings: Settings) -> int:
     from bot.domain.errors import RegistryUnreachable
     from bot.domain.models import Verdict
     from bot.domain.secret import Token
-    from bot.engine import VERIFY_PROTECTION
+    from bot.usecases import VERIFY_PROTECTION
 
     try:
         token = Token(_read_token())
@@ -244,15 +247,15 @@ def _store_command(args: argparse.Namespace) -> int:
     from bot.settings import load_store_settings
 
     settings = load_store_settings()
-    from bot.logs import setup_logging
+    from bot.runtime.logs import setup_logging
 
     setup_logging(level=os.environ.get("ROK_BOT_LOG_LEVEL", "ERROR"), fmt="text", secrets=settings.store_secrets())
     since = _since(args.since) if getattr(args, "since", None) else None
     if getattr(args, "limit", 1) < 1:
         raise UsageError("--limit must be at least 1.")
-    from bot.store import open_store
+    from bot.bootstrap import build_store
 
-    store = open_store(settings)
+    store = build_store(settings)
     try:
         if args.command == "db":
             return _db(store, args.action)

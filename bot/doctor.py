@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.domain.errors import RokBotError
-from bot.logs import safe_url, without_userinfo
+from bot.runtime.logs import safe_url, without_userinfo
 from bot.settings import Settings
 
 
@@ -40,7 +40,7 @@ def _run(name: str, fn: Callable[[], str]) -> Check:
 
 def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int:
     """Check settings, the cluster connection, RBAC, pod resolution, account-list and the registry."""
-    from bot.bootstrap import build_engine
+    from bot.bootstrap import build_engine, system_clock
     from bot.domain.models import Verdict
 
     checks: list[Check] = [
@@ -59,7 +59,7 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
             )
         )
     try:
-        engine = build_engine(settings)
+        engine = build_engine(settings, clock=system_clock())
     except RokBotError as exc:
         # Without a client configuration no other check can run: report that one line.
         checks.append(Check("cluster", False, f"{exc.user_message} {exc.detail}".strip()))

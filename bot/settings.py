@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.durations import config_seconds, format_duration
 from bot.domain.patterns import PLACEHOLDER, SLACK_CHANNEL_ID
-from bot.logs import safe_url
+from bot.runtime.logs import safe_url
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
 ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]

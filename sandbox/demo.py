@@ -23,15 +23,16 @@ from importlib import resources
 from string import Template
 from typing import Any, TextIO
 
-from bot.domain.errors import RokBotError
+from bot.domain.durations import format_duration, parse_duration
+from bot.domain.errors import DurationError, RokBotError
 from bot.settings import SettingsError
 from sandbox.world import ADMINS_GROUP, AUDIT_CHANNEL, Reply, Sandbox
 
 EXIT_OK, EXIT_FAIL = 0, 1
-# The sandbox's policy, but tokens as short as 10 s: a reminder comes a quarter of a token's life before it
-# expires, so a 10-second token shows one within the story.
+# The sandbox's policy. The bot runs on the sandbox's manual clock: the story moves it forward to show a
+# reminder (a 1-hour token is reminded when a quarter of its life is left), and nothing waits for it.
 DEMO_POLICY = f"""\
-limits: {{default: 24h, min: 10s, max: 7d}}
+limits: {{default: 24h, min: 5m, max: 7d}}
 groups:
   - {{usergroup: {ADMINS_GROUP}, name: admins, max: 30d}}
 quota: {{per_hour: 1000, cooldown: 0}}
@@ -57,6 +58,7 @@ commands:
   /rok-token [duration|help] [as USERID]   run the slash command (default user U0JDOE), e.g. /rok-token 2h as U0BOB
   verify [as USERID]                       click Verify on that user's last token message
   home [as USERID]                         open the bot's Home tab: live tokens, limits, Get a token
+  later DURATION                           move the bot's clock forward, e.g. later 45m: reminders come
   users                                    the demo people and how each maps to a Rok username
   audit                                    what the audit channel #rok-audit shows so far
   help                                     this list
@@ -512,6 +514,11 @@ class Demo:
         self.show(f"private message in the DM with the bot, {_ms(elapsed)} {what}:", entry, indent=indent)
         return Outcome(200, None, ack_s, reply, elapsed)
 
+    def later(self, seconds: int, *, indent: str = "   ") -> None:
+        """Move the bot's (and the fake registry's) clock forward: what falls due meanwhile happens now."""
+        now = self.box.advance(seconds)
+        self.say(f"{indent}(the demo moves the bot's clock {format_duration(seconds)} forward, to {now:%H:%M} UTC)")
+
     def reminder(self, user_id: str, short_uuid: str, *, timeout: float, indent: str = "   ") -> dict[str, Any]:
         """Wait for the reminder of one token in the user's DM with the bot; print it as it arrived."""
         started = time.monotonic()
@@ -551,7 +558,7 @@ class Demo:
 
     def settle_audit(self, timeout: float = 2.0) -> None:
         """Let the audit poster catch up: it posts from a background thread, after the user's answer."""
-        bot = getattr(self.box.server, "bot", None)
+        bot = self.box.idle()  # a refusal answered in the ack is audited by a job right after it
         if bot is not None:
             bot.flush_audit(timeout)
         deadline, seen = time.monotonic() + timeout, -1
@@ -641,32 +648,33 @@ def play_story(demo: Demo) -> None:
     _expect(jane and jane in str(home.get("blocks")), "Jane's live token is not on her Home tab")
     _done(demo, t, f"her live token {jane} with [ Renew ], what she may ask for, whom to ask; never a token")
 
-    t = _step(demo, 7, "Jane clicks [ Get a token ] and asks for 12s, to see a reminder soon")
+    t = _step(demo, 7, "Jane clicks [ Get a token ] and asks for 1h, for a notebook run")
     form = demo.open_form("U0JDOE", home)
     count = len(minted)
-    got = demo.submit_form("U0JDOE", form, typed="12s", reason="the demo: watch the reminder")
+    got = demo.submit_form("U0JDOE", form, typed="1h", reason="the demo: a notebook run")
     _expect(got.reply and got.reply.token and len(minted) == count + 1, "no token from the form")
     short = str(minted[-1].token_uuid or "")[:8]
     _done(demo, t, f"token {short}, privately, exactly as from /rok-token")
 
-    t = _step(demo, 8, "A quarter of its life before it expires, a reminder comes; Jane clicks [ Renew for 12s ]")
+    t = _step(demo, 8, "45 minutes later, a quarter of its life left, a reminder comes; Jane clicks [ Renew for 1h ]")
+    demo.later(45 * 60)
     reminder = demo.reminder("U0JDOE", short, timeout=WAIT_SECONDS)
     count = len(minted)
-    got = demo.click_reminder("U0JDOE", reminder, label="Renew for 12s")
+    got = demo.click_reminder("U0JDOE", reminder, label="Renew for 1h")
     _expect(got.reply and got.reply.token and len(minted) == count + 1, "Renew gave no new token")
     renewal = minted[-1]
-    _expect(round((renewal.expires_at - renewal.created_at).total_seconds()) == 12, "the renewal is not 12s")
-    _done(demo, t, f"a new 12s token {str(renewal.token_uuid or '')[:8]}, privately; the reminder says so")
+    _expect(round((renewal.expires_at - renewal.created_at).total_seconds()) == 3600, "the renewal is not 1h")
+    _done(demo, t, f"a new 1h token {str(renewal.token_uuid or '')[:8]}, privately; the reminder says so")
 
     t = _step(demo, 9, f"The audit channel #rok-audit ({AUDIT_CHANNEL}) shows every event, never a token")
     try:
-        for outcome, n in (("issued", 4), ("verified", 1), ("refused", 2), ("reminded", 1)):
+        for outcome, n in (("issued", 4), ("verified", 1), ("refused", 2), ("reminded", 2)):
             box.wait_audit(outcome, count=n, timeout=WAIT_SECONDS)
     except TimeoutError:
         raise DemoError("the audit channel is missing events: " + " | ".join(demo.audit_lines())) from None
     for line in demo.audit_lines():
         demo.say(f"   │ {line}")
-    _done(demo, t, "4 issued (one from the form, one a renewal), 1 verified, 2 refused, 1 reminded")
+    _done(demo, t, "4 issued (one from the form, one a renewal), 1 verified, 2 refused, 2 reminded (Jane's, Bob's)")
 
 
 # -- interactive ------------------------------------------------------------------------------------
@@ -724,33 +732,47 @@ def run_interactive(demo: Demo, stdin: TextIO) -> None:
         try:
             if command in {"quit", "exit", "q"}:
                 return
-            if command in {"/rok-token", "rok-token"}:
-                if user_id not in demo.box.people:
-                    demo.say(f"  {user_id} is not a demo user; `users` lists them.")
-                    continue
-                demo.say(f"  {demo.who(user_id)} runs /rok-token {text}".rstrip())
-                demo.command(user_id, text, indent="  ")
-            elif command == "verify" and not text:
-                demo.say(f"  {demo.who(user_id)} clicks [ Verify ]")
-                demo.verify(user_id, indent="  ")
-            elif command == "home" and not text:
-                if user_id not in demo.box.people:
-                    demo.say(f"  {user_id} is not a demo user; `users` lists them.")
-                    continue
-                demo.say(f"  {demo.who(user_id)} opens the bot's Home tab")
-                demo.home(user_id, indent="  ")
-            elif command == "users":
-                for entry in _users(demo):
-                    demo.say(entry)
-            elif command == "audit":
-                demo.settle_audit()
-                lines = demo.audit_lines()
-                for entry in lines or ["(no posts yet)"]:
-                    demo.say(f"  │ {entry}")
-            else:
-                demo.say(HELP)
+            _interactive_command(demo, command, text, user_id)
         except DemoError as exc:
             demo.say(f"  ✗ {exc}")
+        except DurationError as exc:
+            demo.say(f"  ✗ {exc.user_message}")
+
+
+def _interactive_command(demo: Demo, command: str, text: str, user_id: str) -> None:
+    """Carry out one typed command other than `quit`, as `user_id`; anything not understood prints the help."""
+    if command in {"/rok-token", "rok-token"}:
+        if _known_user(demo, user_id):
+            demo.say(f"  {demo.who(user_id)} runs /rok-token {text}".rstrip())
+            demo.command(user_id, text, indent="  ")
+    elif command == "verify" and not text:
+        demo.say(f"  {demo.who(user_id)} clicks [ Verify ]")
+        demo.verify(user_id, indent="  ")
+    elif command == "home" and not text:
+        if _known_user(demo, user_id):
+            demo.say(f"  {demo.who(user_id)} opens the bot's Home tab")
+            demo.home(user_id, indent="  ")
+    elif command == "later" and text:
+        demo.later(parse_duration(text, minimum=1, maximum=366 * 86400), indent="  ")
+        demo.settle_audit()
+    elif command == "users":
+        for entry in _users(demo):
+            demo.say(entry)
+    elif command == "audit":
+        demo.settle_audit()
+        lines = demo.audit_lines()
+        for entry in lines or ["(no posts yet)"]:
+            demo.say(f"  │ {entry}")
+    else:
+        demo.say(HELP)
+
+
+def _known_user(demo: Demo, user_id: str) -> bool:
+    """Whether `user_id` is one of the demo's people; if not, say so (and where to find them) instead."""
+    if user_id in demo.box.people:
+        return True
+    demo.say(f"  {user_id} is not a demo user; `users` lists them.")
+    return False
 
 
 # -- the page ---------------------------------------------------------------------------------------
@@ -836,7 +858,7 @@ def start_page(demo: Demo) -> Any:
     """Serve the page on a random loopback port; returns the running ServerThread."""
     from aiohttp import web
 
-    from bot.aio import ServerThread
+    from bot.runtime.aio import ServerThread
 
     template = _page_template()
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
@@ -865,7 +887,7 @@ def _quiet_output(stream: TextIO) -> None:
 
 def _quiet_logs() -> None:
     """Warnings only, on stderr; refusals are part of the story, so their warning lines are left out."""
-    from bot.logs import setup_logging
+    from bot.runtime.logs import setup_logging
 
     setup_logging(level="WARNING", fmt="text")
 

@@ -13,7 +13,7 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -114,9 +114,17 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], *, border
 class FakeRok:
     """Fake `rok-fort-manage` plus token store; flip `latency`, `fault`, `token_shape`, ... at any time."""
 
-    def __init__(self, accounts: list[FakeAccount] | None = None, *, latency: float = 0.0) -> None:
+    def __init__(
+        self,
+        accounts: list[FakeAccount] | None = None,
+        *,
+        latency: float = 0.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.accounts: list[FakeAccount] = default_accounts() if accounts is None else list(accounts)
         self.latency = latency
+        # The registry's clock: the sandbox gives it the bot's (a manual clock), so both agree on expiry.
+        self.clock = clock
         self.bordered_account_list = False
         # Rok versions may not print an email column; the bot then cannot compare emails.
         self.account_list_email = True
@@ -146,7 +154,7 @@ class FakeRok:
         return self._mint(acc, seconds).token
 
     def _mint(self, acc: FakeAccount, seconds: int) -> MintedRecord:
-        now = datetime.now(UTC)
+        now = self.clock()
         rec = MintedRecord(
             token_uuid=str(uuid.uuid4()),
             token=new_token(self.token_shape),
@@ -164,7 +172,7 @@ class FakeRok:
         """The live record for a token; None when unknown or expired."""
         with self._lock:
             rec = self._by_token.get(token)
-        if rec is None or rec.expires_at <= datetime.now(UTC):
+        if rec is None or rec.expires_at <= self.clock():
             return None
         return rec
 
@@ -173,11 +181,11 @@ class FakeRok:
         with self._lock:
             rec = self._by_token.get(token)
             if rec is not None:
-                rec.expires_at = datetime.now(UTC) - timedelta(microseconds=1)
+                rec.expires_at = self.clock() - timedelta(microseconds=1)
 
     def expire_all(self) -> None:
         """Make every minted token expired."""
-        past = datetime.now(UTC) - timedelta(microseconds=1)
+        past = self.clock() - timedelta(microseconds=1)
         with self._lock:
             for rec in self.minted:
                 rec.expires_at = past

@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
-from bot.aio import ServerThread
+from bot.runtime.aio import ServerThread
 
 __all__ = ["FakeServer", "ServerThread"]
 

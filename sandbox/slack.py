@@ -188,6 +188,19 @@ def _limit_problem(node: Any, pointer: str) -> str | None:
         return None
     if not isinstance(node, dict):
         return None
+    problem = _own_limit_problem(node, pointer)
+    if problem is not None:
+        return problem
+    for key, value in node.items():
+        if isinstance(value, dict | list):
+            problem = _limit_problem(value, f"{pointer}/{key}")
+            if problem is not None:
+                return problem
+    return None
+
+
+def _own_limit_problem(node: dict[str, Any], pointer: str) -> str | None:
+    """The limits on this object's own fields (ids, a button's value, a section's texts), not its children's."""
     for key in ("action_id", "block_id"):
         value = node.get(key)
         if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
@@ -197,17 +210,18 @@ def _limit_problem(node: Any, pointer: str) -> str | None:
         if isinstance(value, str) and len(value) > MAX_BUTTON_VALUE:
             return f"must be less than {MAX_BUTTON_VALUE + 1} characters [json-pointer:{pointer}/value]"
     if node.get("type") == "section":
-        text = node.get("text")
-        if isinstance(text, dict) and len(str(text.get("text", ""))) > MAX_SECTION_TEXT:
-            return f"must be less than {MAX_SECTION_TEXT + 1} characters [json-pointer:{pointer}/text]"
-        for i, item in enumerate(node.get("fields") or []):
-            if isinstance(item, dict) and len(str(item.get("text", ""))) > MAX_SECTION_FIELD:
-                return f"must be less than {MAX_SECTION_FIELD + 1} characters [json-pointer:{pointer}/fields/{i}/text]"
-    for key, value in node.items():
-        if isinstance(value, dict | list):
-            problem = _limit_problem(value, f"{pointer}/{key}")
-            if problem is not None:
-                return problem
+        return _section_problem(node, pointer)
+    return None
+
+
+def _section_problem(node: dict[str, Any], pointer: str) -> str | None:
+    """A section's text and each of its fields against their own length limits."""
+    text = node.get("text")
+    if isinstance(text, dict) and len(str(text.get("text", ""))) > MAX_SECTION_TEXT:
+        return f"must be less than {MAX_SECTION_TEXT + 1} characters [json-pointer:{pointer}/text]"
+    for i, item in enumerate(node.get("fields") or []):
+        if isinstance(item, dict) and len(str(item.get("text", ""))) > MAX_SECTION_FIELD:
+            return f"must be less than {MAX_SECTION_FIELD + 1} characters [json-pointer:{pointer}/fields/{i}/text]"
     return None
 
 

@@ -4,6 +4,10 @@
 Slack, writes a kubeconfig and a user map, builds real Settings from them and starts the real
 `BotServer` (HTTP or Socket Mode). It then plays the part of Slack: signed slash commands and button
 clicks over HTTP, or envelopes over the Socket Mode WebSocket.
+
+The bot and the fake registry share one `ManualClock` (`box.clock`): a reminder, a lapse or a cooldown
+comes when the caller advances it (`box.advance(46)`), never by waiting. Replicas started with `spawn()`
+are processes of their own: on the machine's clock, or, in a sandbox made with a `SharedClock`, on that one.
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
+from bot.runtime.clock import Clock, ManualClock
 from bot.settings import Settings, settings_from
 from sandbox import slack_requests as sr
+from sandbox.clock import SharedClock
 from sandbox.kube import FakeKube
 from sandbox.registry import FakeRegistry
 from sandbox.rok import FakeRok
@@ -109,10 +115,12 @@ class Sandbox:
         policy: str = SANDBOX_POLICY,
         start_bot: bool = True,
         workdir: Path | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.socket_mode = socket_mode
         self.people = {p.user_id: p for p in people}
-        self.rok = FakeRok(latency=exec_latency)
+        self.clock = clock or ManualClock()
+        self.rok = FakeRok(latency=exec_latency, clock=self.clock.now)
         self.kube = FakeKube(self.rok)
         self.registry = FakeRegistry(self.rok)
         self.slack = FakeSlack(channels=("C0GENERAL", AUDIT_CHANNEL))
@@ -182,7 +190,7 @@ class Sandbox:
     def start_bot(self) -> Any:
         from bot.bootstrap import build_server
 
-        self.server = build_server(self.settings()).start(auth_attempts=3)
+        self.server = build_server(self.settings(), clock=self.clock).start(auth_attempts=3)
         if self.socket_mode:
             self.slack.wait_for_connection(timeout=10)
         return self.server
@@ -196,8 +204,13 @@ class Sandbox:
             "ROK_BOT_SECRETS_DIR": str(self._dir / "no-secrets"),
             **overrides,
         }
+        # On a shared clock, `serve` through `sandbox.replica`, which reads the time the test sets.
+        command = ["-m", "bot", "serve"]
+        if isinstance(self.clock, SharedClock):
+            command = ["-m", "sandbox.replica"]
+            env["ROK_SANDBOX_CLOCK"] = str(self.clock.path)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"],
+            [sys.executable, *command],
             env=env,
             cwd=cwd or self._dir,
             stdout=subprocess.PIPE,
@@ -232,6 +245,25 @@ class Sandbox:
     def url(self) -> str:
         assert self.server is not None
         return str(self.server.url)
+
+    def idle(self, timeout: float = 10.0) -> Any:
+        """Wait until the in-process bot has no post-ack work in flight (a token just delivered is settled in the
+        ledger, a refusal answered is audited, right after); the bot, or None when there is none."""
+        bot = getattr(self.server, "bot", None)
+        if bot is not None:
+            self.slack.wait_for(lambda: bot.jobs.in_flight == 0 and bot.ui_jobs.in_flight == 0, timeout)
+        return bot
+
+    def advance(self, seconds: float) -> datetime:
+        """Move the bot's and the registry's clock forward: what falls due by then (a reminder, a lapse, the
+        crash sweep) has happened when this returns. The new time."""
+        bot = self.idle()  # work under way finishes first, as it would while real time passed
+        if not isinstance(self.clock, ManualClock | SharedClock):
+            raise TypeError("this sandbox runs on the machine's clock: it cannot be advanced")
+        now = self.clock.advance(seconds)
+        if bot is not None and not bot.upkeep.settle(10):
+            raise TimeoutError("the bot's upkeep did not finish the rounds the clock made due")
+        return now
 
     # -- playing Slack ----------------------------------------------------------------------------
 
@@ -401,7 +433,7 @@ class Sandbox:
         def enough() -> list[Call]:
             bot = getattr(self.server, "bot", None)
             if bot is not None:  # refusals linger a few seconds to merge: not here
-                bot.store.outbox.expedite(now=datetime.now(UTC))
+                bot.store.outbox.expedite(now=self.clock.now())
                 for sender in bot.senders:
                     sender.wake()
             if self.audit_count(outcome) < count:

@@ -133,7 +133,7 @@ class KubeExecutor:
         timeout: float,
         output_limit: int,
         pod_cache_seconds: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float],
     ) -> None:
         import websocket
         from kubernetes.client.api_client import ApiClient

@@ -19,7 +19,6 @@ import binascii
 import json
 import os
 import re
-import time
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
@@ -135,7 +134,7 @@ class Sealer:
             raise ValueError("sealed value exceeds Slack's button value limit")
         return value
 
-    def open(self, value: str, *, user_id: str, now: float | None = None) -> Sealed:
+    def open(self, value: str, *, user_id: str, now: float) -> Sealed:
         """The token behind a value, if the value is authentic, `user_id`'s, and not expired."""
         if not isinstance(value, str) or len(value) > _MAX_VALUE_CHARS:
             raise SealError(detail="not a sealed value")
@@ -154,7 +153,7 @@ class Sealer:
             raise SealError(detail="not a sealed value")
         data = json.loads(body)
         expires_at = int(data["x"])
-        if (time.time() if now is None else now) >= expires_at:
+        if now >= expires_at:
             raise SealExpired(detail="sealed token expired")
         return Sealed(Token(str(data["t"])), user_id, expires_at, data.get("i"), data.get("n"))
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Sequence
 
 import httpx
 
-from bot.audit import Delivery
+from bot.adapters.audit import Delivery
 from bot.domain.ports import ClaimedEvent
+from bot.runtime.clock import Clock
 
 SIGNATURE_VERSION = "v1"
 
@@ -35,8 +35,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 class AuditWebhook:
     """Delivers claimed audit events to one URL, signed."""
 
-    def __init__(self, url: str, secret: str, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, secret: str, *, clock: Clock, timeout: float = 10.0) -> None:
         self._url = url
+        self._clock = clock
         self._secret = secret
         self._client = httpx.Client(timeout=timeout, follow_redirects=False, headers={"User-Agent": "rok-token-bot"})
 
@@ -46,7 +47,7 @@ class AuditWebhook:
     def deliver(self, claimed: Sequence[ClaimedEvent]) -> Delivery:
         ids = [c.id for c in claimed]
         body = json.dumps({"events": [c.event.as_record() for c in claimed]}, separators=(",", ":")).encode()
-        timestamp = int(time.time())
+        timestamp = int(self._clock.now().timestamp())
         headers = {
             "Content-Type": "application/json",
             "X-Rok-Bot-Timestamp": str(timestamp),

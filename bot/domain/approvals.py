@@ -23,7 +23,6 @@ from bot.domain.durations import format_duration
 from bot.domain.errors import NotAnApprover, UsageError
 from bot.domain.policy import ApprovalRules
 
-REASON_MAX = 300  # characters of a requester's reason or an approver's note that are kept
 # Durations an approver may pick instead of the one asked for (the select offers those below it).
 LADDER = (3600, 4 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 60 * 86400)
 _CHOICES_MAX = 100  # Slack's limit on a select's options
@@ -67,15 +66,6 @@ class PendingRequest:
 def new_request_id() -> str:
     """A fresh pending-request ID (random: one cannot be guessed from another)."""
     return secrets.token_hex(10)
-
-
-def clean_text(text: str | None) -> str:
-    """A reason or a note as kept: printable, one line, at most REASON_MAX characters (quotes trimmed)."""
-    if not text:
-        return ""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    flat = flat.strip("\"'\u201c\u201d\u2018\u2019 ")
-    return flat[:REASON_MAX]
 
 
 def check_decider(rules: ApprovalRules, *, decider: str, requester: str, decider_groups: frozenset[str]) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 
@@ -82,10 +82,6 @@ def priority_of(outcome: str) -> Priority:
     return Priority.URGENT
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class AuditEvent:
     """One audit event; `as_record` is its JSON-able form (log line, outbox row, webhook body)."""
@@ -102,7 +98,7 @@ class AuditEvent:
     command: str | None = None
     origin: str | None = None  # how it was asked for (an `Origin`): command, modal, renew, cli, ...
     actor: str | None = None  # who decided, when not the requester (an approver's Slack user ID)
-    occurred_at: datetime = field(default_factory=utcnow, compare=False)
+    occurred_at: datetime = field(kw_only=True, compare=False)  # from the one clock (bot.runtime.clock)
 
     @property
     def priority(self) -> Priority:

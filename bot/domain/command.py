@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.domain.approvals import clean_text
 from bot.domain.durations import leading_duration
+from bot.domain.text import clean_text
 
 # Desktop clients turn "--" into an en or em dash as people type: all three spell the flag.
 BREAK_GLASS_FLAGS = frozenset({"--break-glass", "\u2014break-glass", "\u2013break-glass"})

@@ -158,35 +158,18 @@ def _scan_text(text: str) -> int | _Refusal:
         return _Refusal("is too long to be a duration")
     if s[0] == "-" and len(s) > 1 and s[1] in _DIGITS:
         return _Refusal("is negative")
-
     parts: list[tuple[Fraction, str]] = []
     fractional = False
     i, n = 0, len(s)
     while i < n:
-        start = i
-        while i < n and s[i] in _DIGITS:
-            i += 1
-        if i == start:
-            return _Refusal(_JUNK)
-        if i - start > _MAX_DIGITS:
-            return _Refusal("is far too long")
-        value = Fraction(int(s[start:i]))
-        if i + 1 < n and s[i] in ".," and s[i + 1] in _DIGITS:
-            fractional = True
-            i += 1
-            frac_start = i
-            while i < n and s[i] in _DIGITS:
-                i += 1
-            if i - frac_start > _MAX_DIGITS:
-                return _Refusal("is far too long")
-            value += Fraction(int(s[frac_start:i]), 10 ** (i - frac_start))
-        while i < n and s[i] in _BLANKS:
-            i += 1
+        number = _read_number(s, i)
+        if isinstance(number, _Refusal):
+            return number
+        value, i, fraction = number
+        fractional = fractional or fraction
+        i = _skip_blanks(s, i)
         if i == n and not parts and not fractional:
-            number = int(value)
-            if number == 0:
-                return _Refusal("is zero", bare_number=0)
-            return _Refusal(f"has no unit (did you mean {_bare_number_hint(number)}?)", bare_number=number)
+            return _unitless(int(value))
         if i == n or s[i] not in _UNIT_SECONDS:
             return _Refusal(_JUNK + _UNITS_HINT)
         unit = s[i]
@@ -194,10 +177,47 @@ def _scan_text(text: str) -> int | _Refusal:
         # "30min" or "1hour" must not be read as "30m" followed by junk we silently skip.
         if i < n and s[i] not in _BLANKS and s[i] not in _DIGITS:
             return _Refusal(_JUNK + _UNITS_HINT)
-        while i < n and s[i] in _BLANKS:
-            i += 1
         parts.append((value, unit))
+        i = _skip_blanks(s, i)
+    return _total(parts, fractional=fractional)
 
+
+def _read_number(s: str, i: int) -> tuple[Fraction, int, bool] | _Refusal:
+    """The number at `s[i:]` (digits, then an optional `.`/`,` fraction): (value, where it ends, fractional)."""
+    n, start = len(s), i
+    while i < n and s[i] in _DIGITS:
+        i += 1
+    if i == start:
+        return _Refusal(_JUNK)
+    if i - start > _MAX_DIGITS:
+        return _Refusal("is far too long")
+    value = Fraction(int(s[start:i]))
+    if not (i + 1 < n and s[i] in ".," and s[i + 1] in _DIGITS):
+        return value, i, False
+    i += 1
+    frac_start = i
+    while i < n and s[i] in _DIGITS:
+        i += 1
+    if i - frac_start > _MAX_DIGITS:
+        return _Refusal("is far too long")
+    return value + Fraction(int(s[frac_start:i]), 10 ** (i - frac_start)), i, True
+
+
+def _skip_blanks(s: str, i: int) -> int:
+    while i < len(s) and s[i] in _BLANKS:
+        i += 1
+    return i
+
+
+def _unitless(number: int) -> _Refusal:
+    """A number alone: refused, with a guess at what it meant."""
+    if number == 0:
+        return _Refusal("is zero", bare_number=0)
+    return _Refusal(f"has no unit (did you mean {_bare_number_hint(number)}?)", bare_number=number)
+
+
+def _total(parts: list[tuple[Fraction, str]], *, fractional: bool) -> int | _Refusal:
+    """The seconds the parts add up to, unless they are written in a way the bot refuses."""
     total = sum((value * _UNIT_SECONDS[unit] for value, unit in parts), Fraction(0))
     if fractional:
         return _Refusal("has a fraction" + _suggestion(total))

@@ -1,14 +1,13 @@
 """The token's life in Slack, as pure values: what the Home tab, the get-token form, the private token list
 and an expiry reminder show, and when a reminder is due.
 
-No I/O here: the use cases (`bot.service`) fill these values from the ledger and the policy, and the Slack
+No I/O here: the use cases (`bot.usecases`) fill these values from the ledger and the policy, and the Slack
 adapter (`bot.slack.views`) draws them. None of them ever holds a token: a token is named by the first
 characters of its UUID, which the audit channel and the admin CLI show in full.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,12 +25,6 @@ LIST_CAP = 40
 EXPIRED_SHOWN_FOR = timedelta(hours=24)
 # Durations the form offers when they fit the user's range (plus the user's default, always).
 PRESETS = (3600, 8 * 3600, 86400, 7 * 86400)
-# The form's reason goes to the audit trail: one line, this long at most.
-NOTE_CHARS = 200
-# Anything in a reason that could be a token (a long run of token characters) is masked, a UUID excepted:
-# a user pasting a token into the form must not put it in the audit channel.
-_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-]{24,}")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 # A reminder comes `lead` before expiry; a token living less than this many leads is reminded when this
 # fraction of its life is left instead (a 1-minute token with a 1-hour lead: 15 s before it expires).
 LEAD_LIFETIMES = 4
@@ -40,15 +33,6 @@ LEAD_LIFETIMES = 4
 def short_uuid(token_uuid: str | None) -> str | None:
     """The first characters of a token UUID: enough to tell a user's tokens apart."""
     return token_uuid[:SHORT_UUID] if token_uuid else None
-
-
-def clean_note(text: str | None) -> str | None:
-    """A user's reason as the audit trail keeps it: one line, at most NOTE_CHARS, nothing token-shaped."""
-    if not text:
-        return None
-    line = " ".join("".join(c if c.isprintable() else " " for c in text).split())[:NOTE_CHARS]
-    line = _TOKEN_LIKE.sub(lambda m: m.group(0) if _UUID.fullmatch(m.group(0)) else "[masked]", line)
-    return line or None
 
 
 def already_renewed(*, token_uuid: str | None, issued: bool, request_id: str) -> str:

@@ -9,9 +9,15 @@ SLACK_USER_ID: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
 SLACK_GROUP_ID: Final = re.compile(r"S[A-Z0-9]{2,20}")
 SLACK_CHANNEL_ID: Final = re.compile(r"[CGD][A-Z0-9]{2,}")
 ROK_USERNAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
-# Canonical lower-case UUIDs (the parser lower-cases what rok-fort-manage prints).
-UUID: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-# Any-case UUIDs, as they may appear in command output or log lines.
-UUID_ANY_CASE: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# UUIDs in any case, as they appear in command output, log lines and reasons (`canonical_uuid`: lower case).
+UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+# Token-shaped: a run of 24 or more URL-safe characters (Rok tokens, Slack tokens, JWT parts). A UUID is one
+# too: whoever masks these keeps UUIDs (`bot.domain.text.mask_token_shaped`), which admins need.
+TOKEN_SHAPED: Final = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{24,}(?![A-Za-z0-9_\-])")
 # `{name}` in an argv template.
 PLACEHOLDER: Final = re.compile(r"\{([^{}]*)\}")
+
+
+def canonical_uuid(text: str) -> bool:
+    """A UUID in its canonical lower-case form (the parser lower-cases what rok-fort-manage prints)."""
+    return UUID.fullmatch(text) is not None and text == text.lower()

@@ -51,7 +51,7 @@ class Verifier(Protocol):
 
 
 class Minter(Protocol):
-    """The token engine as the use cases see it (`bot.engine.TokenEngine`)."""
+    """The token engine as the use cases see it (`bot.usecases.engine.TokenEngine`)."""
 
     def account(self, username: str) -> Account:
         """The Rok account with exactly this username (NoAccountError otherwise)."""
@@ -175,7 +175,7 @@ class Sealer(Protocol):
         self, *, token: Token, user_id: str, expires_at: int, token_uuid: str | None, username: str | None = None
     ) -> str: ...
 
-    def open(self, value: str, *, user_id: str, now: float | None = None) -> Sealed:
+    def open(self, value: str, *, user_id: str, now: float) -> Sealed:
         """The sealed facts, or a SealError (forged, someone else's, expired, retired key)."""
         ...
 

@@ -1,4 +1,4 @@
-"""Reading the tables that `rok-fort-manage` prints: `account-list` and `token-create`.
+"""Talking to `rok-fort-manage`: the argv it is given, and the tables it prints (`account-list`, `token-create`).
 
 The formats are not public, so the parser is tolerant about layout and strict about meaning:
 
@@ -26,12 +26,11 @@ from typing import Final
 
 from bot.domain.errors import AmbiguousAccountError, NoAccountError, OutputParseError
 from bot.domain.models import Account, MintedToken
-from bot.domain.patterns import UUID_ANY_CASE
+from bot.domain.patterns import PLACEHOLDER, UUID
 from bot.domain.secret import Token
 
 # CSI sequences (colours, cursor moves), OSC sequences (titles, hyperlinks), then any other escape.
 _ANSI: Final = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
-_UUID: Final = UUID_ANY_CASE
 _WIDE_GAP: Final = re.compile(r" {2,}")
 _TITLE_EXTRA: Final = frozenset(" _-")
 
@@ -78,7 +77,7 @@ def parse_table(text: str) -> Table:
     cells = [_split_piped(line) for line in content] if piped else _split_borderless(content)
     # A row holding a UUID is an account or a token, never a header, whatever rules surround it.
     titled = _header_by_rule(layout) or _looks_like_titles(cells[0])
-    if titled and not any(_UUID.fullmatch(cell) for cell in cells[0]):
+    if titled and not any(UUID.fullmatch(cell) for cell in cells[0]):
         return Table(header=cells[0], rows=cells[1:])
     return Table(header=None, rows=cells)
 
@@ -164,7 +163,7 @@ def parse_accounts(text: str) -> AccountTable:
         if len(row) <= max(uuid_col, user_col) or not row[user_col]:
             continue
         username, uuid = row[user_col], row[uuid_col]
-        if _UUID.fullmatch(uuid):
+        if UUID.fullmatch(uuid):
             # The same row printed twice is one account, not two: count distinct UUIDs.
             uuids_by_user.setdefault(username, set()).add(uuid.lower())
             if email_col is not None:
@@ -338,7 +337,7 @@ def _token_uuid(values: dict[str, list[list[str]]]) -> str | None:
     for key in _TOKEN_UUID_KEYS:
         rows = values.get(key)
         if rows:
-            found = {cells[0].lower() for cells in rows if len(cells) == 1 and _UUID.fullmatch(cells[0])}
+            found = {cells[0].lower() for cells in rows if len(cells) == 1 and UUID.fullmatch(cells[0])}
             return found.pop() if len(found) == 1 and len(rows) == 1 else None
     return None
 
@@ -353,3 +352,8 @@ def _expiry(values: dict[str, list[list[str]]]) -> datetime | None:
     except ValueError:
         return None
     return expires if expires.tzinfo is not None else expires.replace(tzinfo=UTC)
+
+
+def render_argv(template: list[str], values: dict[str, str]) -> list[str]:
+    """Fill `{name}` placeholders inside single argv items; a value can never add or split arguments."""
+    return [PLACEHOLDER.sub(lambda m: values[m.group(1)], item) for item in template]

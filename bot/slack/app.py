@@ -1,6 +1,6 @@
 """The Bolt app: the workspace guard, thin listeners (parse, ack, hand over) and the one error hook.
 
-A listener translates Slack's payload into a use case call from `bot.service` and hands it to `Jobs`, to
+A listener translates Slack's payload into a use case call from `bot.usecases` and hands it to `Jobs`, to
 run after the ack. Listeners and middleware do no I/O (no Slack, cluster, registry or database call): in
 HTTP mode they run on the server's event loop, and tests/slack/test_ack_path.py proves it. Nothing here
 decides policy, quota, sealing or what the audit says.
@@ -12,34 +12,19 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot import metrics
 from bot.domain.audit import Origin
 from bot.domain.command import split_command
 from bot.domain.durations import format_duration
 from bot.domain.errors import AccessDenied, LimitExceeded, RokBotError, UsageError
 from bot.domain.models import RequestContext
-from bot.jobs import Jobs
-from bot.limits import Capacity
-from bot.logs import REQUEST_ID
-from bot.service import (
-    Decision,
-    Facts,
-    IssueRequest,
-    Kind,
-    Ports,
-    decide_request,
-    help_for,
-    issue_token,
-    list_tokens,
-    report_failure,
-    show_home,
-    verify_button,
-)
+from bot.runtime import metrics
+from bot.runtime.jobs import Capacity, Jobs
+from bot.runtime.logs import REQUEST_ID
 from bot.slack.blocks import (
     APPROVAL_NOTE_ACTION,
     APPROVAL_NOTE_BLOCK,
@@ -51,6 +36,18 @@ from bot.slack.blocks import (
 )
 from bot.slack.dedupe import SeenRequests, delivery_key
 from bot.slack.replies import COMMAND
+from bot.usecases import (
+    Command,
+    Decision,
+    IssueRequest,
+    Ports,
+    decide_request,
+    help_for,
+    issue_token,
+    list_tokens,
+    report,
+    verify_button,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,33 +68,34 @@ class SlackFrontEnd:
     ports: Ports
     jobs: Jobs
     capacity: Capacity
-    seen: SeenRequests = field(default_factory=SeenRequests)
+    seen: SeenRequests  # replays and redeliveries, on the clock's monotonic seconds
     # Quick Slack-facing work (the Home tab, opening the form) has a pool of its own: a burst of token
     # requests waiting for the cluster must not hold a view.open past its 3-second trigger.
     ui: Jobs | None = None
 
-    def run(self, kind: Kind, ctx: RequestContext, work: Callable[[], object]) -> bool:
-        """Run a use case after the ack, with the request's ID in every log line; False when shutting down."""
+    def run(self, command: Command, ctx: RequestContext, work: Callable[[], object]) -> bool:
+        """Run a use case after the ack, with the request's ID in every log line; False when shutting down.
+        A bug that escapes it reaches the one reporter with (command, ctx)."""
 
         def job() -> None:
             REQUEST_ID.set(ctx.request_id)
             work()
 
-        return self.jobs.submit(job, context=Facts(ctx, kind))
+        return self.jobs.submit(job, context=(command, ctx))
 
-    def run_ui(self, kind: Kind, ctx: RequestContext, work: Callable[[], object]) -> bool:
+    def run_ui(self, command: Command, ctx: RequestContext, work: Callable[[], object]) -> bool:
         """Like `run`, on the UI pool (the main one when there is none)."""
 
         def job() -> None:
             REQUEST_ID.set(ctx.request_id)
             work()
 
-        return (self.ui or self.jobs).submit(job, context=Facts(ctx, kind))
+        return (self.ui or self.jobs).submit(job, context=(command, ctx))
 
-    def report_later(self, kind: Kind, ctx: RequestContext, exc: BaseException) -> None:
+    def report_later(self, command: Command, ctx: RequestContext, exc: BaseException) -> None:
         """Audit a failure the ack already answered (the audit is I/O: it runs after the ack)."""
         quiet = RequestContext(ctx.request_id, ctx.user_id, ctx.origin, reply_to=None, team_id=ctx.team_id)
-        self.jobs.submit(lambda: report_failure(self.ports, Facts(quiet, kind), exc), context=Facts(quiet, kind))
+        self.jobs.submit(lambda: report(self.ports, command=command, ctx=quiet, error=exc), context=(command, quiet))
 
 
 def _body_ids(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
@@ -191,9 +189,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
 
         def issue() -> None:
             try:
-                request = IssueRequest(ctx, seconds, reason=words.reason, break_glass=words.break_glass)
-                if issue_token(bot.ports, request) is not None:
-                    show_home(bot.ports, ctx)  # the Home tab lists the new token
+                issue_token(bot.ports, IssueRequest(ctx, seconds, reason=words.reason, break_glass=words.break_glass))
             finally:
                 bot.capacity.leave()
 
@@ -232,10 +228,10 @@ def register(app: App, bot: SlackFrontEnd) -> None:
         """Unexpected failures before the ack: a short answer with a reference, never a stack trace."""
         rid = context.get("request_id") or new_request_id()
         _, _, user_id = _body_ids(body or {})
-        kind: Kind = "issue" if (body or {}).get("command") else "verify"
+        command: Command = "issue" if (body or {}).get("command") else "verify"
         ctx = RequestContext(rid, user_id or "unknown", Origin.COMMAND)
         # The audit post and the log line's traceback come from the one reporter, after the ack.
-        bot.report_later(kind, ctx, error)
+        bot.report_later(command, ctx, error)
         message = (
             error.user_message
             if isinstance(error, RokBotError)

@@ -16,11 +16,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block
 
-from bot import metrics
 from bot.domain.approvals import PendingRequest
 from bot.domain.audit import AuditEvent
 from bot.domain.models import RequestContext
 from bot.domain.policy import ApprovalRules
+from bot.runtime import metrics
 from bot.slack.blocks import (
     approval_decided_message,
     approval_outcome_notice,

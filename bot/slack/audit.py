@@ -1,4 +1,4 @@
-"""The audit channel as a sink of the audit outbox (`bot.audit`): merged, batched Block Kit posts.
+"""The audit channel as a sink of the audit outbox (`bot.adapters.audit`): merged, batched Block Kit posts.
 
 A claim hands this sink the most urgent events first; it merges refusals of one user for one reason into one
 counted line ("refused 57 times in 56s", the events' own times), batches up to `BATCH_LINES` lines into
@@ -18,11 +18,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from bot import metrics
-from bot.audit import Delivery
+from bot.adapters.audit import Delivery
 from bot.domain.audit import AuditEvent, priority_of
 from bot.domain.durations import format_duration
 from bot.domain.ports import ClaimedEvent
+from bot.runtime import metrics
 from bot.slack.blocks import escape, slack_date
 
 log = logging.getLogger("rok_token_bot.audit")

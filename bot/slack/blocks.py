@@ -19,11 +19,12 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.domain.approvals import REASON_MAX, PendingRequest, RequestStatus, duration_choices
+from bot.domain.approvals import PendingRequest, RequestStatus, duration_choices
 from bot.domain.audit import AuditEvent
 from bot.domain.durations import format_duration
 from bot.domain.models import HelpInfo, IssuedToken, VerifyResult
 from bot.domain.policy import ApprovalRules
+from bot.domain.text import REASON_MAX
 
 VERIFY_ACTION_ID = "verify_token"
 
@@ -309,7 +310,7 @@ PENDING_CAP = 5  # one live request per user is the rule; a few fit beside 60 to
 
 
 def pending_requests_blocks(requests: list[PendingRequest], *, now: datetime) -> list[Block]:
-    """The user's requests waiting for an approver, for App Home (`bot.service.pending_for` gives them)."""
+    """The user's requests waiting for an approver, for App Home (`bot.usecases.pending_for` gives them)."""
     blocks: list[Block] = [HeaderBlock(text="Waiting for approval")]
     if not requests:
         blocks.append(ContextBlock(elements=[_md("No request of yours is waiting for an approver.")]))

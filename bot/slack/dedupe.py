@@ -11,7 +11,6 @@ cannot fill the table) and before any work is scheduled, in memory, with no I/O 
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,9 +32,7 @@ def delivery_key(body: Mapping[str, Any]) -> str | None:
 class SeenRequests:
     """Keys seen in the last `window` seconds; `first(key)` is True exactly once per key."""
 
-    def __init__(
-        self, *, window: float = WINDOW_SECONDS, max_keys: int = MAX_KEYS, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, clock: Callable[[], float], window: float = WINDOW_SECONDS, max_keys: int = MAX_KEYS) -> None:
         self._window = window
         self._max_keys = max_keys
         self._clock = clock

@@ -12,8 +12,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import metrics
-from bot.cache import TtlMap
+from bot.runtime import metrics
+from bot.runtime.cache import TtlMap
+from bot.runtime.clock import Clock
 
 PROFILE_TTL = 300.0
 
@@ -21,10 +22,10 @@ PROFILE_TTL = 300.0
 class SlackDirectory:
     """The `UserDirectory` port: profiles and user-group membership, cached."""
 
-    def __init__(self, client: WebClient, *, ttl: float = PROFILE_TTL) -> None:
+    def __init__(self, client: WebClient, *, clock: Clock, ttl: float = PROFILE_TTL) -> None:
         self._client = client
-        self._profiles: TtlMap[str, dict[str, Any] | None] = TtlMap(name="users_info", ttl=ttl)
-        self._groups: TtlMap[str, frozenset[str]] = TtlMap(name="usergroups", ttl=ttl)
+        self._profiles: TtlMap[str, dict[str, Any] | None] = TtlMap(name="users_info", ttl=ttl, clock=clock.monotonic)
+        self._groups: TtlMap[str, frozenset[str]] = TtlMap(name="usergroups", ttl=ttl, clock=clock.monotonic)
 
     def profile(self, user_id: str) -> Mapping[str, Any] | None:
         """users.info's user object; None when Slack does not know the user (or may not show it)."""

@@ -5,7 +5,7 @@ Thin, like those in `bot.slack.app`: parse, ack, hand the use case to `Jobs`; no
 the token requests so that a burst of those cannot make a 3-second trigger expire in a queue. A form
 submission is checked in its ack with no I/O (its range travels in the view's private_metadata): an
 invalid duration is answered inside the form, anything else closes into "checking…" and the token comes
-privately, exactly as for the slash command (`issue_token`, origin `modal`).
+privately, exactly as for the slash command (`issue_token`, origin `modal`), which also refreshes the Home tab.
 """
 
 from __future__ import annotations
@@ -18,17 +18,6 @@ from slack_bolt import App
 from bot.domain.audit import Origin
 from bot.domain.errors import LimitExceeded, UsageError
 from bot.domain.models import RequestContext
-from bot.service import (
-    Facts,
-    IssueRequest,
-    RenewRequest,
-    dismiss_reminder,
-    issue_token,
-    open_token_form,
-    renew_token,
-    report_failure,
-    show_home,
-)
 from bot.slack.app import SlackFrontEnd
 from bot.slack.replies import dm_reply
 from bot.slack.views import (
@@ -40,6 +29,16 @@ from bot.slack.views import (
     FormError,
     form_sent_view,
     read_form,
+)
+from bot.usecases import (
+    IssueRequest,
+    RenewRequest,
+    dismiss_reminder,
+    issue_token,
+    open_token_form,
+    renew_token,
+    report,
+    show_home,
 )
 
 BUSY = "The bot is busy with many requests; try again in a minute."
@@ -111,8 +110,7 @@ def register_lifecycle(app: App, bot: SlackFrontEnd) -> None:
 
         def issue() -> None:
             try:
-                if issue_token(bot.ports, IssueRequest(ctx, wanted.seconds, note=wanted.note)) is not None:
-                    show_home(bot.ports, ctx)
+                issue_token(bot.ports, IssueRequest(ctx, wanted.seconds, note=wanted.note))
             finally:
                 bot.capacity.leave()
 
@@ -129,13 +127,12 @@ def register_lifecycle(app: App, bot: SlackFrontEnd) -> None:
         entry_id = _entry_id(body)
         if not bot.capacity.try_enter():
             busy = LimitExceeded(BUSY, detail="capacity")
-            bot.run("renew", ctx, lambda: report_failure(bot.ports, Facts(ctx, "renew"), busy))
+            bot.run("renew", ctx, lambda: report(bot.ports, command="renew", ctx=ctx, error=busy))
             return
 
         def renew() -> None:
             try:
-                if renew_token(bot.ports, RenewRequest(ctx, entry_id)) is not None:
-                    show_home(bot.ports, ctx)
+                renew_token(bot.ports, RenewRequest(ctx, entry_id))
             finally:
                 bot.capacity.leave()
 

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block
 from slack_sdk.webhook import WebhookClient
 
-from bot import metrics
 from bot.domain.models import HelpInfo, IssuedToken, RequestContext, VerifyResult
+from bot.runtime import metrics
+from bot.runtime.clock import Clock
 from bot.slack.blocks import help_message, notice, token_message, verify_message
 
 log = logging.getLogger(__name__)
@@ -42,16 +42,18 @@ class SlackReplies:
         client: WebClient,
         *,
         webhook_factory: Callable[[str], WebhookClient],
-        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock,
     ) -> None:
         self._client = client
         self._webhook = webhook_factory
-        self._wall = wall
+        self._clock = clock
 
     # -- the Replies port ---------------------------------------------------------------------------
 
     def token(self, ctx: RequestContext, issued: IssuedToken, *, verify_value: str) -> bool:
-        text, blocks = token_message(issued, verify_value=verify_value, request_id=ctx.request_id, now=self._wall())
+        text, blocks = token_message(
+            issued, verify_value=verify_value, request_id=ctx.request_id, now=self._clock.now()
+        )
         return self.dm_ephemeral(ctx.user_id, text, blocks) or (
             ctx.reply_to is not None and self.respond(ctx.reply_to, text, blocks)
         )
@@ -75,7 +77,7 @@ class SlackReplies:
 
     def verified(self, ctx: RequestContext, result: VerifyResult, *, checked_ago: int | None) -> None:
         if ctx.reply_to:
-            self.respond(ctx.reply_to, *verify_message(result, now=self._wall(), checked_ago=checked_ago))
+            self.respond(ctx.reply_to, *verify_message(result, now=self._clock.now(), checked_ago=checked_ago))
 
     # -- transports ---------------------------------------------------------------------------------
 

@@ -13,9 +13,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,21 +22,15 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import __version__, metrics
-from bot.aio import ServerThread
-from bot.audit import OutboxAudit, OutboxSender
-from bot.domain.audit import AuditEvent, Outcome
+from bot import __version__
 from bot.domain.identity import Workspace
-from bot.domain.lifecycle import sweep_interval
-from bot.jobs import Jobs
-from bot.service import Ports, lapse_due
+from bot.runtime import metrics
+from bot.runtime.aio import ServerThread
+from bot.runtime.jobs import Jobs
 from bot.settings import Settings, SettingsError
-from bot.slack.app import SlackFrontEnd
-from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE_SECONDS = 60.0
 # How long the job gate's probe waits for the event loop before it counts the loop as busy.
 LOOP_PROBE_SECONDS = 0.05
 
@@ -52,67 +45,67 @@ def dispatch_http(app: App, body: str, query: str, headers: dict[str, str | Sequ
     return app.dispatch(request)
 
 
+class Assembled(Protocol):
+    """What the server runs once Slack answered (`bot.bootstrap.SlackBot`): the app, its job pools, and what
+    starts and stops with them (the store, the audit senders, the upkeep)."""
+
+    @property
+    def app(self) -> App: ...
+
+    @property
+    def jobs(self) -> Jobs: ...
+
+    @property
+    def ui_jobs(self) -> Jobs: ...
+
+    def start(self, *, mode: str) -> None:
+        """Prepare the state and start the background work, before the first request is taken."""
+        ...
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Ready or not, and the checks /readyz shows."""
+        ...
+
+    def stop(self, *, drained: bool) -> None:
+        """After the drain: stop the background work and close everything."""
+        ...
+
+
+B = TypeVar("B", bound=Assembled)
+
+
 @dataclass
 class Health:
-    """What /healthz and /readyz report."""
+    """What /healthz and /readyz report: Slack's side here, the assembled bot's own checks beside it."""
 
     slack_auth: str = "pending"
     socket: Callable[[], bool] | None = None
     draining: bool = False
-    senders: list[OutboxSender] = field(default_factory=list)
-    store: str = "pending"
+    bot: Assembled | None = None
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        checks: dict[str, Any] = {"settings": "ok", "slack_auth": self.slack_auth, "store": self.store}
-        ok = self.slack_auth == "ok" and self.store.startswith("ok") and not self.draining
+        checks: dict[str, Any] = {"settings": "ok", "slack_auth": self.slack_auth}
+        ok = self.slack_auth == "ok" and not self.draining
+        if self.bot is None:
+            ok, checks["store"] = False, "pending"
+        else:
+            bot_ok, bot_checks = self.bot.health()
+            ok = ok and bot_ok
+            checks |= bot_checks
         if self.socket is not None:
             connected = self.socket()
             checks["socket_mode"] = "connected" if connected else "disconnected"
             ok = ok and connected
         if self.draining:
             checks["draining"] = True
-        for sender in self.senders:
-            # A failing sink is reported but does not stop tokens: its events wait in the outbox.
-            name = "audit_channel" if sender.sink == "slack" else f"audit_{sender.sink}"
-            checks[name] = "ok" if sender.healthy else f"failing: {sender.last_error}"
-            checks[f"{name}_backlog"] = sender.backlog
-            checks[f"{name}_oldest_seconds"] = round(sender.oldest_seconds, 1)
         return ok, checks
 
 
-@dataclass
-class SlackBot:
-    """Everything `serve` runs: the Bolt app, its front end, the jobs, the store and its audit senders."""
-
-    app: App
-    front: SlackFrontEnd
-    audit: OutboxAudit
-    senders: list[OutboxSender]
-    jobs: Jobs
-    store: Store
-    closers: list[Callable[[], None]]  # the engine's clients, closed at the end
-    ui_jobs: Jobs | None = None  # the Home tab and the form: views that must not queue behind mints
-
-    @property
-    def ports(self) -> Ports:
-        return self.front.ports
-
-    def flush_audit(self, timeout: float = 10.0) -> bool:
-        """Deliver every pending audit event now, lingering refusals included (the demo, tests); True if done."""
-        self.store.outbox.expedite(now=datetime.now(UTC))
-        return all(sender.flush(timeout) for sender in self.senders)
-
-    def close(self) -> None:
-        for close in self.closers:
-            close()
-        self.store.close()
-
-
-class BotServer:
+class BotServer(Generic[B]):
     """The running app: HTTP listener, Slack connection, jobs. `start()` returns once it is ready.
 
     The composition root (`bot.bootstrap.build_server`) gives it `connect` (Slack's client) and `assemble`
-    (the bot on that client, for the workspace auth.test names): the server only runs the lifecycle.
+    (the bot on that client, for the workspace auth.test names): the server only runs the Slack lifecycle.
     """
 
     def __init__(
@@ -120,7 +113,7 @@ class BotServer:
         settings: Settings,
         *,
         connect: Callable[[], WebClient],
-        assemble: Callable[[WebClient, Workspace], SlackBot],
+        assemble: Callable[[WebClient, Workspace], B],
         host: str | None = None,
         port: int | None = None,
     ) -> None:
@@ -130,9 +123,7 @@ class BotServer:
         self.health = Health()
         # Set by SIGTERM: also ends a start() that is still waiting for Slack to answer auth.test.
         self.stopping = threading.Event()
-        self._maintenance = threading.Event()
-        self._store_ok = "ok"
-        self.bot: SlackBot | None = None
+        self.bot: B | None = None
         self._socket: Any = None
         web_app = web.Application(client_max_size=256 * 1024)
         web_app.router.add_get("/healthz", self._healthz)
@@ -158,24 +149,18 @@ class BotServer:
         """The Socket Mode client (None in HTTP mode or before start): its live socket, for tests and probes."""
         return self._socket.client if self._socket is not None else None
 
-    def start(self, *, auth_attempts: int = 0) -> BotServer:
+    def start(self, *, auth_attempts: int = 0) -> BotServer[B]:
         """Serve probes at once; connect to Slack (retrying auth.test), then take requests."""
         self._http.start()
         client = self._connect()
         auth = self._auth_test(client, attempts=auth_attempts)
         workspace = Workspace(team_id=str(auth["team_id"]), enterprise_id=auth.get("enterprise_id") or None)
         self.bot = self._assemble(client, workspace)
-        self._start_store(self.bot.store)
-        self.health.senders = self.bot.senders
         self.bot.jobs.warm()
-        if self.bot.ui_jobs is not None:
-            self.bot.ui_jobs.warm()
-        for sender in self.bot.senders:
-            sender.start()
+        self.bot.ui_jobs.warm()
         mode = "Socket Mode" if self.settings.socket_mode else "HTTP mode"
-        self.bot.audit.record(
-            AuditEvent(outcome=Outcome.STARTED, request_id="startup", reason=f"rok-token-bot {__version__}, {mode}")
-        )
+        self.bot.start(mode=mode)
+        self.health.bot = self.bot
         if self.settings.socket_mode:
             self._connect_socket(self.bot.app, client, self.bot.jobs)
         else:
@@ -183,61 +168,6 @@ class BotServer:
         self.health.slack_auth = "ok"
         log.info("ready", extra={"mode": "socket" if self.settings.socket_mode else "http", "url": self.url})
         return self
-
-    def _start_store(self, store: Store) -> None:
-        """Migrate under the store's lock (replicas starting together do not race), audit mints a crash left
-        unfinished, and keep doing that, and the retention, in the background. A restart on a schema already
-        at head costs one query and never imports Alembic (~8 MB that would stay resident)."""
-        revision = store.ensure_schema()
-        self._store_ok = self.health.store = f"ok: {store.backend} at {revision}"
-        store.sweep(now=datetime.now(UTC))
-        threading.Thread(target=self._maintain, args=(store,), name="store-upkeep", daemon=True).start()
-        self._start_reminders()
-
-    def _start_reminders(self) -> None:
-        """Expiry reminders: a sweep of the ledger every few seconds, on a thread of its own (never the ack
-        path); every replica sweeps, and the ledger's claim lets one of them remind each token once."""
-        assert self.bot is not None
-        interval = sweep_interval(self.settings.remind_before, self.bot.ports.policy.absolute_min)
-        if interval > 0:
-            threading.Thread(target=self._remind, args=(interval,), name="reminders", daemon=True).start()
-
-    def _remind(self, interval: float) -> None:
-        from bot.service import send_reminders
-
-        while not self._maintenance.wait(interval):
-            if self.bot is None or self.health.draining:
-                continue
-            try:
-                send_reminders(self.bot.ports, now=datetime.now(UTC))
-            except Exception as exc:  # the database is down: the upkeep loop reports it; try again next round
-                log.warning("reminder sweep failed", extra={"error": type(exc).__name__})
-
-    def _maintain(self, store: Store) -> None:
-        """Every minute: the crash sweep and lapsed approvals; every hour: the retention. A failing database
-        shows in /readyz."""
-        rounds = 0
-        while not self._maintenance.wait(MAINTENANCE_SECONDS):
-            rounds += 1
-            try:
-                now = datetime.now(UTC)
-                if store.sweep(now=now) and self.bot is not None:
-                    for sender in self.bot.senders:
-                        sender.wake()
-                self.sweep_approvals(now)
-                if rounds % 60 == 0:
-                    store.prune(now=now)
-                self.health.store = self._store_ok
-            except Exception as exc:  # the database is down: say so, keep trying
-                self.health.store = f"failing: {type(exc).__name__}"
-                log.warning("store upkeep failed", extra={"error": type(exc).__name__})
-
-    def sweep_approvals(self, now: datetime | None = None) -> int:
-        """Approval requests past their expiry: each lapsed once across replicas (requester told, message
-        edited, audited); how many. The maintenance thread calls it every round."""
-        if self.bot is None:
-            return 0
-        return len(lapse_due(self.bot.ports, now=now))
 
     def _auth_test(self, client: WebClient, *, attempts: int) -> dict[str, Any]:
         """auth.test until it answers (attempts=0: forever, with capped backoff); /readyz stays 503 meanwhile."""
@@ -347,18 +277,10 @@ class BotServer:
         if self.bot is not None:
             began = time.monotonic()
             finished = self.bot.jobs.drain(timeout)
-            if self.bot.ui_jobs is not None:  # quick jobs: what is left of the timeout, a second at least
-                left = max(timeout - (time.monotonic() - began), 1.0)
-                finished = self.bot.ui_jobs.drain(left) and finished
-            self.bot.audit.record(
-                AuditEvent(
-                    outcome=Outcome.STOPPED, request_id="shutdown", reason="drained" if finished else "drain timed out"
-                )
-            )
-            for sender in self.bot.senders:
-                sender.stop(timeout=5)  # what is left waits in the outbox for the next start or another replica
-            self._maintenance.set()
-            self.bot.close()
+            # Quick jobs: what is left of the timeout, a second at least.
+            left = max(timeout - (time.monotonic() - began), 1.0)
+            finished = self.bot.ui_jobs.drain(left) and finished
+            self.bot.stop(drained=finished)
         self._http.stop()
         return finished
 
@@ -367,7 +289,7 @@ class _Stopped(Exception):
     """SIGTERM arrived before the bot was ready."""
 
 
-def serve(server: BotServer) -> int:
+def serve(server: BotServer[Any]) -> int:
     """Run until SIGTERM or SIGINT, then drain and exit 0."""
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.stopping.set())

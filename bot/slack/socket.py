@@ -9,7 +9,7 @@ ping and receive code): `connect()` is where every connection is made, the first
 
 The handler is Bolt's built-in Socket Mode handler on that client, with its threads named for what they do
 (`socket-receive`, `socket-dispatch`, `socket-monitor`, `socket-ack_N`) so a thread profile reads right, and
-each ack marked with `Jobs.acking()`: the work it queues waits until the acks pause (see bot/jobs.py). The
+each ack marked with `Jobs.acking()`: the work it queues waits until the acks pause (see bot/runtime/jobs.py). The
 client's `backlog()` tells the job gate whether envelopes are still waiting for their ack.
 """
 
@@ -33,7 +33,7 @@ from slack_sdk import WebClient
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
-from bot.jobs import Jobs
+from bot.runtime.jobs import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class SocketHandler(BaseSocketModeHandler):
 
     def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         """Run one envelope through Bolt and send its ack, as Bolt's own handler does, marked as an ack."""
-        start = time.time()
+        start = time.time()  # wall clock: Bolt's send_response logs the ack's latency from it
         with self.jobs.acking():
             response: BoltResponse = run_bolt_app(self.app, req)
             send_response(client, req, response, start)

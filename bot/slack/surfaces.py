@@ -16,9 +16,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot import metrics
 from bot.domain.lifecycle import HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import RequestContext
+from bot.runtime import metrics
 from bot.slack.replies import SlackReplies
 from bot.slack.views import dismissed_message, form_view, home_view, list_message, reminder_message, renewed_message
 

@@ -36,16 +36,15 @@ from slack_sdk.models.views import View
 from bot.domain.durations import format_duration, parse_duration
 from bot.domain.errors import DurationError
 from bot.domain.lifecycle import (
-    NOTE_CHARS,
     HomeView,
     Reminder,
     TokenForm,
     TokenLine,
     TokenList,
-    clean_note,
     short_uuid,
 )
 from bot.domain.models import Limits
+from bot.domain.text import REASON_MAX, clean_text
 from bot.slack.blocks import escape, pending_requests_blocks, slack_date, time_left
 
 OPEN_FORM_ACTION_ID = "get_token"
@@ -184,7 +183,7 @@ def form_view(form: TokenForm) -> View:
             label="Reason",
             optional=True,
             hint="For the audit trail, e.g. the notebook or pipeline it is for. Never paste a token here.",
-            element=PlainTextInputElement(action_id=REASON_BLOCK, multiline=True, max_length=NOTE_CHARS),
+            element=PlainTextInputElement(action_id=REASON_BLOCK, multiline=True, max_length=REASON_MAX),
         ),
         ContextBlock(elements=[_md("The token is shown once, to you only, in your Messages tab with the bot.")]),
     ]
@@ -219,7 +218,7 @@ def read_form(view: Mapping[str, Any]) -> FormInput:
     values = state.get("values") if isinstance(state, Mapping) else None
     values = values if isinstance(values, Mapping) else {}
     typed = str(_value(values, DURATION_TEXT_BLOCK).get("value") or "").strip()
-    note = clean_note(str(_value(values, REASON_BLOCK).get("value") or ""))
+    note = clean_text(str(_value(values, REASON_BLOCK).get("value") or "")) or None
     if typed:
         try:
             return FormInput(parse_duration(typed, minimum=minimum, maximum=maximum), note)

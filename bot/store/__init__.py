@@ -1,6 +1,6 @@
 """The durable store: the ledger, the audit outbox and the once-claims on SQLAlchemy (SQLite or PostgreSQL).
 
-    store = open_store(settings, sinks=("slack",))   # nothing is connected yet
+    store = open_store(url=..., data_dir=..., retention_seconds=...)   # nothing connected yet
     store.upgrade()                                   # at start: migrate under a lock (idempotent)
     store.ledger.reserve(...); store.outbox.claim(...); store.once.claim(...); store.approvals.decide(...)
     store.sweep(now=...); store.prune(now=...)        # at start and periodically
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.store.approvals import SqlPendingRequests
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from bot.domain.ports import AuditOutbox, Ledger, OnceClaims, PendingRequests
-    from bot.settings import StoreSettings
 
     def _implements_the_ports(engine: Engine) -> tuple[Ledger, AuditOutbox, OnceClaims, PendingRequests]:
         """Never called: mypy checks here that the adapters satisfy the domain's ports."""
@@ -102,11 +102,12 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(settings: StoreSettings, *, sinks: Sequence[str] = DEFAULT_SINKS) -> Store:
-    """The store the settings name (PostgreSQL, or the SQLite file in the data dir); it connects lazily."""
-    url = settings.database_url.get_secret_value() if settings.database_url is not None else None
-    engine = make_engine(database_url(url=url, data_dir=settings.data_dir))
-    return Store(engine, sinks=sinks, retention_seconds=settings.retention)
+def open_store(
+    *, url: str | None, data_dir: Path, retention_seconds: int, sinks: Sequence[str] = DEFAULT_SINKS
+) -> Store:
+    """The store at `url` (PostgreSQL), or the SQLite file in `data_dir` when there is none; it connects lazily."""
+    engine = make_engine(database_url(url=url, data_dir=data_dir))
+    return Store(engine, sinks=sinks, retention_seconds=retention_seconds)
 
 
 def open_url(url: str, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_seconds: int = 90 * 86400) -> Store:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from bot.logs import safe_url
+from bot.runtime.logs import safe_url
 
 SQLITE_FILE = "rok-token-bot.sqlite3"
 SQLITE_BUSY_SECONDS = 15.0

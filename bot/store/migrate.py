@@ -21,7 +21,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
-from bot.logs import without_userinfo
+from bot.runtime.logs import without_userinfo
 from bot.store.db import display, writing
 from bot.store.errors import SchemaBehind, SchemaNotMigrated, SchemaUnknown, StoreError, StoreUnreachable
 from bot.store.schema import VERSION_TABLE

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -31,7 +30,7 @@ class Loaded(Generic[T]):
 class SingleFlight(Generic[T]):
     """Cache one value; concurrent callers that need a reload share a single load (single flight)."""
 
-    def __init__(self, load: Callable[[], T], *, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, load: Callable[[], T], *, ttl: float, clock: Callable[[], float]) -> None:
         self._load = load
         self._ttl = ttl
         self._clock = clock
@@ -86,8 +85,8 @@ K = TypeVar("K")
 class TtlMap(Generic[K, T]):
     """Values by key, each kept for a TTL after it was loaded; hits and misses counted under `name`."""
 
-    def __init__(self, *, name: str, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
-        from bot import metrics
+    def __init__(self, *, name: str, ttl: float, clock: Callable[[], float]) -> None:
+        from bot.runtime import metrics
 
         self._hits = metrics.CACHE_LOOKUPS.labels(name, "hit")
         self._misses = metrics.CACHE_LOOKUPS.labels(name, "miss")
@@ -109,3 +108,61 @@ class TtlMap(Generic[K, T]):
         with self._lock:
             self._values[key] = (now, value)
         return value
+
+
+V = TypeVar("V")
+
+
+@dataclass
+class _Check(Generic[V]):
+    done: threading.Event = field(default_factory=threading.Event)
+    at: float = 0.0
+    value: V | None = None
+
+
+class RecentChecks(Generic[K, V]):
+    """The last answer per key, reused for `cooldown` seconds; concurrent askers of one key share one check.
+
+    Answers `keep(value)` refuses (e.g. "unreachable") are handed to the askers waiting for them but not
+    reused afterwards, so the next click after an outage checks again.
+    """
+
+    def __init__(
+        self,
+        *,
+        cooldown: float,
+        clock: Callable[[], float],
+        keep: Callable[[V], bool] = lambda _: True,
+    ) -> None:
+        self.cooldown = cooldown
+        self._keep = keep
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._checks: dict[K, _Check[V]] = {}
+
+    def get(self, key: K, check: Callable[[], V]) -> tuple[V, float | None]:
+        """(answer, seconds since it was checked) — None when `check` ran for this caller."""
+        with self._lock:
+            now = self._clock()
+            self._checks = {k: c for k, c in self._checks.items() if not c.done.is_set() or now - c.at < self.cooldown}
+            entry = self._checks.get(key)
+            mine = entry is None
+            if entry is None:
+                entry = self._checks[key] = _Check()
+        if not mine:
+            entry.done.wait()
+            assert entry.value is not None
+            return entry.value, max(self._clock() - entry.at, 0.0)
+        try:
+            entry.value = check()
+        except BaseException:
+            with self._lock:
+                self._checks.pop(key, None)
+            entry.done.set()
+            raise
+        entry.at = self._clock()
+        if not self._keep(entry.value):
+            with self._lock:
+                self._checks.pop(key, None)
+        entry.done.set()
+        return entry.value, None

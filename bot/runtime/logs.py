@@ -33,14 +33,13 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import quote
 
-from bot.domain.patterns import UUID_ANY_CASE
+from bot.domain.text import mask_token_shaped
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 MASK: Final = "[REDACTED]"
 
-# Token-shaped: long runs of URL-safe characters (Rok tokens, Slack tokens, JWT parts), Bearer values,
-# and Slack tokens by prefix. UUIDs (token and account IDs, which admins need) are kept.
-_TOKEN_SHAPED = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{24,}(?![A-Za-z0-9_\-])")
+# Besides token-shaped runs (`bot.domain.patterns.TOKEN_SHAPED`, UUIDs kept): Bearer values and Slack tokens
+# by prefix.
 _SLACK_TOKEN = re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",]+")
 # `scheme://user:password@`: the userinfo of a URL (a registry URL with Basic credentials, say); it ends at the
@@ -179,7 +178,7 @@ class Redactor:
         text = _SLACK_TOKEN.sub(MASK, text)
         text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
         text = without_userinfo(text)
-        return _TOKEN_SHAPED.sub(lambda m: m.group(0) if UUID_ANY_CASE.fullmatch(m.group(0)) else MASK, text)
+        return mask_token_shaped(text, MASK)
 
 
 class RedactingFilter(logging.Filter):

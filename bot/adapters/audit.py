@@ -23,11 +23,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from bot import metrics
 from bot.domain.audit import AuditEvent
 from bot.domain.ports import AuditOutbox, ClaimedEvent
+from bot.runtime import metrics
+from bot.runtime.clock import Clock
 
 log = logging.getLogger("rok_token_bot.audit")
 
@@ -89,7 +90,7 @@ class OutboxSender:
         sink: str,
         deliver: Deliver,
         worker: str,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock,
         poll: float = POLL_SECONDS,
         slow_errors: frozenset[str] = frozenset(),
     ) -> None:
@@ -150,12 +151,13 @@ class OutboxSender:
                 worked = False
             if not worked:
                 self._idle.set()
-                self._wake.wait(self._poll)
+                # On the clock: a retry due in 30 s comes when the clock says so (a test moves a manual one).
+                self._clock.wait(self._poll, self._wake)
                 self._wake.clear()
 
     def _round(self) -> bool:
         """One claim and its delivery; False when nothing was due."""
-        now = self._clock()
+        now = self._clock.now()
         claimed = self._outbox.claim(
             sink=self.sink, worker=self._worker, limit=CLAIM_LIMIT, lease_seconds=LEASE_SECONDS, now=now
         )
@@ -163,12 +165,12 @@ class OutboxSender:
         if claimed:
             self._idle.clear()
             result = self._deliver(claimed)
-            self._outbox.delivered(result.delivered, now=self._clock())
+            self._outbox.delivered(result.delivered, now=self._clock.now())
             if result.retry:
                 attempts = max(c.attempts for c in claimed if c.id in set(result.retry))
                 wait = self._backoff(result, attempts)
                 self._outbox.retry(
-                    result.retry, at=self._clock() + timedelta(seconds=wait), error=result.error or "failed"
+                    result.retry, at=self._clock.now() + timedelta(seconds=wait), error=result.error or "failed"
                 )
                 metrics.AUDIT_FAILURES.inc()
                 log.warning(
@@ -176,7 +178,7 @@ class OutboxSender:
                     extra={"sink": self.sink, "error": result.error, "retry_in_seconds": round(wait, 1)},
                 )
             self.last_error = result.error if result.retry else None
-        self.backlog, self.oldest_seconds = self._outbox.backlog(sink=self.sink, now=self._clock())
+        self.backlog, self.oldest_seconds = self._outbox.backlog(sink=self.sink, now=self._clock.now())
         metrics.AUDIT_BACKLOG.labels(self.sink).set(self.backlog)
         metrics.AUDIT_OLDEST_SECONDS.labels(self.sink).set(self.oldest_seconds)
         # Delivered: look again at once. Nothing due, or everything given back: wait (the retries are due later).

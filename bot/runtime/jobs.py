@@ -265,3 +265,28 @@ class Jobs:
             self._dispatcher.join(timeout=1.0)
         self._pool.shutdown(wait=done, cancel_futures=not done)
         return done
+
+
+class Capacity:
+    """A cap on issue requests accepted and not yet finished (queued or running), across all users."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def try_enter(self) -> bool:
+        with self._lock:
+            if self._in_flight >= self.limit:
+                return False
+            self._in_flight += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._in_flight = max(self._in_flight - 1, 0)
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return self._in_flight

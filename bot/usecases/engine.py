@@ -4,7 +4,7 @@ It runs `rok-fort-manage` through a `CommandRunner` port and checks tokens throu
 caches the whole account table (one `account-list` per TTL, refreshed by a single flight), bounds concurrent
 execs so a burst cannot overload the registry pod, retries an exec only when the failure proves nothing was
 minted, and hands every token to `protect` (the log redactor) the moment it is parsed. It knows nothing of
-Slack, users' limits or quotas: the use cases in `bot.service` decide who may get what.
+Slack, users' limits or quotas: the use cases decide who may get what.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from bot import metrics
-from bot.cache import SingleFlight
 from bot.domain.errors import (
     CommandFailed,
     ExecError,
@@ -28,10 +26,13 @@ from bot.domain.errors import (
     UsageError,
 )
 from bot.domain.models import Account, IssuedToken, MintedToken, Verdict, VerifyResult
-from bot.domain.patterns import PLACEHOLDER, ROK_USERNAME, UUID
+from bot.domain.patterns import ROK_USERNAME, canonical_uuid
 from bot.domain.ports import CommandRunner, ExecResult, PodTarget, Verifier
 from bot.domain.secret import Token
-from bot.domain.tables import AccountTable, parse_accounts, parse_token_output
+from bot.domain.tables import AccountTable, parse_accounts, parse_token_output, render_argv
+from bot.runtime import metrics
+from bot.runtime.cache import SingleFlight
+from bot.runtime.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +42,6 @@ VERIFY_PROTECTION = timedelta(minutes=10)
 
 # Called with each token and when it may be forgotten, before anything else can log it (the log redactor).
 Protect = Callable[[Token, datetime], None]
-
-
-def render_argv(template: list[str], values: dict[str, str]) -> list[str]:
-    """Fill `{name}` placeholders inside single argv items; a value can never add or split arguments."""
-    return [PLACEHOLDER.sub(lambda m: values[m.group(1)], item) for item in template]
 
 
 def _first_line(text: str) -> str:
@@ -68,8 +64,7 @@ class TokenEngine:
         cache_ttl: float,
         max_concurrent_execs: int,
         miss_refresh_after: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock,
         protect: Protect | None = None,
     ) -> None:
         self._runner = runner
@@ -78,12 +73,13 @@ class TokenEngine:
         self._account_list_argv = list(account_list_argv)
         self._token_create_argv = list(token_create_argv)
         self._clock = clock
-        self._wall = wall
         self._miss_refresh_after = miss_refresh_after
         self._slots = threading.BoundedSemaphore(max_concurrent_execs)
         self._in_flight_lock = threading.Lock()
         self._in_flight = 0
-        self._accounts: SingleFlight[AccountTable] = SingleFlight(self._load_accounts, ttl=cache_ttl, clock=clock)
+        self._accounts: SingleFlight[AccountTable] = SingleFlight(
+            self._load_accounts, ttl=cache_ttl, clock=clock.monotonic
+        )
 
     # -- accounts ---------------------------------------------------------------------------------
 
@@ -91,7 +87,7 @@ class TokenEngine:
         """The account with exactly this username, from the cached table (refreshed once on a miss)."""
         if not ROK_USERNAME.fullmatch(username):  # fullmatch: `$` alone accepts a trailing newline
             raise UsageError(f"{username[:40]!r} is not a valid Rok Registry username.")
-        asked_at = self._clock()
+        asked_at = self._clock.monotonic()
         loaded = self._accounts.get()
         metrics.CACHE_LOOKUPS.labels("accounts", "hit" if loaded.hit else "miss").inc()
         try:
@@ -120,11 +116,11 @@ class TokenEngine:
     def mint(self, account: Account, *, seconds: int) -> IssuedToken:
         """Mint a token for an account (from `account()`) valid for `seconds`: one exec, plus one registry call
         when token-create does not print the token's UUID (which also proves the token works)."""
-        started = self._clock()
-        if not UUID.fullmatch(account.uuid):
+        started = time.perf_counter()
+        if not canonical_uuid(account.uuid):
             raise UsageError(detail="account UUID failed validation")
         argv = render_argv(self._token_create_argv, {"uuid": account.uuid, "seconds": str(int(seconds))})
-        requested_at = self._wall()
+        requested_at = self._clock.now()
         minted = self._token_create(argv)
         expires_at = minted.expires_at or requested_at + timedelta(seconds=seconds)
         # First thing after the parse: from here on every log line masks this exact value, whatever its shape.
@@ -132,7 +128,7 @@ class TokenEngine:
         token_uuid = minted.token_uuid
         if token_uuid is None:
             token_uuid, expires_at = self._learn_uuid(minted.token, expires_at)
-        metrics.ISSUE_SECONDS.observe(self._clock() - started)
+        metrics.ISSUE_SECONDS.observe(time.perf_counter() - started)
         return IssuedToken(
             token=minted.token,
             username=account.username,
@@ -178,7 +174,7 @@ class TokenEngine:
 
     def verify(self, token: Token) -> VerifyResult:
         """Ask the registry about a token."""
-        self._protect(token, self._wall() + VERIFY_PROTECTION)
+        self._protect(token, self._clock.now() + VERIFY_PROTECTION)
         result = self._verifier.verify(token)
         metrics.VERIFY_OUTCOMES.labels(result.verdict.value).inc()
         return result
@@ -187,9 +183,9 @@ class TokenEngine:
 
     def _exec(self, name: str, argv: list[str], *, idempotent: bool) -> ExecResult:
         """Run one command in a free exec slot; retry once on a fresh pod only when that cannot mint twice."""
-        waited = self._clock()
+        waited = time.perf_counter()
         with self._slots:
-            metrics.EXEC_WAIT_SECONDS.observe(self._clock() - waited)
+            metrics.EXEC_WAIT_SECONDS.observe(time.perf_counter() - waited)
             self._count(+1)
             try:
                 return self._exec_with_retry(name, argv, idempotent=idempotent)

@@ -1,0 +1,192 @@
+"""The composition root's core: the token engine, the policy, the sealer, the store, the use cases' ports.
+
+Everything that reads time gets the clock given here: `bootstrap` makes one per process (`system_clock`), the
+sandbox and the tests pass a `ManualClock`. Heavy clients (kubernetes, SQLAlchemy) are imported inside the
+builders, so the CLI's `issue` path pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.domain.identity import IdentityResolver, Workspace, load_user_map
+from bot.domain.ledger import QuotaRule
+from bot.domain.policy import Policy, PolicyError, load_policy
+from bot.domain.ports import (
+    ApprovalBoard,
+    AuditLog,
+    Ledger,
+    Minter,
+    OnceClaims,
+    PendingRequests,
+    Quota,
+    Replies,
+    Sealer,
+    Surfaces,
+    UserDirectory,
+)
+from bot.domain.secret import Token
+from bot.runtime import logs
+from bot.runtime.clock import Clock, SystemClock
+from bot.settings import Settings, SettingsError, StoreSettings
+
+if TYPE_CHECKING:  # the adapters import heavy clients: load them only when they are built
+    from bot.adapters.kube import KubeExecutor
+    from bot.adapters.registry import RegistryClient
+    from bot.store import Store
+    from bot.usecases import Ports, TokenEngine
+
+# Masked a while past its expiry too: the registry's clock and ours may differ.
+PROTECT_GRACE_SECONDS = 600
+SLACK_TIMEOUT = 10
+
+
+def system_clock() -> Clock:
+    """The process's one clock: the machine's."""
+    return SystemClock()
+
+
+def protect_token(token: Token, until: datetime) -> None:
+    """Mask this token in every log line of the process until shortly after `until`."""
+    logs.protect(token.reveal(), until=until.timestamp() + PROTECT_GRACE_SECONDS)
+
+
+# -- the token engine (CLI, doctor, serve) ---------------------------------------------------------------
+
+
+@dataclass
+class Engine:
+    """The token engine and the adapters behind it."""
+
+    engine: TokenEngine
+    executor: KubeExecutor
+    registry: RegistryClient
+
+    def close(self) -> None:
+        self.registry.close()
+
+
+def build_engine(settings: Settings, *, clock: Clock) -> Engine:
+    """Wire the Kubernetes executor, the registry client and the token engine from settings."""
+    from bot.adapters.kube import KubeExecutor, build_configuration
+    from bot.adapters.registry import RegistryClient
+    from bot.usecases import TokenEngine
+
+    executor = KubeExecutor(
+        configuration=build_configuration(settings.kubeconfig),
+        namespace=settings.namespace,
+        service=settings.service,
+        container=settings.container,
+        timeout=float(settings.exec_timeout),
+        output_limit=settings.exec_output_limit,
+        clock=clock.monotonic,
+    )
+    registry = RegistryClient(registry_url=settings.registry_url, ca_bundle=settings.ca_bundle)
+    engine = TokenEngine(
+        runner=executor,
+        verifier=registry,
+        account_list_argv=settings.account_list_command,
+        token_create_argv=settings.token_create_command,
+        cache_ttl=float(settings.account_cache_ttl),
+        max_concurrent_execs=settings.max_concurrent_execs,
+        protect=protect_token,
+        clock=clock,
+    )
+    return Engine(engine=engine, executor=executor, registry=registry)
+
+
+def build_policy(settings: Settings) -> Policy:
+    """The policy file (ROK_BOT_POLICY) over the settings' durations; invalid: one line naming the field."""
+    try:
+        return load_policy(
+            settings.policy,
+            default=settings.default_duration,
+            minimum=settings.min_duration,
+            maximum=settings.max_duration,
+            allow_guests=settings.allow_guests,
+        )
+    except PolicyError as exc:
+        raise SettingsError(f"ROK_BOT_POLICY: {exc}") from None
+
+
+def build_sealer(settings: Settings) -> Sealer:
+    from bot.adapters.seal import Sealer as AesSealer
+
+    if settings.seal_key is None:
+        raise SettingsError("ROK_BOT_SEAL_KEY: required to seal Verify buttons (32+ random bytes, base64)")
+    try:
+        return AesSealer(settings.seal_key.get_secret_value())
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+# -- the use cases' ports ------------------------------------------------------------------------------
+
+
+def build_ports(
+    settings: Settings,
+    *,
+    engine: Minter,
+    directory: UserDirectory,
+    replies: Replies,
+    audit: AuditLog,
+    workspace: Workspace,
+    clock: Clock,
+    policy: Policy | None = None,
+    quota: Quota | None = None,
+    sealer: Sealer | None = None,
+    once: OnceClaims | None = None,
+    holder: str = "local",
+    ledger: Ledger | None = None,
+    surfaces: Surfaces | None = None,
+    pending: PendingRequests | None = None,
+    board: ApprovalBoard | None = None,
+) -> Ports:
+    """The use cases' ports: identity and policy from settings, around the given adapters (real or fake)."""
+    from bot.adapters.quota import MemoryQuota
+    from bot.usecases import Ports, new_checks
+
+    policy = policy or build_policy(settings)
+    try:
+        user_map = load_user_map(settings.user_map)
+    except ValueError as exc:
+        raise SettingsError(f"ROK_BOT_USER_MAP: {exc}") from None
+    identity = IdentityResolver(
+        user_map=user_map,
+        email_domains=settings.email_domains,
+        allow_guests=policy.allow_guests,
+        workspace=workspace,
+        support_contact=settings.support_contact,
+    )
+    rule = QuotaRule(per_hour=policy.per_hour, cooldown=policy.cooldown)
+    return Ports(
+        engine=engine,
+        directory=directory,
+        identity=identity,
+        policy=policy,
+        quota=quota or MemoryQuota(rule=rule, audit=audit, clock=clock),
+        replies=replies,
+        audit=audit,
+        sealer=sealer or build_sealer(settings),
+        checks=new_checks(clock),
+        contact=settings.support_contact,
+        clock=clock,
+        once=once,
+        holder=holder,
+        ledger=ledger,
+        surfaces=surfaces,
+        remind_before=settings.remind_before,
+        pending=pending,
+        board=board,
+    )
+
+
+def build_store(settings: StoreSettings) -> Store:
+    """The durable store the settings name (PostgreSQL, or the SQLite file in the data dir); connects lazily."""
+    from bot.store import open_store
+
+    url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+    sinks = settings.audit_sinks if isinstance(settings, Settings) else ()
+    return open_store(url=url, data_dir=settings.data_dir, retention_seconds=settings.retention, sinks=sinks)

@@ -1,0 +1,46 @@
+"""The use cases: what the bot does for a requester, whichever front end asked. This module is their API.
+
+Each use case is one function that reads top to bottom and takes an immutable request: the Slack listeners,
+the CLI and the upkeep loops only translate their input into one of these calls. They talk to the outside
+world only through the ports in `bot.domain.ports` and the token engine, so the unit tests run them on
+in-memory fakes. No Slack, Kubernetes, HTTP or database import in this package (tests/meta/test_layers.py).
+
+Features depend one way: `context` (ports, facts, the failure reporter) under `home` and `verify`, `issue`
+on `home` (a delivered token refreshes the Home tab), `approvals` and `renewal` on `issue`.
+"""
+
+from bot.usecases.approvals import Decision, decide_request, lapse_due
+from bot.usecases.context import ADMIN_RULE, Command, Ports, new_checks, report
+from bot.usecases.engine import VERIFY_PROTECTION, TokenEngine
+from bot.usecases.home import help_for, list_tokens, open_token_form, pending_for, show_home, tokens_of
+from bot.usecases.issue import Issued, IssueRequest, issue_for_admin, issue_token
+from bot.usecases.renewal import RenewRequest, dismiss_reminder, renew_token, send_reminders
+from bot.usecases.verify import verify_button
+
+__all__ = [
+    "ADMIN_RULE",
+    "VERIFY_PROTECTION",
+    "Command",
+    "Decision",
+    "IssueRequest",
+    "Issued",
+    "Ports",
+    "RenewRequest",
+    "TokenEngine",
+    "decide_request",
+    "dismiss_reminder",
+    "help_for",
+    "issue_for_admin",
+    "issue_token",
+    "lapse_due",
+    "list_tokens",
+    "new_checks",
+    "open_token_form",
+    "pending_for",
+    "renew_token",
+    "report",
+    "send_reminders",
+    "show_home",
+    "tokens_of",
+    "verify_button",
+]

@@ -1,0 +1,299 @@
+"""Issue a token: the one use case every way to get a token goes through (the slash command, the form, a
+Renew, an approver's Approve, break-glass), and the admin CLI's own variant.
+
+It reads top to bottom: who is asking, what they may have, a place in their quota, the mint, the private
+delivery, the ledger and the audit trail, and the requester's Home tab refreshed. Above the requester's own
+limit the request goes to the approvers instead (`_ask_approval`); the approvals feature brings an approved
+one back here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from bot.domain.approvals import PendingRequest, new_request_id
+from bot.domain.audit import Outcome
+from bot.domain.durations import format_duration
+from bot.domain.errors import (
+    AccessDenied,
+    ApprovalUnavailable,
+    DeliveryError,
+    LimitExceeded,
+    RokBotError,
+    UsageError,
+)
+from bot.domain.ledger import Minted, TokenStatus
+from bot.domain.models import Account, IssuedToken, RequestContext
+from bot.domain.policy import UserLimits
+from bot.domain.ports import Minter, Quota, QuotaPlace
+from bot.domain.text import clean_text
+from bot.runtime import metrics
+from bot.runtime.clock import Clock
+from bot.usecases.context import (
+    POSSIBLY_MINTED,
+    Facts,
+    Ports,
+    first_time,
+    identify,
+    limits_of,
+    log,
+    report_failure,
+)
+from bot.usecases.home import show_home
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRequest:
+    """Issue a token for the requester; `seconds` parsed by the front end, None for their default.
+
+    Above the requester's own limit the request goes to the approvers (when the policy has approvals); an
+    approver's Approve comes back here with `approved_by` set, for the duration they granted.
+    """
+
+    ctx: RequestContext
+    seconds: int | None = None
+    renewed_from: int | None = None  # the ledger row of the token this one renews (a Renew button)
+    note: str | None = None  # why, for the audit trail (the form's reason, "renews token ...")
+    reason: str = ""  # the requester's words after the duration (for the approvers and the audit trail)
+    approved_by: str | None = None  # the approver's Slack user ID, when an approval is being minted
+    break_glass: bool = False  # an incident responder's `--break-glass`: at once, with a reason, loudly
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """The facts of a token delivered to its requester (never the token)."""
+
+    username: str
+    seconds: int
+    expires_at: datetime
+    token_uuid: str | None
+
+
+def issue_token(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
+    """Identity, policy, quota, mint, deliver privately, audit, refresh the Home tab: None when refused or failed
+    (already told), a PendingRequest when it went to the approvers instead."""
+    ctx = req.ctx
+    if not first_time(p, ctx):
+        return None
+    result = _issue(p, req)
+    if result is not None:
+        show_home(p, ctx)  # whatever asked, the requester's Home tab lists the new token (or the request)
+    return result
+
+
+def _issue(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
+    ctx = req.ctx
+    facts = Facts(ctx, "issue", seconds=req.seconds, note=req.note, actor=req.approved_by)
+    try:
+        identity = identify(p, ctx.user_id)
+        facts = facts.but(username=identity.username)
+        limits = limits_of(p, ctx.user_id)
+        seconds = limits.default if req.seconds is None else req.seconds
+        facts = facts.but(seconds=seconds)
+        needs_approval = _needs_approval(p, req, limits, seconds)
+        account = p.engine.account(identity.username)
+        p.identity.check_account(identity, account)
+        if needs_approval:
+            return _ask_approval(p, facts, req, limits, seconds=seconds, username=account.username)
+        place = p.quota.reserve(ctx, seconds=seconds, renewed_from=req.renewed_from)
+        issued = _mint(p, place, facts, account, seconds=seconds)
+        if issued is None:
+            return None  # possibly minted: settled, audited and told
+        facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
+        minted = _minted(issued, p.clock)
+        if not _deliver(p, ctx, issued):
+            _undelivered(p, place, facts, minted)
+            return None
+        outcome = Outcome.BREAK_GLASS if req.break_glass else Outcome.ISSUED
+        event = facts.event(outcome, at=p.clock.now(), reason=req.reason or None)
+        place.settle(status=TokenStatus.ISSUED, minted=minted, event=event)
+        metrics.REQUESTS.labels("issue", outcome).inc()
+        if req.break_glass and p.board is not None:
+            p.board.announce(event)  # loud: the approvals channel sees it too, not only the audit channel
+        return Issued(issued.username, seconds, issued.expires_at, issued.token_uuid)
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+
+
+def _needs_approval(p: Ports, req: IssueRequest, limits: UserLimits, seconds: int) -> bool:
+    """True when the duration is above the user's own limit and may be approved; raises when nothing allows it.
+    An approval being minted is checked again: the policy may have changed since it was asked for."""
+    if req.break_glass:
+        _check_break_glass(p, req, limits, seconds)
+        return False
+    if req.approved_by is not None:
+        p.policy.check_approved(limits, seconds)
+        return False
+    return p.policy.needs_approval(limits, seconds)
+
+
+def _check_break_glass(p: Ports, req: IssueRequest, limits: UserLimits, seconds: int) -> None:
+    """Break-glass: a member of one of its user groups, a reason, at most its own maximum."""
+    rules = p.policy.break_glass
+    if rules is None:
+        raise AccessDenied("Break-glass is not enabled here.", detail="break_glass: not configured")
+    if not p.directory.groups_of(req.ctx.user_id, rules.usergroups):
+        raise AccessDenied(
+            "You may not use break-glass: it is for the on-call groups the policy names. "
+            f"Ask for an approval instead, or ask {p.contact}.",
+            detail="break_glass: not a member",
+        )
+    if not req.reason:
+        raise UsageError('Break-glass needs a reason: /rok-token 2h --break-glass "incident 4711".')
+    p.policy.check_break_glass(limits, seconds)
+
+
+def _ask_approval(
+    p: Ports, facts: Facts, req: IssueRequest, limits: UserLimits, *, seconds: int, username: str
+) -> PendingRequest:
+    """Put the request before the approvers: recorded, posted to the approvals channel, requester told."""
+    ctx = req.ctx
+    rules = p.policy.approvals
+    if rules is None or p.pending is None or p.board is None:
+        raise ApprovalUnavailable(detail="approvals in the policy but no pending store or approvals channel")
+    now = p.clock.now()
+    request = PendingRequest(
+        id=new_request_id(),
+        request_id=ctx.request_id,
+        team_id=ctx.team_id,
+        user_id=ctx.user_id,
+        rok_user=username,
+        seconds=seconds,
+        usual_max=limits.max,
+        usual_source=limits.source,
+        reason=clean_text(req.reason),
+        requested_at=now,
+        expires_at=now + timedelta(seconds=rules.expire_after),
+    )
+    waiting = p.pending.open(request, now=now)
+    if waiting is not None:
+        # One request at a time per user: the approvals channel cannot be flooded by one person.
+        minutes = max(-(-int((waiting.expires_at - now).total_seconds()) // 60), 1)
+        raise LimitExceeded(
+            f"You already have a request for {format_duration(waiting.seconds)} waiting for approval "
+            f"(request {waiting.request_id}); wait for a decision, or for it to lapse in "
+            f"{format_duration(minutes * 60)}.",
+            detail="an approval request is already pending",
+        )
+    try:
+        where = p.board.post(request)
+    except BaseException:
+        p.pending.withdraw(request.id)
+        raise
+    if where is None:
+        p.pending.withdraw(request.id)
+        raise ApprovalUnavailable(detail=f"could not post to the approvals channel {rules.channel}")
+    channel, ts = where
+    p.pending.attach(request.id, channel=channel, message_ts=ts)
+    request = replace(request, channel=channel, message_ts=ts)
+    p.audit.record(facts.event(Outcome.APPROVAL_REQUESTED, at=now, reason=request.reason or None))
+    metrics.REQUESTS.labels("issue", Outcome.APPROVAL_REQUESTED).inc()
+    p.board.submitted(ctx, request)
+    return request
+
+
+def _mint(p: Ports, place: QuotaPlace, facts: Facts, account: Account, *, seconds: int) -> IssuedToken | None:
+    """token-create, with the quota place kept only when a token exists (or may)."""
+    try:
+        return p.engine.mint(account, seconds=seconds)
+    except RokBotError as exc:
+        if not exc.may_have_minted:
+            place.release()
+            raise
+        # A token may exist that nobody holds: it keeps its place in the quota and the ledger says so.
+        message = f"{exc.user_message} {POSSIBLY_MINTED}"
+        place.settle(
+            status=TokenStatus.POSSIBLY_MINTED,
+            minted=None,
+            event=facts.event(Outcome.POSSIBLY_MINTED, at=p.clock.now(), reason=f"{exc.kind}: {message}"),
+        )
+        log.warning("possibly minted: %s", exc.kind, extra={"error": exc.kind, "detail": exc.detail})
+        metrics.REQUESTS.labels("issue", Outcome.POSSIBLY_MINTED).inc()
+        p.replies.notice(facts.ctx, message)
+        return None
+    except BaseException:
+        place.release()
+        raise
+
+
+def _minted(issued: IssuedToken, clock: Clock) -> Minted:
+    """The facts of a minted token the ledger keeps (never the token)."""
+    return Minted(issued.username, issued.account_uuid, issued.token_uuid, clock.now(), issued.expires_at)
+
+
+def _deliver(p: Ports, ctx: RequestContext, issued: IssuedToken) -> bool:
+    """Seal the Verify value and send the token privately; any failure after the mint is 'not delivered'."""
+    try:
+        value = p.sealer.seal(
+            token=issued.token,
+            user_id=ctx.user_id,
+            expires_at=int(issued.expires_at.timestamp()),
+            token_uuid=issued.token_uuid,
+            username=issued.username,
+        )
+        return p.replies.token(ctx, issued, verify_value=value)
+    except Exception as exc:
+        # Building or sealing the message, an unexpected answer from Slack: the user never saw the token.
+        log.warning("delivery failed after the mint", extra={"error": type(exc).__name__})
+        return False
+
+
+def _undelivered(p: Ports, place: QuotaPlace, facts: Facts, minted: Minted) -> None:
+    """Tell the user, without the token, that a token exists they never saw; settle and audit it."""
+    metrics.DELIVERY_FAILURES.inc()
+    metrics.REQUESTS.labels("issue", Outcome.UNDELIVERED).inc()
+    failure = DeliveryError(detail="the token was minted but not delivered")
+    place.settle(
+        status=TokenStatus.UNDELIVERED,
+        minted=minted,
+        event=facts.event(Outcome.UNDELIVERED, at=p.clock.now(), reason=f"{failure.kind}: {failure.user_message}"),
+    )
+    p.replies.undelivered(
+        facts.ctx,
+        "A token was created for you but could not be shown to you. It cannot be shown again: "
+        f"ask {p.contact} to revoke token {facts.token_uuid or '(unknown)'} "
+        f"(request {facts.ctx.request_id}), then ask for a new one.",
+    )
+
+
+def issue_for_admin(
+    engine: Minter,
+    *,
+    username: str,
+    seconds: int | None,
+    limits: UserLimits,
+    clock: Clock,
+    quota: Quota | None = None,
+    ctx: RequestContext | None = None,
+) -> IssuedToken:
+    """An admin's `rok-token-bot issue USERNAME`: the settings' range, no Slack user; recorded in the ledger
+    (origin `cli`, requester `cli:<operator>`) when a quota is given, with its audit event."""
+    seconds = limits.default if seconds is None else seconds
+    limits.check(seconds)
+    account = engine.account(username)
+    if quota is None or ctx is None:
+        return engine.mint(account, seconds=seconds)
+    facts = Facts(ctx, "issue", username=account.username, seconds=seconds)
+    place = quota.reserve(ctx, seconds=seconds)
+    try:
+        issued = engine.mint(account, seconds=seconds)
+    except RokBotError as exc:
+        if not exc.may_have_minted:
+            place.release()
+            raise
+        place.settle(
+            status=TokenStatus.POSSIBLY_MINTED,
+            minted=None,
+            event=facts.event(Outcome.POSSIBLY_MINTED, at=clock.now(), reason=f"{exc.kind}: {exc.user_message}"),
+        )
+        raise
+    except BaseException:
+        place.release()
+        raise
+    facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
+    # Printed on the admin's terminal: delivered as far as the ledger is concerned.
+    event = facts.event(Outcome.ISSUED, at=clock.now(), reason="admin CLI")
+    place.settle(status=TokenStatus.ISSUED, minted=_minted(issued, clock), event=event)
+    return issued

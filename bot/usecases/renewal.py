@@ -1,0 +1,128 @@
+"""The token's life after it is issued: an expiry reminder in the owner's DM, Renew, and Dismiss.
+
+A Renew is a new request through `issue_token` for the same duration (policy and quota checked again);
+its ledger row names the row it renews, so each token is renewed once, whichever replica gets the click.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from bot.domain.approvals import PendingRequest
+from bot.domain.audit import AuditEvent, Origin, Outcome
+from bot.domain.errors import RenewRefused
+from bot.domain.ledger import TokenStatus
+from bot.domain.lifecycle import Posted, Reminder, already_renewed, reminder_due_at
+from bot.domain.models import RequestContext
+from bot.runtime import metrics
+from bot.usecases.context import Facts, Ports, first_time, log, report_failure
+from bot.usecases.issue import Issued, IssueRequest, issue_token
+
+
+@dataclass(frozen=True, slots=True)
+class RenewRequest:
+    """Renew the token of one ledger row for its owner; `entry_id` None when the button held no row ID."""
+
+    ctx: RequestContext
+    entry_id: int | None
+
+
+def renew_token(p: Ports, req: RenewRequest) -> Issued | PendingRequest | None:
+    """A Renew click: only the token's owner, once per token, the same duration through `issue_token` (policy
+    and quota checked again); the new token's ledger row names the old one, and its reminder is edited."""
+    ctx = req.ctx
+    facts = Facts(ctx, "renew")
+    if not first_time(p, ctx):
+        return None
+    try:
+        entry = p.ledger.entry(req.entry_id) if p.ledger is not None and req.entry_id is not None else None
+        if entry is None or entry.slack_user != ctx.user_id:
+            # The same answer for a row that is someone else's and one that does not exist: nothing to probe.
+            raise RenewRefused(detail=f"row {req.entry_id} is not {ctx.user_id}'s")
+        facts = facts.but(username=entry.rok_user, seconds=entry.duration_seconds, token_uuid=entry.token_uuid)
+        if entry.status is not TokenStatus.ISSUED or entry.expires_at is None:
+            raise RenewRefused(
+                "Only a token that was delivered can be renewed; use /rok-token for a new one.",
+                detail=f"row {entry.id} is {entry.status}",
+            )
+        assert p.ledger is not None
+        renewal = p.ledger.renewal_of(entry.id)
+        if renewal is not None:
+            issued_one = renewal.status is TokenStatus.ISSUED
+            message = already_renewed(token_uuid=renewal.token_uuid, issued=issued_one, request_id=renewal.request_id)
+            raise RenewRefused(message, detail=f"row {entry.id} already renewed by row {renewal.id}")
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+    note = f"renews token {entry.token_uuid or entry.request_id}"
+    # The click's key was claimed above: the issue it turns into must not claim it again.
+    renewal_ctx = replace(ctx, once_key=None)
+    issued = issue_token(p, IssueRequest(renewal_ctx, entry.duration_seconds, renewed_from=entry.id, note=note))
+    # A renewal above the user's own limit (an approved token) goes to the approvers like any other request.
+    if isinstance(issued, Issued) and p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
+        p.surfaces.renewed(
+            Posted(entry.reminder_channel, entry.reminder_ts),
+            old=Reminder.of(entry, now=p.clock.now()),
+            new_uuid=issued.token_uuid,
+            new_expires_at=issued.expires_at,
+        )
+    return issued
+
+
+def dismiss_reminder(p: Ports, ctx: RequestContext, entry_id: int | None) -> bool:
+    """A reminder's Dismiss: its owner's only; the message is edited to say so, the token is untouched."""
+    facts = Facts(ctx, "dismiss")
+    try:
+        entry = p.ledger.entry(entry_id) if p.ledger is not None and entry_id is not None else None
+        if entry is None or entry.slack_user != ctx.user_id:
+            raise RenewRefused("This reminder is not for you.", detail=f"row {entry_id} is not {ctx.user_id}'s")
+        if p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
+            posted = Posted(entry.reminder_channel, entry.reminder_ts)
+            p.surfaces.dismissed(posted, reminder=Reminder.of(entry, now=p.clock.now()))
+        metrics.REQUESTS.labels("dismiss", "dismissed").inc()
+        return True
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return False
+
+
+def send_reminders(p: Ports, *, limit: int = 500) -> int:
+    """One sweep: remind each owner of a token about to expire, once, whichever replica sweeps; audited.
+
+    A row is claimed in the ledger before its message is posted (at most once: a post that fails is logged,
+    counted and audited, not retried), and only while the token is live and not renewed.
+    """
+    lead = p.remind_before
+    if lead <= 0 or p.ledger is None or p.surfaces is None:
+        return 0
+    now = p.clock.now()
+    sent = 0
+    for entry in p.ledger.due_reminders(now=now, lead=lead, limit=limit):
+        due = reminder_due_at(entry, lead)
+        if due is None or due > now or entry.slack_user is None:
+            continue  # a short-lived token: a quarter of its life is not left yet
+        if not p.ledger.claim_reminder(entry.id, now=now):
+            continue  # another replica took it, or it was renewed meanwhile
+        posted = p.surfaces.remind(Reminder.of(entry, now=now))
+        if posted is not None:
+            p.ledger.reminder_posted(entry.id, channel=posted.channel, ts=posted.ts)
+            sent += 1
+        extra = {"token_uuid": entry.token_uuid, "entry": entry.id, "posted": posted is not None}
+        log.info("reminder sent" if posted else "reminder not delivered", extra=extra)
+        metrics.REQUESTS.labels("remind", "sent" if posted else "failed").inc()
+        p.audit.record(
+            AuditEvent(
+                outcome=Outcome.REMINDED,
+                request_id=entry.request_id,
+                slack_user=entry.slack_user,
+                username=entry.rok_user,
+                duration_seconds=entry.duration_seconds,
+                expires_at=entry.expires_at,
+                token_uuid=entry.token_uuid,
+                reason=None if posted else "the reminder could not be posted to the user",
+                command="remind",
+                origin=str(Origin.SYSTEM),
+                occurred_at=now,
+            )
+        )
+    return sent
