@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import Engine, build_engine
+from bot.runtime.clock import SystemClock
 from bot.settings import Settings, load_settings
 from tests.fakes import FakeKube, FakeRegistry, FakeRok
 from tests.store.pgserver import PostgresServer, fresh_databases
@@ -88,7 +89,7 @@ def settings(core_env: dict[str, str]) -> Settings:
 @pytest.fixture
 def engine(settings: Settings) -> Iterator[Engine]:
     """The real engine (KubeExecutor, RegistryClient, TokenService) wired to the fakes."""
-    built = build_engine(settings)
+    built = build_engine(settings, clock=SystemClock())
     try:
         yield built
     finally:
@@ -103,7 +104,7 @@ def make_engine(core_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> It
     def make(**variables: str) -> Engine:
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
-        built.append(build_engine(load_settings()))
+        built.append(build_engine(load_settings(), clock=SystemClock()))
         return built[-1]
 
     try:

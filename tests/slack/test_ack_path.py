@@ -80,7 +80,7 @@ def test_the_home_tab_form_renew_and_list_make_no_call_before_the_ack(quiet: San
     form = box.wait_modal("U0BOB")
     _settled(bot)
     before = _io_so_far(box)
-    values = {
+    values: dict[str, dict[str, dict[str, Any]]] = {  # block_id -> action_id -> the element's state
         "duration": {"duration": {"type": "static_select", "selected_option": {"value": "3600"}}},
         "duration_text": {"duration_text": {"type": "plain_text_input", "value": None}},
         "reason": {"reason": {"type": "plain_text_input", "value": None}},

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from slack_sdk.models.blocks import Block
 
 from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import AuditEvent, Outcome
@@ -46,8 +48,8 @@ DECIDED = [
 ]
 
 
-def _valid(blocks: list[object]) -> str:
-    raw = [b.to_dict() for b in blocks]  # type: ignore[attr-defined]
+def _valid(blocks: Sequence[Block]) -> str:
+    raw = [b.to_dict() for b in blocks]
     assert block_problem(raw) is None
     return json.dumps(raw)
 
@@ -80,6 +82,7 @@ def test_the_break_glass_notice_is_loud_and_names_the_token_by_uuid_only() -> No
         expires_at=T0 + timedelta(hours=2),
         token_uuid="0b9f6c1e-0000-4000-8000-000000000001",
         reason="incident <4711>",
+        occurred_at=T0,
     )
     text = _valid(break_glass_notice(event)[1])
     assert "<!here>" in text and "<@U0ONCALL>" in text and "incident &lt;4711&gt;" in text

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.domain.ports import TokenQuery
+from bot.usecases import lapse_due
 from sandbox.slack import Call
 from sandbox.world import ADMINS_GROUP, APPROVALS_CHANNEL, ApprovalMessage, Sandbox
 
@@ -48,9 +48,9 @@ def approvals_world(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 @pytest.fixture
 def box(approvals_world: Sandbox) -> Iterator[Sandbox]:
     yield approvals_world
-    # Whatever a test left pending lapses, so the next one starts with no live request.
-    assert approvals_world.server is not None
-    approvals_world.server.sweep_approvals(datetime.now(UTC) + timedelta(days=365))
+    # Whatever a test left pending lapses (the upkeep's round, on the sandbox's clock), so the next one starts
+    # with no live request; a year on, every token of this test has expired too.
+    approvals_world.advance(365 * 86400)
     _assert_no_token_in_the_approvals_channel(approvals_world)
 
 
@@ -192,9 +192,11 @@ def test_above_what_anyone_can_approve_is_refused_at_once_with_both_limits(box: 
 def test_a_request_nobody_decides_lapses_and_the_requester_is_told(box: Sandbox) -> None:
     message, _ = _ask(box, "U0BOB", "8d", count=len(box.approval_posts()) + 1)
     dms = len(_dms(box, "U0BOB"))
-    assert box.server is not None
-    assert box.server.sweep_approvals() == 0  # not yet
-    assert box.server.sweep_approvals(datetime.now(UTC) + timedelta(hours=1, seconds=5)) == 1
+    assert box.server is not None and box.server.bot is not None
+    assert lapse_due(box.server.bot.ports) == []  # not yet
+    box.advance(59 * 60)
+    assert _dms(box, "U0BOB")[dms:] == []  # nor a minute before its hour is up
+    box.advance(65)  # the upkeep's next round lapses it
     told = box.slack.wait_for(lambda: _dms(box, "U0BOB")[dms:])
     assert "lapsed" in json.dumps(told[0].params)
     blocks = json.dumps(_updated(box, message).get("blocks"))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from bot.domain.audit import AuditEvent
+from bot.runtime.clock import SystemClock
 from bot.slack.audit import merge, render_batch
 from sandbox.world import Sandbox
 
@@ -21,8 +22,11 @@ def _text(call_params: dict[str, object]) -> str:
 
 
 def test_an_issued_event_is_not_stuck_behind_a_flood_of_refusals() -> None:
-    """60 refusals from an unmapped user, then a real token: its audit line is posted first, refusals merged."""
-    with Sandbox(policy=POLICY) as box:
+    """60 refusals from an unmapped user, then a real token: its audit line is posted first, refusals merged.
+
+    On the machine's clock: the fake Slack's rate limit and its Retry-After are real seconds, and the sender
+    waits for them on its own clock."""
+    with Sandbox(policy=POLICY, clock=SystemClock()) as box:
         box.slack.rate_limits["chat.postMessage"] = 5.0  # real Slack: ~1 per second per channel
         for _ in range(60):
             status, _, _ = box.slash("U0MALLORY", "1h")

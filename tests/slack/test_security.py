@@ -15,7 +15,7 @@ import pytest
 from bot.adapters.seal import Sealer
 from bot.domain.errors import SealError, SealExpired
 from bot.domain.secret import Token
-from bot.logs import BODY_LOGGERS, setup_logging
+from bot.runtime.logs import BODY_LOGGERS, setup_logging
 from sandbox import slack_requests as sr
 from sandbox.world import SIGNING_SECRET, Sandbox
 
@@ -155,12 +155,12 @@ def test_seal_round_trip_binding_and_expiry() -> None:
     token = Token("A" * 43)
     value = sealer.seal(token=token, user_id="U1", expires_at=int(time.time()) + 60, token_uuid=None, username="jdoe")
     assert "A" * 10 not in value and len(value) < 2000
-    opened = sealer.open(value, user_id="U1")
+    opened = sealer.open(value, user_id="U1", now=time.time())
     assert opened.token == token and opened.username == "jdoe"
     with pytest.raises(SealError):
-        sealer.open(value, user_id="U2")
+        sealer.open(value, user_id="U2", now=time.time())
     with pytest.raises(SealError):
-        Sealer(secrets.token_urlsafe(32)).open(value, user_id="U1")
+        Sealer(secrets.token_urlsafe(32)).open(value, user_id="U1", now=time.time())
     with pytest.raises(SealExpired):
         sealer.open(value, user_id="U1", now=time.time() + 61)
     with pytest.raises(ValueError, match=r"secrets\.token_urlsafe"):

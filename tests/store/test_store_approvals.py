@@ -4,6 +4,7 @@ threads (and, on PostgreSQL, connections), lapses claimed once, decided rows pru
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -37,7 +38,7 @@ def test_a_request_round_trips_and_a_user_has_one_live_request_at_a_time(store: 
     store.approvals.attach(first.id, channel="C0APPROVALS", message_ts="1.000001")
     stored = store.approvals.get(first.id)
     assert stored is not None
-    assert stored == PendingRequest(**{**_fields(first), "channel": "C0APPROVALS", "message_ts": "1.000001"})
+    assert stored == replace(first, channel="C0APPROVALS", message_ts="1.000001")
     # A second request while the first is live: refused with the live one, nothing written.
     second = _request(at=T0 + timedelta(minutes=5))
     waiting = store.approvals.open(second, now=T0 + timedelta(minutes=5))
@@ -48,10 +49,6 @@ def test_a_request_round_trips_and_a_user_has_one_live_request_at_a_time(store: 
     later = T0 + timedelta(hours=1)
     assert store.approvals.pending_for("U0JDOE", now=later) == []
     assert store.approvals.open(_request(at=later), now=later) is None
-
-
-def _fields(request: PendingRequest) -> dict[str, object]:
-    return {name: getattr(request, name) for name in PendingRequest.__dataclass_fields__}
 
 
 def test_the_first_decision_wins_and_every_later_one_changes_nothing(store: Store) -> None:

@@ -55,7 +55,9 @@ def _fill(url: str) -> datetime:
         duration_seconds=600, rule=RULE, now=now,
     )  # fmt: skip
     store.outbox.append(
-        AuditEvent(outcome=Outcome.REFUSED, request_id="req-refused", slack_user="U0EVE", reason="quota")
+        AuditEvent(
+            outcome=Outcome.REFUSED, request_id="req-refused", slack_user="U0EVE", reason="quota", occurred_at=now
+        )
     )
     (first,) = store.outbox.claim(sink="slack", worker="w", limit=1, lease_seconds=30, now=now)
     store.outbox.delivered([first.id], now=now)

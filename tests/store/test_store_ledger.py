@@ -61,7 +61,7 @@ def test_a_settled_mint_is_one_row_with_its_facts_and_its_event_for_every_sink(s
 
 def test_settle_is_one_transaction_a_failing_event_leaves_the_row_reserved(store: Store) -> None:
     reservation = _reserve(store)
-    unwritable = AuditEvent(outcome=Outcome.ISSUED, request_id="r", detail={1, 2})  # type: ignore[arg-type]
+    unwritable = AuditEvent(outcome=Outcome.ISSUED, request_id="r", detail={1, 2}, occurred_at=T0)  # type: ignore[arg-type]
     with pytest.raises(Exception, match="not JSON serializable"):
         store.ledger.settle(reservation, status=TokenStatus.ISSUED, minted=_minted(), event=unwritable)
     (entry,) = store.ledger.tokens(TokenQuery())

@@ -118,7 +118,7 @@ def test_due_reminders_are_live_unreminded_unrenewed_slack_rows_expiring_within_
         admin,
         status=TokenStatus.ISSUED,
         minted=Minted("jdoe", "acc", "cli-token", T0, T0 + timedelta(hours=1)),
-        event=AuditEvent(outcome=Outcome.ISSUED, request_id="c"),
+        event=AuditEvent(outcome=Outcome.ISSUED, request_id="c", occurred_at=T0),
     )
     due = store.ledger.due_reminders(now=now, lead=3600, limit=10)
     assert [e.id for e in due] == [soon]

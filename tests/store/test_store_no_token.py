@@ -53,6 +53,7 @@ def _audit(issued: IssuedToken, outcome: str, request_id: str, *, detail: str | 
         token_uuid=issued.token_uuid,
         detail=detail,
         command="issue",
+        occurred_at=datetime.now(UTC),
     )
 
 
@@ -87,7 +88,9 @@ def test_no_column_of_any_row_holds_a_token_or_a_piece_or_hash_of_one(store: Sto
     # A mint that timed out, and one left behind by a crash for the sweep.
     timeout = ExecTimeout(detail="token-create did not finish in 30s").possibly_minted()
     store.outbox.append(
-        AuditEvent(outcome=timeout.outcome, request_id="req-t", detail=timeout.detail, reason=timeout.kind)
+        AuditEvent(
+            outcome=timeout.outcome, request_id="req-t", detail=timeout.detail, reason=timeout.kind, occurred_at=now
+        )
     )
     store.ledger.reserve(
         user_id="U0JDOE", team_id="T1", request_id="req-crash", origin=Origin.CLI,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.bootstrap import build_store
 from bot.settings import SettingsError, load_settings, load_store_settings
-from bot.store import open_store
 
 PASSWORD = "pw-Zq8!x@y"  # an '@' inside the password, percent-encoded in the URL as %40
 URL = "postgresql://rokbot:pw-Zq8!x%40y@db.example.com:5432/rok"
@@ -37,7 +37,7 @@ def test_the_default_store_is_an_sqlite_file_in_the_data_dir_created_on_first_us
 ) -> None:
     data = tmp_path / "state" / "rok-token-bot"
     monkeypatch.setenv("ROK_BOT_DATA_DIR", str(data))
-    store = open_store(load_store_settings())
+    store = build_store(load_store_settings())
     try:
         assert store.backend == "sqlite"
         assert not data.exists()  # opening connects nothing
@@ -78,7 +78,7 @@ def test_the_database_url_is_read_from_the_secrets_dir_and_its_password_is_redac
     assert settings.database_url.get_secret_value() == URL
     assert PASSWORD not in repr(settings)
     assert {URL, "pw-Zq8!x%40y", PASSWORD} <= set(settings.store_secrets())
-    store = open_store(settings)
+    store = build_store(settings)
     try:
         assert store.backend == "postgresql"
         assert store.url == "postgresql+psycopg://db.example.com:5432/rok"

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,8 @@ def once(url: str, holder: str, keys: str) -> dict[str, Any]:
     return {"won": won}
 
 
-JOBS = {"reserve": reserve, "drain": drain, "once": once}
+# Each job takes its own number of string arguments from the command line, hence the `...`.
+JOBS: dict[str, Callable[..., dict[str, Any]]] = {"reserve": reserve, "drain": drain, "once": once}
 
 
 def run_together(job: str, url: str, tmp: Path, argv_per_process: list[list[str]]) -> list[dict[str, Any]]:

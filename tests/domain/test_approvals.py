@@ -1,0 +1,88 @@
+"""The pure rules of approvals: who may decide, what an Approve may grant, what the command's words mean."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.approvals import (
+    PendingRequest,
+    approved_seconds,
+    check_decider,
+    duration_choices,
+    new_request_id,
+)
+from bot.domain.command import split_command
+from bot.domain.durations import leading_duration
+from bot.domain.errors import NotAnApprover, UsageError
+from bot.domain.policy import ApprovalRules
+
+H, D = 3600, 86400
+RULES = ApprovalRules(
+    channel="C0APPROVALS", users=frozenset({"U0BOB", "U0JDOE"}), usergroups=frozenset({"S0LEADS"}), max=30 * D,
+    expire_after=H,
+)  # fmt: skip
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+REQUEST = PendingRequest(
+    id="a1", request_id="r1", team_id="T0", user_id="U0JDOE", rok_user="jdoe", seconds=14 * D, usual_max=7 * D,
+    usual_source="everyone", reason="training", requested_at=T0, expires_at=T0 + timedelta(hours=1),
+)  # fmt: skip
+
+
+def test_the_requester_never_decides_even_when_listed_and_others_only_when_listed() -> None:
+    with pytest.raises(NotAnApprover, match="your own request"):
+        check_decider(RULES, decider="U0JDOE", requester="U0JDOE", decider_groups=frozenset())
+    with pytest.raises(NotAnApprover, match="only the listed approvers"):
+        check_decider(RULES, decider="U0MALLORY", requester="U0JDOE", decider_groups=frozenset({"S0OTHER"}))
+    check_decider(RULES, decider="U0BOB", requester="U0JDOE", decider_groups=frozenset())
+    check_decider(RULES, decider="U0ALICE", requester="U0JDOE", decider_groups=frozenset({"S0LEADS"}))
+
+
+def test_an_approve_grants_what_was_asked_or_less_never_more_never_junk() -> None:
+    assert approved_seconds(REQUEST, None) == 14 * D
+    assert approved_seconds(REQUEST, "") == 14 * D
+    assert approved_seconds(REQUEST, str(7 * D)) == 7 * D
+    with pytest.raises(UsageError, match="at most the 14d asked for, not 60d"):
+        approved_seconds(REQUEST, str(60 * D))
+    for forged in ("-1", "0", "1e9", "１２", "3600 ", "99999999999999", "1209600.0"):
+        with pytest.raises(UsageError):
+            approved_seconds(REQUEST, forged)
+
+
+def test_the_choices_run_from_the_request_down_to_the_minimum() -> None:
+    choices = duration_choices(REQUEST, minimum=5 * 60)
+    assert choices[0] == 14 * D and 7 * D in choices and choices == sorted(choices, reverse=True)
+    assert min(choices) == H
+    assert duration_choices(REQUEST, minimum=2 * D)[-1] == 2 * D
+
+
+def test_ids_are_random() -> None:
+    assert len({new_request_id() for _ in range(100)}) == 100
+
+
+@pytest.mark.parametrize(
+    ("text", "duration", "reason", "glass"),
+    [
+        ("24h", "24h", "", False),
+        ("", "", "", False),
+        ("14d because training run X", "14d", "because training run X", False),
+        ("1h 30m for a demo", "1h 30m", "for a demo", False),
+        ('2h --break-glass "incident 4711"', "2h", "incident 4711", True),
+        ("2h \u2014break-glass \u201cincident 4711\u201d", "2h", "incident 4711", True),
+        ("2h --BREAK-GLASS", "2h", "", True),
+        ("2h db down --break-glass incident 4711", "2h", "db down incident 4711", True),
+        ("3x please", "3x please", "", False),  # not a duration: the whole text is named in the refusal
+    ],
+)
+def test_the_command_splits_into_duration_reason_and_break_glass(
+    text: str, duration: str, reason: str, glass: bool
+) -> None:
+    parsed = split_command(text)
+    assert (parsed.duration, parsed.reason, parsed.break_glass) == (duration, reason, glass)
+
+
+def test_the_leading_duration_is_the_longest_run_of_words_that_parses() -> None:
+    assert leading_duration("1 d 2 h 3 m later") == ("1 d 2 h 3 m", "later")
+    assert leading_duration("7d 7d") == ("7d", "7d")  # a repeated unit is not one duration
+    assert leading_duration("soon") == ("soon", "")

@@ -1,0 +1,125 @@
+"""One contract, two implementations: the same ledger cases on the use-case tests' in-memory fake and on the
+real store (SQLite and PostgreSQL). A fake that drifts from the store makes the use-case tests lie; here it
+fails first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.domain.audit import AuditEvent, Origin, Outcome
+from bot.domain.errors import LimitExceeded, RenewRefused
+from bot.domain.ledger import Minted, QuotaRule, TokenStatus
+from bot.domain.ports import Ledger, Reservation, TokenQuery
+from bot.store import open_url
+from tests.usecases.fakes import FakeAudit
+from tests.usecases.fakes_lifecycle import FakeLedger
+
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+RULE = QuotaRule(per_hour=3, cooldown=30)
+HOUR = 3600
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    if request.param == "memory":
+        yield FakeLedger(clock=None, audit=FakeAudit())
+        return
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store' / 'ledger.sqlite3'}"
+    else:
+        make: Callable[[], str] = request.getfixturevalue("new_postgres_url")
+        url = make()
+    store = open_url(url)
+    store.upgrade()
+    try:
+        yield store.ledger
+    finally:
+        store.close()
+
+
+def _reserve(ledger: Ledger, user: str = "U1", *, at: datetime = T0, renews: int | None = None) -> Reservation:
+    return ledger.reserve(
+        user_id=user,
+        team_id="T1",
+        request_id=f"r-{user}-{at.timestamp():.0f}",
+        origin=Origin.COMMAND,
+        duration_seconds=HOUR,
+        rule=RULE,
+        now=at,
+        renewed_from=renews,
+    )
+
+
+def _issue(ledger: Ledger, user: str = "U1", *, at: datetime = T0, rok: str = "jdoe", renews: int | None = None) -> int:
+    place = _reserve(ledger, user, at=at, renews=renews)
+    uuid = f"00000000-0000-4000-8000-{int(at.timestamp()) % 10**12:012d}"
+    minted = Minted(rok, "acc-uuid", uuid, at, at + timedelta(seconds=HOUR))
+    event = AuditEvent(outcome=Outcome.ISSUED, request_id=f"r-{user}", occurred_at=at)
+    ledger.settle(place, status=TokenStatus.ISSUED, minted=minted, event=event)
+    return place.id
+
+
+def test_the_quota_counts_the_rolling_hour_and_the_cooldown_and_a_release_gives_a_place_back(ledger: Ledger) -> None:
+    _reserve(ledger, at=T0)
+    with pytest.raises(LimitExceeded, match="wait"):
+        _reserve(ledger, at=T0 + timedelta(seconds=10))  # the cooldown
+    ledger.release(_reserve(ledger, at=T0 + timedelta(seconds=40)))
+    _reserve(ledger, at=T0 + timedelta(seconds=80))
+    _reserve(ledger, at=T0 + timedelta(seconds=120))
+    assert ledger.remaining("U1", rule=RULE, now=T0 + timedelta(seconds=150)) == 0
+    with pytest.raises(LimitExceeded, match="3 tokens in the last hour"):
+        _reserve(ledger, at=T0 + timedelta(seconds=200))
+    _reserve(ledger, "U2", at=T0 + timedelta(seconds=200))  # per user
+    assert ledger.remaining("U1", rule=RULE, now=T0 + timedelta(seconds=HOUR + 1)) == 1
+
+
+def test_a_settled_row_holds_what_became_of_the_token_and_reads_back_newest_first(ledger: Ledger) -> None:
+    first = _issue(ledger, at=T0)
+    second = _issue(ledger, at=T0 + timedelta(minutes=5), rok="jdoe2")
+    other = _issue(ledger, "U2", at=T0 + timedelta(minutes=6))
+    rows = ledger.tokens(TokenQuery())
+    assert [r.id for r in rows] == [other, second, first]
+    entry = ledger.entry(first)
+    assert entry is not None and entry.status is TokenStatus.ISSUED and entry.slack_user == "U1"
+    assert entry.expires_at == T0 + timedelta(seconds=HOUR) and entry.rok_user == "jdoe"
+    assert ledger.entry(10**9) is None
+    assert [r.id for r in ledger.tokens(TokenQuery(slack_user="U1"))] == [second, first]
+    assert [r.id for r in ledger.tokens(TokenQuery(rok_user="jdoe2"))] == [second]
+    assert [r.id for r in ledger.tokens(TokenQuery(since=T0 + timedelta(minutes=5)))] == [other, second]
+    live = ledger.tokens(TokenQuery(active_at=T0 + timedelta(minutes=62)))
+    assert [r.id for r in live] == [other, second]
+    assert [r.id for r in ledger.tokens(TokenQuery(limit=1))] == [other]
+
+
+def test_a_token_is_renewed_once(ledger: Ledger) -> None:
+    old = _issue(ledger, at=T0)
+    assert ledger.renewal_of(old) is None
+    renewal = _issue(ledger, at=T0 + timedelta(minutes=50), renews=old)
+    found = ledger.renewal_of(old)
+    assert found is not None and found.id == renewal and found.renewed_from == old
+    with pytest.raises(RenewRefused, match="renewed already"):
+        _reserve(ledger, at=T0 + timedelta(minutes=55), renews=old)
+
+
+def test_a_reminder_is_due_within_its_lead_claimed_once_and_never_for_a_renewed_or_cli_token(ledger: Ledger) -> None:
+    mine = _issue(ledger, at=T0)
+    renewed = _issue(ledger, "U2", at=T0)
+    _issue(ledger, "U2", at=T0 + timedelta(minutes=20), renews=renewed)  # itself due only 65 minutes in
+    _issue(ledger, "cli:root", at=T0)
+    now = T0 + timedelta(minutes=50)
+    due = ledger.due_reminders(now=now, lead=15 * 60, limit=10)
+    assert [e.id for e in due] == [mine]
+    assert ledger.due_reminders(now=T0 + timedelta(minutes=40), lead=15 * 60, limit=10) == []
+    assert ledger.claim_reminder(mine, now=now) is True
+    assert ledger.claim_reminder(mine, now=now) is False
+    assert ledger.due_reminders(now=now, lead=15 * 60, limit=10) == []
+    ledger.reminder_posted(mine, channel="D1", ts="1.000001")
+    entry = ledger.entry(mine)
+    assert entry is not None and (entry.reminder_channel, entry.reminder_ts) == ("D1", "1.000001")
+    assert entry.reminded_at == now
+    expired = _issue(ledger, "U3", at=T0 - timedelta(hours=2))
+    assert ledger.claim_reminder(expired, now=now) is False  # no reminder for a token already gone

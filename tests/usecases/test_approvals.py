@@ -1,0 +1,267 @@
+"""The approval flow's decisions on in-memory fakes: who may decide, what gets minted for whom, once."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from bot.domain.approvals import PendingRequest, RequestStatus
+from bot.domain.audit import Origin, Outcome
+from bot.domain.errors import CommandFailed
+from bot.domain.policy import build_policy
+from bot.usecases import Decision, Issued, IssueRequest, decide_request, issue_token, lapse_due, pending_for
+from tests.usecases.fakes import World, world
+
+H, D = 3600, 86400
+POLICY: dict[str, Any] = {
+    "quota": {"per_hour": 100, "cooldown": 0},
+    "approvals": {
+        "channel": "C0APPROVALS",
+        "approvers": {"users": ["U0BOB", "U0JDOE"], "usergroups": ["S0LEADS"]},
+        "max": "30d",
+        "expire_after": "1h",
+    },
+}
+
+
+def _world(policy: dict[str, Any] | None = None) -> World:
+    w = world(policy=policy or POLICY)
+    w.directory.groups["S0LEADS"] = {"U0ALICE"}
+    return w
+
+
+def _ask(w: World, seconds: int = 14 * D, reason: str = "training run X") -> PendingRequest:
+    result = issue_token(w.ports, IssueRequest(w.ctx("U0JDOE"), seconds, reason=reason))
+    assert isinstance(result, PendingRequest)
+    return result
+
+
+def _decide(w: World, user_id: str, request: PendingRequest, *, approve: bool = True, **kw: Any) -> Any:
+    ctx = w.ctx(user_id, request_id=f"click-{user_id}")
+    return decide_request(w.ports, Decision(ctx, request.id, approve=approve, **kw))
+
+
+def _told(w: World, user_id: str) -> list[str]:
+    return [text for ctx, text in w.replies.notices if ctx.user_id == user_id]
+
+
+def test_above_the_users_limit_the_request_goes_to_the_approvers_and_nothing_is_minted() -> None:
+    w = _world()
+    request = _ask(w)
+    assert w.engine.minted == []
+    assert (request.user_id, request.rok_user, request.seconds, request.usual_max) == ("U0JDOE", "jdoe", 14 * D, 7 * D)
+    assert request.reason == "training run X" and request.status is RequestStatus.PENDING
+    assert request.requested_at == w.clock.now() and (request.expires_at - request.requested_at).total_seconds() == H
+    [posted] = w.board.posted
+    assert posted.id == request.id and posted.seconds == 14 * D
+    [(ctx, told)] = w.board.submitted_to
+    assert ctx.user_id == "U0JDOE" and told.id == request.id and told.channel == "C0APPROVALS"
+    [event] = w.audit.events
+    assert (event.outcome, event.slack_user, event.duration_seconds, event.reason) == (
+        Outcome.APPROVAL_REQUESTED,
+        "U0JDOE",
+        14 * D,
+        "training run X",
+    )
+    assert w.ports.quota.remaining("U0JDOE") == 100  # the quota applies when minting, not when asking
+    assert pending_for(w.ports, "U0JDOE") == [w.pending.rows[request.id]]
+
+
+def test_within_the_users_limit_it_mints_at_once_and_above_approvals_max_it_is_refused_at_once() -> None:
+    w = _world()
+    assert isinstance(issue_token(w.ports, IssueRequest(w.ctx("U0JDOE"), 7 * D)), Issued)
+    assert issue_token(w.ports, IssueRequest(w.ctx("U0JDOE"), 60 * D)) is None
+    assert "60d is longer than anyone can approve (30d); your own limit is 7d" in _told(w, "U0JDOE")[-1]
+    assert w.board.posted == [] and len(w.engine.minted) == 1
+    assert w.audit.outcomes() == ["issued", "refused"]
+
+
+def test_without_approvals_in_the_policy_above_the_limit_is_refused_as_before() -> None:
+    w = world()
+    assert issue_token(w.ports, IssueRequest(w.ctx("U0JDOE"), 14 * D)) is None
+    assert "longer than your limit of 7d" in w.replies.notices[-1][1]
+
+
+def test_the_requester_cannot_decide_even_when_listed_and_a_non_approver_cannot_either() -> None:
+    w = _world()
+    request = _ask(w)
+    assert _decide(w, "U0JDOE", request) is None
+    assert "your own request" in _told(w, "U0JDOE")[-1]
+    assert _decide(w, "U0MALLORY", request) is None
+    assert _decide(w, "U0MALLORY", request, approve=False) is None
+    assert _told(w, "U0MALLORY") == ["You cannot approve this request: only the listed approvers can."] * 2
+    assert w.engine.minted == [] and w.board.decisions == []
+    assert w.pending.rows[request.id].status is RequestStatus.PENDING
+    refusals = [e for e in w.audit.events if e.outcome == Outcome.REFUSED]
+    assert [e.slack_user for e in refusals] == ["U0JDOE", "U0MALLORY", "U0MALLORY"]
+
+
+def test_an_approver_by_group_approves_and_the_requester_gets_the_token_once() -> None:
+    w = _world()
+    request = _ask(w)
+    decided = _decide(w, "U0ALICE", request)
+    assert decided is not None and decided.status is RequestStatus.APPROVED and decided.decided_by == "U0ALICE"
+    [minted] = w.engine.minted
+    assert (minted.username, minted.duration_seconds) == ("jdoe", 14 * D)
+    [(ctx, issued, _)] = w.replies.tokens
+    # Minted for the requester, never the approver, and delivered to the requester's DM.
+    assert ctx.user_id == "U0JDOE" and ctx.origin is Origin.APPROVAL and ctx.notify_dm and ctx.reply_to is None
+    assert ctx.request_id == request.request_id and issued.token_uuid == minted.token_uuid
+    [(shown, was_issued)] = w.board.decisions
+    assert shown.status is RequestStatus.APPROVED and was_issued is True
+    approved, issued_event = w.audit.events[-2:]
+    assert (approved.outcome, approved.actor, approved.slack_user) == (Outcome.APPROVED, "U0ALICE", "U0JDOE")
+    assert (issued_event.outcome, issued_event.actor, issued_event.slack_user) == (Outcome.ISSUED, "U0ALICE", "U0JDOE")
+    assert issued_event.request_id == request.request_id and issued_event.token_uuid == minted.token_uuid
+    assert w.ports.quota.remaining("U0JDOE") == 99 and w.ports.quota.remaining("U0ALICE") == 100
+    # A second click, by the same approver or another: nothing more.
+    assert _decide(w, "U0ALICE", request) is None
+    assert _decide(w, "U0BOB", request, approve=False) is None
+    assert "already approved" in _told(w, "U0BOB")[-1]
+    assert len(w.engine.minted) == 1 and len(w.board.decisions) == 1
+    assert pending_for(w.ports, "U0JDOE") == []
+
+
+def test_an_approver_may_grant_less_never_more() -> None:
+    w = _world()
+    request = _ask(w)
+    assert _decide(w, "U0BOB", request, seconds=str(60 * D)) is None
+    assert "at most the 14d asked for" in _told(w, "U0BOB")[-1]
+    assert w.engine.minted == []
+    decided = _decide(w, "U0BOB", request, seconds=str(10 * D))
+    assert decided is not None and decided.approved_seconds == 10 * D
+    assert [m.duration_seconds for m in w.engine.minted] == [10 * D]
+
+
+def test_a_forged_request_id_decides_nothing() -> None:
+    w = _world()
+    _ask(w)
+    forged = Decision(w.ctx("U0BOB"), "0" * 20, approve=True)
+    assert decide_request(w.ports, forged) is None
+    assert "no such request" in _told(w, "U0BOB")[-1]
+    assert w.engine.minted == []
+
+
+def test_a_denial_tells_the_requester_with_the_note_and_mints_nothing() -> None:
+    w = _world()
+    request = _ask(w)
+    decided = _decide(w, "U0BOB", request, approve=False, note="  not for a demo\n")
+    assert decided is not None and decided.status is RequestStatus.DENIED and decided.note == "not for a demo"
+    [(shown, issued)] = w.board.decisions
+    assert shown.note == "not for a demo" and issued is None
+    assert w.engine.minted == []
+    event = w.audit.events[-1]
+    assert (event.outcome, event.actor, event.reason) == (Outcome.DENIED, "U0BOB", "not for a demo")
+    assert _decide(w, "U0ALICE", request) is None and w.engine.minted == []
+
+
+def test_a_request_nobody_decides_lapses_once_and_cannot_be_approved_after() -> None:
+    w = _world()
+    request = _ask(w)
+    assert lapse_due(w.ports) == []
+    w.clock.advance(H)
+    [lapsed] = lapse_due(w.ports)
+    assert lapsed.id == request.id and lapsed.status is RequestStatus.LAPSED
+    assert lapse_due(w.ports) == []
+    assert w.board.decisions == [(lapsed, None)]
+    assert w.audit.events[-1].outcome == Outcome.LAPSED and "nobody decided within 1h" in str(w.audit.events[-1].reason)
+    assert _decide(w, "U0BOB", request) is None
+    assert "already lapsed" in _told(w, "U0BOB")[-1]
+    assert w.engine.minted == []
+
+
+def test_a_click_after_the_expiry_but_before_the_sweep_lapses_the_request() -> None:
+    w = _world()
+    request = _ask(w)
+    w.clock.advance(H + 1)
+    assert _decide(w, "U0BOB", request) is None
+    assert "lapsed" in _told(w, "U0BOB")[-1]
+    assert w.pending.rows[request.id].status is RequestStatus.LAPSED
+    assert [d[0].status for d in w.board.decisions] == [RequestStatus.LAPSED]
+    assert w.engine.minted == []
+
+
+def test_one_request_at_a_time_per_user() -> None:
+    w = _world()
+    first = _ask(w)
+    assert issue_token(w.ports, IssueRequest(w.ctx("U0JDOE", "r2"), 20 * D)) is None
+    assert f"already have a request for 14d waiting for approval (request {first.request_id})" in _told(w, "U0JDOE")[-1]
+    assert len(w.board.posted) == 1
+
+
+def test_a_request_the_channel_refuses_is_withdrawn_and_the_requester_told() -> None:
+    w = _world()
+    w.board.postable = False
+    assert issue_token(w.ports, IssueRequest(w.ctx("U0JDOE"), 14 * D)) is None
+    assert "could not be put before the approvers" in _told(w, "U0JDOE")[-1]
+    assert w.pending.rows == {}
+    assert w.audit.outcomes() == ["failed"]
+
+
+def test_the_quota_applies_when_an_approval_is_minted() -> None:
+    w = _world({**POLICY, "quota": {"per_hour": 1, "cooldown": 0}})
+    request = _ask(w)
+    issue_token(w.ports, IssueRequest(w.ctx("U0JDOE", "r2"), H))  # uses the hour's only place
+    assert _decide(w, "U0BOB", request) is not None
+    assert len(w.engine.minted) == 1  # the approval's mint was refused by the quota
+    assert "1 tokens in the last hour" in _told(w, "U0JDOE")[-1]
+    [(_, issued)] = w.board.decisions
+    assert issued is False
+    assert w.audit.outcomes()[-2:] == ["approved", "refused"]
+
+
+def test_a_failed_mint_after_an_approval_is_told_to_the_requester_not_the_approver() -> None:
+    w = _world()
+    request = _ask(w)
+    w.engine.fail = CommandFailed(exit_code=3)
+    _decide(w, "U0BOB", request)
+    [(ctx, text)] = [(c, t) for c, t in w.replies.notices if c.user_id == "U0JDOE"]
+    assert ctx.notify_dm and "management command failed" in text
+    assert _told(w, "U0BOB") == []
+
+
+def test_two_approvers_clicking_at_once_mint_once() -> None:
+    w = _world()
+    request = _ask(w)
+    barrier = threading.Barrier(8)
+
+    def click(n: int) -> None:
+        barrier.wait()
+        _decide(w, "U0BOB" if n % 2 else "U0ALICE", request)
+
+    threads = [threading.Thread(target=click, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(w.engine.minted) == 1 and len(w.replies.tokens) == 1
+    assert w.audit.outcomes().count("approved") == 1
+
+
+@pytest.mark.parametrize("seconds", [None, str(14 * D)])
+def test_the_policy_is_checked_again_when_an_approval_is_minted(seconds: str | None) -> None:
+    w = _world()
+    request = _ask(w)
+    # The admin lowers approvals.max while the request waits: the approval no longer mints.
+    tighter = dict(POLICY, approvals={**POLICY["approvals"], "max": "10d"})
+    w.ports = replace(w.ports, policy=build_policy(tighter, default=D, minimum=300, maximum=7 * D, allow_guests=False))
+    assert _decide(w, "U0BOB", request, seconds=seconds) is not None
+    assert w.engine.minted == []
+    assert "longer than the longest an approver can grant of 10d" in _told(w, "U0JDOE")[-1]
+
+
+def test_an_approver_listed_by_id_needs_no_group_lookup_so_a_broken_group_cannot_stop_them() -> None:
+    w = _world()
+    request = _ask(w)
+
+    class BrokenGroups(type(w.directory)):  # type: ignore[misc]
+        def groups_of(self, user_id: str, groups: frozenset[str]) -> frozenset[str]:
+            raise RuntimeError("usergroups.users.list: no_such_subteam")
+
+    broken = BrokenGroups(profiles=w.directory.profiles, groups=w.directory.groups)
+    w.ports = replace(w.ports, directory=broken)
+    assert _decide(w, "U0BOB", request) is not None
+    assert [m.duration_seconds for m in w.engine.minted] == [14 * D]
