@@ -1,0 +1,555 @@
+"""The Python half of .ci/helm.sh: policy checks on the chart's renders, and its README against values.yaml.
+
+Kept out of heredocs so that ruff and mypy see it. It runs on the gate tools' venv (.tools/venv, made by
+.ci/tools.sh), not the project's: the standard library and PyYAML are all it may import.
+
+    python scripts/helmcheck.py policy OUT_DIR    # OUT_DIR holds helm.sh's renders, <name>.yaml
+    python scripts/helmcheck.py readme CHART_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# One rendered Kubernetes object, or any mapping inside one: YAML gives no better type.
+Doc = dict[str, Any]
+
+NAMESPACED = {
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "Deployment",
+    "NetworkPolicy",
+    "Ingress",
+    "ServiceMonitor",
+    "PodDisruptionBudget",
+    "Pod",
+    "PersistentVolumeClaim",
+}
+CRDS = {"ServiceMonitor"}
+# Pod: the `helm test` hook (templates/tests/doctor.yaml); `helm template` renders test hooks.
+EXPECTED_DEFAULT = {
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "Deployment",
+    "NetworkPolicy",
+    "Pod",
+}
+EXPECTED_ALL_ON = EXPECTED_DEFAULT - {"Secret"} | {"Ingress", "ServiceMonitor", "PodDisruptionBudget"}
+RULES = [
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},  # resourceNames checked below
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
+]
+SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY", "ROK_BOT_DATABASE_URL"}
+DATA_DIR = "/var/lib/rok-token-bot"
+# The PostgreSQL Secret per render (name, key) and the egress peers expected for it; absent: SQLite.
+DATABASE: dict[str, tuple[str, str, list[Doc]]] = {
+    "all-on": (
+        "rok-token-bot-postgres",
+        "uri",
+        [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "databases"}},
+                "podSelector": {"matchLabels": {"cnpg.io/cluster": "rok-token-bot"}},
+            }
+        ],
+    ),
+    "postgres": ("rok-pg-app", "ROK_BOT_DATABASE_URL", [{"ipBlock": {"cidr": "0.0.0.0/0"}}]),
+}
+# NetworkPolicy egress per render: API server (CIDRs, ports), registry pods (labels, ports).
+NP_API: dict[str, tuple[list[str], list[int]]] = {
+    "default": (["0.0.0.0/0"], [443, 6443]),
+    "persistence": (["0.0.0.0/0"], [443, 6443]),
+    "postgres": (["0.0.0.0/0"], [443, 6443]),
+    "example": (["10.0.0.0/24"], [6443]),
+    "all-on": (["10.0.0.0/24", "172.16.0.1/32"], [443, 6443]),
+    "openshift": (["10.0.0.10/32"], [6443]),
+}
+NP_API_SET = {
+    "default": False,
+    "persistence": False,
+    "postgres": False,
+    "example": True,
+    "all-on": True,
+    "openshift": True,
+}
+NP_REGISTRY: dict[str, tuple[dict[str, str], list[int]]] = {
+    "default": ({"app": "rok-registry"}, [443]),
+    "persistence": ({"app": "rok-registry"}, [443]),
+    "postgres": ({"app": "rok-registry"}, [443]),
+    "example": ({"app": "rok-registry"}, [8443]),
+    "all-on": ({"app.kubernetes.io/name": "rok-registry", "app.kubernetes.io/component": "api"}, [80, 8443]),
+    "openshift": ({"app": "rok-registry"}, [443]),
+}
+# The pod hardening every render keeps (OpenShift included); the fixed IDs are checked per render.
+POD_HARDENING: Doc = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_HARDENING: Doc = {
+    "runAsNonRoot": True,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+FIXED_IDS = {"runAsUser", "runAsGroup", "fsGroup"}
+# The renders helm.sh writes into OUT_DIR, in the order they are checked.
+RENDERS = ("default", "example", "all-on", "openshift", "persistence", "postgres")
+REGISTRY_NAMESPACE = {
+    "default": "rok-registry",
+    "example": "rok-registry",
+    "all-on": "rok-system",
+    "openshift": "rok-registry",
+    "persistence": "rok-registry",
+    "postgres": "rok-registry",
+}
+# Values whose children the README need not list one by one (plain Kubernetes structures).
+README_OPAQUE = ("resources", "livenessProbe", "readinessProbe", "podSecurityContext", "containerSecurityContext")
+
+
+@dataclass
+class Report:
+    """The failed checks, in the order they ran."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def check(self, cond: object, msg: str) -> None:
+        """Record msg when cond is falsy."""
+        if not cond:
+            self.errors.append(msg)
+
+
+@dataclass(frozen=True)
+class BotPod:
+    """The bot's Deployment and the parts of its pod the checks compare."""
+
+    deployment: Doc
+    spec: Doc
+    container: Doc
+    env: dict[str, Doc]
+    mounts: dict[str, Doc]
+    volumes: dict[str, Doc]
+
+    @classmethod
+    def of(cls, by: dict[str, Doc]) -> BotPod:
+        """Pick the pod out of a render's objects (keyed by kind)."""
+        dep = by["Deployment"]
+        spec = dep["spec"]["template"]["spec"]
+        (c,) = spec["containers"]
+        return cls(
+            deployment=dep,
+            spec=spec,
+            container=c,
+            env={e["name"]: e for e in c.get("env", [])},
+            mounts={m["mountPath"]: m for m in c["volumeMounts"]},
+            volumes={v["name"]: v for v in spec["volumes"]},
+        )
+
+
+def tcp(*ports: int) -> list[Doc]:
+    """NetworkPolicy ports for these TCP port numbers."""
+    return [{"port": p, "protocol": "TCP"} for p in ports]
+
+
+def load(out: Path, name: str) -> list[Doc]:
+    """Read a render, and write its objects but the CRDs to <name>.core.yaml for kubernetes-validate."""
+    docs = [d for d in yaml.safe_load_all((out / f"{name}.yaml").read_text(encoding="utf-8")) if d]
+    core = [d for d in docs if d["kind"] not in CRDS]
+    (out / f"{name}.core.yaml").write_text(yaml.safe_dump_all(core), encoding="utf-8")
+    return docs
+
+
+def check_kinds(report: Report, name: str, docs: list[Doc]) -> None:
+    """The kinds rendered, each namespaced, in its namespace, with the standard labels."""
+    check = report.check
+    kinds = [d["kind"] for d in docs]
+    check(len(kinds) == len(set(kinds)), f"{name}: duplicate kinds {kinds}")
+    for d in docs:
+        where = f"{name}: {d['kind']}/{d['metadata']['name']}"
+        check(d["kind"] in NAMESPACED, f"{where}: kind not in the namespaced allow-list (cluster-scoped?)")
+        check(not d["kind"].startswith("Cluster"), f"{where}: cluster-scoped kind")
+        ns = d["metadata"].get("namespace")
+        want = REGISTRY_NAMESPACE[name] if d["kind"] in ("Role", "RoleBinding") else "bots"
+        check(ns == want, f"{where}: namespace {ns!r}, want {want!r}")
+        check("app.kubernetes.io/instance" in d["metadata"].get("labels", {}), f"{where}: no standard labels")
+    if name == "default":
+        check(set(kinds) == EXPECTED_DEFAULT, f"default render kinds {sorted(kinds)} != {sorted(EXPECTED_DEFAULT)}")
+    if name == "all-on":
+        check(set(kinds) == EXPECTED_ALL_ON, f"all-on render kinds {sorted(kinds)} != {sorted(EXPECTED_ALL_ON)}")
+    if name == "persistence":
+        want_kinds = EXPECTED_DEFAULT | {"PersistentVolumeClaim"}
+        check(set(kinds) == want_kinds, f"persistence render kinds {sorted(kinds)} != {sorted(want_kinds)}")
+    check("Pod" in kinds, f"{name}: no helm test Pod")
+
+
+def check_rbac(report: Report, name: str, by: dict[str, Doc]) -> None:
+    """The exact Role rules in the registry namespace, its binding, and no automounted account token."""
+    check = report.check
+    role = by.get("Role")
+    if role:
+        rules = [{k: v for k, v in r.items() if k != "resourceNames"} for r in role["rules"]]
+        check(rules == RULES, f"{name}: Role rules {role['rules']}")
+        names = [r.get("resourceNames") for r in role["rules"]]
+        svc = "rok-registry-api" if name == "all-on" else "rok-registry"
+        check(names == [[svc], None, None], f"{name}: resourceNames {names}, want only [{svc!r}] on services")
+        rb = by["RoleBinding"]
+        check(
+            rb["roleRef"]
+            == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]},
+            f"{name}: RoleBinding roleRef",
+        )
+        check(rb["subjects"][0]["namespace"] == "bots", f"{name}: RoleBinding subject namespace")
+
+    sa = by.get("ServiceAccount")
+    if sa:
+        check(sa.get("automountServiceAccountToken") is False, f"{name}: ServiceAccount automounts its token")
+
+
+def check_pod(report: Report, name: str, bot: BotPod) -> None:
+    """The bot's pod: checksums, hardening, IDs, probes, port, and secrets as files only."""
+    check = report.check
+    pod, c, env, mounts = bot.spec, bot.container, bot.env, bot.mounts
+    ann = bot.deployment["spec"]["template"]["metadata"]["annotations"]
+    check({"checksum/config", "checksum/secret"} <= set(ann), f"{name}: checksum annotations missing")
+    check(pod.get("automountServiceAccountToken") is True, f"{name}: pod does not opt in to its token")
+    psc = pod["securityContext"]
+    sc = c["securityContext"]
+    check(POD_HARDENING.items() <= psc.items(), f"{name}: pod securityContext {psc} lacks {POD_HARDENING}")
+    check(
+        CONTAINER_HARDENING.items() <= sc.items(),
+        f"{name}: container securityContext {sc} lacks {CONTAINER_HARDENING}",
+    )
+    if name == "openshift":
+        # restricted-v2 assigns the IDs from the namespace's ranges: none may be rendered.
+        check(not FIXED_IDS & (set(psc) | set(sc)), f"{name}: fixed IDs rendered: pod {psc}, container {sc}")
+    else:
+        check({k: psc.get(k) for k in FIXED_IDS} == dict.fromkeys(FIXED_IDS, 10001), f"{name}: pod IDs {psc}")
+        check(sc.get("runAsUser") == 10001 and sc.get("runAsGroup") == 10001, f"{name}: container IDs {sc}")
+    check(c["livenessProbe"]["httpGet"]["path"] == "/healthz", f"{name}: liveness path")
+    check(c["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{name}: readiness path")
+    check(c["ports"] == [{"name": "http", "containerPort": 3000, "protocol": "TCP"}], f"{name}: ports")
+    check(not SECRET_KEYS & set(env), f"{name}: a secret is passed as an env var")
+    check(not c.get("envFrom"), f"{name}: envFrom used")
+    check(env["ROK_BOT_SECRETS_DIR"]["value"] == "/etc/rok-token-bot/secrets", f"{name}: secrets dir")
+    check("ROK_REGISTRY_URL" in env, f"{name}: ROK_REGISTRY_URL missing")
+    check("/tmp" in mounts, f"{name}: no /tmp mount")  # noqa: S108 - a mount path, not a temporary file
+    check(mounts.get("/etc/rok-token-bot/secrets", {}).get("readOnly") is True, f"{name}: secrets mount")
+    check(mounts.get("/etc/rok-token-bot/config", {}).get("readOnly") is True, f"{name}: config mount")
+    projected = [i["key"] for s in bot.volumes["secrets"]["projected"]["sources"] for i in s["secret"]["items"]]
+    mode = "http" if name == "all-on" else "socket"
+    check(("SLACK_APP_TOKEN" in projected) == (mode == "socket"), f"{name}: SLACK_APP_TOKEN projection vs mode")
+
+
+def check_state(report: Report, name: str, by: dict[str, Doc], bot: BotPod) -> None:
+    """The data dir a volume (the root filesystem stays read-only), the database URL a secret file."""
+    check = report.check
+    dep, env, vols = bot.deployment, bot.env, bot.volumes
+    check(bot.mounts.get(DATA_DIR, {}).get("name") == "data", f"{name}: no data volume at {DATA_DIR}")
+    check(env.get("ROK_BOT_DATA_DIR", {}).get("value") == DATA_DIR, f"{name}: ROK_BOT_DATA_DIR")
+    check("ROK_BOT_RETENTION" in env, f"{name}: ROK_BOT_RETENTION missing")
+    strategy = dep["spec"].get("strategy", {}).get("type")
+    if name == "persistence":
+        pvc = by["PersistentVolumeClaim"]
+        check(
+            vols["data"] == {"name": "data", "persistentVolumeClaim": {"claimName": pvc["metadata"]["name"]}},
+            f"{name}: data volume {vols['data']} is not the chart's PVC",
+        )
+        check(
+            pvc["spec"]
+            == {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "fast-ssd",
+                "resources": {"requests": {"storage": "5Gi"}},
+            },
+            f"{name}: PVC spec {pvc['spec']}",
+        )
+        check(
+            strategy == "Recreate", f"{name}: a ReadWriteOnce SQLite volume needs the Recreate strategy, got {strategy}"
+        )
+        check(dep["spec"]["replicas"] == 1, f"{name}: replicas")
+    else:
+        check("PersistentVolumeClaim" not in by, f"{name}: a PVC without persistence")
+        check("emptyDir" in vols["data"], f"{name}: data volume {vols['data']} should be an emptyDir")
+        check(strategy != "Recreate", f"{name}: Recreate without persistence")
+    db_sources = [
+        s["secret"]
+        for s in vols["secrets"]["projected"]["sources"]
+        if any(i["path"] == "ROK_BOT_DATABASE_URL" for i in s["secret"]["items"])
+    ]
+    if name in DATABASE:
+        secret_name, key, _ = DATABASE[name]
+        check(
+            db_sources == [{"name": secret_name, "items": [{"key": key, "path": "ROK_BOT_DATABASE_URL"}]}],
+            f"{name}: the database URL must be the projected file ROK_BOT_DATABASE_URL from "
+            f"{secret_name}/{key}: {db_sources}",
+        )
+    else:
+        check(db_sources == [], f"{name}: a database secret without database.existingSecret")
+        check(dep["spec"]["replicas"] == 1, f"{name}: SQLite with {dep['spec']['replicas']} replicas")
+
+
+def check_config(report: Report, name: str, by: dict[str, Doc], bot: BotPod) -> None:
+    """The ConfigMap and the settings only the all-on render turns on (policy, CA, HTTP mode's Ingress)."""
+    check = report.check
+    env = bot.env
+    cm = by["ConfigMap"]
+    check("user-map.yaml" in cm["data"], f"{name}: user-map.yaml missing")
+    if name == "all-on":
+        check(env["ROK_BOT_POLICY"]["value"] == "/etc/rok-token-bot/config/policy.yaml", "all-on: policy env")
+        check("policy.yaml" in cm["data"], "all-on: policy.yaml missing")
+        check(env["ROK_REGISTRY_CA_BUNDLE"]["value"] == "/etc/rok-token-bot/ca/ca-bundle.pem", "all-on: CA env")
+        check(env["ROK_BOT_EMAIL_DOMAINS"]["value"] == "example.com,corp.example.org", "all-on: email domains")
+        check(env["ROK_REGISTRY_ALLOW_HTTP"]["value"] == "true", "all-on: allowHttp")
+        ing = by["Ingress"]
+        paths = [p for r in ing["spec"]["rules"] for p in r["http"]["paths"]]
+        check([p["path"] for p in paths] == ["/slack/events"], "all-on: Ingress must expose /slack/events only")
+    else:
+        check("ROK_BOT_POLICY" not in env, f"{name}: ROK_BOT_POLICY set without a policy")
+        check("ROK_REGISTRY_ALLOW_HTTP" not in env, f"{name}: plain-http registry allowed by default")
+
+
+def check_test_pod(report: Report, name: str, by: dict[str, Doc], bot: BotPod) -> None:
+    """The `helm test` Pod: doctor with exactly the bot's configuration, account and hardening."""
+    check = report.check
+    pod, c = bot.spec, bot.container
+    labels = bot.deployment["spec"]["template"]["metadata"]["labels"]
+    svc_sel = by["Service"]["spec"]["selector"]
+    check(svc_sel.items() <= labels.items(), f"{name}: Service selector {svc_sel} does not match the bot's pods")
+    test = by["Pod"]
+    where = f"{name}: test Pod"
+    tann = test["metadata"].get("annotations", {})
+    check(tann.get("helm.sh/hook") == "test", f"{where}: not a helm test hook")
+    check(
+        set(tann.get("helm.sh/hook-delete-policy", "").split(",")) == {"before-hook-creation", "hook-succeeded"},
+        f"{where}: hook-delete-policy {tann.get('helm.sh/hook-delete-policy')!r}",
+    )
+    tspec = test["spec"]
+    (tc,) = tspec["containers"]
+    check(tc["args"] == ["doctor"] and not tc.get("command"), f"{where}: must run the image's `rok-token-bot doctor`")
+    check(tc["image"] == c["image"], f"{where}: image {tc['image']} != the bot's {c['image']}")
+    check(tspec["restartPolicy"] == "Never", f"{where}: restartPolicy must be Never (a failed check fails the test)")
+    tvols = {v["name"]: v for v in tspec["volumes"]}
+    check("emptyDir" in tvols.get("data", {}), f"{where}: data must be an emptyDir, never the bot's claim")
+    check(tspec["serviceAccountName"] == pod["serviceAccountName"], f"{where}: not the bot's service account")
+    check(tspec.get("automountServiceAccountToken") is True, f"{where}: no token for the Kubernetes API")
+    check(
+        tspec.get("securityContext") == pod["securityContext"], f"{where}: pod securityContext differs from the bot's"
+    )
+    check(
+        tc.get("securityContext") == c["securityContext"], f"{where}: container securityContext differs from the bot's"
+    )
+    check(tc.get("env") == c.get("env"), f"{where}: env differs from the bot's")
+    check(tc.get("volumeMounts") == c["volumeMounts"], f"{where}: mounts differ from the bot's")
+    # All but `data`: the test pod never mounts the bot's claim (checked above).
+    check(
+        [v for v in tspec["volumes"] if v["name"] != "data"] == [v for v in pod["volumes"] if v["name"] != "data"],
+        f"{where}: volumes differ from the bot's",
+    )
+    check(not tc.get("ports") and not tc.get("envFrom"), f"{where}: ports or envFrom")
+    tlabels = test["metadata"]["labels"]
+    check(not svc_sel.items() <= tlabels.items(), f"{where}: the Service would send it traffic")
+    pdb = by.get("PodDisruptionBudget")
+    if pdb:
+        psel = pdb["spec"]["selector"]["matchLabels"]
+        check(
+            psel.items() <= labels.items() and not psel.items() <= tlabels.items(),
+            f"{name}: PDB selector {psel} must match the bot's pods only",
+        )
+    if by.get("NetworkPolicy"):
+        npsel = by["NetworkPolicy"]["spec"]["podSelector"]["matchLabels"]
+        check(
+            npsel.items() <= tlabels.items() and npsel.items() <= labels.items(),
+            f"{name}: the NetworkPolicy must cover the bot's pods and the test Pod",
+        )
+
+
+def check_secret_and_service(report: Report, name: str, by: dict[str, Doc]) -> None:
+    """The chart's own Secret holds only the known keys; the Service stays inside the cluster."""
+    sec = by.get("Secret")
+    if sec:
+        report.check(set(sec["data"]) <= SECRET_KEYS, f"{name}: Secret keys {sorted(sec['data'])}")
+    report.check(by["Service"]["spec"]["type"] == "ClusterIP", f"{name}: Service type")
+
+
+def check_network_policy(report: Report, name: str, np: Doc) -> None:
+    """The NetworkPolicy: ingress on the bot's port only, egress rule by rule (DNS, API, registry, Slack, DB)."""
+    check = report.check
+    check(np["spec"]["policyTypes"] == ["Ingress", "Egress"], f"{name}: NetworkPolicy policyTypes")
+    for rule in np["spec"].get("ingress") or []:
+        check(
+            rule.get("from") and rule["ports"] == [{"port": 3000, "protocol": "TCP"}],
+            f"{name}: NetworkPolicy ingress must be port 3000 from listed peers",
+        )
+    egress = np["spec"]["egress"]
+    anywhere = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
+    dns, api, registry, slack = egress[:4]
+    database_rule = egress[4] if name in DATABASE else None
+    if name in DATABASE:
+        check(
+            database_rule == {"to": DATABASE[name][2], "ports": tcp(5432)},
+            f"{name}: PostgreSQL egress {database_rule}, want {DATABASE[name][2]} on 5432",
+        )
+    check(
+        dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+        f"{name}: first egress rule must be DNS on 53 only",
+    )
+    want_api = NP_API[name]
+    check(
+        api == {"to": [{"ipBlock": {"cidr": c}} for c in want_api[0]], "ports": tcp(*want_api[1])},
+        f"{name}: API server egress {api}, want {want_api}",
+    )
+    # Finding 13: the registry is reached by pod label and port, never as a whole namespace on every port.
+    labels, ports = NP_REGISTRY[name]
+    regns = REGISTRY_NAMESPACE[name]
+    check(
+        registry
+        == {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": regns}},
+                    "podSelector": {"matchLabels": labels},
+                }
+            ],
+            "ports": tcp(*ports),
+        },
+        f"{name}: registry egress {registry}, want pods {labels} on {ports} in {regns}",
+    )
+    check(slack["ports"] == tcp(443), f"{name}: Slack egress must be 443 only")
+    # The rules that may be open to any address: Slack, the API server unless its CIDRs are set, the
+    # database when it is reached by address (the postgres render).
+    open_ok = [slack] + ([api] if not NP_API_SET[name] else []) + ([database_rule] if name == "postgres" else [])
+    check_egress_peers(report, name, egress, open_ok)
+    if name == "default":
+        # The exact default that docs/SECURITY.md ("Network") describes.
+        default_registry = {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "rok-registry"}},
+                    "podSelector": {"matchLabels": {"app": "rok-registry"}},
+                }
+            ],
+            "ports": tcp(443),
+        }
+        check(
+            egress
+            == [dns, {"to": anywhere, "ports": tcp(443, 6443)}, default_registry, {"to": anywhere, "ports": tcp(443)}],
+            f"default: NetworkPolicy egress differs from the documented default: {egress}",
+        )
+
+
+def check_egress_peers(report: Report, name: str, egress: list[Doc], open_ok: list[Doc | None]) -> None:
+    """Every egress rule names its ports and its peers; only the rules in open_ok may reach any address."""
+    for i, rule in enumerate(egress):
+        report.check(rule.get("ports"), f"{name}: egress rule {i} allows every port")
+        for peer in rule.get("to") or [{}]:
+            report.check(
+                "podSelector" in peer or "ipBlock" in peer,
+                f"{name}: egress rule {i} allows a whole namespace or everything: {peer}",
+            )
+            if peer.get("ipBlock", {}).get("cidr") in ("0.0.0.0/0", "::/0"):
+                # Identity, not equality: two rules may be equal, yet only this one is allowed.
+                report.check(any(rule is ok for ok in open_ok), f"{name}: egress rule {i} is open to any address")
+
+
+def check_service_monitor(report: Report, name: str, smon: Doc, svc: Doc) -> None:
+    """The ServiceMonitor (a CRD kubernetes-validate cannot check) scrapes the bot's Service on /metrics."""
+    check = report.check
+    check(smon["apiVersion"] == "monitoring.coreos.com/v1", f"{name}: ServiceMonitor apiVersion")
+    sel = smon["spec"]["selector"]["matchLabels"]
+    check(
+        all(svc["metadata"]["labels"].get(k) == v for k, v in sel.items()),
+        f"{name}: ServiceMonitor selector does not match the Service labels",
+    )
+    ports = {p["name"] for p in svc["spec"]["ports"]}
+    for ep in smon["spec"]["endpoints"]:
+        check(ep["port"] in ports and ep["path"] == "/metrics", f"{name}: ServiceMonitor endpoint {ep}")
+    check(smon["spec"]["namespaceSelector"]["matchNames"] == ["bots"], f"{name}: ServiceMonitor namespace")
+
+
+def check_render(report: Report, name: str, docs: list[Doc]) -> None:
+    """Every policy check on one render, in a fixed order (the order of the failures printed)."""
+    check_kinds(report, name, docs)
+    by = {d["kind"]: d for d in docs}
+    check_rbac(report, name, by)
+    bot = BotPod.of(by)
+    check_pod(report, name, bot)
+    check_state(report, name, by, bot)
+    check_config(report, name, by, bot)
+    check_test_pod(report, name, by, bot)
+    check_secret_and_service(report, name, by)
+    np = by.get("NetworkPolicy")
+    if np:
+        check_network_policy(report, name, np)
+    smon = by.get("ServiceMonitor")
+    if smon:
+        check_service_monitor(report, name, smon, by["Service"])
+
+
+def policy(out: Path) -> int:
+    """Split the CRDs out of each render in out (for kubernetes-validate) and run the policy checks."""
+    renders = {name: load(out, name) for name in RENDERS}
+    report = Report()
+    for name, docs in renders.items():
+        check_render(report, name, docs)
+    for e in report.errors:
+        print(f"[helm] FAIL: {e}", file=sys.stderr)
+    if report.errors:
+        return 1
+    print("[helm] policy checks OK: default kinds =", ", ".join(sorted(EXPECTED_DEFAULT)))
+    print("[helm]                   all-on kinds  =", ", ".join(sorted(EXPECTED_ALL_ON)))
+    print("[helm]                   openshift: no runAsUser/runAsGroup/fsGroup, the rest of the hardening kept")
+    return 0
+
+
+def leaves(values: Doc, prefix: str = "") -> Iterator[str]:
+    """The dotted path of every value a user sets, the opaque Kubernetes structures as one value each."""
+    for k, v in values.items():
+        path = f"{prefix}{k}"
+        if isinstance(v, dict) and v and path not in README_OPAQUE:
+            yield from leaves(v, path + ".")
+        else:
+            yield path
+
+
+def readme(chart: Path) -> int:
+    """Fail unless the chart's README names every value of its values.yaml (as `a.b.c`)."""
+    values = yaml.safe_load((chart / "values.yaml").read_text(encoding="utf-8"))
+    text = (chart / "README.md").read_text(encoding="utf-8")
+    missing = [p for p in leaves(values) if f"`{p}`" not in text]
+    if missing:
+        print(f"[helm] FAIL: values missing from {chart}/README.md: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    print("[helm] README documents every value")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand; the exit code is 1 when a check failed."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("policy", help="split and check the renders in OUT_DIR").add_argument("out_dir", type=Path)
+    sub.add_parser("readme", help="check CHART_DIR/README.md against its values.yaml").add_argument(
+        "chart_dir", type=Path
+    )
+    args = parser.parse_args(argv)
+    if args.command == "policy":
+        return policy(args.out_dir)
+    return readme(args.chart_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
