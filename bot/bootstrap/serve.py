@@ -41,6 +41,8 @@ UI_WORKERS = 4
 # The crash sweep and approval lapses: every minute; the retention: every hour (and once at start).
 MAINTENANCE_SECONDS = 60.0
 RETENTION_SECONDS = 3600.0
+# The loop whose failing round /readyz reports as the store's health.
+STORE_LOOP = "store-upkeep"
 
 
 @dataclass
@@ -79,7 +81,7 @@ class SlackBot:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """The store and the audit sinks, for /readyz: a failing sink is reported but does not stop tokens."""
-        store = self.upkeep.failing("store-upkeep") or self.store_status
+        store = self.upkeep.failing(STORE_LOOP) or self.store_status
         checks: dict[str, Any] = {"store": store}
         for sender in self.senders:
             name = "audit_channel" if sender.sink == "slack" else f"audit_{sender.sink}"
@@ -136,7 +138,7 @@ def build_upkeep(
         lapse_due(ports)
 
     loops = [
-        Loop("store-upkeep", MAINTENANCE_SECONDS, maintain),
+        Loop(STORE_LOOP, MAINTENANCE_SECONDS, maintain),
         Loop("retention", RETENTION_SECONDS, lambda: store.prune(now=clock.now())),
     ]
     # Every replica sweeps the ledger every few seconds; its claim lets one of them remind each token once.

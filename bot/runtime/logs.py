@@ -91,6 +91,8 @@ def spellings(value: str) -> set[str]:
 class Redactor:
     """Masks configured secrets, protected tokens, and anything token-shaped in a string."""
 
+    # The machine's clock (wall clock: the redactor is installed before bootstrap makes the one clock): a manual
+    # clock never starts behind it, so a token stays masked at least until it expires, never less.
     def __init__(self, secrets: Iterable[str] = (), *, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._clock = clock

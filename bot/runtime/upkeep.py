@@ -33,7 +33,6 @@ class Loop:
     run: Callable[[], object]
     at_start: bool = True
     failing: str | None = field(default=None, init=False)  # the last round's error, until a round succeeds
-    rounds: int = field(default=0, init=False)
     next_at: float = field(default=-math.inf, init=False)  # on the clock's monotonic seconds
 
     def round(self) -> None:
@@ -44,8 +43,6 @@ class Loop:
             log.warning("%s round failed", self.name, extra={"error": type(exc).__name__})
         else:
             self.failing = None
-        finally:
-            self.rounds += 1
 
 
 class Upkeep:

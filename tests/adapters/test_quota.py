@@ -9,7 +9,8 @@ from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import LimitExceeded
 from bot.domain.ledger import QuotaRule, TokenStatus
 from bot.domain.models import RequestContext
-from tests.usecases.fakes import START, Clock, FakeAudit
+from bot.runtime.clock import ManualClock
+from tests.usecases.fakes import START, FakeAudit
 
 
 def _ctx(user_id: str) -> RequestContext:
@@ -17,7 +18,7 @@ def _ctx(user_id: str) -> RequestContext:
 
 
 def test_quota_per_rolling_hour_with_the_wait_in_the_refusal() -> None:
-    clock, audit = Clock(), FakeAudit()
+    clock, audit = ManualClock(START), FakeAudit()
     quota = MemoryQuota(rule=QuotaRule(per_hour=2, cooldown=0), audit=audit, clock=clock)
     event = AuditEvent("issued", "r", occurred_at=START)
     quota.reserve(_ctx("U1"), seconds=60).settle(status=TokenStatus.ISSUED, minted=None, event=event)
@@ -34,7 +35,7 @@ def test_quota_per_rolling_hour_with_the_wait_in_the_refusal() -> None:
 
 
 def test_cooldown_and_released_reservations() -> None:
-    clock, audit = Clock(), FakeAudit()
+    clock, audit = ManualClock(START), FakeAudit()
     quota = MemoryQuota(rule=QuotaRule(per_hour=10, cooldown=30), audit=audit, clock=clock)
     quota.reserve(_ctx("U1"), seconds=60).release()  # a failure before minting does not count
     quota.reserve(_ctx("U1"), seconds=60)

@@ -30,11 +30,6 @@ TEAM = "T0UNIT"
 START = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
 
-def Clock(start: datetime | None = None) -> ManualClock:  # the worlds' clock, by its old name
-    """A manual clock starting at START, whatever the date the tests run on."""
-    return ManualClock(start or START)
-
-
 @dataclass
 class FakeDirectory:
     """users.info and user groups from dictionaries."""
@@ -103,7 +98,7 @@ class FakeMinter:
     minted: list[IssuedToken] = field(default_factory=list)
     verdict: Verdict = Verdict.VALID
     verify_calls: int = 0
-    clock: ManualClock = field(default_factory=Clock)
+    clock: ManualClock = field(default_factory=lambda: ManualClock(START))
     _n: itertools.count[int] = field(default_factory=itertools.count)
 
     def add(self, username: str, *, email: str | None = None) -> None:
@@ -271,7 +266,7 @@ def world(
     from bot.domain.identity import IdentityResolver
     from bot.domain.ledger import QuotaRule
 
-    clock = Clock()
+    clock = ManualClock(START)
     directory, replies, audit, engine = FakeDirectory(), FakeReplies(), FakeAudit(), FakeMinter(clock=clock)
     directory.add("U0JDOE", email="jdoe@example.com")
     engine.add("jdoe")
