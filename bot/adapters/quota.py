@@ -4,16 +4,20 @@ the Verify cooldown."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
 
 from bot.adapters.audit import log_event
+from bot.adapters.retries import PendingWrites
 from bot.domain.audit import AuditEvent
 from bot.domain.ledger import HOUR, Minted, QuotaRule, TokenStatus
 from bot.domain.models import RequestContext
 from bot.domain.ports import AuditLog, Ledger, QuotaPlace, Reservation
 from bot.runtime.clock import Clock
+
+log = logging.getLogger(__name__)
 
 
 class _MemoryPlace:
@@ -27,6 +31,9 @@ class _MemoryPlace:
         if not self._done:
             self._done = True
             self._quota._forget(self._user, self._at)
+
+    def minted(self, minted: Minted) -> None:
+        """No ledger here: the settle's audit event carries the UUID."""
 
     def settle(self, *, status: TokenStatus, minted: Minted | None, event: AuditEvent) -> None:
         self._done = True
@@ -80,11 +87,34 @@ class _LedgerPlace:
             self._done = True
             self._quota.ledger.release(self._reservation)
 
+    def minted(self, minted: Minted) -> None:
+        ledger, reservation = self._quota.ledger, self._reservation
+        self._write("minted", lambda: ledger.mark_minted(reservation, minted=minted))
+
     def settle(self, *, status: TokenStatus, minted: Minted | None, event: AuditEvent) -> None:
         self._done = True
-        log_event(event)
-        self._quota.ledger.settle(self._reservation, status=status, minted=minted, event=event)
+        log_event(event)  # the event's log line now, whatever the database says
+        ledger, reservation = self._quota.ledger, self._reservation
+        self._write("settle", lambda: ledger.settle(reservation, status=status, minted=minted, event=event))
         self._quota.wake()
+
+    def _write(self, what: str, write: Callable[[], None]) -> None:
+        """A write after the mint: done now, or (with retries) kept for the upkeep when the database refuses it.
+        Never an error for the request: the token exists and the user has it, or is getting it."""
+        retries = self._quota.retries
+        if retries is None:
+            write()  # the admin CLI: no upkeep to retry, the admin sees the error
+            return
+        try:
+            write()
+        except Exception as exc:
+            log.warning(
+                "ledger write failed after the mint, retrying in the background",
+                extra={"error": type(exc).__name__, "ledger_row": self._reservation.id, "write": what},
+            )
+            retries.keep(self._reservation.id, what, write)
+        else:
+            retries.forget(self._reservation.id)
 
 
 class LedgerQuota:
@@ -97,11 +127,14 @@ class LedgerQuota:
         rule: QuotaRule,
         wake: Callable[[], None] = lambda: None,
         clock: Clock,
+        retries: PendingWrites | None = None,
     ) -> None:
         self.ledger = ledger
         self._rule = rule
         self.wake = wake
         self._clock = clock
+        # Where a write after the mint waits when the database refuses it (the serving bot's upkeep retries it).
+        self.retries = retries
 
     @property
     def rule(self) -> QuotaRule:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # Slack, Bolt and the store are imported when the bot is buil
     from slack_sdk import WebClient
 
     from bot.adapters.audit import OutboxAudit, OutboxSender
+    from bot.adapters.retries import PendingWrites
     from bot.runtime.jobs import Jobs
     from bot.slack.app import SlackFrontEnd
     from bot.slack.server import BotServer
@@ -43,6 +44,10 @@ MAINTENANCE_SECONDS = 60.0
 RETENTION_SECONDS = 3600.0
 # The loop whose failing round /readyz reports as the store's health.
 STORE_LOOP = "store-upkeep"
+# Ledger writes after a mint that the database refused (a blink) are tried again every second of the clock,
+# each on its own backoff (bot.adapters.retries).
+RETRY_LOOP = "ledger-retries"
+RETRY_SECONDS = 1.0
 
 
 @dataclass
@@ -126,9 +131,16 @@ def build_web_client(settings: Settings) -> WebClient:
 
 
 def build_upkeep(
-    settings: Settings, *, clock: Clock, store: Store, ports: Ports, senders: list[OutboxSender]
+    settings: Settings,
+    *,
+    clock: Clock,
+    store: Store,
+    ports: Ports,
+    senders: list[OutboxSender],
+    retries: PendingWrites | None = None,
 ) -> Upkeep:
-    """The periodic rounds: the crash sweep and approval lapses, the retention, the expiry reminders."""
+    """The periodic rounds: the crash sweep and approval lapses, the retention, the expiry reminders, and the
+    ledger writes a database blink refused after a mint."""
     from bot.usecases import lapse_due, send_reminders
 
     def maintain() -> None:
@@ -141,6 +153,8 @@ def build_upkeep(
         Loop(STORE_LOOP, MAINTENANCE_SECONDS, maintain),
         Loop("retention", RETENTION_SECONDS, lambda: store.prune(now=clock.now())),
     ]
+    if retries is not None:
+        loops.append(Loop(RETRY_LOOP, RETRY_SECONDS, retries.retry_due, at_start=False))
     # Every replica sweeps the ledger every few seconds; its claim lets one of them remind each token once.
     interval = sweep_interval(settings.remind_before, ports.policy.absolute_min)
     if interval > 0:
@@ -157,6 +171,7 @@ def build_slack_bot(
 
     from bot.adapters.audit import OutboxAudit, OutboxSender, replica_id
     from bot.adapters.quota import LedgerQuota
+    from bot.adapters.retries import PendingWrites
     from bot.runtime.jobs import Capacity, Jobs
     from bot.slack.app import SlackFrontEnd, register
     from bot.slack.audit import SLOW_ERRORS, AuditChannel
@@ -202,6 +217,7 @@ def build_slack_bot(
         clock=clock,
     )
     rule = QuotaRule(per_hour=policy.per_hour, cooldown=policy.cooldown)
+    retries = PendingWrites(clock=clock, on_written=audit.wake)
     board = None
     if policy.approvals is not None:
         from bot.slack.approvals import SlackApprovalBoard
@@ -216,7 +232,7 @@ def build_slack_bot(
         workspace=workspace,
         clock=clock,
         policy=policy,
-        quota=LedgerQuota(ledger=store.ledger, rule=rule, wake=audit.wake, clock=clock),
+        quota=LedgerQuota(ledger=store.ledger, rule=rule, wake=audit.wake, clock=clock, retries=retries),
         once=store.once,
         holder=holder,
         ledger=store.ledger,
@@ -257,7 +273,7 @@ def build_slack_bot(
         store=store,
         audit=audit,
         senders=senders,
-        upkeep=build_upkeep(settings, clock=clock, store=store, ports=ports, senders=senders),
+        upkeep=build_upkeep(settings, clock=clock, store=store, ports=ports, senders=senders, retries=retries),
         closers=[engine.close],
     )
 

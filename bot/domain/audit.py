@@ -20,6 +20,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"  # something broke; nothing minted
     UNDELIVERED = "undelivered"  # minted, but the user never saw it: revoke by UUID
     POSSIBLY_MINTED = "possibly_minted"  # token-create started and did not finish cleanly
+    UNCONFIRMED = "unconfirmed"  # minted (its UUID is known); the bot stopped before delivery was settled
     VERIFIED = "verified"  # a Verify click was answered by the registry
     STARTED = "started"
     STOPPED = "stopped"

@@ -1,10 +1,12 @@
 """The token ledger: one row per mint attempt, from the quota place it took to what became of the token.
 
 A row is written when a request takes a place in the user's quota (status `reserved`), before
-token-create runs; it is settled in the same transaction as its audit event (`issued`, `undelivered`,
-`possibly_minted`), or deleted when nothing was minted (the place is given back). A row still
-`reserved` long after its request means the bot died mid-mint: treated as possibly minted. It never holds
-a token, nor anything a token can be recovered from.
+token-create runs; as soon as a token is parsed its UUID and expiry are written (status `minted`), before
+delivery; it is settled in the same transaction as its audit event (`issued`, `undelivered`,
+`possibly_minted`), or deleted when nothing was minted (the place is given back). A row still `reserved`
+long after its request means the bot died mid-mint: treated as possibly minted; one still `minted` means it
+died (or the database stayed away) after the mint: `unconfirmed`, with the UUID to revoke. It never holds a
+token, nor anything a token can be recovered from.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ HOUR = timedelta(hours=1)
 
 class TokenStatus(enum.StrEnum):
     RESERVED = "reserved"  # a quota place is taken; token-create has not finished
+    MINTED = "minted"  # token-create returned a token (UUID and expiry kept); delivery not yet settled
     ISSUED = "issued"
     UNDELIVERED = "undelivered"
     POSSIBLY_MINTED = "possibly_minted"
+    UNCONFIRMED = "unconfirmed"  # minted (UUID known), but the bot stopped before delivery was settled
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,6 +147,10 @@ class QuotaPlace(Protocol):
         """Nothing was minted: give the place back."""
         ...
 
+    def minted(self, minted: Minted) -> None:
+        """A token exists: record its UUID and expiry now, before delivery (a crash or a blink keeps them)."""
+        ...
+
     def settle(self, *, status: TokenStatus, minted: Minted | None, event: AuditEvent) -> None:
         """Keep the place, record what became of the token and its audit event (one transaction)."""
         ...
@@ -228,10 +232,15 @@ class Ledger(Protocol):
         """Nothing was minted: give the place back (delete the row)."""
         ...
 
+    def mark_minted(self, reservation: Reservation, *, minted: Minted) -> None:
+        """A `reserved` row becomes `minted` with the token's UUID and expiry (no-op otherwise: a retry is safe)."""
+        ...
+
     def settle(
         self, reservation: Reservation, *, status: TokenStatus, minted: Minted | None, event: AuditEvent
     ) -> None:
-        """Record what became of the attempt and append its audit event, in one transaction."""
+        """Record what became of the attempt and append its audit event, in one transaction; a row already in
+        `status` is left alone, so a retry after an unsure commit appends no second event."""
         ...
 
     def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime) -> int:

@@ -34,6 +34,7 @@ ICONS = {
     "failed": ":x:",
     "undelivered": ":rotating_light:",
     "possibly_minted": ":rotating_light:",
+    "unconfirmed": ":rotating_light:",
     "started": ":arrow_forward:",
     "stopped": ":stop_button:",
     "reminded": ":hourglass_flowing_sand:",

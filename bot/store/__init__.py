@@ -87,7 +87,8 @@ class Store:
         return check(self.engine)
 
     def sweep(self, *, now: datetime, older_than: timedelta = STALE_AFTER) -> int:
-        """Rows left `reserved` by a crashed mint become `possibly_minted`, audited once; how many."""
+        """Rows left `reserved` by a crashed mint become `possibly_minted`, rows left `minted` `unconfirmed` (with
+        the UUID), each audited once; how many."""
         return self.ledger.sweep(now=now, older_than=older_than)
 
     def prune(self, *, now: datetime) -> Pruned:

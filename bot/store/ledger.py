@@ -8,10 +8,13 @@ under a lock that covers that one user only:
   runs in parallel.
 - SQLite: `BEGIN IMMEDIATE`, the database's one write lock (SQLite has no finer one; its transactions
   here take about a millisecond, and the store is for one replica).
-A released reservation (nothing was minted) deletes its row, giving the place back. `settle` updates the
-row and appends the audit event in one transaction. `sweep` turns rows left `reserved` by a crashed mint
-into `possibly_minted` with an audit event; its `UPDATE ... WHERE status = 'reserved' RETURNING` hands
-each row to one sweeper only (PostgreSQL re-checks the WHERE on a row another transaction changed).
+A released reservation (nothing was minted) deletes its row, giving the place back. `mark_minted` writes
+the token's UUID and expiry as soon as it exists (status `minted`, before delivery). `settle` updates the
+row and appends the audit event in one transaction; both are safe to retry (the serving bot retries them
+when the database blinks, `bot.adapters.retries`). `sweep` turns rows left `reserved` by a crashed mint
+into `possibly_minted`, and rows left `minted` into `unconfirmed` (with the UUID), each with an audit
+event; its `UPDATE ... WHERE status = ... RETURNING` hands each row to one sweeper only (PostgreSQL
+re-checks the WHERE on a row another transaction changed).
 
 The token's life in Slack (revision 0002): a renewal's row names the row it renews (`renewed_from`, unique,
 checked in `reserve` under the same per-user lock, so two Renew clicks cannot both mint); an expiry
@@ -42,6 +45,10 @@ from bot.store.schema import audit_events, audit_outbox, ledger, once_claims
 QUOTA_LOCK_SPACE = 0x726F6B71
 STALE_AFTER = timedelta(minutes=10)
 CRASH_REASON = "the bot stopped during the mint"
+UNCONFIRMED_REASON = (
+    "minted, delivery/settle unconfirmed: the bot stopped (or lost its database) after the mint; "
+    "revoke this token UUID unless its owner has it"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,16 +134,27 @@ class SqlLedger:
         """Record what became of the attempt and append its audit event, in one transaction."""
         values: dict[str, object] = {"status": str(status), "settled_at": now or event.occurred_at}
         if minted is not None:
-            values |= {
-                "rok_user": minted.rok_user,
-                "account_uuid": minted.account_uuid,
-                "token_uuid": minted.token_uuid,
-                "issued_at": minted.issued_at,
-                "expires_at": minted.expires_at,
-            }
+            values |= _minted_values(minted)
+        c = ledger.c
         with writing(self._engine) as conn:
-            conn.execute(sa.update(ledger).where(ledger.c.id == reservation.id).values(values))
-            append_event(conn, event, sinks=self._sinks, now=now or event.occurred_at)
+            # A row already in `status` was settled by an earlier try whose commit we never heard back from:
+            # a retry changes nothing and appends no second event.
+            changed = conn.execute(
+                sa.update(ledger).where(c.id == reservation.id, c.status != str(status)).values(values)
+            ).rowcount
+            if changed:
+                append_event(conn, event, sinks=self._sinks, now=now or event.occurred_at)
+
+    def mark_minted(self, reservation: Reservation, *, minted: Minted) -> None:
+        """A `reserved` row becomes `minted` with the token's UUID and expiry, before delivery; any other row
+        (settled already, or marked by an earlier try) is left alone."""
+        c = ledger.c
+        with writing(self._engine) as conn:
+            conn.execute(
+                sa.update(ledger)
+                .where(c.id == reservation.id, c.status == str(TokenStatus.RESERVED))
+                .values(status=str(TokenStatus.MINTED), **_minted_values(minted))
+            )
 
     def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime) -> int:
         """Places left in the user's rolling hour."""
@@ -215,30 +233,15 @@ class SqlLedger:
             )
 
     def sweep(self, *, now: datetime, older_than: timedelta = STALE_AFTER) -> int:
-        """Turn rows still `reserved` past `older_than` (a crashed mint) into `possibly_minted`, audited once."""
-        c = ledger.c
+        """Settle rows a crash left behind past `older_than`, each audited once: `reserved` (the bot stopped
+        during the mint) becomes `possibly_minted`; `minted` (it stopped after the mint, or its settle never
+        landed) becomes `unconfirmed`, with the token's UUID an admin can revoke."""
         with writing(self._engine) as conn:
-            stale = conn.execute(
-                sa.update(ledger)
-                .where(c.status == str(TokenStatus.RESERVED), c.reserved_at < now - older_than)
-                .values(status=str(TokenStatus.POSSIBLY_MINTED), settled_at=now)
-                .returning(c.id, c.request_id, c.user_id, c.duration_seconds)
-            ).all()
-            for row in sorted(stale, key=lambda r: r.id):
-                append_event(
-                    conn,
-                    AuditEvent(
-                        outcome=Outcome.POSSIBLY_MINTED,
-                        request_id=row.request_id,
-                        slack_user=row.user_id,
-                        duration_seconds=row.duration_seconds,
-                        reason=CRASH_REASON,
-                        occurred_at=now,
-                    ),
-                    sinks=self._sinks,
-                    now=now,
-                )
-        return len(stale)
+            swept = _sweep(conn, TokenStatus.RESERVED, TokenStatus.POSSIBLY_MINTED, now=now, older_than=older_than)
+            swept += _sweep(conn, TokenStatus.MINTED, TokenStatus.UNCONFIRMED, now=now, older_than=older_than)
+            for row in sorted(swept, key=lambda r: r.id):
+                append_event(conn, _swept_event(row, now=now), sinks=self._sinks, now=now)
+        return len(swept)
 
     def prune(self, *, now: datetime, retention: timedelta) -> Pruned:
         """Delete ledger rows and delivered audit events older than `retention`, and expired once-claims.
@@ -262,6 +265,48 @@ class SqlLedger:
             ).rowcount
             claims = conn.execute(sa.delete(once_claims).where(once_claims.c.expires_at <= now)).rowcount
         return Pruned(ledger=rows, events=events, deliveries=deliveries, claims=claims)
+
+
+def _sweep(
+    conn: Connection, stale: TokenStatus, settled: TokenStatus, *, now: datetime, older_than: timedelta
+) -> list[sa.Row[tuple[object, ...]]]:
+    """Claim the stale rows in status `stale` for this sweeper (one winner per row across replicas)."""
+    c = ledger.c
+    return list(
+        conn.execute(
+            sa.update(ledger)
+            .where(c.status == str(stale), c.reserved_at < now - older_than)
+            .values(status=str(settled), settled_at=now)
+            .returning(c.id, c.request_id, c.user_id, c.duration_seconds, c.rok_user, c.token_uuid, c.expires_at)
+        ).all()
+    )
+
+
+def _swept_event(row: sa.Row[tuple[object, ...]], *, now: datetime) -> AuditEvent:
+    """What the sweep says of a row: possibly minted (no UUID), or minted and unconfirmed (with its UUID)."""
+    m = row._mapping
+    unconfirmed = m["token_uuid"] is not None
+    return AuditEvent(
+        outcome=Outcome.UNCONFIRMED if unconfirmed else Outcome.POSSIBLY_MINTED,
+        request_id=str(m["request_id"]),
+        slack_user=m["user_id"],
+        username=m["rok_user"],
+        duration_seconds=m["duration_seconds"],
+        expires_at=m["expires_at"],
+        token_uuid=m["token_uuid"],
+        reason=UNCONFIRMED_REASON if unconfirmed else CRASH_REASON,
+        occurred_at=now,
+    )
+
+
+def _minted_values(minted: Minted) -> dict[str, object]:
+    return {
+        "rok_user": minted.rok_user,
+        "account_uuid": minted.account_uuid,
+        "token_uuid": minted.token_uuid,
+        "issued_at": minted.issued_at,
+        "expires_at": minted.expires_at,
+    }
 
 
 def _not_renewed() -> sa.ColumnElement[bool]:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
 # Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
-HEAD_REVISION = "0003_approvals"
+HEAD_REVISION = "0004_b_minted_state"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -78,12 +78,13 @@ ledger = sa.Table(
     sa.Index("ix_ledger_user_reserved", "user_id", "reserved_at"),
     # Retention and the admin listing by time.
     sa.Index("ix_ledger_reserved", "reserved_at"),
-    # The sweep of crashed mints: few rows are ever `reserved`, so a partial index stays tiny.
+    # The sweep of crashed mints: few rows are ever `reserved` or `minted`, so a partial index stays tiny
+    # (revision 0004 widened it to `minted`).
     sa.Index(
         "ix_ledger_stale",
         "reserved_at",
-        sqlite_where=sa.text("status = 'reserved'"),
-        postgresql_where=sa.text("status = 'reserved'"),
+        sqlite_where=sa.text("status IN ('reserved', 'minted')"),
+        postgresql_where=sa.text("status IN ('reserved', 'minted')"),
     ),
     sa.Index("ux_ledger_renewed_from", "renewed_from", unique=True),
     # The reminder sweep: rows not reminded yet, by expiry (reminded rows leave the index).

@@ -173,7 +173,19 @@ def report_failure(p: Ports, facts: Facts, exc: BaseException) -> None:
     try:
         p.replies.notice(facts.ctx, message)
     finally:
-        p.audit.record(facts.event(outcome, at=p.clock.now(), reason=f"{reason}: {message}"))
+        _audit_failure(p, facts.event(outcome, at=p.clock.now(), reason=f"{reason}: {message}"))
+
+
+def _audit_failure(p: Ports, event: AuditEvent) -> None:
+    """Record a failure's event; when that write fails too (the database is down), log it and stop there: the
+    user was told once, and a second report would only tell them again."""
+    try:
+        p.audit.record(event)
+    except Exception as exc:
+        log.warning(
+            "audit write failed for a failure already reported",
+            extra={"error": type(exc).__name__, "request_id": event.request_id, "outcome": str(event.outcome)},
+        )
 
 
 def report(p: Ports, *, command: Command, ctx: RequestContext, error: BaseException) -> None:

@@ -102,19 +102,32 @@ def _issue(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
             return None  # possibly minted: settled, audited and told
         facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
         minted = _minted(issued, p.clock)
+        place.minted(minted)  # the UUID and expiry before delivery: a crash or a blink from here keeps them
         if not _deliver(p, ctx, issued):
             _undelivered(p, place, facts, minted)
             return None
-        outcome = Outcome.BREAK_GLASS if req.break_glass else Outcome.ISSUED
-        event = facts.event(outcome, at=p.clock.now(), reason=req.reason or None)
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+    return _delivered(p, req, place, facts, minted, seconds=seconds)
+
+
+def _delivered(p: Ports, req: IssueRequest, place: QuotaPlace, facts: Facts, minted: Minted, *, seconds: int) -> Issued:
+    """The user has the token: settle and audit it. Nothing from here on is the user's failure to hear of (a
+    store blink is retried by the place, anything else is logged without the token)."""
+    outcome = Outcome.BREAK_GLASS if req.break_glass else Outcome.ISSUED
+    event = facts.event(outcome, at=p.clock.now(), reason=req.reason or None)
+    try:
         place.settle(status=TokenStatus.ISSUED, minted=minted, event=event)
         metrics.REQUESTS.labels("issue", outcome).inc()
         if req.break_glass and p.board is not None:
             p.board.announce(event)  # loud: the approvals channel sees it too, not only the audit channel
-        return Issued(issued.username, seconds, issued.expires_at, issued.token_uuid)
     except Exception as exc:
-        report_failure(p, facts, exc)
-        return None
+        log.error(
+            "after delivery: the token was not settled or announced",
+            extra={"error": type(exc).__name__, "request_id": facts.ctx.request_id, "token_uuid": minted.token_uuid},
+        )
+    return Issued(minted.rok_user, seconds, minted.expires_at, minted.token_uuid)
 
 
 def _needs_approval(p: Ports, req: IssueRequest, limits: UserLimits, seconds: int) -> bool:
@@ -293,7 +306,9 @@ def issue_for_admin(
         place.release()
         raise
     facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
+    minted = _minted(issued, clock)
+    place.minted(minted)
     # Printed on the admin's terminal: delivered as far as the ledger is concerned.
     event = facts.event(Outcome.ISSUED, at=clock.now(), reason="admin CLI")
-    place.settle(status=TokenStatus.ISSUED, minted=_minted(issued, clock), event=event)
+    place.settle(status=TokenStatus.ISSUED, minted=minted, event=event)
     return issued

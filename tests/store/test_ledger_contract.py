@@ -123,3 +123,40 @@ def test_a_reminder_is_due_within_its_lead_claimed_once_and_never_for_a_renewed_
     assert entry.reminded_at == now
     expired = _issue(ledger, "U3", at=T0 - timedelta(hours=2))
     assert ledger.claim_reminder(expired, now=now) is False  # no reminder for a token already gone
+
+
+def _outcomes(ledger: Ledger) -> list[str]:
+    """The audit events a ledger's settles appended: the fake's audit trail, the store's outbox."""
+    if isinstance(ledger, FakeLedger):
+        return ledger.audit.outcomes()
+    import sqlalchemy as sa
+
+    from bot.store.ledger import SqlLedger
+    from bot.store.schema import audit_events
+
+    assert isinstance(ledger, SqlLedger)
+    with ledger._engine.connect() as conn:
+        return [str(o) for o in conn.execute(sa.select(audit_events.c.outcome).order_by(audit_events.c.id)).scalars()]
+
+
+def test_a_minted_row_keeps_the_uuid_before_delivery_and_its_writes_are_safe_to_retry(ledger: Ledger) -> None:
+    place = _reserve(ledger, at=T0)
+    uuid = "00000000-0000-4000-8000-000000000042"
+    minted = Minted("jdoe", "acc-uuid", uuid, T0, T0 + timedelta(seconds=HOUR))
+    ledger.mark_minted(place, minted=minted)
+    ledger.mark_minted(place, minted=minted)  # a retry of a write that did land
+    entry = ledger.entry(place.id)
+    assert entry is not None and entry.status is TokenStatus.MINTED
+    assert (entry.token_uuid, entry.rok_user, entry.expires_at) == (uuid, "jdoe", T0 + timedelta(seconds=HOUR))
+    assert not entry.live(T0) and ledger.tokens(TokenQuery(active_at=T0)) == []  # live once delivered
+    assert _outcomes(ledger) == []  # no event yet: the settle brings it
+    assert ledger.remaining("U1", rule=RULE, now=T0 + timedelta(seconds=60)) == 2  # it holds its place
+
+    event = AuditEvent(outcome=Outcome.ISSUED, request_id="r-U1", token_uuid=uuid, occurred_at=T0)
+    ledger.settle(place, status=TokenStatus.ISSUED, minted=minted, event=event)
+    ledger.settle(place, status=TokenStatus.ISSUED, minted=minted, event=event)  # unsure commit, retried
+    ledger.mark_minted(place, minted=minted)  # a minted write retried late changes nothing
+    entry = ledger.entry(place.id)
+    assert entry is not None and entry.status is TokenStatus.ISSUED and entry.token_uuid == uuid
+    assert _outcomes(ledger) == ["issued"]
+    assert [r.id for r in ledger.tokens(TokenQuery(active_at=T0))] == [place.id]

@@ -15,7 +15,7 @@ from bot.domain.errors import LimitExceeded
 from bot.domain.ledger import Minted, QuotaRule, TokenStatus
 from bot.domain.ports import Reservation, TokenQuery
 from bot.store import Store
-from bot.store.ledger import CRASH_REASON, QUOTA_LOCK_SPACE
+from bot.store.ledger import CRASH_REASON, QUOTA_LOCK_SPACE, UNCONFIRMED_REASON
 from bot.store.schema import audit_events, ledger
 from tests.store.workers import run_together
 
@@ -195,6 +195,32 @@ def test_a_mint_left_reserved_by_a_crash_is_swept_into_possibly_minted_once(stor
     assert event.duration_seconds == 3600
     # It still counts against the quota: a token may exist.
     assert store.ledger.remaining("U1", rule=THREE, now=now) == 2
+
+
+def test_a_mint_left_minted_is_swept_as_unconfirmed_with_its_uuid_not_as_possibly_minted(store: Store) -> None:
+    """The bot was killed (or lost its database for good) after the mint: the row has the token's UUID, and the
+    sweep names it, so an admin revokes that one token."""
+    crashed = _reserve(store, "U1", now=T0, rid="killed-after-mint")
+    store.ledger.mark_minted(crashed, minted=_minted())
+    _reserve(store, "U2", now=T0, rid="killed-during-mint")
+    now = T0 + timedelta(minutes=11)
+    assert store.sweep(now=now) == 2
+    assert store.sweep(now=now) == 0
+    entries = {e.request_id: e for e in store.ledger.tokens(TokenQuery())}
+    kept = entries["killed-after-mint"]
+    assert kept.status is TokenStatus.UNCONFIRMED and kept.token_uuid == _minted().token_uuid
+    assert kept.expires_at == T0 + timedelta(hours=1) and kept.rok_user == "jdoe"
+    assert entries["killed-during-mint"].status is TokenStatus.POSSIBLY_MINTED
+    claimed = store.outbox.claim(sink="slack", worker="w", limit=5, lease_seconds=30, now=now)
+    events = {c.event.request_id: c.event for c in claimed}
+    unconfirmed = events["killed-after-mint"]
+    assert (unconfirmed.outcome, unconfirmed.reason) == (Outcome.UNCONFIRMED, UNCONFIRMED_REASON)
+    assert unconfirmed.token_uuid == _minted().token_uuid and unconfirmed.username == "jdoe"
+    assert "minted, delivery/settle unconfirmed" in UNCONFIRMED_REASON
+    assert (events["killed-during-mint"].outcome, events["killed-during-mint"].reason) == (
+        Outcome.POSSIBLY_MINTED,
+        CRASH_REASON,
+    )
 
 
 def test_two_sweepers_at_once_audit_each_stale_row_once(store: Store) -> None:

@@ -80,9 +80,16 @@ class FakeReplies:
 
 @dataclass
 class FakeAudit:
+    """The audit trail in a list; `unavailable=True` makes writes raise the store's error (a database blink)."""
+
     events: list[AuditEvent] = field(default_factory=list)
+    unavailable: bool = False
 
     def record(self, event: AuditEvent) -> None:
+        if self.unavailable:
+            from bot.store.errors import StoreUnreachable
+
+            raise StoreUnreachable(detail="audit write: the database blinked (test switch)")
         self.events.append(event)
 
     def outcomes(self) -> list[str]:

@@ -14,12 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.adapters.quota import LedgerQuota
+from bot.adapters.retries import PendingWrites
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import RenewRefused
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import HomeView, Posted, Reminder, TokenForm, TokenList, already_renewed
 from bot.domain.models import RequestContext
 from bot.domain.ports import Reservation, TokenQuery
+from bot.store.errors import StoreUnreachable
 from bot.usecases import Ports, send_reminders
 from tests.usecases.fakes import FakeAudit, World, world
 
@@ -31,6 +33,8 @@ class FakeLedger:
     clock: Any
     audit: FakeAudit  # the store appends a settled row's event to the outbox: the same audit trail
     rows: list[LedgerEntry] = field(default_factory=list)
+    # The database blinks: these writes raise the store's error (e.g. {"settle"}, {"mark_minted", "settle"}).
+    unavailable: set[str] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -79,17 +83,21 @@ class FakeLedger:
     def settle(
         self, reservation: Reservation, *, status: TokenStatus, minted: Minted | None, event: AuditEvent
     ) -> None:
+        self._blink("settle")
+        row = self.entry(reservation.id)
+        if row is not None and row.status is status:
+            return  # settled by an earlier try: no second event (as the store)
         changes: dict[str, Any] = {"status": status}
         if minted is not None:
-            changes |= {
-                "rok_user": minted.rok_user,
-                "account_uuid": minted.account_uuid,
-                "token_uuid": minted.token_uuid,
-                "issued_at": minted.issued_at,
-                "expires_at": minted.expires_at,
-            }
+            changes |= _minted_changes(minted)
         self._update(reservation.id, **changes)
         self.audit.record(event)
+
+    def mark_minted(self, reservation: Reservation, *, minted: Minted) -> None:
+        self._blink("mark_minted")
+        row = self.entry(reservation.id)
+        if row is not None and row.status is TokenStatus.RESERVED:
+            self._update(reservation.id, status=TokenStatus.MINTED, **_minted_changes(minted))
 
     def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime) -> int:
         return rule.remaining([r.reserved_at for r in self.rows if r.slack_user == user_id], now)
@@ -142,6 +150,10 @@ class FakeLedger:
 
     # -- helpers for the tests
 
+    def _blink(self, write: str) -> None:
+        if write in self.unavailable:
+            raise StoreUnreachable(detail=f"{write}: the database blinked (test switch)")
+
     def _renewal(self, entry_id: int) -> LedgerEntry | None:
         return next((r for r in self.rows if r.renewed_from == entry_id), None)
 
@@ -171,6 +183,16 @@ class FakeLedger:
             )
         )
         return entry_id
+
+
+def _minted_changes(minted: Minted) -> dict[str, Any]:
+    return {
+        "rok_user": minted.rok_user,
+        "account_uuid": minted.account_uuid,
+        "token_uuid": minted.token_uuid,
+        "issued_at": minted.issued_at,
+        "expires_at": minted.expires_at,
+    }
 
 
 @dataclass
@@ -214,6 +236,7 @@ class LifeWorld:
     base: World
     ledger: FakeLedger
     surfaces: FakeSurfaces
+    retries: PendingWrites  # the writes after a mint the fake ledger refused; `retry_due()` is the upkeep's round
 
     @property
     def ports(self) -> Ports:
@@ -239,11 +262,11 @@ def life_world(*, remind_before: int = 3600, policy: dict[str, Any] | None = Non
     base = world(policy=policy)
     ledger = FakeLedger(clock=base.clock, audit=base.audit)
     surfaces = FakeSurfaces()
-    quota = LedgerQuota(
-        ledger=ledger, rule=QuotaRule(base.ports.policy.per_hour, base.ports.policy.cooldown), clock=base.clock
-    )
+    retries = PendingWrites(clock=base.clock)
+    rule = QuotaRule(base.ports.policy.per_hour, base.ports.policy.cooldown)
+    quota = LedgerQuota(ledger=ledger, rule=rule, clock=base.clock, retries=retries)
     base.ports = replace(base.ports, quota=quota, ledger=ledger, surfaces=surfaces, remind_before=remind_before)
-    return LifeWorld(base, ledger, surfaces)
+    return LifeWorld(base, ledger, surfaces, retries)
 
 
 __all__ = ["HOUR", "FakeLedger", "FakeSurfaces", "LifeWorld", "life_world"]
