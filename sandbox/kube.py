@@ -31,6 +31,8 @@ STDOUT, STDERR, STATUS = 1, 2, 3
 FRAME_SIZE = 4096
 # A hung exec still ends eventually, so a forgotten client cannot pin the server thread for ever.
 HANG_CAP_SECONDS = 60.0
+# A held token-create (`FakeRok.hold`) goes on after this long even if the test never releases it.
+HOLD_SECONDS = 30.0
 
 EXEC_FAULTS = frozenset({"http500", "drop", "hang", "restart", "drip"})
 
@@ -419,6 +421,9 @@ class FakeKube(FakeServer):
             await _wait_for_client(ws)
             return
         await asyncio.sleep(self.rok.latency)
+        hold = self.rok.hold
+        if hold is not None and "token-create" in argv:
+            await asyncio.get_running_loop().run_in_executor(None, hold.wait, HOLD_SECONDS)
         outcome = self.rok.execute(list(argv))
         if fault == "restart":
             # Part of the output, then the stream ends: what a pod restarting mid-command looks like.

@@ -136,6 +136,9 @@ class FakeRok:
         self.minted: list[MintedRecord] = []
         self._by_token: dict[str, MintedRecord] = {}
         self._lock = threading.Lock()
+        # A test holds `token-create` here (the exec waits until it is set, at most HOLD_SECONDS): something can
+        # happen while a token is being minted (the database goes away) without a real-time latency.
+        self.hold: threading.Event | None = None
 
     def account(self, username: str) -> FakeAccount:
         """The account with this username (KeyError if none), a convenience for tests."""

@@ -89,10 +89,7 @@ class PostgresServer:
                 "--no-locale",
                 "--no-sync",
             )
-            options = f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-            server._run(
-                "pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-w", "-t", "60", "-o", options, "start"
-            )
+            server.resume()
         except subprocess.CalledProcessError as exc:
             log = root / "log"
             tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
@@ -102,6 +99,16 @@ class PostgresServer:
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([*self.as_user, str(self.bindir / tool), *args], check=True, capture_output=True, text=True)
+
+    def resume(self) -> None:
+        """Start (or start again, after `pause`) the server on its data directory and port."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        data, log = str(self.root / "data"), str(self.root / "log")
+        self._run("pg_ctl", "-D", data, "-l", log, "-w", "-t", "60", "-o", options, "start")
+
+    def pause(self) -> None:
+        """Stop the server, keeping its data (a restart or failover, as clients see it): `resume` brings it back."""
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.CalledProcessError):
