@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.domain.errors import RokBotError
-from bot.runtime.logs import safe_url, without_userinfo
+from bot.domain.urls import safe_url
+from bot.runtime.logs import without_userinfo
 from bot.settings import Settings
 
 

@@ -13,14 +13,14 @@ import re
 import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.durations import config_seconds, format_duration
 from bot.domain.patterns import PLACEHOLDER, SLACK_CHANNEL_ID
-from bot.runtime.logs import safe_url
+from bot.domain.urls import credentials, safe_url
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
 ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]
@@ -103,16 +103,12 @@ class StoreSettings(BaseSettings):
         return seconds
 
     def store_secrets(self) -> list[str]:
-        """The database URL and its password in clear text, for the log redaction filter."""
+        """The database URL and its passwords (userinfo, `?password=`, ...) in clear text, for the log redaction
+        filter: a driver's error may echo its connection string."""
         if self.database_url is None:
             return []
         url = self.database_url.get_secret_value()
-        found = [url]
-        userinfo = urlsplit(url).netloc.rpartition("@")[0]
-        if ":" in userinfo:
-            password = userinfo.split(":", 1)[1]
-            found += [password, unquote(password)]
-        return [v for v in dict.fromkeys(found) if v]
+        return list(dict.fromkeys([url, *credentials(url)]))
 
 
 class Settings(StoreSettings):

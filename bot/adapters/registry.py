@@ -12,7 +12,7 @@ import httpx
 
 from bot.domain.models import Verdict, VerifyResult
 from bot.domain.secret import Token
-from bot.runtime.logs import safe_url
+from bot.domain.urls import safe_url
 
 log = logging.getLogger(__name__)
 

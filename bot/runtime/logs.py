@@ -3,9 +3,10 @@
 The redaction filter sits on the handler, so it sees every record from every library (slack_sdk,
 slack_bolt, kubernetes, urllib3, httpx, websocket) after propagation, whatever level they log at. It masks
 configured secrets, every minted token by its exact value for the token's lifetime (`protect`), and, as a
-safety net, anything token-shaped and the userinfo of any URL (`safe_url` strips it where the bot itself
-prints or logs a URL). The token parser accepts any 16 to 4096 printable characters, so the
-exact values are what keeps a token of an unexpected shape out of the logs.
+safety net, anything token-shaped and the userinfo of any URL (`bot.domain.urls.safe_url` hides it, and the
+query's secret-named values, where the bot itself prints or logs a URL). The token parser accepts any 16 to 4096
+printable characters, so the exact values are what keeps a token of an unexpected shape out of the logs. The
+credentials written in the database URL are exact values too (`Settings.secrets()`).
 
 Exact values are found through an index of their 8-character pieces: the line is cut into 8-character
 chunks that are looked up in a dict, so the per-line cost does not grow with the number of live tokens.
@@ -45,7 +46,6 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",]+")
 # `scheme://user:password@`: the userinfo of a URL (a registry URL with Basic credentials, say); it ends at the
 # last '@' before the host's end, so an unencoded '@' in a password is covered too.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/?#'\"<>]+@")
-_URL_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^\s/?#]*@")
 _STANDARD_ATTRS: Final = frozenset(
     vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys() | {"message", "asctime"}
 )
@@ -63,11 +63,6 @@ BODY_LOGGERS: Final = ("slack_sdk", "kubernetes.client.rest", "websocket")
 
 _MIN_SECRET = 6  # shorter configured values would mask ordinary words
 _PIECE = 8  # values of 2 * _PIECE - 1 characters or more are found through the piece index
-
-
-def safe_url(url: str) -> str:
-    """The URL without its userinfo (`user:password@`): the only form in which the bot prints or logs a URL."""
-    return _URL_USERINFO.sub(r"\1", url, count=1)
 
 
 def without_userinfo(text: str) -> str:

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from bot.runtime.logs import safe_url
+from bot.domain.urls import safe_url
 
 SQLITE_FILE = "rok-token-bot.sqlite3"
 SQLITE_BUSY_SECONDS = 15.0
@@ -47,7 +47,7 @@ def database_url(*, url: str | None, data_dir: Path | None = None) -> sa.URL:
 
 
 def display(url: sa.URL) -> str:
-    """The URL as the bot prints it: never with its password."""
+    """The URL as the bot prints it: never with its password, in the userinfo or the query (`?password=`)."""
     return safe_url(url.render_as_string(hide_password=False))
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from bot.domain.urls import without_credentials
 from bot.runtime.logs import without_userinfo
 from bot.store.db import display, writing
 from bot.store.errors import SchemaBehind, SchemaNotMigrated, SchemaUnknown, StoreError, StoreUnreachable
@@ -53,7 +54,7 @@ def unreachable(engine: Engine, exc: Exception) -> StoreUnreachable:
     """The error for a driver failure, naming the database by its safe URL and the driver's first line."""
     orig = getattr(exc, "orig", None) or exc
     lines = str(orig).strip().splitlines() or [""]
-    reason = without_userinfo(lines[0])[:200]
+    reason = without_credentials(without_userinfo(lines[0]), engine.url.render_as_string(hide_password=False))[:200]
     return StoreUnreachable(detail=f"{display(engine.url)}: {type(orig).__name__}: {reason}")
 
 

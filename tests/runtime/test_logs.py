@@ -12,7 +12,7 @@ import pytest
 from bot.bootstrap import PROTECT_GRACE_SECONDS, build_engine
 from bot.runtime import logs
 from bot.runtime.clock import SystemClock
-from bot.runtime.logs import BODY_LOGGERS, MASK, Redactor, safe_url, setup_logging
+from bot.runtime.logs import BODY_LOGGERS, MASK, Redactor, setup_logging
 from bot.settings import Settings
 from sandbox.rok import TOKEN_SHAPES, new_token
 from tests.fakes import FakeRok
@@ -142,20 +142,6 @@ def test_the_engine_protects_each_token_it_mints_until_after_its_expiry(
     forget_at = issued.expires_at.timestamp() + PROTECT_GRACE_SECONDS
     assert redactor._next_expiry == pytest.approx(forget_at)
     assert redactor._expiry[token] == pytest.approx(forget_at)
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("https://admin:S3cret@rok.example.com/registry", "https://rok.example.com/registry"),
-        ("http://admin:p@ss@10.0.0.5:8080/a?b=c", "http://10.0.0.5:8080/a?b=c"),
-        ("https://token-only@rok.example.com", "https://rok.example.com"),
-        ("https://rok.example.com/x@y", "https://rok.example.com/x@y"),  # an @ in the path is no userinfo
-        ("not a url", "not a url"),
-    ],
-)
-def test_urls_are_shown_without_their_userinfo(url: str, shown: str) -> None:
-    assert safe_url(url) == shown
 
 
 def test_the_redactor_masks_the_userinfo_of_any_url_in_a_line() -> None:
