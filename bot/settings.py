@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.durations import config_seconds, format_duration
 from bot.domain.patterns import PLACEHOLDER, SLACK_CHANNEL_ID
-from bot.domain.urls import credentials, safe_url
+from bot.domain.urls import credentials, endpoint, safe_url
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
 ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]
@@ -157,8 +157,9 @@ class Settings(StoreSettings):
     slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
     audit_channel: str | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_CHANNEL"))
-    # A second audit sink (a SIEM): the same outbox, signed with HMAC-SHA256.
-    audit_webhook_url: str | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_URL"))
+    # A second audit sink (a SIEM): the same outbox, signed with HMAC-SHA256. Its URL may hold the collector's key
+    # (userinfo, `?token=`): never in a repr, masked in logs (secrets()), shown as `endpoint()` only.
+    audit_webhook_url: str | None = Field(None, repr=False, validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_URL"))
     audit_webhook_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_SECRET"))
     user_map: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_USER_MAP"))
     email_domains: CommaList = Field(default_factory=list, validation_alias=AliasChoices("ROK_BOT_EMAIL_DOMAINS"))
@@ -291,7 +292,7 @@ class Settings(StoreSettings):
         if self.audit_webhook_url is not None:
             if not re.match(r"^https?://[^/\s]+", self.audit_webhook_url) or sends_in_clear(self.audit_webhook_url):
                 raise ValueError(
-                    f"ROK_BOT_AUDIT_WEBHOOK_URL: {safe_url(self.audit_webhook_url)[:80]} must be an https:// URL "
+                    f"ROK_BOT_AUDIT_WEBHOOK_URL: {endpoint(self.audit_webhook_url)[:80]} must be an https:// URL "
                     "(plain http only to this machine)"
                 )
             if self.audit_webhook_secret is None or len(self.audit_webhook_secret.get_secret_value()) < 16:
@@ -341,6 +342,8 @@ class Settings(StoreSettings):
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         if self.seal_key is not None:  # each key of a rotation list, on its own too
             found += [key for key in re.split(r"[\s,]+", self.seal_key.get_secret_value()) if key]
+        if self.audit_webhook_url:  # a collector's key is often in its URL (Splunk HEC: `?token=<GUID>`)
+            found += [self.audit_webhook_url, *credentials(self.audit_webhook_url, whole=True)]
         found += self.store_secrets()
         return list(dict.fromkeys(found))
 

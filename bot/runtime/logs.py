@@ -6,7 +6,8 @@ configured secrets, every minted token by its exact value for the token's lifeti
 safety net, anything token-shaped and the userinfo of any URL (`bot.domain.urls.safe_url` hides it, and the
 query's secret-named values, where the bot itself prints or logs a URL). The token parser accepts any 16 to 4096
 printable characters, so the exact values are what keeps a token of an unexpected shape out of the logs. The
-credentials written in the database URL are exact values too (`Settings.secrets()`).
+credentials written in the SIEM webhook and database URLs are exact values too (`Settings.secrets()`): a
+collector's GUID-shaped key would otherwise pass as one of the UUIDs the safety net keeps visible.
 
 Exact values are found through an index of their 8-character pieces: the line is cut into 8-character
 chunks that are looked up in a dict, so the per-line cost does not grow with the number of live tokens.
@@ -15,7 +16,8 @@ Measured on a 2-core machine with 500 live tokens: about 4 µs for a 60-characte
 values; adding or forgetting a value touches 8 dict entries.
 
 Loggers that write whole request or response bodies at DEBUG stay at INFO or above whatever the level
-(`BODY_LOGGERS`); the redactor would mask the token in them, but bodies are not worth the risk.
+(`BODY_LOGGERS`); the redactor would mask the token in them, but bodies are not worth the risk. httpx and
+httpcore stay at WARNING (`URL_LOGGERS`): httpx logs every request's full URL at INFO, the webhook's key with it.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ _STANDARD_ATTRS: Final = frozenset(
 # slack_bolt logs incoming payloads and ack bodies (no token: the token only leaves through slack_sdk's
 # clients); urllib3, httpx and httpcore log URLs, statuses and response headers, never bodies.
 BODY_LOGGERS: Final = ("slack_sdk", "kubernetes.client.rest", "websocket")
+# httpx logs "HTTP Request: POST <full URL>" at INFO for every request, and httpcore each connection step at
+# DEBUG: the SIEM webhook's URL may carry its key (`?token=`), so both keep to warnings whatever the level.
+URL_LOGGERS: Final = ("httpx", "httpcore")
 
 _MIN_SECRET = 6  # shorter configured values would mask ordinary words
 _PIECE = 8  # values of 2 * _PIECE - 1 characters or more are found through the piece index
@@ -264,5 +269,7 @@ def setup_logging(*, level: str = "INFO", fmt: str = "json", secrets: Iterable[s
     cap = max(root.level, logging.INFO)
     for name in BODY_LOGGERS:
         logging.getLogger(name).setLevel(cap)
+    for name in URL_LOGGERS:
+        logging.getLogger(name).setLevel(max(root.level, logging.WARNING))
     _Installed.redactor = redactor
     return redactor

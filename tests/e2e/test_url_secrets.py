@@ -1,25 +1,33 @@
-"""Credentials written in URLs stay out of everything the real CLI and `serve` print (issue 21, finding 6).
+"""Credentials written in URLs stay out of everything the real CLI and `serve` print (issue 21, findings 4, 6).
 
-A database password given as a query parameter (`?password=`, which libpq and so psycopg take) reaches neither
-stdout nor stderr (logs at DEBUG included), whether the database answers or not.
+A SIEM collector's key in the webhook URL's query (Splunk HEC: `?token=<GUID>`, shaped like the UUIDs the
+redactor keeps visible), and a database password given as a query parameter (`?password=`, which libpq and so
+psycopg take): neither reaches stdout, stderr (logs at DEBUG included) or /readyz.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
+from sandbox.slack import wait_for
 from sandbox.world import Sandbox
 
 PASSWORD = "Zq7-hunter2-Secret"
 # A closed port on this machine: refused at once, no server needed.
 DOWN = f"postgresql+psycopg://bot@127.0.0.1:1/rok?connect_timeout=2&password={PASSWORD}"
 SHOWN_DOWN = "postgresql+psycopg://127.0.0.1:1/rok?connect_timeout=2&password=***"
+HEC_KEY = "8c5b3a52-7f0e-4d1c-9a6b-2e4f1d3c5a7b"  # a Splunk HEC token is a GUID
+BASIC = "siem-pass-42"
 
 
 def cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -87,3 +95,63 @@ def test_store_commands_and_doctor_on_postgresql_never_print_a_password_given_in
         assert done.returncode == 0, (args, done.stdout + done.stderr)
         assert PASSWORD not in done.stdout + done.stderr, args
     assert "?password=***" in done.stdout  # doctor's store line still says how the bot connects
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """A SIEM collector: takes every POST, remembers its path and query."""
+
+    paths: list[str]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silent: the test reads the bot's stderr, not ours."""
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[str]]]:
+    """A local SIEM receiver; its base URL and the paths it was posted to."""
+    paths: list[str] = []
+    handler = type("Collector", (_Collector,), {"paths": paths})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", paths
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_serve_at_debug_never_logs_the_key_in_the_webhook_url(tmp_path: Path, collector: tuple[str, list[str]]) -> None:
+    """`serve` delivers its audit events to a collector whose key is in the URL; at DEBUG, the logs, /readyz
+    and the exit say where the webhook is, never the key."""
+    base, paths = collector
+    url = base.replace("http://", f"http://collector:{BASIC}@") + f"/services/collector?token={HEC_KEY}"
+    with Sandbox(start_bot=False) as box:
+        replica = box.spawn(
+            ROK_BOT_AUDIT_WEBHOOK_URL=url,
+            ROK_BOT_AUDIT_WEBHOOK_SECRET="siem-webhook-secret-0123456789",
+            ROK_BOT_LOG_LEVEL="DEBUG",
+        )
+        wait_for(lambda: paths, timeout=30)  # the `started` event reached the collector, key and all
+        ready = wait_for(lambda: _ready(replica.url), timeout=30)
+        metrics = httpx.get(replica.url + "/metrics", timeout=5).text
+        assert replica.terminate() == 0
+    assert paths[0] == f"/services/collector?token={HEC_KEY}"
+    assert ready["audit_webhook"] == "ok" and HEC_KEY not in json.dumps(ready)
+    assert 'sink="webhook"' in metrics and HEC_KEY not in metrics and "collector" not in metrics
+    logs = replica.stderr
+    assert '"level": "debug"' in logs  # the libraries did log at DEBUG
+    assert HEC_KEY not in logs and BASIC not in logs
+
+
+def _ready(url: str) -> dict[str, object]:
+    """/readyz's checks once the webhook's backlog is empty; none before."""
+    checks = httpx.get(url + "/readyz", timeout=5).json()["checks"]
+    return checks if isinstance(checks, dict) and checks.get("audit_webhook_backlog") == 0 else {}

@@ -12,7 +12,7 @@ import pytest
 from bot.bootstrap import PROTECT_GRACE_SECONDS, build_engine
 from bot.runtime import logs
 from bot.runtime.clock import SystemClock
-from bot.runtime.logs import BODY_LOGGERS, MASK, Redactor, setup_logging
+from bot.runtime.logs import BODY_LOGGERS, MASK, URL_LOGGERS, Redactor, setup_logging
 from bot.settings import Settings
 from sandbox.rok import TOKEN_SHAPES, new_token
 from tests.fakes import FakeRok
@@ -33,7 +33,7 @@ def _restore_logging() -> Iterator[None]:
     """setup_logging() replaces the root handler and caps loggers: put everything back afterwards."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    caps = {name: logging.getLogger(name).level for name in BODY_LOGGERS}
+    caps = {name: logging.getLogger(name).level for name in (*BODY_LOGGERS, *URL_LOGGERS)}
     installed = logs._Installed.redactor
     logs._Installed.redactor = None  # no tokens protected by earlier tests
     yield
@@ -114,7 +114,7 @@ def test_logs_protect_acts_on_the_installed_redactor_and_survives_a_new_setup() 
 
 @pytest.mark.parametrize(("level", "cap"), [("DEBUG", logging.INFO), ("INFO", logging.INFO), ("ERROR", logging.ERROR)])
 def test_loggers_that_log_bodies_never_log_below_info(level: str, cap: int) -> None:
-    followers = ("bot.usecases", "slack_bolt.App", "urllib3", "httpx")
+    followers = ("bot.usecases", "slack_bolt.App", "urllib3")
     for name in followers:  # a Bolt App built by another test sets a level on its logger: start from none
         logging.getLogger(name).setLevel(logging.NOTSET)
     setup_logging(level=level)
@@ -123,6 +123,15 @@ def test_loggers_that_log_bodies_never_log_below_info(level: str, cap: int) -> N
     # The others follow the root, DEBUG included.
     for name in followers:
         assert logging.getLogger(name).getEffectiveLevel() == logging.getLevelName(level)
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING", "ERROR"])
+def test_httpx_and_httpcore_log_only_warnings_whatever_the_level(level: str) -> None:
+    """httpx logs every request's full URL at INFO (the SIEM webhook's key with it), httpcore each connection
+    step at DEBUG."""
+    setup_logging(level=level)
+    for name in ("httpx", "httpcore", "httpcore.connection", "httpcore.http11"):
+        assert logging.getLogger(name).getEffectiveLevel() == max(logging.WARNING, logging.getLevelName(level)), name
 
 
 @pytest.mark.parametrize("shape", sorted(TOKEN_SHAPES))
