@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Gate: the Helm chart.
-#   1. helm lint --strict: defaults + the required values, the example values, every option on, and
-#      OpenShift (the security contexts without fixed user and group IDs).
+#   1. helm lint --strict: defaults + the required values, the example values, every option on,
+#      OpenShift (the security contexts without fixed user and group IDs), SQLite on a PVC, PostgreSQL,
+#      and the SIEM webhook with a plain URL (all-on reads its URL from the Secret).
 #   2. Renders that must FAIL: defaults alone (required values missing), an unknown key (strict
 #      schema), an Ingress in socket mode, two replicas without a database (SQLite is for one),
-#      persistence together with a database, a retention that is not a duration.
+#      persistence together with a database, a retention that is not a duration, a SIEM webhook URL
+#      without its signing secret, with a credential in it or in clear text, a webhook without an egress
+#      rule under the NetworkPolicy, a secret passed as an env var through extraEnv.
 #   3. helm template | kubernetes-validate --strict (offline schemas) for KUBE_VERSIONS. The
 #      ServiceMonitor is a CRD kubernetes-validate has no schema for (it would only WARN and pass), so
 #      it is split out and checked structurally below instead; any other kind without a schema fails.
@@ -13,7 +16,8 @@
 #      files only, checksum annotations, the NetworkPolicy shape, the ServiceMonitor wiring, the
 #      `helm test` Pod (doctor with the bot's own configuration, account and hardening), and the state:
 #      the data dir a volume (emptyDir, or the PVC with the Recreate strategy when persistence is on),
-#      the PostgreSQL URL a projected secret file, its egress rule.
+#      the PostgreSQL URL a projected secret file, its egress rule; the SIEM webhook's signing secret (and
+#      URL, unless a plain one is given) projected secret files, its egress rule.
 #   5. The chart README documents every value.
 # Steps 4 and 5 are scripts/helmcheck.py (where ruff and mypy check them), run on the tools venv's python.
 # Fails (never skips) when helm or kubernetes-validate is missing: run .ci/tools.sh first.
@@ -36,6 +40,9 @@ REQUIRED=(--set rokRegistry.url=https://rok.example.com --set slack.botToken=xox
 # The state's two shapes beside the default emptyDir: SQLite on a PVC, and PostgreSQL for two replicas.
 PERSISTENCE=(--set persistence.enabled=true --set persistence.storageClass=fast-ssd --set persistence.size=5Gi)
 POSTGRES=(--set replicaCount=2 --set database.existingSecret=rok-pg-app)
+# The SIEM webhook with a plain URL (the all-on render reads the URL from the Secret instead).
+WEBHOOK=(--set audit.webhook.existingSecret=rok-siem --set audit.webhook.url=https://siem.example.com/rok-bot
+         --set 'networkPolicy.webhook.to[0].ipBlock.cidr=203.0.113.10/32')
 
 for tool in "$HELM" "$KV" "$PY"; do
   [[ -x $tool ]] || { echo "[helm] FAIL: $tool missing (run bash .ci/tools.sh)" >&2; exit 1; }
@@ -51,7 +58,8 @@ fail() { echo "[helm] FAIL: $*" >&2; exit 1; }
 "$HELM" lint --strict --quiet "$CHART" -f "$OPENSHIFT" --kube-version 1.33.0 || fail "lint ($OPENSHIFT)"
 "$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${PERSISTENCE[@]}" --kube-version 1.33.0 || fail "lint (persistence)"
 "$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${POSTGRES[@]}" --kube-version 1.33.0 || fail "lint (postgres)"
-echo "[helm] lint --strict: defaults+required, example, all-on, openshift, persistence, postgres OK"
+"$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${WEBHOOK[@]}" --kube-version 1.33.0 || fail "lint (webhook)"
+echo "[helm] lint --strict: defaults+required, example, all-on, openshift, persistence, postgres, webhook OK"
 
 # --- 2. renders --------------------------------------------------------------------------------------
 render() { "$HELM" template rok "$CHART" --namespace bots --kube-version 1.33.0 "$@"; }
@@ -61,6 +69,7 @@ render -f "$ALL_ON" >"$out/all-on.yaml" || fail "template ($ALL_ON)"
 render -f "$OPENSHIFT" >"$out/openshift.yaml" || fail "template ($OPENSHIFT)"
 render "${REQUIRED[@]}" "${PERSISTENCE[@]}" >"$out/persistence.yaml" || fail "template (persistence)"
 render "${REQUIRED[@]}" "${POSTGRES[@]}" >"$out/postgres.yaml" || fail "template (postgres)"
+render "${REQUIRED[@]}" "${WEBHOOK[@]}" >"$out/webhook.yaml" || fail "template (webhook)"
 must_fail() {
   local what=$1 want=$2; shift 2
   if render "$@" >/dev/null 2>"$out/err"; then fail "render should fail: $what"; fi
@@ -79,6 +88,19 @@ must_fail "two replicas on SQLite" "replicaCount 2 needs database.existingSecret
 must_fail "persistence with PostgreSQL" "persistence.enabled is for the SQLite default" "${REQUIRED[@]}" \
   "${POSTGRES[@]}" --set persistence.enabled=true
 must_fail "retention not a duration" "database.retention" "${REQUIRED[@]}" --set database.retention=forever
+must_fail "webhook URL without its signing secret" "audit.webhook.url needs audit.webhook.existingSecret" \
+  "${REQUIRED[@]}" --set audit.webhook.url=https://siem.example.com/rok-bot
+must_fail "webhook without an egress rule" "networkPolicy.webhook.to is required" "${REQUIRED[@]}" \
+  --set audit.webhook.existingSecret=rok-siem
+must_fail "webhook URL with a key in its query" "audit.webhook.url carries a credential" "${REQUIRED[@]}" \
+  "${WEBHOOK[@]}" --set 'audit.webhook.url=https://siem.example.com/hook?token=0b7c1ad4'
+must_fail "webhook URL with a password" "audit.webhook.url carries a credential" "${REQUIRED[@]}" \
+  "${WEBHOOK[@]}" --set 'audit.webhook.url=https://rok:hunter2@siem.example.com/hook'
+must_fail "webhook URL in clear text" "audit.webhook.url must be an https:// URL" "${REQUIRED[@]}" \
+  "${WEBHOOK[@]}" --set audit.webhook.url=http://siem.example.com/hook
+must_fail "a secret as an env var" "extraEnv: ROK_BOT_AUDIT_WEBHOOK_SECRET is a secret" "${REQUIRED[@]}" \
+  --set 'extraEnv[0].name=ROK_BOT_AUDIT_WEBHOOK_SECRET' --set 'extraEnv[0].valueFrom.secretKeyRef.name=bot' \
+  --set 'extraEnv[0].valueFrom.secretKeyRef.key=ROK_BOT_AUDIT_WEBHOOK_SECRET'
 echo "[helm] required values, strict schema and cross-field checks refuse bad values"
 
 # --- 3 + 4. split, validate, check ------------------------------------------------------------------
@@ -86,7 +108,7 @@ echo "[helm] required values, strict schema and cross-field checks refuse bad va
 "$PY" "$ROOT/scripts/helmcheck.py" policy "$out"
 
 for v in $KUBE_VERSIONS; do
-  for r in default example all-on openshift persistence postgres; do
+  for r in default example all-on openshift persistence postgres webhook; do
     if ! "$KV" --strict --quiet -k "$v" "$out/$r.core.yaml" >"$out/kv.log" 2>&1; then
       cat "$out/kv.log" >&2; fail "kubernetes-validate --strict -k $v ($r render)"
     fi

@@ -56,6 +56,9 @@ RULES = [
     {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]},
 ]
 SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "ROK_BOT_SEAL_KEY", "ROK_BOT_DATABASE_URL"}
+# Never an env var either, though not in the chart's own Secret: the SIEM webhook's signing secret.
+SIGNING_VAR = "ROK_BOT_AUDIT_WEBHOOK_SECRET"  # the variable's name, not a value
+WEBHOOK_URL_VAR = "ROK_BOT_AUDIT_WEBHOOK_URL"
 DATA_DIR = "/var/lib/rok-token-bot"
 # The PostgreSQL Secret per render (name, key) and the egress peers expected for it; absent: SQLite.
 DATABASE: dict[str, tuple[str, str, list[Doc]]] = {
@@ -71,11 +74,40 @@ DATABASE: dict[str, tuple[str, str, list[Doc]]] = {
     ),
     "postgres": ("rok-pg-app", "ROK_BOT_DATABASE_URL", [{"ipBlock": {"cidr": "0.0.0.0/0"}}]),
 }
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """What a render must show for the SIEM webhook: the Secret's keys, where the URL comes from, its egress."""
+
+    secret: str
+    signing_key: str
+    url_key: str | None  # the URL is the projected file ROK_BOT_AUDIT_WEBHOOK_URL from this key, or
+    url: str | None  # a plain URL (no credential in it) is the env var ROK_BOT_AUDIT_WEBHOOK_URL
+    to: list[Doc]
+    ports: list[int]
+
+
+# The SIEM webhook per render; absent: no webhook, nothing of it projected, no egress rule for it.
+WEBHOOK: dict[str, Webhook] = {
+    "all-on": Webhook("rok-token-bot-siem", "hmac", "hec-url", None, [{"ipBlock": {"cidr": "10.30.0.0/24"}}], [8088]),
+    "webhook": Webhook(
+        "rok-siem",
+        SIGNING_VAR,
+        None,
+        "https://siem.example.com/rok-bot",
+        [{"ipBlock": {"cidr": "203.0.113.10/32"}}],
+        [443],
+    ),
+}
+# networkPolicy.extraEgress rules per render: the last rules of the policy.
+EXTRA_EGRESS = {"all-on": 1, "openshift": 1}
 # NetworkPolicy egress per render: API server (CIDRs, ports), registry pods (labels, ports).
 NP_API: dict[str, tuple[list[str], list[int]]] = {
     "default": (["0.0.0.0/0"], [443, 6443]),
     "persistence": (["0.0.0.0/0"], [443, 6443]),
     "postgres": (["0.0.0.0/0"], [443, 6443]),
+    "webhook": (["0.0.0.0/0"], [443, 6443]),
     "example": (["10.0.0.0/24"], [6443]),
     "all-on": (["10.0.0.0/24", "172.16.0.1/32"], [443, 6443]),
     "openshift": (["10.0.0.10/32"], [6443]),
@@ -84,6 +116,7 @@ NP_API_SET = {
     "default": False,
     "persistence": False,
     "postgres": False,
+    "webhook": False,
     "example": True,
     "all-on": True,
     "openshift": True,
@@ -92,6 +125,7 @@ NP_REGISTRY: dict[str, tuple[dict[str, str], list[int]]] = {
     "default": ({"app": "rok-registry"}, [443]),
     "persistence": ({"app": "rok-registry"}, [443]),
     "postgres": ({"app": "rok-registry"}, [443]),
+    "webhook": ({"app": "rok-registry"}, [443]),
     "example": ({"app": "rok-registry"}, [8443]),
     "all-on": ({"app.kubernetes.io/name": "rok-registry", "app.kubernetes.io/component": "api"}, [80, 8443]),
     "openshift": ({"app": "rok-registry"}, [443]),
@@ -108,7 +142,7 @@ CONTAINER_HARDENING: Doc = {
 }
 FIXED_IDS = {"runAsUser", "runAsGroup", "fsGroup"}
 # The renders helm.sh writes into OUT_DIR, in the order they are checked.
-RENDERS = ("default", "example", "all-on", "openshift", "persistence", "postgres")
+RENDERS = ("default", "example", "all-on", "openshift", "persistence", "postgres", "webhook")
 REGISTRY_NAMESPACE = {
     "default": "rok-registry",
     "example": "rok-registry",
@@ -116,6 +150,7 @@ REGISTRY_NAMESPACE = {
     "openshift": "rok-registry",
     "persistence": "rok-registry",
     "postgres": "rok-registry",
+    "webhook": "rok-registry",
 }
 # Values whose children the README need not list one by one (plain Kubernetes structures).
 README_OPAQUE = ("resources", "livenessProbe", "readinessProbe", "podSecurityContext", "containerSecurityContext")
@@ -242,7 +277,9 @@ def check_pod(report: Report, name: str, bot: BotPod) -> None:
     check(c["livenessProbe"]["httpGet"]["path"] == "/healthz", f"{name}: liveness path")
     check(c["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{name}: readiness path")
     check(c["ports"] == [{"name": "http", "containerPort": 3000, "protocol": "TCP"}], f"{name}: ports")
-    check(not SECRET_KEYS & set(env), f"{name}: a secret is passed as an env var")
+    check(not (SECRET_KEYS | {SIGNING_VAR}) & set(env), f"{name}: a secret is passed as an env var")
+    from_secrets = [n for n, e in env.items() if "secretKeyRef" in e.get("valueFrom", {})]
+    check(not from_secrets, f"{name}: env vars from a Secret {from_secrets}: secrets are files only")
     check(not c.get("envFrom"), f"{name}: envFrom used")
     check(env["ROK_BOT_SECRETS_DIR"]["value"] == "/etc/rok-token-bot/secrets", f"{name}: secrets dir")
     check("ROK_REGISTRY_URL" in env, f"{name}: ROK_REGISTRY_URL missing")
@@ -300,6 +337,30 @@ def check_state(report: Report, name: str, by: dict[str, Doc], bot: BotPod) -> N
     else:
         check(db_sources == [], f"{name}: a database secret without database.existingSecret")
         check(dep["spec"]["replicas"] == 1, f"{name}: SQLite with {dep['spec']['replicas']} replicas")
+
+
+def check_webhook(report: Report, name: str, bot: BotPod) -> None:
+    """The SIEM webhook: its signing secret (and URL, unless a plain one is given) projected secret files."""
+    check = report.check
+    sources = [
+        s["secret"]
+        for s in bot.volumes["secrets"]["projected"]["sources"]
+        if any(i["path"] in (WEBHOOK_URL_VAR, SIGNING_VAR) for i in s["secret"]["items"])
+    ]
+    url_env = bot.env.get(WEBHOOK_URL_VAR)
+    want = WEBHOOK.get(name)
+    if want is None:
+        check(sources == [] and url_env is None, f"{name}: webhook settings without audit.webhook: {sources} {url_env}")
+        return
+    items = [{"key": want.signing_key, "path": SIGNING_VAR}]
+    if want.url_key:
+        items.insert(0, {"key": want.url_key, "path": WEBHOOK_URL_VAR})
+    check(
+        sources == [{"name": want.secret, "items": items}],
+        f"{name}: the webhook's secrets must be the projected files {items} from {want.secret}: {sources}",
+    )
+    want_env = {"name": WEBHOOK_URL_VAR, "value": want.url} if want.url else None
+    check(url_env == want_env, f"{name}: webhook URL env {url_env}, want {want_env}")
 
 
 def check_config(report: Report, name: str, by: dict[str, Doc], bot: BotPod) -> None:
@@ -403,6 +464,14 @@ def check_network_policy(report: Report, name: str, np: Doc) -> None:
             database_rule == {"to": DATABASE[name][2], "ports": tcp(5432)},
             f"{name}: PostgreSQL egress {database_rule}, want {DATABASE[name][2]} on 5432",
         )
+    # Finding 21.9: the SIEM webhook gets its own rule, after the database's, to the peers and ports given.
+    want_webhook = WEBHOOK.get(name)
+    count = 4 + (name in DATABASE) + (want_webhook is not None) + EXTRA_EGRESS.get(name, 0)
+    check(len(egress) == count, f"{name}: {len(egress)} egress rules, want {count}")
+    if want_webhook is not None and len(egress) > 4 + (name in DATABASE):
+        webhook_rule = egress[4 + (name in DATABASE)]
+        want_rule = {"to": want_webhook.to, "ports": tcp(*want_webhook.ports)}
+        check(webhook_rule == want_rule, f"{name}: webhook egress {webhook_rule}, want {want_rule}")
     check(
         dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
         f"{name}: first egress rule must be DNS on 53 only",
@@ -488,6 +557,7 @@ def check_render(report: Report, name: str, docs: list[Doc]) -> None:
     bot = BotPod.of(by)
     check_pod(report, name, bot)
     check_state(report, name, by, bot)
+    check_webhook(report, name, bot)
     check_config(report, name, by, bot)
     check_test_pod(report, name, by, bot)
     check_secret_and_service(report, name, by)

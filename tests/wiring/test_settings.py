@@ -325,6 +325,34 @@ def test_secrets_are_read_from_files(env: pytest.MonkeyPatch, tmp_path: Path) ->
     assert s.slack_bot_token.get_secret_value() == "xoxb-from-the-environment"
 
 
+def _plain(value: object) -> object:
+    """A setting's clear value, whether the model keeps it as a SecretStr or a str."""
+    reveal = getattr(value, "get_secret_value", None)
+    return reveal() if callable(reveal) else value
+
+
+def test_the_webhook_url_and_signing_secret_are_read_from_files(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The chart mounts audit.webhook's Secret keys as files in the secrets dir, never env vars (issue 21, #9):
+    the URL with its key (Splunk's `?token=`) and the signing secret both come from there; a plain URL may
+    come from the environment (audit.webhook.url) while the secret stays a file."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    url = "https://splunk.example.com:8088/services/collector/raw?token=0b7c1ad4-5b0e-4a8e-9d7e-3c1f2a4b5c6d"
+    signing = "webhook-signing-secret-from-a-file"
+    (secrets / "ROK_BOT_AUDIT_WEBHOOK_URL").write_text(url + "\n")
+    (secrets / "ROK_BOT_AUDIT_WEBHOOK_SECRET").write_text(signing + "\n")
+    env.setenv("ROK_BOT_SECRETS_DIR", str(secrets))
+    s = load_settings()
+    assert _plain(s.audit_webhook_url) == url
+    assert s.audit_webhook_secret is not None and s.audit_webhook_secret.get_secret_value() == signing
+    assert s.audit_sinks == ("webhook",)
+    assert signing in s.secrets()
+    env.setenv("ROK_BOT_AUDIT_WEBHOOK_URL", "https://siem.example.com/rok-bot")
+    s = load_settings()
+    assert _plain(s.audit_webhook_url) == "https://siem.example.com/rok-bot"
+    assert s.audit_webhook_secret is not None and s.audit_webhook_secret.get_secret_value() == signing
+
+
 def test_a_missing_secrets_dir_is_not_an_error(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     env.setenv("ROK_BOT_SECRETS_DIR", str(tmp_path / "absent"))
     assert load_settings().slack_bot_token is None

@@ -102,6 +102,8 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- if and .Values.persistence.enabled .Values.database.existingSecret }}
 {{- fail "persistence.enabled is for the SQLite default: with database.existingSecret the state is in PostgreSQL, so turn persistence off" }}
 {{- end }}
+{{- include "rok-token-bot.validateWebhook" . }}
+{{- include "rok-token-bot.validateExtraEnv" . }}
 {{- if not .Values.slack.existingSecret }}
 {{- $_ := required "slack.botToken is required (or name a Secret in slack.existingSecret)" .Values.slack.botToken }}
 {{- $_ := required "slack.sealKey is required (or name a Secret in slack.existingSecret)" .Values.slack.sealKey }}
@@ -109,6 +111,39 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- $_ := required "slack.appToken is required in socket mode (or name a Secret in slack.existingSecret)" .Values.slack.appToken }}
 {{- else }}
 {{- $_ := required "slack.signingSecret is required in http mode (or name a Secret in slack.existingSecret)" .Values.slack.signingSecret }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The SIEM webhook (audit.webhook): its signing secret always comes from a Secret (the bot refuses a URL
+     without one); a URL given in values must hold no credential; under the NetworkPolicy it needs a route. */}}
+{{- define "rok-token-bot.validateWebhook" -}}
+{{- $wh := .Values.audit.webhook }}
+{{- if and $wh.url (not $wh.existingSecret) }}
+{{- fail "audit.webhook.url needs audit.webhook.existingSecret: the bot signs every record with ROK_BOT_AUDIT_WEBHOOK_SECRET (16+ characters), mounted from that Secret's audit.webhook.signingSecretKey" }}
+{{- end }}
+{{- with $wh.url }}
+{{- $u := urlParse . }}
+{{- if ne $u.scheme "https" }}
+{{- fail "audit.webhook.url must be an https:// URL: audit records would cross the network in clear text" }}
+{{- end }}
+{{- if or $u.userinfo $u.query }}
+{{- fail "audit.webhook.url carries a credential (user:password@ or a ?query such as Splunk's ?token=): values are not secret; put the whole URL in the Secret audit.webhook.existingSecret under audit.webhook.urlKey and leave audit.webhook.url empty" }}
+{{- end }}
+{{- end }}
+{{- if and $wh.existingSecret .Values.networkPolicy.enabled (not .Values.networkPolicy.webhook.to) }}
+{{- fail "networkPolicy.webhook.to is required with audit.webhook, or the NetworkPolicy blocks the SIEM: list its address, e.g. --set networkPolicy.webhook.to[0].ipBlock.cidr=203.0.113.10/32, and its port in networkPolicy.webhook.ports (NetworkPolicy cannot match host names)" }}
+{{- end }}
+{{- end }}
+
+{{/* Secrets are files, never env vars: extraEnv may not carry one of the bot's secret settings. */}}
+{{- define "rok-token-bot.validateExtraEnv" -}}
+{{- range .Values.extraEnv }}
+{{- if has .name (list "ROK_BOT_AUDIT_WEBHOOK_SECRET" "ROK_BOT_AUDIT_WEBHOOK_URL") }}
+{{- fail (printf "extraEnv: %s is a secret: set audit.webhook (existingSecret, and url or urlKey), which mounts it as a file and opens the webhook's egress rule" .name) }}
+{{- end }}
+{{- if has .name (list "SLACK_BOT_TOKEN" "SLACK_SIGNING_SECRET" "SLACK_APP_TOKEN" "ROK_BOT_SEAL_KEY" "ROK_BOT_DATABASE_URL") }}
+{{- fail (printf "extraEnv: %s is a secret: put it in slack.existingSecret (database.existingSecret for the database URL), mounted as a file" .name) }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -184,6 +219,11 @@ app.kubernetes.io/part-of: rok-token-bot
 - name: ROK_BOT_SUPPORT_CONTACT
   value: {{ . | quote }}
 {{- end }}
+{{- if and .Values.audit.webhook.existingSecret .Values.audit.webhook.url }}
+# A webhook URL without a credential in it (the chart checks); a URL with one is a file from the Secret.
+- name: ROK_BOT_AUDIT_WEBHOOK_URL
+  value: {{ .Values.audit.webhook.url | quote }}
+{{- end }}
 - name: ROK_BOT_DATA_DIR
   value: {{ include "rok-token-bot.dataDir" . | quote }}
 - name: ROK_BOT_RETENTION
@@ -254,6 +294,20 @@ app.kubernetes.io/part-of: rok-token-bot
           items:
             - key: {{ $.Values.database.secretKey }}
               path: ROK_BOT_DATABASE_URL
+      {{- end }}
+      {{- with .Values.audit.webhook }}
+      {{- if .existingSecret }}
+      # The SIEM webhook's signing secret and, unless audit.webhook.url gives a plain one, its URL.
+      - secret:
+          name: {{ .existingSecret }}
+          items:
+            {{- if not .url }}
+            - key: {{ .urlKey }}
+              path: ROK_BOT_AUDIT_WEBHOOK_URL
+            {{- end }}
+            - key: {{ .signingSecretKey }}
+              path: ROK_BOT_AUDIT_WEBHOOK_SECRET
+      {{- end }}
       {{- end }}
       {{- if eq .Values.slack.mode "socket" }}
       # The signing secret is unused in socket mode: mounted when present, not required.
