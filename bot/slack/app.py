@@ -18,7 +18,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.domain.audit import Origin
-from bot.domain.command import split_command
+from bot.domain.command import split_command, wants_help
 from bot.domain.durations import format_duration
 from bot.domain.errors import AccessDenied, LimitExceeded, RokBotError, UsageError
 from bot.domain.models import RequestContext
@@ -51,7 +51,6 @@ from bot.usecases import (
 
 log = logging.getLogger(__name__)
 
-HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
 
 # Correlation IDs, not secrets: a PRNG keeps a syscall (and a GIL hand-off under load) off the ack path.
 _ids = random.Random()  # noqa: S311  # nosec B311
@@ -166,7 +165,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             ack()
             bot.run("list", ctx, lambda: list_tokens(bot.ports, ctx))
             return
-        if text.lower() in HELP_WORDS or (text and not (text[0].isdigit() or text[0] in "+-.")):
+        if wants_help(text):
             ack()
             bot.run("help", ctx, lambda: help_for(bot.ports, ctx))
             return

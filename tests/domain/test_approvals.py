@@ -13,7 +13,7 @@ from bot.domain.approvals import (
     duration_choices,
     new_request_id,
 )
-from bot.domain.command import split_command
+from bot.domain.command import split_command, wants_help
 from bot.domain.durations import leading_duration
 from bot.domain.errors import NotAnApprover, UsageError
 from bot.domain.policy import ApprovalRules
@@ -73,6 +73,12 @@ def test_ids_are_random() -> None:
         ("2h --BREAK-GLASS", "2h", "", True),
         ("2h db down --break-glass incident 4711", "2h", "db down incident 4711", True),
         ("3x please", "3x please", "", False),  # not a duration: the whole text is named in the refusal
+        # The flag first (as people type in an incident): the duration after it is still the duration.
+        ("--break-glass 2h incident 4711", "2h", "incident 4711", True),
+        ("\u2014break-glass 2h incident 4711", "2h", "incident 4711", True),  # macOS/Slack's em dash
+        ("\u2013break-glass 1h 30m db down", "1h 30m", "db down", True),  # an en dash
+        ("--break-glass incident 4711", "", "incident 4711", True),  # no duration: the default
+        ("--break-glass 3x incident", "3x incident", "", True),  # a typo is refused, not taken as a reason
     ],
 )
 def test_the_command_splits_into_duration_reason_and_break_glass(
@@ -80,6 +86,24 @@ def test_the_command_splits_into_duration_reason_and_break_glass(
 ) -> None:
     parsed = split_command(text)
     assert (parsed.duration, parsed.reason, parsed.break_glass) == (duration, reason, glass)
+
+
+@pytest.mark.parametrize(
+    ("text", "help_"),
+    [
+        ("help", True),
+        ("?", True),
+        ("hello there", True),
+        ("", False),
+        ("24h", False),
+        ("-1h", False),  # refused as a duration, not explained
+        ("--break-glass 2h incident", False),
+        ("\u2014break-glass 2h incident", False),  # Slack's autocorrected flag is no help request
+        ("\u2013Break-Glass 2h incident", False),
+    ],
+)
+def test_help_is_a_help_word_or_text_starting_with_neither_a_duration_nor_the_flag(text: str, help_: bool) -> None:
+    assert wants_help(text) is help_
 
 
 def test_the_leading_duration_is_the_longest_run_of_words_that_parses() -> None:

@@ -261,3 +261,13 @@ def test_break_glass_by_a_non_member_or_without_a_reason_is_refused(box: Sandbox
     refusals = " ".join(ln.facts for ln in box.audit_lines("refused"))
     assert "may not use break-glass" in refusals
     assert len(box.rok.minted) == minted and len(box.approval_posts()) == posts
+
+
+def test_break_glass_flag_first_with_an_em_dash_mints_the_duration_typed_after_it(box: Sandbox) -> None:
+    """`—break-glass 3h incident 4713`: Slack's autocorrected flag first is break-glass, not a help request,
+    and the 3h after it is the token's duration (not the 24h default, refused above the 4h limit)."""
+    tokens = len(box.private_messages("U0JDOE2"))
+    _, ack, _ = box.slash("U0JDOE2", "\u2014break-glass 3h incident 4713")
+    assert ack is not None and "Checking your break-glass request for a 3h token" in ack["text"]
+    reply = box.wait_private("U0JDOE2", count=tokens + 1)[-1]
+    assert reply.token is not None and _mints(box, "jdoe2")[-1] == 3 * 3600
