@@ -17,6 +17,7 @@ from bot.domain.policy import Policy, PolicyError, load_policy
 from bot.domain.ports import (
     ApprovalBoard,
     AuditLog,
+    BreakGlassAlarm,
     Ledger,
     Minter,
     OnceClaims,
@@ -143,6 +144,7 @@ def build_ports(
     surfaces: Surfaces | None = None,
     pending: PendingRequests | None = None,
     board: ApprovalBoard | None = None,
+    alarm: BreakGlassAlarm | None = None,
 ) -> Ports:
     """The use cases' ports: identity and policy from settings, around the given adapters (real or fake)."""
     from bot.adapters.quota import MemoryQuota
@@ -180,6 +182,7 @@ def build_ports(
         remind_before=settings.remind_before,
         pending=pending,
         board=board,
+        alarm=alarm,
     )
 
 

@@ -162,6 +162,19 @@ def build_upkeep(
     return Upkeep(clock, loops)
 
 
+def alarm_channel(policy: Policy, settings: Settings) -> str:
+    """Where break-glass is announced: the approvals channel, else the audit channel; neither refuses to start,
+    since a break-glass token nobody is told about at once defeats the point of making it loud."""
+    if policy.approvals is not None:
+        return policy.approvals.channel
+    if settings.audit_channel:
+        return settings.audit_channel
+    raise SettingsError(
+        "ROK_BOT_POLICY: break_glass needs a channel for its loud notice: "
+        "set ROK_BOT_AUDIT_CHANNEL or add an approvals section (or remove break_glass)"
+    )
+
+
 def build_slack_bot(
     settings: Settings, *, client: WebClient, workspace: Workspace, clock: Clock, policy: Policy | None = None
 ) -> SlackBot:
@@ -185,6 +198,7 @@ def build_slack_bot(
 
     settings.require_slack()
     policy = policy or build_policy(settings)
+    glass_channel = alarm_channel(policy, settings) if policy.break_glass is not None else None
     store = build_store(settings)
     engine = build_engine(settings, clock=clock)
     holder = replica_id()
@@ -223,6 +237,11 @@ def build_slack_bot(
         from bot.slack.approvals import SlackApprovalBoard
 
         board = SlackApprovalBoard(client, rules=policy.approvals, replies=replies, minimum=policy.everyone.min)
+    alarm = None
+    if glass_channel is not None:
+        from bot.slack.alarm import SlackBreakGlassAlarm
+
+        alarm = SlackBreakGlassAlarm(client, channel=glass_channel)
     ports = build_ports(
         settings,
         engine=engine.engine,
@@ -239,6 +258,7 @@ def build_slack_bot(
         surfaces=SlackSurfaces(client, replies=replies),
         pending=store.approvals,
         board=board,
+        alarm=alarm,
     )
 
     # A job that escapes its use case (a bug) still reaches the one reporter.

@@ -369,8 +369,13 @@ class ApprovalBoard(Protocol):
         """Show a decided or lapsed request's outcome in its message (buttons gone) and tell the requester."""
         ...
 
+
+class BreakGlassAlarm(Protocol):
+    """Where a break-glass token is announced loudly (`@here`): the approvals channel, or the audit channel
+    when there is none. Slack errors are logged and counted, never raised (the token is delivered already)."""
+
     def announce(self, event: AuditEvent) -> None:
-        """A loud notice of a break-glass token in the approvals channel."""
+        """A loud notice of a break-glass token: who, for whom, how long, why; never the token."""
         ...
 
 

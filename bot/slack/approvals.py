@@ -17,7 +17,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block
 
 from bot.domain.approvals import PendingRequest
-from bot.domain.audit import AuditEvent
 from bot.domain.models import RequestContext
 from bot.domain.policy import ApprovalRules
 from bot.runtime import metrics
@@ -26,7 +25,6 @@ from bot.slack.blocks import (
     approval_outcome_notice,
     approval_request_message,
     approval_submitted_notice,
-    break_glass_notice,
 )
 from bot.slack.replies import SlackReplies
 
@@ -66,11 +64,6 @@ class SlackApprovalBoard:
                 lambda: self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks),
             )
         self._replies.direct(request.user_id, *approval_outcome_notice(request, issued=issued))
-
-    def announce(self, event: AuditEvent) -> None:
-        """A loud notice of a break-glass token in the approvals channel."""
-        text, blocks = break_glass_notice(event)
-        self._call("chat.postMessage", lambda: self._post(text, blocks))
 
     def _post(self, text: str, blocks: list[Block]) -> dict[str, object]:
         answer = self._client.chat_postMessage(

@@ -282,7 +282,8 @@ def approval_outcome_notice(request: PendingRequest, *, issued: bool | None) -> 
 
 
 def break_glass_notice(event: AuditEvent) -> tuple[str, list[Block]]:
-    """The loud notice of a break-glass token in the approvals channel: who, for whom, how long, why."""
+    """The loud notice of a break-glass token (the approvals channel, else the audit channel): who, for whom,
+    how long, why."""
     expires = f", expires {slack_date(event.expires_at)}" if event.expires_at is not None else ""
     why = escape(event.reason or "no reason given")
     duration = format_duration(event.duration_seconds or 0)

@@ -22,6 +22,7 @@ from bot.domain.policy import Policy, UserLimits
 from bot.domain.ports import (
     ApprovalBoard,
     AuditLog,
+    BreakGlassAlarm,
     Ledger,
     Minter,
     OnceClaims,
@@ -75,6 +76,8 @@ class Ports:
     # Approvals (when the policy has them): the pending requests and the approvals channel.
     pending: PendingRequests | None = None
     board: ApprovalBoard | None = None
+    # Break-glass's loud notice (the approvals channel, else the audit channel); None where there is none.
+    alarm: BreakGlassAlarm | None = None
 
 
 def new_checks(clock: Clock) -> RecentChecks[tuple[str, str], VerifyResult]:

@@ -120,8 +120,8 @@ def _delivered(p: Ports, req: IssueRequest, place: QuotaPlace, facts: Facts, min
     try:
         place.settle(status=TokenStatus.ISSUED, minted=minted, event=event)
         metrics.REQUESTS.labels("issue", outcome).inc()
-        if req.break_glass and p.board is not None:
-            p.board.announce(event)  # loud: the approvals channel sees it too, not only the audit channel
+        if req.break_glass and p.alarm is not None:
+            p.alarm.announce(event)  # loud: an @here in a channel people watch, not only an audit line
     except Exception as exc:
         log.error(
             "after delivery: the token was not settled or announced",

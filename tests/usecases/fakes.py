@@ -306,6 +306,7 @@ def world(
         contact="#help",
         pending=pending,
         board=board,
+        alarm=board,  # the approvals channel gets the break-glass notice, as on Slack
         clock=clock,
     )
     return World(ports, directory, replies, audit, engine, clock, pending, board)
