@@ -99,6 +99,7 @@ class _Fault:
     http_status: int
     retry_after: int | None
     remaining: int | None
+    after: int = 0  # calls answered normally before the fault starts
 
 
 @dataclass
@@ -433,12 +434,14 @@ class FakeSlack(FakeServer):
         http_status: int = 200,
         retry_after: int | None = None,
         times: int | None = None,
+        after: int = 0,
     ) -> None:
-        """Make the next `times` calls (None: all) to `method` answer `{"ok": false, "error": error}`."""
+        """Make the next `times` calls (None: all) to `method` answer `{"ok": false, "error": error}`, once
+        `after` calls were answered normally (a rate limit that starts part-way through a burst)."""
         if http_status == 429 and retry_after is None:
             retry_after = 1
         with self._lock:
-            self._faults[method] = _Fault(error, http_status, retry_after, times)
+            self._faults[method] = _Fault(error, http_status, retry_after, times, after)
 
     def fail_responses(self, http_status: int = 500, *, times: int | None = None) -> None:
         """Make the next `times` (None: all) response_url POSTs fail with `http_status`."""
@@ -457,6 +460,9 @@ class FakeSlack(FakeServer):
     def _take(fault: _Fault | None) -> tuple[_Fault | None, bool]:
         """Consume one use of a fault; the flag says whether it is now exhausted."""
         if fault is None:
+            return None, False
+        if fault.after > 0:
+            fault.after -= 1
             return None, False
         if fault.remaining is None:
             return fault, False

@@ -18,7 +18,7 @@ from bot.bootstrap.core import build_engine, build_policy, build_ports, build_st
 from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.identity import Workspace
 from bot.domain.ledger import QuotaRule
-from bot.domain.lifecycle import sweep_interval
+from bot.domain.lifecycle import ReminderPace, sweep_interval
 from bot.domain.policy import Policy
 from bot.runtime.clock import Clock
 from bot.runtime.upkeep import Loop, Upkeep
@@ -156,9 +156,11 @@ def build_upkeep(
     if retries is not None:
         loops.append(Loop(RETRY_LOOP, RETRY_SECONDS, retries.retry_due, at_start=False))
     # Every replica sweeps the ledger every few seconds; its claim lets one of them remind each token once.
+    # The pace keeps this replica's rounds off Slack until a 429's Retry-After has passed.
     interval = sweep_interval(settings.remind_before, ports.policy.absolute_min)
     if interval > 0:
-        loops.append(Loop("reminders", interval, lambda: send_reminders(ports)))
+        pace = ReminderPace()
+        loops.append(Loop("reminders", interval, lambda: send_reminders(ports, pace=pace)))
     return Upkeep(clock, loops)
 
 

@@ -8,6 +8,7 @@ characters of its UUID, which the audit channel and the admin CLI show in full.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -136,6 +137,44 @@ class Posted:
 
     channel: str
     ts: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """Slack did not take a reminder now and nothing was posted (429, a 5xx, unreachable): release its claim
+    and try again on a later round, not before `retry_after` seconds when Slack said how long to wait."""
+
+    retry_after: float | None = None
+
+
+# Retry-After as Slack (or a proxy in front of it) sends it is obeyed within these bounds: a gateway's
+# `86400` would park every reminder past its token's expiry, a `0` would hammer Slack.
+RETRY_AFTER_MIN = 1.0
+RETRY_AFTER_MAX = 300.0
+
+
+def retry_after_seconds(value: object) -> float | None:
+    """A Retry-After header's seconds, clamped to 1-300 s; None when it is absent or not a finite number."""
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, RETRY_AFTER_MIN), RETRY_AFTER_MAX)
+
+
+@dataclass
+class ReminderPace:
+    """When the next reminder round may call Slack: after a 429, not before its Retry-After (one per replica)."""
+
+    not_before: datetime | None = None
+
+    def ready(self, now: datetime) -> bool:
+        return self.not_before is None or now >= self.not_before
+
+    def wait(self, now: datetime, seconds: float | None) -> None:
+        self.not_before = now + timedelta(seconds=seconds) if seconds else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
-from bot.domain.lifecycle import HomeView, Posted, Reminder, TokenForm, TokenList
+from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, VerifyResult
 from bot.domain.secret import Token
 
@@ -121,8 +121,9 @@ class Surfaces(Protocol):
         """The user's live tokens, privately."""
         ...
 
-    def remind(self, reminder: Reminder) -> Posted | None:
-        """A persistent message in the user's DM with the bot: the token expires soon, Renew or Dismiss."""
+    def remind(self, reminder: Reminder) -> Posted | Deferred | None:
+        """A persistent message in the user's DM with the bot: the token expires soon, Renew or Dismiss.
+        `Deferred` when Slack could not take it now (nothing posted: try again), None when it refused it."""
         ...
 
     def renewed(self, posted: Posted, *, old: Reminder, new_uuid: str | None, new_expires_at: datetime) -> None:
@@ -273,6 +274,11 @@ class Ledger(Protocol):
 
     def reminder_posted(self, entry_id: int, *, channel: str, ts: str) -> None:
         """Where the row's reminder message lives, so a renewal or a dismissal can edit it."""
+        ...
+
+    def release_reminder(self, entry_id: int) -> None:
+        """Undo this caller's claim of a reminder Slack did not post (rate limited, down): a later round,
+        on any replica, claims it again. A row whose reminder was posted is left alone."""
         ...
 
 

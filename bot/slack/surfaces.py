@@ -16,7 +16,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.domain.lifecycle import HomeView, Posted, Reminder, TokenForm, TokenList
+from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList, retry_after_seconds
 from bot.domain.models import RequestContext
 from bot.runtime import metrics
 from bot.slack.replies import SlackReplies
@@ -44,17 +44,24 @@ class SlackSurfaces:
         if ctx.reply_to:
             self._replies.respond(ctx.reply_to, *list_message(tokens))
 
-    def remind(self, reminder: Reminder) -> Posted | None:
-        found: list[Posted] = []
-
-        def post() -> Any:
+    def remind(self, reminder: Reminder) -> Posted | Deferred | None:
+        """Post the reminder; `Deferred` when Slack could not take it now (429, 5xx, unreachable: slack_sdk's
+        retries are spent and nothing was posted), None when Slack refused it (logged and counted)."""
+        method = "conversations.open"
+        try:
             channel = self._client.conversations_open(users=reminder.user_id)["channel"]["id"]
             text, blocks = reminder_message(reminder)
+            method = "chat.postMessage"
             answer = self._client.chat_postMessage(channel=channel, text=text, blocks=blocks)
-            found.append(Posted(str(answer["channel"]), str(answer["ts"])))
-            return answer
-
-        return found[0] if self._call("chat.postMessage", post) and found else None
+        except SlackApiError as exc:
+            status = int(getattr(exc.response, "status_code", 200) or 200)
+            deferred = status == 429 or status >= 500
+            self._failed(method, str(exc.response.get("error", "unknown")), deferred=deferred)
+            return Deferred(_retry_after(exc.response.headers)) if deferred else None
+        except (SlackClientError, OSError) as exc:
+            self._failed(method, type(exc).__name__, deferred=True)
+            return Deferred()
+        return Posted(str(answer["channel"]), str(answer["ts"]))
 
     def renewed(self, posted: Posted, *, old: Reminder, new_uuid: str | None, new_expires_at: datetime) -> None:
         text, blocks = renewed_message(old, new_uuid=new_uuid, new_expires_at=new_expires_at)
@@ -71,6 +78,12 @@ class SlackSurfaces:
         )
 
     @staticmethod
+    def _failed(method: str, error: str, *, deferred: bool) -> None:
+        metrics.SLACK_API_ERRORS.labels(method, error).inc()
+        said = "Slack could not take a reminder now" if deferred else "Slack refused a call"
+        log.warning(said, extra={"method": method, "error": error})
+
+    @staticmethod
     def _call(method: str, call: Callable[[], Any]) -> bool:
         """Run one Slack call; False (logged and counted by method and error) when Slack or the network failed."""
         try:
@@ -85,3 +98,11 @@ class SlackSurfaces:
             log.warning("Slack call failed", extra={"method": method, "error": type(exc).__name__})
             return False
         return True
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The Retry-After of a Slack answer, in seconds within bounds; None when it has none that parses."""
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() == "retry-after":
+            return retry_after_seconds(value[0] if isinstance(value, list) and value else value)
+    return None

@@ -232,6 +232,16 @@ class SqlLedger:
                 .values(reminder_channel=channel[:32], reminder_ts=ts[:32])
             )
 
+    def release_reminder(self, entry_id: int) -> None:
+        """Undo a claim whose reminder was not posted, so the next sweep claims it again."""
+        c = ledger.c
+        with writing(self._engine) as conn:
+            conn.execute(
+                sa.update(ledger)
+                .where(c.id == entry_id, c.reminded_at.is_not(None), c.reminder_ts.is_(None))
+                .values(reminded_at=None)
+            )
+
     def sweep(self, *, now: datetime, older_than: timedelta = STALE_AFTER) -> int:
         """Settle rows a crash left behind past `older_than`, each audited once: `reserved` (the bot stopped
         during the mint) becomes `possibly_minted`; `minted` (it stopped after the mint, or its settle never

@@ -7,12 +7,13 @@ its ledger row names the row it renews, so each token is renewed once, whichever
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from bot.domain.approvals import PendingRequest
 from bot.domain.audit import AuditEvent, Origin, Outcome
 from bot.domain.errors import RenewRefused
-from bot.domain.ledger import TokenStatus
-from bot.domain.lifecycle import Posted, Reminder, already_renewed, reminder_due_at
+from bot.domain.ledger import LedgerEntry, TokenStatus
+from bot.domain.lifecycle import Deferred, Posted, Reminder, ReminderPace, already_renewed, reminder_due_at
 from bot.domain.models import RequestContext
 from bot.runtime import metrics
 from bot.usecases.context import Facts, Ports, first_time, log, report_failure
@@ -86,16 +87,20 @@ def dismiss_reminder(p: Ports, ctx: RequestContext, entry_id: int | None) -> boo
         return False
 
 
-def send_reminders(p: Ports, *, limit: int = 500) -> int:
+def send_reminders(p: Ports, *, limit: int = 500, pace: ReminderPace | None = None) -> int:
     """One sweep: remind each owner of a token about to expire, once, whichever replica sweeps; audited.
 
-    A row is claimed in the ledger before its message is posted (at most once: a post that fails is logged,
-    counted and audited, not retried), and only while the token is live and not renewed.
+    A row is claimed in the ledger before its message is posted, and only while the token is live and not
+    renewed. When Slack does not take a reminder now (a 429, a 5xx, unreachable) nothing was posted: the
+    claim is released for a later round and this round stops, and with a `pace` no round calls Slack again
+    before the Retry-After Slack asked for. A reminder Slack refuses outright is audited and not retried.
     """
     lead = p.remind_before
     if lead <= 0 or p.ledger is None or p.surfaces is None:
         return 0
     now = p.clock.now()
+    if pace is not None and not pace.ready(now):
+        return 0
     sent = 0
     for entry in p.ledger.due_reminders(now=now, lead=lead, limit=limit):
         due = reminder_due_at(entry, lead)
@@ -104,25 +109,37 @@ def send_reminders(p: Ports, *, limit: int = 500) -> int:
         if not p.ledger.claim_reminder(entry.id, now=now):
             continue  # another replica took it, or it was renewed meanwhile
         posted = p.surfaces.remind(Reminder.of(entry, now=now))
+        if isinstance(posted, Deferred):
+            p.ledger.release_reminder(entry.id)
+            log.info("reminder deferred", extra={"entry": entry.id, "retry_after": posted.retry_after})
+            metrics.REQUESTS.labels("remind", "deferred").inc()
+            if pace is not None:
+                pace.wait(now, posted.retry_after)
+            break  # Slack says wait (or is down): the rest of the round waits too
         if posted is not None:
             p.ledger.reminder_posted(entry.id, channel=posted.channel, ts=posted.ts)
             sent += 1
-        extra = {"token_uuid": entry.token_uuid, "entry": entry.id, "posted": posted is not None}
-        log.info("reminder sent" if posted else "reminder not delivered", extra=extra)
-        metrics.REQUESTS.labels("remind", "sent" if posted else "failed").inc()
-        p.audit.record(
-            AuditEvent(
-                outcome=Outcome.REMINDED,
-                request_id=entry.request_id,
-                slack_user=entry.slack_user,
-                username=entry.rok_user,
-                duration_seconds=entry.duration_seconds,
-                expires_at=entry.expires_at,
-                token_uuid=entry.token_uuid,
-                reason=None if posted else "the reminder could not be posted to the user",
-                command="remind",
-                origin=str(Origin.SYSTEM),
-                occurred_at=now,
-            )
-        )
+        _reminded(p, entry, posted=posted is not None, now=now)
     return sent
+
+
+def _reminded(p: Ports, entry: LedgerEntry, *, posted: bool, now: datetime) -> None:
+    """Log, count and audit one reminder that was posted, or that Slack refused for good."""
+    extra = {"token_uuid": entry.token_uuid, "entry": entry.id, "posted": posted}
+    log.info("reminder sent" if posted else "reminder not delivered", extra=extra)
+    metrics.REQUESTS.labels("remind", "sent" if posted else "failed").inc()
+    p.audit.record(
+        AuditEvent(
+            outcome=Outcome.REMINDED,
+            request_id=entry.request_id,
+            slack_user=entry.slack_user,
+            username=entry.rok_user,
+            duration_seconds=entry.duration_seconds,
+            expires_at=entry.expires_at,
+            token_uuid=entry.token_uuid,
+            reason=None if posted else "the reminder could not be posted to the user",
+            command="remind",
+            origin=str(Origin.SYSTEM),
+            occurred_at=now,
+        )
+    )

@@ -160,3 +160,18 @@ def test_a_minted_row_keeps_the_uuid_before_delivery_and_its_writes_are_safe_to_
     assert entry is not None and entry.status is TokenStatus.ISSUED and entry.token_uuid == uuid
     assert _outcomes(ledger) == ["issued"]
     assert [r.id for r in ledger.tokens(TokenQuery(active_at=T0))] == [place.id]
+
+
+def test_a_released_reminder_is_due_and_claimed_again_but_a_posted_one_stays_claimed(ledger: Ledger) -> None:
+    mine = _issue(ledger, at=T0)
+    now = T0 + timedelta(minutes=50)
+    assert ledger.claim_reminder(mine, now=now) is True
+    ledger.release_reminder(mine)  # Slack answered 429: nothing was posted
+    assert [e.id for e in ledger.due_reminders(now=now, lead=15 * 60, limit=10)] == [mine]
+    later = now + timedelta(minutes=1)
+    assert ledger.claim_reminder(mine, now=later) is True
+    ledger.reminder_posted(mine, channel="D1", ts="1.000002")
+    ledger.release_reminder(mine)  # a late release never undoes a posted reminder
+    entry = ledger.entry(mine)
+    assert entry is not None and entry.reminded_at == later and entry.reminder_ts == "1.000002"
+    assert ledger.due_reminders(now=later, lead=15 * 60, limit=10) == []

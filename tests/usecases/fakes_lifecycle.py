@@ -18,7 +18,16 @@ from bot.adapters.retries import PendingWrites
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import RenewRefused
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
-from bot.domain.lifecycle import HomeView, Posted, Reminder, TokenForm, TokenList, already_renewed
+from bot.domain.lifecycle import (
+    Deferred,
+    HomeView,
+    Posted,
+    Reminder,
+    ReminderPace,
+    TokenForm,
+    TokenList,
+    already_renewed,
+)
 from bot.domain.models import RequestContext
 from bot.domain.ports import Reservation, TokenQuery
 from bot.store.errors import StoreUnreachable
@@ -148,6 +157,11 @@ class FakeLedger:
     def reminder_posted(self, entry_id: int, *, channel: str, ts: str) -> None:
         self._update(entry_id, reminder_channel=channel, reminder_ts=ts)
 
+    def release_reminder(self, entry_id: int) -> None:
+        row = self.entry(entry_id)
+        if row is not None and row.reminder_ts is None:
+            self._update(entry_id, reminded_at=None)
+
     # -- helpers for the tests
 
     def _blink(self, write: str) -> None:
@@ -206,6 +220,8 @@ class FakeSurfaces:
     edits: list[tuple[str, Posted, str | None]] = field(default_factory=list)
     open_ok: bool = True
     post_ok: bool = True
+    # Answers Slack gives the next reminders before it posts again: a Deferred each (a 429 or an outage).
+    deferrals: list[Deferred] = field(default_factory=list)
 
     def publish_home(self, home: HomeView) -> bool:
         self.homes.append(home)
@@ -218,7 +234,9 @@ class FakeSurfaces:
     def token_list(self, ctx: RequestContext, tokens: TokenList) -> None:
         self.lists.append((ctx, tokens))
 
-    def remind(self, reminder: Reminder) -> Posted | None:
+    def remind(self, reminder: Reminder) -> Posted | Deferred | None:
+        if self.deferrals:
+            return self.deferrals.pop(0)  # nothing posted
         self.reminders.append(reminder)
         return Posted("D0JDOE", f"1700000000.{len(self.reminders):06d}") if self.post_ok else None
 
@@ -251,10 +269,10 @@ class LifeWorld:
         """Move the world's clock forward to `when`."""
         self.base.clock.advance((when - self.base.clock.now()).total_seconds())
 
-    def remind_at(self, when: datetime) -> int:
+    def remind_at(self, when: datetime, *, pace: ReminderPace | None = None) -> int:
         """One reminder sweep at `when` (the clock moved there first): how many were sent."""
         self.at(when)
-        return send_reminders(self.ports)
+        return send_reminders(self.ports, pace=pace)
 
 
 def life_world(*, remind_before: int = 3600, policy: dict[str, Any] | None = None) -> LifeWorld:

@@ -16,9 +16,12 @@ from bot.domain.ledger import LedgerEntry, TokenStatus
 from bot.domain.lifecycle import (
     HOME_EXPIRED_CAP,
     HOME_LIVE_CAP,
+    Deferred,
+    ReminderPace,
     presets_for,
     reminder_due_at,
     reminder_lead,
+    retry_after_seconds,
     sweep_interval,
 )
 from bot.domain.models import Limits
@@ -323,6 +326,34 @@ def test_a_reminder_slack_refused_is_claimed_anyway_logged_and_audited() -> None
     assert w.remind_at(now + timedelta(minutes=1)) == 0
     assert len(w.surfaces.reminders) == 1  # at most once: never a second message
     assert w.base.audit.events[-1].reason == "the reminder could not be posted to the user"
+
+
+def test_a_reminder_slack_could_not_take_is_released_and_sent_once_on_a_later_round() -> None:
+    """A 429 (or a 5xx, or Slack unreachable) posted nothing: the claim is released, the round stops there,
+    and with a pace no round calls Slack before the Retry-After; then each reminder goes exactly once."""
+    w = life_world()
+    entries = [_issue(w, 86400, rid=f"r{n}") for n in range(4)]
+    due = max(e.expires_at for e in entries if e.expires_at is not None) - timedelta(minutes=30)
+    pace = ReminderPace()
+    w.surfaces.deferrals = [Deferred(retry_after=None), Deferred(retry_after=60.0)]
+    assert w.remind_at(due, pace=pace) == 0  # an outage: released, the round stops, the next one tries again
+    assert all(w.ledger.entry(e.id).reminded_at is None for e in entries)  # type: ignore[union-attr]
+    assert w.remind_at(due + timedelta(seconds=15), pace=pace) == 0  # a 429 with Retry-After: 60
+    assert w.remind_at(due + timedelta(seconds=60), pace=pace) == 0  # paced: Slack is not called at all
+    assert w.surfaces.reminders == []
+    assert w.remind_at(due + timedelta(seconds=76), pace=pace) == 4
+    assert w.remind_at(due + timedelta(seconds=90), pace=pace) == 0
+    assert sorted(r.entry_id for r in w.surfaces.reminders) == sorted(e.id for e in entries)  # once each
+    reminded = [e for e in w.base.audit.events if e.outcome == Outcome.REMINDED]
+    assert len(reminded) == 4 and all(e.reason is None for e in reminded)  # a deferral is no failure
+
+
+def test_retry_after_is_obeyed_within_1_to_300_seconds_and_ignored_when_it_does_not_parse() -> None:
+    assert retry_after_seconds("30") == 30.0 and retry_after_seconds(" 2.5 ") == 2.5
+    assert retry_after_seconds("86400") == 300.0 and retry_after_seconds("0") == 1.0
+    assert retry_after_seconds("-5") == 1.0
+    for junk in ("inf", "nan", "-inf", "soon", "", None, "Wed, 21 Oct 2026 07:28:00 GMT"):
+        assert retry_after_seconds(junk) is None
 
 
 def test_dismiss_edits_the_owners_reminder_and_refuses_anyone_else() -> None:
