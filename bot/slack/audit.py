@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
 
 from bot.adapters.audit import Delivery
 from bot.domain.audit import AuditEvent, priority_of
 from bot.domain.durations import format_duration
 from bot.domain.ports import ClaimedEvent
 from bot.runtime import metrics
-from bot.slack.blocks import escape, slack_date
+from bot.slack.blocks import escape, mrkdwn, slack_date
 
 log = logging.getLogger("rok_token_bot.audit")
 
@@ -117,8 +117,8 @@ def render_batch(lines: Sequence[Line]) -> tuple[str, list[Block]]:
     blocks: list[Block] = []
     for line in lines:
         facts = facts_line(line.event, repeated=line.repeated, span_seconds=line.span_seconds)
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=facts)))
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ids_line(line.event, repeated=line.repeated))]))
+        blocks.append(SectionBlock(text=mrkdwn(facts)))
+        blocks.append(ContextBlock(elements=[mrkdwn(ids_line(line.event, repeated=line.repeated))]))
     first = lines[0].event
     fallback = f"rok-token-bot {first.outcome}: {first.username or first.slack_user or ''} ({first.request_id})"
     if len(lines) > 1:

@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import (
     MarkdownTextObject,
     Option,
     PlainTextInputElement,
+    PlainTextObject,
     SectionBlock,
     StaticSelectElement,
 )
@@ -47,8 +48,14 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text)
+def mrkdwn(text: str) -> MarkdownTextObject:
+    """Text the bot formats, marked `verbatim`: Slack shows it as written and never turns what a user typed
+    (a URL, a #channel, an @name in a reason) into a link or a mention; the bot's own `<@U…>`, `<#C…>` and
+    `<!here>` still work. Whatever a user typed goes in through `escape`."""
+    return MarkdownTextObject(text=text, verbatim=True)
+
+
+_md = mrkdwn
 
 
 def token_message(issued: IssuedToken, *, verify_value: str, request_id: str, now: datetime) -> tuple[str, list[Block]]:
@@ -192,7 +199,9 @@ def approval_request_message(request: PendingRequest, *, rules: ApprovalRules, m
                     style="primary",
                     confirm=ConfirmObject(
                         title="Approve this request?",
-                        text=f"A token for Rok user {request.rok_user} goes to the requester, privately.",
+                        text=PlainTextObject(
+                            text=f"A token for Rok user {request.rok_user} goes to the requester, privately."
+                        ),
                         confirm="Approve",
                         deny="Cancel",
                     ),

@@ -25,7 +25,6 @@ from slack_sdk.models.blocks import (
     DividerBlock,
     HeaderBlock,
     InputBlock,
-    MarkdownTextObject,
     Option,
     PlainTextInputElement,
     SectionBlock,
@@ -45,7 +44,7 @@ from bot.domain.lifecycle import (
 )
 from bot.domain.models import Limits
 from bot.domain.text import REASON_MAX, clean_text
-from bot.slack.blocks import escape, pending_requests_blocks, slack_date, time_left
+from bot.slack.blocks import escape, mrkdwn, pending_requests_blocks, slack_date, time_left
 
 OPEN_FORM_ACTION_ID = "get_token"
 RENEW_ACTION_ID = "renew_token"
@@ -58,8 +57,7 @@ REASON_BLOCK = "reason"
 TITLE = "Get a token"
 
 
-def _md(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text)
+_md = mrkdwn  # verbatim: nothing a user typed becomes a link
 
 
 def _name(line: TokenLine) -> str:

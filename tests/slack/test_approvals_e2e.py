@@ -271,3 +271,35 @@ def test_break_glass_flag_first_with_an_em_dash_mints_the_duration_typed_after_i
     assert ack is not None and "Checking your break-glass request for a 3h token" in ack["text"]
     reply = box.wait_private("U0JDOE2", count=tokens + 1)[-1]
     assert reply.token is not None and _mints(box, "jdoe2")[-1] == 3 * 3600
+
+
+def _mrkdwn_objects(node: object) -> list[dict[str, object]]:
+    """Every mrkdwn text object in a payload, however deep."""
+    if isinstance(node, list):
+        return [m for item in node for m in _mrkdwn_objects(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node] if node.get("type") == "mrkdwn" else []
+    return own + [m for value in node.values() for m in _mrkdwn_objects(value)]
+
+
+def test_user_text_is_posted_verbatim_and_escaped_so_slack_never_links_or_pings_it(box: Sandbox) -> None:
+    """Reasons and notes with a URL, a #channel and a broadcast: in every message (approvals channel, DMs,
+    replies, audit channel) their mrkdwn is `verbatim` and the control characters are escaped."""
+    calls, responses = len(box.slack.calls), len(box.slack.responses)
+    typed = "see https://evil.example/login <!channel> & #general"
+    requests = [c for c in box.approval_posts() if "approval_approve" in json.dumps(c.params)]
+    message, _ = _ask(box, "U0JDOE2", f"10d {typed}", count=len(requests) + 1)
+    box.decide("U0BOB", message, approve=False, note=f"no: {typed}")
+    box.wait_audit("denied")
+    glass = len(box.approval_posts())
+    box.slash("U0JDOE2", f"2h --break-glass {typed}")
+    box.slack.wait_for(lambda: box.approval_posts()[glass:])
+    box.wait_audit("break_glass")
+    payloads = [c.params for c in box.slack.calls[calls:] if c.method in ("chat.postMessage", "chat.update")]
+    payloads += [r.body for r in box.slack.responses[responses:]]
+    said = json.dumps(payloads)
+    assert said.count("&lt;!channel&gt; &amp; #general") >= 5  # request, denial x2, break-glass, audit
+    assert "<!channel>" not in said
+    texts = _mrkdwn_objects(payloads)
+    assert texts and all(t.get("verbatim") is True for t in texts)
