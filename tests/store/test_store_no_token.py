@@ -6,6 +6,9 @@ reserve, settle as issued / undelivered / possibly minted with the Minted facts 
 Slack app builds, a failure with the error's detail, the outbox's claim/retry, the crash sweep. Then every
 column of every row of every table is scanned for each token, its SHA-256 and any 16-character piece of
 it; on SQLite the database file and its WAL are scanned as bytes too.
+
+A token users paste where they type (a command's reason, a break-glass reason, an approver's note) is
+masked before it is stored or posted: the last test checks the store, both channels and a SIEM webhook.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from aiohttp import web
 
 from bot.bootstrap import Engine
 from bot.domain.audit import AuditEvent, Origin, Outcome
 from bot.domain.errors import DeliveryError, ExecTimeout
 from bot.domain.ledger import Minted, QuotaRule, TokenStatus
 from bot.domain.models import IssuedToken
+from bot.runtime.aio import ServerThread
 from bot.store import Store
+from sandbox.world import APPROVALS_CHANNEL, Sandbox
 
 RULE = QuotaRule(per_hour=100, cooldown=0)
 
@@ -116,3 +122,94 @@ def test_no_column_of_any_row_holds_a_token_or_a_piece_or_hash_of_one(store: Sto
         for token in tokens:
             for needle in _needles(token):
                 assert needle.encode() not in blobs
+
+
+# -- a token pasted where users type: reasons and notes ------------------------------------------------
+
+PASTE_POLICY = f"""\
+limits: {{default: 24h, min: 5m, max: 7d}}
+quota: {{per_hour: 100, cooldown: 0}}
+approvals:
+  channel: {APPROVALS_CHANNEL}
+  approvers: {{users: [U0BOB]}}
+  max: 30d
+break_glass:
+  usergroups: [S0ONCALL]
+  max: 4h
+"""
+
+
+class _Siem:
+    """A SIEM's webhook receiver on this machine: every body it was sent."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+        app = web.Application()
+        app.router.add_post("/events", self._receive)
+        self._server = ServerThread(app, name="fake-siem")
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        self.bodies.append(await request.text())
+        return web.Response(status=204)
+
+    def __enter__(self) -> _Siem:
+        self._server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url + "/events"
+
+
+def _token_of(box: Sandbox, user_id: str) -> str:
+    """A live token of the user's, as they would copy it from their private message."""
+    before = len(box.private_messages(user_id))
+    box.slash(user_id, "1h")
+    token = box.wait_private(user_id, count=before + 1)[-1].token
+    assert token is not None
+    return token
+
+
+def test_a_token_pasted_into_a_reason_or_a_note_reaches_no_store_channel_nor_webhook() -> None:
+    """A command's reason (an approval request), a break-glass reason and an approver's note, each with a
+    live token pasted in: the token (or a piece or hash of it) is in no row of the store, no post to the
+    approvals or audit channel, and no body the SIEM webhook received."""
+    with _Siem() as siem:
+        settings = {"ROK_BOT_AUDIT_WEBHOOK_URL": siem.url, "ROK_BOT_AUDIT_WEBHOOK_SECRET": "s" * 32}
+        with Sandbox(policy=PASTE_POLICY, settings=settings) as box:
+            box.slack.usergroups["S0ONCALL"] = ["U0ALICE"]
+            pasted = [_token_of(box, user) for user in ("U0JDOE", "U0ALICE", "U0BOB")]
+            box.slash("U0JDOE", f"14d my token {pasted[0]} expires too soon")
+            request = box.wait_approval_request()
+            box.slash("U0ALICE", f'2h --break-glass "incident 4711, old token {pasted[1]} revoked"')
+            box.wait_private("U0ALICE", count=2)
+            box.decide("U0BOB", request, approve=False, note=f"use this one instead: {pasted[2]}")
+            for outcome in ("approval_requested", "break_glass", "denied"):
+                box.wait_audit(outcome)
+            box.slack.wait_for(lambda: sum(body.count('"outcome"') for body in siem.bodies) >= 6, 10)
+
+            assert box.server is not None
+            store: Store = box.server.bot.store
+            values = _every_value(store)
+            assert any("incident 4711" in v for v in values), "the scan must see the reasons"
+            places: dict[str, str | bytes] = {
+                "store": "\n".join(values),
+                "approvals channel": json.dumps([c.params for c in box.approval_posts()]),
+                "audit channel": json.dumps([c.params for c in box.audit_posts()]),
+                "webhook": "\n".join(siem.bodies),
+            }
+            assert "incident 4711" in places["webhook"] and "incident 4711" in places["approvals channel"]
+            if store.backend == "sqlite":  # the file and its WAL, as bytes
+                database = Path(store.engine.url.database or "")
+                places["database file"] = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
+            for token in pasted:
+                for needle in _needles(token):
+                    found = [where for where, said in places.items() if _holds(said, needle)]
+                    assert not found, f"a pasted token (or a piece or hash of one) reached: {found}"
+
+
+def _holds(said: str | bytes, needle: str) -> bool:
+    return needle.encode() in said if isinstance(said, bytes) else needle in said
