@@ -9,7 +9,8 @@ happens, whichever comes first, decided once across replicas by the store's cond
 
 Nothing here is secret: a pending request holds who asked, for which Rok user, how long and why. Its ID
 is random and carried in the message's buttons, but it grants nothing: the clicker's Slack user ID decides
-whether the click counts (`check_decider`), and the store's row, never the click, says what is approved.
+whether the click counts (`check_decider`: never the requester, nor another Slack account of the same Rok
+user), and the store's row, never the click, says what is approved, and for which Rok user.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 
 from bot.domain.durations import format_duration
 from bot.domain.errors import NotAnApprover, UsageError
+from bot.domain.identity import ascii_lower
 from bot.domain.policy import ApprovalRules
 
 # Durations an approver may pick instead of the one asked for (the select offers those below it).
@@ -68,11 +70,31 @@ def new_request_id() -> str:
     return secrets.token_hex(10)
 
 
-def check_decider(rules: ApprovalRules, *, decider: str, requester: str, decider_groups: frozenset[str]) -> None:
-    """Refuse a decision by the requester (even a listed approver) or by anyone the policy does not list."""
-    if decider == requester:
+def check_decider(
+    rules: ApprovalRules,
+    *,
+    decider: str,
+    request: PendingRequest,
+    decider_groups: frozenset[str],
+    decider_rok_users: frozenset[str],
+) -> None:
+    """Refuse a decision by the requester, by anyone who stands for the request's Rok user, or by anyone the
+    policy does not list.
+
+    One person may have several Slack accounts (the user map may give one username to several IDs, and a
+    profile email names a username too): `decider_rok_users` is every Rok username the decider's account
+    stands for, so a second account cannot approve a token for its owner's own Rok user. Compared without
+    ASCII case: `JDoe@` is the same person as Rok user `jdoe`, even where Rok would see two accounts.
+    """
+    if decider == request.user_id:
         raise NotAnApprover(
             "You cannot approve or deny your own request: another approver must.", detail="self-approval refused"
+        )
+    if ascii_lower(request.rok_user) in {ascii_lower(name) for name in decider_rok_users}:
+        raise NotAnApprover(
+            f"You cannot approve or deny this request: the Rok user {request.rok_user} is yours (through another "
+            "Slack account or your email). Another approver must.",
+            detail="self-approval through another account refused",
         )
     if not rules.may_decide(decider, decider_groups):
         raise NotAnApprover(detail="not a listed approver")

@@ -214,6 +214,20 @@ class IdentityResolver:
             detail="unmapped user",
         )
 
+    def rok_users_of(self, user_id: str, profile: Mapping[str, Any] | None) -> frozenset[str]:
+        """Every Rok username a Slack account stands for, for telling one person's accounts apart.
+
+        Wider than `resolve`: the user map's entry, and the local part of a profile email in a listed domain
+        even when email mapping would refuse it (a username the map reserves for the same person's other
+        account, upper-case letters). Nothing here grants a token; it only says who someone may be.
+        """
+        names = {self._map[user_id]} if user_id in self._map else set()
+        email = str(((profile or {}).get("profile") or {}).get("email") or "")
+        local, _, domain = email.rpartition("@")
+        if local and ascii_lower(domain) in self._domains:
+            names.add(local)
+        return frozenset(names)
+
     def check_account(self, identity: Identity, account: Account) -> None:
         """For an email-mapped user, the Rok account's own email (when account-list shows one) must match."""
         if identity.email is None or account.email is None or same_email(account.email, identity.email):

@@ -51,7 +51,10 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
         if request is None:
             raise RequestNotPending("There is no such request; it may have been removed.", detail="unknown request")
         facts = facts.but(username=request.rok_user, seconds=request.seconds)
-        check_decider(rules, decider=ctx.user_id, requester=request.user_id, decider_groups=groups)
+        # Every Rok user the decider's own account stands for (user map, profile email): one person's second
+        # Slack account cannot approve a token for their own Rok user.
+        own = p.identity.rok_users_of(ctx.user_id, p.directory.profile(ctx.user_id))
+        check_decider(rules, decider=ctx.user_id, request=request, decider_groups=groups, decider_rok_users=own)
         seconds = approved_seconds(request, d.seconds) if d.approve else None
         now = p.clock.now()
         decided = p.pending.decide(
@@ -75,7 +78,10 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
         requester = RequestContext(
             decided.request_id, decided.user_id, Origin.APPROVAL, team_id=decided.team_id, notify_dm=True
         )
-        result = issue_token(p, IssueRequest(requester, seconds, reason=decided.reason, approved_by=ctx.user_id))
+        approval = IssueRequest(
+            requester, seconds, reason=decided.reason, approved_by=ctx.user_id, approved_for=decided.rok_user
+        )
+        result = issue_token(p, approval)
         p.board.decided(decided, issued=isinstance(result, Issued))
         return decided
     except Exception as exc:

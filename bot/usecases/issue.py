@@ -57,6 +57,7 @@ class IssueRequest:
     note: str | None = None  # why, for the audit trail (the form's reason, "renews token ...")
     reason: str = ""  # the requester's words after the duration (for the approvers and the audit trail)
     approved_by: str | None = None  # the approver's Slack user ID, when an approval is being minted
+    approved_for: str | None = None  # the Rok user the approver saw: the mint is for that user or none
     break_glass: bool = False  # an incident responder's `--break-glass`: at once, with a reason, loudly
 
 
@@ -88,6 +89,7 @@ def _issue(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
     try:
         identity = identify(p, ctx.user_id)
         facts = facts.but(username=identity.username)
+        _check_approved_for(req, identity.username)
         limits = limits_of(p, ctx.user_id)
         seconds = limits.default if req.seconds is None else req.seconds
         facts = facts.but(seconds=seconds)
@@ -140,6 +142,18 @@ def _needs_approval(p: Ports, req: IssueRequest, limits: UserLimits, seconds: in
         p.policy.check_approved(limits, seconds)
         return False
     return p.policy.needs_approval(limits, seconds)
+
+
+def _check_approved_for(req: IssueRequest, username: str) -> None:
+    """An approval mints for the Rok user the approver saw, never another one the requester has become since
+    (the user map was edited, their email changed)."""
+    if req.approved_for is None or req.approved_for == username:
+        return
+    raise AccessDenied(
+        f"Your request was approved for Rok user {req.approved_for}, but you are now {username} (the user map or "
+        "your email changed since): ask again, so an approver sees who the token is for.",
+        detail=f"approved for {req.approved_for!r}, the requester now resolves to {username!r}",
+    )
 
 
 def _check_break_glass(p: Ports, req: IssueRequest, limits: UserLimits, seconds: int) -> None:

@@ -30,13 +30,26 @@ REQUEST = PendingRequest(
 )  # fmt: skip
 
 
+def _check(decider: str, *, groups: frozenset[str] = frozenset(), rok_users: frozenset[str] = frozenset()) -> None:
+    check_decider(RULES, decider=decider, request=REQUEST, decider_groups=groups, decider_rok_users=rok_users)
+
+
 def test_the_requester_never_decides_even_when_listed_and_others_only_when_listed() -> None:
     with pytest.raises(NotAnApprover, match="your own request"):
-        check_decider(RULES, decider="U0JDOE", requester="U0JDOE", decider_groups=frozenset())
+        _check(REQUEST.user_id)
     with pytest.raises(NotAnApprover, match="only the listed approvers"):
-        check_decider(RULES, decider="U0MALLORY", requester="U0JDOE", decider_groups=frozenset({"S0OTHER"}))
-    check_decider(RULES, decider="U0BOB", requester="U0JDOE", decider_groups=frozenset())
-    check_decider(RULES, decider="U0ALICE", requester="U0JDOE", decider_groups=frozenset({"S0LEADS"}))
+        _check("U0MALLORY", groups=frozenset({"S0OTHER"}))
+    _check("U0BOB")
+    _check("U0ALICE", groups=frozenset({"S0LEADS"}))
+
+
+def test_nobody_decides_for_their_own_rok_user_from_another_slack_account() -> None:
+    # U0BOB is a listed approver; the request is for Rok user jdoe. When U0BOB stands for jdoe too (a second
+    # account in the user map, or a profile email jdoe@ in a listed domain), U0BOB may not decide.
+    for rok_users in ({REQUEST.rok_user}, {"other", REQUEST.rok_user}, {REQUEST.rok_user.upper()}):
+        with pytest.raises(NotAnApprover, match="Rok user jdoe is yours"):
+            _check("U0BOB", rok_users=frozenset(rok_users))
+    _check("U0BOB", rok_users=frozenset({"bob", "jdoe2"}))
 
 
 def test_an_approve_grants_what_was_asked_or_less_never_more_never_junk() -> None:

@@ -126,3 +126,13 @@ def test_several_slack_ids_for_one_username_are_allowed_with_a_warning(
     assert len(warnings) == 1
     assert "'alice'" in warnings[0] and "U0ALICE" in warnings[0] and "U0ALICEADM" in warnings[0]
     assert shared_usernames({"U0A": "alice", "U0B": "alice", "U0C": "bob"}) == {"alice": ["U0A", "U0B"]}
+
+
+def test_the_rok_users_an_account_stands_for_are_its_map_entry_and_its_listed_email_local_part() -> None:
+    r = resolver({"U0JOHN": "jdoe", "U0JOHN2": "jdoe"})
+    assert r.rok_users_of("U0JOHN2", profile("john@example.com")) == {"jdoe", "john"}
+    # Wider than resolve: a local part email mapping refuses (reserved, upper case) still names the person.
+    assert r.rok_users_of("U0OTHER", profile("jdoe@example.com")) == {"jdoe"}
+    assert r.rok_users_of("U0OTHER", profile("JDoe@EXAMPLE.com")) == {"JDoe"}
+    assert r.rok_users_of("U0OTHER", profile("jdoe@elsewhere.test")) == frozenset()
+    assert r.rok_users_of("U0JOHN", None) == {"jdoe"}

@@ -12,7 +12,7 @@ import pytest
 from bot.domain.ports import TokenQuery
 from bot.usecases import lapse_due
 from sandbox.slack import Call
-from sandbox.world import ADMINS_GROUP, APPROVALS_CHANNEL, ApprovalMessage, Sandbox
+from sandbox.world import ADMINS_GROUP, APPROVALS_CHANNEL, ApprovalMessage, Person, Sandbox
 
 D = 86400
 LEADS = "S0LEADS"
@@ -303,3 +303,36 @@ def test_user_text_is_posted_verbatim_and_escaped_so_slack_never_links_or_pings_
     assert "<!channel>" not in said
     texts = _mrkdwn_objects(payloads)
     assert texts and all(t.get("verbatim") is True for t in texts)
+
+
+SECOND_ACCOUNT_POLICY = f"""\
+limits: {{default: 24h, min: 5m, max: 7d}}
+quota: {{per_hour: 100, cooldown: 0}}
+approvals:
+  channel: {APPROVALS_CHANNEL}
+  approvers:
+    users: [U0BOB, U0ALICE]
+  max: 30d
+"""
+
+
+def test_an_approver_cannot_approve_what_their_second_account_asked_for() -> None:
+    """U0BOB is an approver; U0BOB2 is his second Slack account, mapped to the same Rok user `bob`."""
+    people = (
+        Person("U0BOB", "bob", "bob@example.com", mapped_to="bob"),
+        Person("U0BOB2", "bob-alt", "bob.alt@example.com", mapped_to="bob"),
+        Person("U0ALICE", "alice", "alice@example.com", mapped_to="alice"),
+    )
+    with Sandbox(policy=SECOND_ACCOUNT_POLICY, people=people) as box:
+        message, _ = _ask(box, "U0BOB2", "14d nightly retraining", count=1)
+        _, url = box.decide("U0BOB", message)
+        assert "the Rok user bob is yours" in box.wait_reply(url).text
+        box.wait_audit("refused")
+        [refusal] = [ln for ln in box.audit_lines("refused") if "<@U0BOB>" in ln.facts]
+        assert "bob" in refusal.facts
+        assert box.rok.minted == [] and box.private_messages("U0BOB2") == []
+        assert box.slack.calls_to("chat.update") == []  # still waiting for another approver
+        # Someone else may approve it: the token goes to U0BOB2, for Rok user bob.
+        box.decide("U0ALICE", message)
+        reply = box.wait_private("U0BOB2")[-1]
+        assert reply.token is not None and box.rok.lookup(reply.token).username == "bob"  # type: ignore[union-attr]

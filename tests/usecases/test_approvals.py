@@ -265,3 +265,54 @@ def test_an_approver_listed_by_id_needs_no_group_lookup_so_a_broken_group_cannot
     w.ports = replace(w.ports, directory=broken)
     assert _decide(w, "U0BOB", request) is not None
     assert [m.duration_seconds for m in w.engine.minted] == [14 * D]
+
+
+def _second_account_world() -> World:
+    """U0JDOE (a listed approver) also has a second Slack account, U0JDOE2, mapped to the same Rok user."""
+    w = world(policy=POLICY, user_map={"U0JDOE": "jdoe", "U0JDOE2": "jdoe"})
+    w.directory.add("U0JDOE2", email="jdoe.alt@example.com")
+    return w
+
+
+def test_an_approver_cannot_approve_a_request_their_second_account_made_for_their_own_rok_user() -> None:
+    w = _second_account_world()
+    result = issue_token(w.ports, IssueRequest(w.ctx("U0JDOE2"), 14 * D, reason="nightly retraining"))
+    assert isinstance(result, PendingRequest) and result.rok_user == "jdoe"
+    assert _decide(w, "U0JDOE", result) is None
+    assert "the Rok user jdoe is yours" in _told(w, "U0JDOE")[-1]
+    assert _decide(w, "U0JDOE", result, approve=False) is None
+    assert w.engine.minted == [] and w.replies.tokens == [] and w.board.decisions == []
+    assert w.pending.rows[result.id].status is RequestStatus.PENDING
+    refusal = w.audit.events[-1]
+    assert (refusal.outcome, refusal.slack_user, refusal.username) == (Outcome.REFUSED, "U0JDOE", "jdoe")
+    assert "self-approval through another account" in str(refusal.reason) or "yours" in str(refusal.reason)
+    # Another approver may decide it.
+    assert _decide(w, "U0BOB", result) is not None
+
+
+def test_an_approver_whose_email_names_the_requesters_rok_user_cannot_decide() -> None:
+    # U0BOB is listed and unmapped; his profile email says he is jdoe (the map gives jdoe to U0JDOE only).
+    w = world(policy=POLICY, email_domains=["example.com"])
+    w.directory.add("U0BOB", email="jdoe@example.com")
+    request = _ask(w)
+    assert _decide(w, "U0BOB", request) is None
+    assert "the Rok user jdoe is yours" in _told(w, "U0BOB")[-1]
+    assert w.engine.minted == []
+
+
+def test_an_approval_mints_only_for_the_rok_user_the_approver_saw() -> None:
+    w = _world()
+    request = _ask(w)
+    # The user map changes while the request waits: U0JDOE is now jdoe2, who also has an account.
+    w.engine.add("jdoe2")
+    w.ports = replace(w.ports, identity=world(user_map={"U0JDOE": "jdoe2"}).ports.identity)
+    assert _decide(w, "U0BOB", request) is not None
+    assert w.engine.minted == [] and w.replies.tokens == []
+    assert "approved for Rok user jdoe, but you are now jdoe2" in _told(w, "U0JDOE")[-1]
+    refusal = w.audit.events[-1]
+    assert (refusal.outcome, refusal.slack_user, refusal.username, refusal.actor) == (
+        Outcome.REFUSED,
+        "U0JDOE",
+        "jdoe2",
+        "U0BOB",
+    )
