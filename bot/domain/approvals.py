@@ -59,6 +59,7 @@ class PendingRequest:
     note: str | None = None  # the approver's reason for a denial
     channel: str | None = None  # where its message is, once posted
     message_ts: str | None = None
+    renews_entry: int | None = None  # the ledger row of the token this request renews (a Renew click)
 
     def live(self, now: datetime) -> bool:
         """Still waiting for a decision at `now`."""

@@ -153,6 +153,7 @@ def _values(request: PendingRequest) -> dict[str, object]:
         "note": request.note,
         "channel": request.channel,
         "message_ts": request.message_ts,
+        "renews_entry": request.renews_entry,
     }
 
 
@@ -177,4 +178,5 @@ def _request(row: sa.Row[tuple[object, ...]]) -> PendingRequest:
         note=m["note"],
         channel=m["channel"],
         message_ts=m["message_ts"],
+        renews_entry=m["renews_entry"],
     )

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
 # Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
-HEAD_REVISION = "0004_b_minted_state"
+HEAD_REVISION = "0004_a_approval_delivery"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -170,6 +170,7 @@ approval_requests = sa.Table(
     sa.Column("note", sa.String(500)),
     sa.Column("channel", sa.String(32)),
     sa.Column("message_ts", sa.String(32)),
+    sa.Column("renews_entry", BigId),  # the ledger row of the token a renewal renews (a Renew click)
     # A user's live requests (one at a time; App Home lists them).
     sa.Index("ix_approval_requests_user", "user_id", "status"),
     # The lapse sweep: few rows are ever pending, so a partial index stays tiny.

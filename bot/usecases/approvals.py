@@ -79,7 +79,12 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
             decided.request_id, decided.user_id, Origin.APPROVAL, team_id=decided.team_id, notify_dm=True
         )
         approval = IssueRequest(
-            requester, seconds, reason=decided.reason, approved_by=ctx.user_id, approved_for=decided.rok_user
+            requester,
+            seconds,
+            reason=decided.reason,
+            approved_by=ctx.user_id,
+            approved_for=decided.rok_user,
+            renewed_from=decided.renews_entry,  # the ledger links it: that token is renewed once
         )
         result = issue_token(p, approval)
         p.board.decided(decided, issued=isinstance(result, Issued))

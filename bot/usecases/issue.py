@@ -20,6 +20,7 @@ from bot.domain.errors import (
     ApprovalUnavailable,
     DeliveryError,
     LimitExceeded,
+    RenewRefused,
     RokBotError,
     UsageError,
 )
@@ -193,8 +194,15 @@ def _ask_approval(
         reason=clean_text(req.reason),
         requested_at=now,
         expires_at=now + timedelta(seconds=rules.expire_after),
+        renews_entry=req.renewed_from,
     )
     waiting = p.pending.open(request, now=now)
+    if waiting is not None and request.renews_entry is not None and waiting.renews_entry == request.renews_entry:
+        raise RenewRefused(
+            f"The renewal of this token is already waiting for approval (request {waiting.request_id}); "
+            "nothing more to do: the approvers have it.",
+            detail=f"row {request.renews_entry}: a renewal is already waiting",
+        )
     if waiting is not None:
         # One request at a time per user: the approvals channel cannot be flooded by one person.
         minutes = max(-(-int((waiting.expires_at - now).total_seconds()) // 60), 1)
