@@ -521,6 +521,16 @@ class Sandbox:
         """The persistent messages the bot posted in its DM with a user, as they read now (edits applied)."""
         return self.slack.messages_in(self.slack.dm_channel(user_id))
 
+    def show_token_messages(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's approval messages that still offer Show my token (the bot's DM, as it reads now)."""
+        return [m for m in self.dm_messages(user_id) if _button(m, "approval_show_token") is not None]
+
+    def show_my_token(self, user_id: str, *, as_user: str | None = None, timeout: float = 10.0) -> str:
+        """Wait for the newest approval message with Show my token in `user_id`'s DM and click it (as `as_user`
+        when given: someone else's click); the click's response_url."""
+        message = self.slack.wait_for(lambda: self.show_token_messages(user_id), timeout)[-1]
+        return self.click_message(as_user or user_id, message, "approval_show_token")
+
     def click_message(self, user_id: str, message: dict[str, Any], action_id: str) -> str:
         """Click a button of a persistent message (a reminder) as `user_id`; the click's response_url."""
         value = None

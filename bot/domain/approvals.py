@@ -3,9 +3,17 @@
 A request is `pending` from the moment it is posted to the approvals channel until exactly one of these
 happens, whichever comes first, decided once across replicas by the store's conditional update:
 
-    pending ──Approve by a listed approver──▶ approved ──▶ the one issue use case mints for the requester
+    pending ──Approve by a listed approver──▶ approved ──requester's Show my token──▶ claimed
+       │                                         └──CLAIM_WINDOW passes, no click──▶ lapsed
        │──────Deny by a listed approver─────▶ denied
        └──────expire_after passes───────────▶ lapsed   (claimed by a periodic sweep, or by a late click)
+
+An approval mints nothing by itself: an approval may come hours later, when the requester is away, and
+Slack silently drops an ephemeral message to a user who is not there. The requester gets a persistent DM
+with a **Show my token** button instead; their click (theirs only: the clicker's Slack user ID must be the
+requester's) claims the approval once in the store and mints through the one issue use case, the token
+shown ephemerally in answer to the click. A mint that made no token gives the claim back (the button works
+again); a granted approval nobody opens within CLAIM_WINDOW lapses, audited.
 
 Nothing here is secret: a pending request holds who asked, for which Rok user, how long and why. Its ID
 is random and carried in the message's buttons, but it grants nothing: the clicker's Slack user ID decides
@@ -18,7 +26,7 @@ from __future__ import annotations
 import enum
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.domain.durations import format_duration
 from bot.domain.errors import NotAnApprover, UsageError
@@ -28,6 +36,9 @@ from bot.domain.policy import ApprovalRules
 # Durations an approver may pick instead of the one asked for (the select offers those below it).
 LADDER = (3600, 4 * 3600, 12 * 3600, 86400, 2 * 86400, 3 * 86400, 7 * 86400, 14 * 86400, 30 * 86400, 60 * 86400)
 _CHOICES_MAX = 100  # Slack's limit on a select's options
+# How long a granted approval waits for its requester's Show my token: a working day and a night, so an
+# approval given in the evening is still there in the morning; then it lapses.
+CLAIM_WINDOW = timedelta(hours=24)
 
 
 class RequestStatus(enum.StrEnum):
@@ -35,6 +46,7 @@ class RequestStatus(enum.StrEnum):
     APPROVED = "approved"
     DENIED = "denied"
     LAPSED = "lapsed"
+    CLAIMED = "claimed"  # approved, and its token minted (or being minted) on the requester's click
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +72,18 @@ class PendingRequest:
     channel: str | None = None  # where its message is, once posted
     message_ts: str | None = None
     renews_entry: int | None = None  # the ledger row of the token this request renews (a Renew click)
+    claim_by: datetime | None = None  # approved: Show my token works until then
+    claimed_at: datetime | None = None
+    dm_channel: str | None = None  # where the requester's Show-my-token message is, once posted
+    dm_ts: str | None = None
 
     def live(self, now: datetime) -> bool:
         """Still waiting for a decision at `now`."""
         return self.status is RequestStatus.PENDING and self.expires_at > now
+
+    def claimable(self, now: datetime) -> bool:
+        """Approved, and its Show my token not clicked yet nor past its deadline at `now`."""
+        return self.status is RequestStatus.APPROVED and self.claim_by is not None and self.claim_by > now
 
 
 def new_request_id() -> str:

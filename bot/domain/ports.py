@@ -346,13 +346,28 @@ class PendingRequests(Protocol):
         now: datetime,
         approved_seconds: int | None = None,
         note: str | None = None,
+        claim_by: datetime | None = None,
     ) -> PendingRequest | None:
         """Approve or deny a request still live at `now`: the decided request for exactly one caller, None for
-        every other (already decided, lapsed, unknown)."""
+        every other (already decided, lapsed, unknown). An approval is claimable until `claim_by`."""
+        ...
+
+    def attach_dm(self, request_id: str, *, channel: str, message_ts: str) -> None:
+        """Remember where the requester's Show-my-token message is, to update it once shown or lapsed."""
+        ...
+
+    def claim(self, request_id: str, *, user_id: str, now: datetime) -> PendingRequest | None:
+        """Claim an approval of `user_id`'s request still claimable at `now`, for its one mint: the claimed
+        request for exactly one caller, None for every other (someone else's, claimed, lapsed, unknown)."""
+        ...
+
+    def unclaim(self, request_id: str) -> None:
+        """Give a claim back after a mint that surely made no token: its Show my token works again."""
         ...
 
     def lapse(self, *, now: datetime) -> list[PendingRequest]:
-        """Claim every request past its expiry and still pending as lapsed; each is returned to one caller only."""
+        """Claim every request past its expiry and still pending, and every approval unclaimed past its
+        `claim_by`, as lapsed; each is returned to one caller only."""
         ...
 
     def pending_for(self, user_id: str, *, now: datetime) -> list[PendingRequest]:
@@ -371,8 +386,13 @@ class ApprovalBoard(Protocol):
         """Tell the requester privately that the request went to approval, and to whom."""
         ...
 
-    def decided(self, request: PendingRequest, *, issued: bool | None) -> None:
-        """Show a decided or lapsed request's outcome in its message (buttons gone) and tell the requester."""
+    def decided(self, request: PendingRequest) -> Posted | None:
+        """Show a decided or lapsed request's outcome in its message (buttons gone) and tell the requester; an
+        approval goes to their DM as a persistent message with Show my token: where it is, None if refused."""
+        ...
+
+    def shown(self, request: PendingRequest) -> None:
+        """Edit the requester's Show-my-token message once its token was shown: no button, no token."""
         ...
 
 

@@ -32,6 +32,7 @@ from bot.slack.blocks import (
     APPROVAL_SECONDS_BLOCK,
     APPROVE_ACTION_ID,
     DENY_ACTION_ID,
+    SHOW_TOKEN_ACTION_ID,
     VERIFY_ACTION_ID,
 )
 from bot.slack.dedupe import SeenRequests, delivery_key
@@ -41,11 +42,13 @@ from bot.usecases import (
     Decision,
     IssueRequest,
     Ports,
+    ShowToken,
     decide_request,
     help_for,
     issue_token,
     list_tokens,
     report,
+    show_approved_token,
     verify_button,
 )
 
@@ -251,7 +254,8 @@ def _state_value(body: dict[str, Any], block_id: str, action_id: str) -> str | N
 
 
 def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
-    """Approve and Deny on a request in the approvals channel: parse the click, ack, hand it to the use case."""
+    """Approve and Deny on a request in the approvals channel, and the requester's Show my token in their DM:
+    parse the click, ack, hand it to the use case."""
 
     def on_decision(approve: bool, ack: Callable[..., None], body: dict[str, Any], context: dict[str, Any]) -> None:
         ack()
@@ -282,3 +286,31 @@ def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
     @app.action(DENY_ACTION_ID)
     def on_deny(ack: Callable[..., None], body: dict[str, Any], context: dict[str, Any]) -> None:
         on_decision(False, ack, body, context)
+
+    @app.action(SHOW_TOKEN_ACTION_ID)
+    def on_show_token(ack: Callable[..., None], body: dict[str, Any], context: dict[str, Any]) -> None:
+        ack()
+        actions = body.get("actions") or [{}]
+        ctx = RequestContext(
+            context["request_id"],
+            (body.get("user") or {}).get("id", ""),
+            Origin.APPROVAL,
+            reply_to=body.get("response_url"),
+            team_id=(body.get("team") or {}).get("id"),
+            once_key=context.get("once_key"),
+        )
+        # The value names the approval, nothing more: the use case mints only for the requester's own click.
+        show = ShowToken(ctx, str(actions[0].get("value") or ""))
+        if not bot.capacity.try_enter():
+            busy = LimitExceeded("The bot is busy with many requests; try again in a minute.", detail="capacity")
+            bot.run("issue", ctx, lambda: report(bot.ports, command="issue", ctx=ctx, error=busy))
+            return
+
+        def work() -> None:
+            try:
+                show_approved_token(bot.ports, show)
+            finally:
+                bot.capacity.leave()
+
+        if not bot.run("issue", ctx, work):
+            bot.capacity.leave()

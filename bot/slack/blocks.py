@@ -146,6 +146,9 @@ def verify_message(result: VerifyResult, *, now: datetime, checked_ago: int | No
 
 APPROVE_ACTION_ID = "approval_approve"
 DENY_ACTION_ID = "approval_deny"
+# The requester's button in the DM that says their request was approved: its value is the request's ID (not
+# a secret; the click counts only from the requester's own Slack user ID), never a token.
+SHOW_TOKEN_ACTION_ID = "approval_show_token"  # noqa: S105  # an action ID, not a password
 # Input blocks in the request's message: their values arrive in the Approve/Deny click's `state.values`.
 APPROVAL_SECONDS_BLOCK = "approval_seconds"
 APPROVAL_SECONDS_ACTION = "seconds"
@@ -226,27 +229,28 @@ def approval_request_message(request: PendingRequest, *, rules: ApprovalRules, m
     return text, blocks
 
 
-def _outcome_line(request: PendingRequest, *, issued: bool | None) -> str:
+def _outcome_line(request: PendingRequest) -> str:
     when = slack_date(request.decided_at) if request.decided_at is not None else "now"
     granted = format_duration(request.approved_seconds or request.seconds)
-    if request.status is RequestStatus.APPROVED:
-        line = f":white_check_mark: *Approved* by <@{request.decided_by}> at {when}, for *{granted}*"
-        if issued is False:
-            return line + ", but no token was issued: the requester was told why, and the audit channel says."
-        return line + f"; the token went to <@{request.user_id}> privately."
+    approved = f":white_check_mark: *Approved* by <@{request.decided_by}> at {when}, for *{granted}*"
+    deadline = slack_date(request.claim_by) if request.claim_by is not None else "its deadline"
+    if request.status in (RequestStatus.APPROVED, RequestStatus.CLAIMED):
+        return approved + f"; <@{request.user_id}> gets the token privately with *Show my token* (until {deadline})."
     if request.status is RequestStatus.DENIED:
         note = f": {escape(request.note)}" if request.note else "."
         return f":no_entry_sign: *Denied* by <@{request.decided_by}> at {when}{note}"
+    if request.decided_by is not None:
+        return approved + f", but <@{request.user_id}> did not open the token by {deadline}: *lapsed*, nothing minted."
     waited = format_duration(max(int((request.expires_at - request.requested_at).total_seconds()), 1))
     return f":hourglass: *Lapsed* at {when}: nobody decided within {waited}."
 
 
-def approval_decided_message(request: PendingRequest, *, issued: bool | None) -> tuple[str, list[Block]]:
+def approval_decided_message(request: PendingRequest) -> tuple[str, list[Block]]:
     """The request's message once decided or lapsed: the facts and the outcome, no buttons."""
     blocks: list[Block] = [
         HeaderBlock(text="Token request above the usual limit"),
         SectionBlock(text=_md(_request_facts(request))),
-        SectionBlock(text=_md(_outcome_line(request, issued=issued))),
+        SectionBlock(text=_md(_outcome_line(request))),
         ContextBlock(elements=[_md(f"Request `{request.request_id}`")]),
     ]
     return f"Token request of <@{request.user_id}>: {request.status.value}", blocks
@@ -258,7 +262,7 @@ def approval_submitted_notice(request: PendingRequest, *, rules: ApprovalRules) 
         f"*{format_duration(request.seconds)}* is above your limit of {format_duration(request.usual_max)} "
         f"({escape(request.usual_source)}), so your request went to the approvers ({approvers_mrkdwn(rules)}) "
         f"in <#{rules.channel}>.",
-        f"If one of them approves it by {slack_date(request.expires_at)}, the token reaches you here, privately.",
+        f"If one of them approves it by {slack_date(request.expires_at)}, you get a *Show my token* button here.",
     ]
     text = f"Your request for {format_duration(request.seconds)} went to approval (request {request.request_id})"
     return text, [
@@ -267,26 +271,47 @@ def approval_submitted_notice(request: PendingRequest, *, rules: ApprovalRules) 
     ]
 
 
-def approval_outcome_notice(request: PendingRequest, *, issued: bool | None) -> tuple[str, list[Block]]:
-    """What the requester is told in their DM once their request is decided or lapsed (never the token)."""
+def approval_outcome_notice(request: PendingRequest) -> tuple[str, list[Block]]:
+    """What the requester is told in their DM once their request is decided or lapsed (never the token); an
+    approval carries the Show my token button, which mints while they are there to see it."""
     asked = f"your request for a {format_duration(request.seconds)} Rok Registry token"
+    granted = format_duration(request.approved_seconds or request.seconds)
+    deadline = slack_date(request.claim_by) if request.claim_by is not None else "its deadline"
+    context = ContextBlock(elements=[_md(f"Request `{request.request_id}`")])
+    text = f"Your token request {request.request_id} was {request.status.value}"
     if request.status is RequestStatus.APPROVED:
-        granted = format_duration(request.approved_seconds or request.seconds)
-        line = f":white_check_mark: <@{request.decided_by}> approved {asked}, for *{granted}*."
-        line += (
-            " The token could not be issued: the message above says why."
-            if issued is False
-            else " The token is in the private message from the bot: copy it now, it is shown once."
+        line = (
+            f":white_check_mark: <@{request.decided_by}> approved {asked} (Rok user `{escape(request.rok_user)}`), "
+            f"for *{granted}*.\nClick *Show my token* to get it here, privately: it is created when you click and "
+            f"shown once. The button works until {deadline}."
         )
-    elif request.status is RequestStatus.DENIED:
+        button = ButtonElement(text="Show my token", action_id=SHOW_TOKEN_ACTION_ID, value=request.id, style="primary")
+        return text, [SectionBlock(text=_md(line)), ActionsBlock(block_id="approval_show", elements=[button]), context]
+    if request.status is RequestStatus.DENIED:
         note = f": {escape(request.note)}" if request.note else "."
         line = f":no_entry_sign: <@{request.decided_by}> denied {asked}{note}"
+    elif request.decided_by is not None:
+        line = (
+            f":hourglass: <@{request.decided_by}> approved {asked}, but its token was not opened by {deadline}, "
+            "so the approval lapsed and nothing was created. Ask again if you still need it."
+        )
     else:
         line = (
             f":hourglass: Nobody decided on {asked} in time, so it lapsed. Ask again, or for at most "
             f"{format_duration(request.usual_max)} without an approval."
         )
-    text = f"Your token request {request.request_id} was {request.status.value}"
+    return text, [SectionBlock(text=_md(line)), context]
+
+
+def approval_shown_notice(request: PendingRequest) -> tuple[str, list[Block]]:
+    """The requester's approval message once its token was shown: no button left, never the token."""
+    granted = format_duration(request.approved_seconds or request.seconds)
+    when = slack_date(request.claimed_at) if request.claimed_at is not None else "now"
+    line = (
+        f":white_check_mark: <@{request.decided_by}> approved your request, for *{granted}*. Its token was shown "
+        f"to you at {when}, once: copy it from that message, or ask again."
+    )
+    text = f"Your approved token request {request.request_id}: shown"
     return text, [SectionBlock(text=_md(line)), ContextBlock(elements=[_md(f"Request `{request.request_id}`")])]
 
 

@@ -8,8 +8,11 @@
   wins; under READ COMMITTED PostgreSQL makes a concurrent second UPDATE wait for the first to commit and
   then re-checks its WHERE against the new row, which is no longer pending: it changes nothing and returns
   no row (SQLite has one writer at a time). Whoever gets the row back decided; everyone else gets None.
-- `lapse` is the same statement for every pending row past its expiry, so the sweep of each replica, or a
-  late click, claims each lapse once.
+- `claim` is the same kind of statement for the requester's Show my token: `UPDATE ... SET status =
+  'claimed' WHERE id = :id AND user_id = :user AND status = 'approved' AND claim_by > :now RETURNING ...`:
+  one click (of any replica) gets the row and mints; `unclaim` gives it back after a mint that made no token.
+- `lapse` is the same statement for every pending row past its expiry (and every approval unclaimed past its
+  `claim_by`), so the sweep of each replica, or a late click, claims each lapse once.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ APPROVAL_LOCK_SPACE = 0x726F6B61
 _t = approval_requests
 _c = _t.c
 PENDING = str(RequestStatus.PENDING)
+APPROVED = str(RequestStatus.APPROVED)
+CLAIMED = str(RequestStatus.CLAIMED)
 
 
 class SqlPendingRequests:
@@ -51,6 +56,13 @@ class SqlPendingRequests:
                 .order_by(_c.requested_at)
                 .limit(1)
             ).first()
+            if live is None and request.renews_entry is not None:
+                # A renewal approved and waiting for its Show my token renews that token already.
+                live = conn.execute(
+                    sa.select(_t)
+                    .where(_c.renews_entry == request.renews_entry, _c.status == APPROVED, _c.claim_by > now)
+                    .limit(1)
+                ).first()
             if live is not None:
                 return _request(live)
             conn.execute(sa.insert(_t).values(_values(request)))
@@ -83,6 +95,7 @@ class SqlPendingRequests:
         now: datetime,
         approved_seconds: int | None = None,
         note: str | None = None,
+        claim_by: datetime | None = None,
     ) -> PendingRequest | None:
         """Approve or deny a request still live at `now`: the decided request for one caller, None for the rest."""
         if status not in (RequestStatus.APPROVED, RequestStatus.DENIED):
@@ -99,6 +112,7 @@ class SqlPendingRequests:
                     decided_at=now,
                     approved_seconds=approved_seconds,
                     note=note[:500] if note else None,
+                    claim_by=claim_by,
                 )
                 .returning(*_c)
             ).all()
@@ -106,14 +120,47 @@ class SqlPendingRequests:
         assert len(rows) <= 1
         return _request(rows[0]) if rows else None
 
-    def lapse(self, *, now: datetime) -> list[PendingRequest]:
-        """Claim every request past its expiry and still pending as lapsed, each for one caller only."""
+    def attach_dm(self, request_id: str, *, channel: str, message_ts: str) -> None:
+        """Remember where the requester's Show-my-token message is."""
+        with writing(self._engine) as conn:
+            conn.execute(sa.update(_t).where(_c.id == request_id).values(dm_channel=channel, dm_ts=message_ts))
+
+    def claim(self, request_id: str, *, user_id: str, now: datetime) -> PendingRequest | None:
+        """Claim the requester's approval still claimable at `now`: the row for one caller, None for the rest."""
+        if len(request_id) > _c.id.type.length:  # type: ignore[attr-defined]
+            return None
         with writing(self._engine) as conn:
             rows = conn.execute(
                 sa.update(_t)
-                .where(_c.status == PENDING, _c.expires_at <= now)
-                .values(status=str(RequestStatus.LAPSED), decided_at=now)
+                .where(_c.id == request_id, _c.user_id == user_id, _c.status == APPROVED, _c.claim_by > now)
+                .values(status=CLAIMED, claimed_at=now)
                 .returning(*_c)
+            ).all()
+        assert len(rows) <= 1
+        return _request(rows[0]) if rows else None
+
+    def unclaim(self, request_id: str) -> None:
+        """Give a claim back (the mint surely made no token): Show my token works again until `claim_by`."""
+        with writing(self._engine) as conn:
+            conn.execute(
+                sa.update(_t).where(_c.id == request_id, _c.status == CLAIMED).values(status=APPROVED, claimed_at=None)
+            )
+
+    def lapse(self, *, now: datetime) -> list[PendingRequest]:
+        """Claim every request past its expiry and still pending, and every approval unclaimed past its
+        `claim_by`, as lapsed, each for one caller only (an unclaimed approval keeps its decision's time)."""
+        lapsed = str(RequestStatus.LAPSED)
+        with writing(self._engine) as conn:
+            rows = list(
+                conn.execute(
+                    sa.update(_t)
+                    .where(_c.status == PENDING, _c.expires_at <= now)
+                    .values(status=lapsed, decided_at=now)
+                    .returning(*_c)
+                ).all()
+            )
+            rows += conn.execute(
+                sa.update(_t).where(_c.status == APPROVED, _c.claim_by <= now).values(status=lapsed).returning(*_c)
             ).all()
         return sorted((_request(r) for r in rows), key=lambda r: r.requested_at)
 
@@ -154,6 +201,10 @@ def _values(request: PendingRequest) -> dict[str, object]:
         "channel": request.channel,
         "message_ts": request.message_ts,
         "renews_entry": request.renews_entry,
+        "claim_by": request.claim_by,
+        "claimed_at": request.claimed_at,
+        "dm_channel": request.dm_channel,
+        "dm_ts": request.dm_ts,
     }
 
 
@@ -179,4 +230,8 @@ def _request(row: sa.Row[tuple[object, ...]]) -> PendingRequest:
         channel=m["channel"],
         message_ts=m["message_ts"],
         renews_entry=m["renews_entry"],
+        claim_by=m["claim_by"],
+        claimed_at=m["claimed_at"],
+        dm_channel=m["dm_channel"],
+        dm_ts=m["dm_ts"],
     )

@@ -171,6 +171,11 @@ approval_requests = sa.Table(
     sa.Column("channel", sa.String(32)),
     sa.Column("message_ts", sa.String(32)),
     sa.Column("renews_entry", BigId),  # the ledger row of the token a renewal renews (a Renew click)
+    # An approval waits for its requester's Show my token until claim_by; claimed_at once clicked.
+    sa.Column("claim_by", UTCDateTime),
+    sa.Column("claimed_at", UTCDateTime),
+    sa.Column("dm_channel", sa.String(32)),  # the requester's Show-my-token message
+    sa.Column("dm_ts", sa.String(32)),
     # A user's live requests (one at a time; App Home lists them).
     sa.Index("ix_approval_requests_user", "user_id", "status"),
     # The lapse sweep: few rows are ever pending, so a partial index stays tiny.
@@ -182,4 +187,11 @@ approval_requests = sa.Table(
     ),
     # Retention of decided requests.
     sa.Index("ix_approval_requests_requested", "requested_at"),
+    # The lapse sweep of approvals nobody opened: few rows are ever approved and unclaimed.
+    sa.Index(
+        "ix_approval_requests_unclaimed",
+        "claim_by",
+        sqlite_where=sa.text("status = 'approved'"),
+        postgresql_where=sa.text("status = 'approved'"),
+    ),
 )

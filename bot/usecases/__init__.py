@@ -6,10 +6,11 @@ world only through the ports in `bot.domain.ports` and the token engine, so the 
 in-memory fakes. No Slack, Kubernetes, HTTP or database import in this package (tests/meta/test_layers.py).
 
 Features depend one way: `context` (ports, facts, the failure reporter) under `home` and `verify`, `issue`
-on `home` (a delivered token refreshes the Home tab), `approvals` and `renewal` on `issue`.
+on `home` (a delivered token refreshes the Home tab), `renewal` on `issue`, `approvals` on both (an
+approved renewal edits the token's reminder).
 """
 
-from bot.usecases.approvals import Decision, decide_request, lapse_due
+from bot.usecases.approvals import Decision, ShowToken, decide_request, lapse_due, show_approved_token
 from bot.usecases.context import ADMIN_RULE, Command, Ports, new_checks, report
 from bot.usecases.engine import VERIFY_PROTECTION, TokenEngine
 from bot.usecases.home import help_for, list_tokens, open_token_form, pending_for, show_home, tokens_of
@@ -26,6 +27,7 @@ __all__ = [
     "Issued",
     "Ports",
     "RenewRequest",
+    "ShowToken",
     "TokenEngine",
     "decide_request",
     "dismiss_reminder",
@@ -40,6 +42,7 @@ __all__ = [
     "renew_token",
     "report",
     "send_reminders",
+    "show_approved_token",
     "show_home",
     "tokens_of",
     "verify_button",

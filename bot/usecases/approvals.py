@@ -1,24 +1,27 @@
 """Approvals: an approver decides on a request above the requester's own limit, or it lapses.
 
 The request itself is put before the approvers by the issue use case; here it is decided once (the store's
-conditional update picks the first decision across clicks, approvers and replicas), and an approval comes
-back to `issue_token` for the requester, through the same checks as any request.
+conditional update picks the first decision across clicks, approvers and replicas). An approval sends the
+requester a persistent DM with Show my token; their click comes back to `issue_token`, through the same
+checks as any request, and claims the approval once (`show_approved_token`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from bot.domain.approvals import PendingRequest, RequestStatus, approved_seconds, check_decider
+from bot.domain.approvals import CLAIM_WINDOW, PendingRequest, RequestStatus, approved_seconds, check_decider
 from bot.domain.audit import AuditEvent, Origin, Outcome
 from bot.domain.durations import format_duration
-from bot.domain.errors import RequestNotPending
+from bot.domain.errors import AccessDenied, RequestNotPending
 from bot.domain.models import RequestContext
 from bot.domain.text import clean_text
 from bot.runtime import metrics
 from bot.usecases.context import Facts, Ports, first_time, report_failure
+from bot.usecases.home import show_home
 from bot.usecases.issue import Issued, IssueRequest, issue_token
+from bot.usecases.renewal import reminder_renewed
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +36,9 @@ class Decision:
 
 
 def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
-    """Approve (mint for the requester, through `issue_token`) or deny a pending request, once: the first
-    listed approver to decide wins; the requester and anyone not listed are refused. None when refused."""
+    """Approve (the requester gets Show my token in their DM) or deny a pending request, once: the first
+    listed approver to decide wins; the requester, their other accounts and anyone not listed are refused.
+    None when refused."""
     ctx = d.ctx
     facts = Facts(ctx, "approve")
     if not first_time(p, ctx):
@@ -64,34 +68,90 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
             now=now,
             approved_seconds=seconds,
             note=clean_text(d.note) or None,
+            claim_by=now + CLAIM_WINDOW if d.approve else None,
         )
         if decided is None:
             raise _too_late(p, request.id, now)
         outcome = Outcome.APPROVED if d.approve else Outcome.DENIED
         p.audit.record(_decision_event(decided, outcome, at=now, reason=_decision_reason(decided)))
         metrics.REQUESTS.labels("approve", outcome).inc()
-        if not d.approve:
-            p.board.decided(decided, issued=None)
-            return decided
-        # The requester's own request, minted by the one issue use case: their identity, limits, account and
-        # quota, checked now. Their response_url is long gone: the token and any notice go to their DM.
-        requester = RequestContext(
-            decided.request_id, decided.user_id, Origin.APPROVAL, team_id=decided.team_id, notify_dm=True
-        )
-        approval = IssueRequest(
-            requester,
-            seconds,
-            reason=decided.reason,
-            approved_by=ctx.user_id,
-            approved_for=decided.rok_user,
-            renewed_from=decided.renews_entry,  # the ledger links it: that token is renewed once
-        )
-        result = issue_token(p, approval)
-        p.board.decided(decided, issued=isinstance(result, Issued))
+        # An approval mints nothing yet: the requester gets a persistent DM with Show my token (see
+        # `show_approved_token`), which Slack keeps for them however late the approval comes.
+        where = p.board.decided(decided)
+        if where is not None:
+            p.pending.attach_dm(decided.id, channel=where.channel, message_ts=where.ts)
+        # The requester's Home tab no longer lists the request as waiting.
+        show_home(p, RequestContext(decided.request_id, decided.user_id, Origin.APPROVAL, team_id=decided.team_id))
         return decided
     except Exception as exc:
         report_failure(p, facts, exc)
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class ShowToken:
+    """A requester's click on Show my token in the DM that says their request was approved."""
+
+    ctx: RequestContext  # the click: its user must be the requester; the token answers its response_url
+    request_id: str  # the approval request's ID, from the button (untrusted: it grants nothing by itself)
+
+
+def show_approved_token(p: Ports, s: ShowToken) -> Issued | None:
+    """Mint an approved token for its requester, now that they are here to see it: only the requester's own
+    click, once (the store's claim, whichever click or replica comes first), through `issue_token` (identity,
+    the Rok user the approver saw, policy and quota checked again), shown ephemerally; the DM is edited."""
+    ctx = s.ctx
+    facts = Facts(ctx, "issue")
+    if not first_time(p, ctx):
+        return None
+    try:
+        request = p.pending.get(s.request_id) if p.pending is not None and p.board is not None else None
+        if request is None or request.user_id != ctx.user_id:
+            # The same answer for someone else's request and one that does not exist: nothing to probe.
+            raise AccessDenied(
+                "This button is not for you: only the person whose request was approved can show its token.",
+                detail=f"approval {s.request_id[:32]!r} is not {ctx.user_id}'s",
+            )
+        facts = facts.but(username=request.rok_user, seconds=request.approved_seconds, actor=request.decided_by)
+        if not request.claimable(p.clock.now()):
+            raise _not_claimable(p, request)
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+    approved = IssueRequest(
+        # Under the request's own ID, as every event of its story; the click's key was claimed above.
+        replace(ctx, request_id=request.request_id, origin=Origin.APPROVAL, once_key=None),
+        request.approved_seconds or request.seconds,
+        reason=request.reason,
+        approved_by=request.decided_by,
+        approved_for=request.rok_user,
+        renewed_from=request.renews_entry,  # the ledger links it: that token is renewed once
+        approval_id=request.id,
+    )
+    result = issue_token(p, approved)
+    if not isinstance(result, Issued):
+        return None  # refused or failed (told); a click that lost the claim to another changes nothing
+    assert p.board is not None and p.pending is not None
+    shown = p.pending.get(request.id)
+    p.board.shown(shown or request)  # the DM loses its button; it never holds the token
+    if request.renews_entry is not None:
+        reminder_renewed(p, request.renews_entry, result)
+    return result
+
+
+def _not_claimable(p: Ports, request: PendingRequest) -> RequestNotPending:
+    """Why a Show my token click mints nothing: shown already, or lapsed (claimed here if due)."""
+    if request.status is RequestStatus.CLAIMED:
+        return RequestNotPending(
+            "This token was already shown: a token is shown once. Ask again with /rok-token if you lost it.",
+            detail="approval already claimed",
+        )
+    if request.status is RequestStatus.APPROVED:
+        lapse_due(p)  # past its deadline, not swept yet: lapse it now
+    return RequestNotPending(
+        "This approval lapsed: its token was not opened in time. Ask again with /rok-token.",
+        detail=f"approval {request.status.value}",
+    )
 
 
 def _too_late(p: Ports, request_id: str, now: datetime) -> RequestNotPending:
@@ -101,6 +161,7 @@ def _too_late(p: Ports, request_id: str, now: datetime) -> RequestNotPending:
         lapse_due(p)  # past its expiry, not swept yet: lapse it now
         return RequestNotPending("This request lapsed: nobody decided in time.", detail="lapsed")
     status = current.status.value if current is not None else "removed"
+    status = "approved" if status == RequestStatus.CLAIMED else status
     return RequestNotPending(f"This request was already {status}; nothing more to do.", detail=f"already {status}")
 
 
@@ -128,14 +189,23 @@ def _decision_reason(request: PendingRequest) -> str | None:
 
 
 def lapse_due(p: Ports) -> list[PendingRequest]:
-    """Requests nobody decided in time: claimed once across replicas, audited, message updated, requester told."""
+    """Requests nobody decided in time, and approvals nobody opened in time: claimed once across replicas,
+    audited, messages updated, requester told."""
     if p.pending is None or p.board is None:
         return []
     now = p.clock.now()
     lapsed = p.pending.lapse(now=now)
     for request in lapsed:
-        waited = format_duration(max(int((request.expires_at - request.requested_at).total_seconds()), 1))
-        p.audit.record(_decision_event(request, Outcome.LAPSED, at=now, reason=f"nobody decided within {waited}"))
+        p.audit.record(_decision_event(request, Outcome.LAPSED, at=now, reason=_lapse_reason(request)))
         metrics.REQUESTS.labels("approve", Outcome.LAPSED).inc()
-        p.board.decided(request, issued=None)
+        p.board.decided(request)
     return lapsed
+
+
+def _lapse_reason(request: PendingRequest) -> str:
+    """Why a request lapsed: nobody decided, or its approval was never opened."""
+    if request.decided_by is not None and request.decided_at is not None and request.claim_by is not None:
+        window = format_duration(max(int((request.claim_by - request.decided_at).total_seconds()), 1))
+        return f"approved, but the token was not opened within {window}: nothing minted"
+    waited = format_duration(max(int((request.expires_at - request.requested_at).total_seconds()), 1))
+    return f"nobody decided within {waited}"

@@ -4,7 +4,7 @@ Renew, an approver's Approve, break-glass), and the admin CLI's own variant.
 It reads top to bottom: who is asking, what they may have, a place in their quota, the mint, the private
 delivery, the ledger and the audit trail, and the requester's Home tab refreshed. Above the requester's own
 limit the request goes to the approvers instead (`_ask_approval`); the approvals feature brings an approved
-one back here.
+one back here when its requester clicks Show my token (`approval_id`: claimed once, right before the mint).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.domain.approvals import PendingRequest, new_request_id
+from bot.domain.approvals import PendingRequest, RequestStatus, new_request_id
 from bot.domain.audit import Outcome
 from bot.domain.durations import format_duration
 from bot.domain.errors import (
@@ -21,6 +21,7 @@ from bot.domain.errors import (
     DeliveryError,
     LimitExceeded,
     RenewRefused,
+    RequestNotPending,
     RokBotError,
     UsageError,
 )
@@ -59,6 +60,7 @@ class IssueRequest:
     reason: str = ""  # the requester's words after the duration (for the approvers and the audit trail)
     approved_by: str | None = None  # the approver's Slack user ID, when an approval is being minted
     approved_for: str | None = None  # the Rok user the approver saw: the mint is for that user or none
+    approval_id: str | None = None  # the approval being minted: claimed once in the store right before the mint
     break_glass: bool = False  # an incident responder's `--break-glass`: at once, with a reason, loudly
 
 
@@ -100,7 +102,7 @@ def _issue(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
         if needs_approval:
             return _ask_approval(p, facts, req, limits, seconds=seconds, username=account.username)
         place = p.quota.reserve(ctx, seconds=seconds, renewed_from=req.renewed_from)
-        issued = _mint(p, place, facts, account, seconds=seconds)
+        issued = _mint_once(p, place, facts, account, req, seconds=seconds)
         if issued is None:
             return None  # possibly minted: settled, audited and told
         facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
@@ -198,11 +200,7 @@ def _ask_approval(
     )
     waiting = p.pending.open(request, now=now)
     if waiting is not None and request.renews_entry is not None and waiting.renews_entry == request.renews_entry:
-        raise RenewRefused(
-            f"The renewal of this token is already waiting for approval (request {waiting.request_id}); "
-            "nothing more to do: the approvers have it.",
-            detail=f"row {request.renews_entry}: a renewal is already waiting",
-        )
+        raise _renewal_waiting(waiting)
     if waiting is not None:
         # One request at a time per user: the approvals channel cannot be flooded by one person.
         minutes = max(-(-int((waiting.expires_at - now).total_seconds()) // 60), 1)
@@ -227,6 +225,42 @@ def _ask_approval(
     metrics.REQUESTS.labels("issue", Outcome.APPROVAL_REQUESTED).inc()
     p.board.submitted(ctx, request)
     return request
+
+
+def _renewal_waiting(waiting: PendingRequest) -> RenewRefused:
+    """A second Renew of a token whose renewal already went to approval: say where it stands."""
+    if waiting.status is RequestStatus.APPROVED:
+        where = "it is in your DM with the bot: click *Show my token* there"
+        return RenewRefused(
+            f"The renewal of this token was approved (request {waiting.request_id}); {where}.",
+            detail=f"row {waiting.renews_entry}: an approved renewal waits for Show my token",
+        )
+    return RenewRefused(
+        f"The renewal of this token is already waiting for approval (request {waiting.request_id}); "
+        "nothing more to do: the approvers have it.",
+        detail=f"row {waiting.renews_entry}: a renewal is already waiting",
+    )
+
+
+def _mint_once(
+    p: Ports, place: QuotaPlace, facts: Facts, account: Account, req: IssueRequest, *, seconds: int
+) -> IssuedToken | None:
+    """The mint. An approval's is first claimed in the store, once whichever click or replica comes first, and
+    given back when the mint surely made no token (an error before or instead of token-create), so its Show
+    my token works again; one that may have minted keeps its claim."""
+    if req.approval_id is None:
+        return _mint(p, place, facts, account, seconds=seconds)
+    if p.pending is None or p.pending.claim(req.approval_id, user_id=req.ctx.user_id, now=p.clock.now()) is None:
+        place.release()
+        raise RequestNotPending(
+            "This approved token was already shown, or its time ran out: it cannot be shown again.",
+            detail="approval already claimed or lapsed",
+        )
+    try:
+        return _mint(p, place, facts, account, seconds=seconds)
+    except BaseException:
+        p.pending.unclaim(req.approval_id)
+        raise
 
 
 def _mint(p: Ports, place: QuotaPlace, facts: Facts, account: Account, *, seconds: int) -> IssuedToken | None:

@@ -59,15 +59,24 @@ def renew_token(p: Ports, req: RenewRequest) -> Issued | PendingRequest | None:
     # The click's key was claimed above: the issue it turns into must not claim it again.
     renewal_ctx = replace(ctx, once_key=None)
     issued = issue_token(p, IssueRequest(renewal_ctx, entry.duration_seconds, renewed_from=entry.id, note=note))
-    # A renewal above the user's own limit (an approved token) goes to the approvers like any other request.
-    if isinstance(issued, Issued) and p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
-        p.surfaces.renewed(
-            Posted(entry.reminder_channel, entry.reminder_ts),
-            old=Reminder.of(entry, now=p.clock.now()),
-            new_uuid=issued.token_uuid,
-            new_expires_at=issued.expires_at,
-        )
+    # A renewal above the user's own limit (an approved token) goes to the approvers like any other request;
+    # its Show my token edits the reminder when it mints (`reminder_renewed`).
+    if isinstance(issued, Issued):
+        reminder_renewed(p, entry.id, issued)
     return issued
+
+
+def reminder_renewed(p: Ports, entry_id: int, issued: Issued) -> None:
+    """Edit the reminder of a token just renewed (when it had one): it names the new token, Renew is gone."""
+    entry = p.ledger.entry(entry_id) if p.ledger is not None else None
+    if entry is None or p.surfaces is None or not (entry.reminder_channel and entry.reminder_ts):
+        return
+    p.surfaces.renewed(
+        Posted(entry.reminder_channel, entry.reminder_ts),
+        old=Reminder.of(entry, now=p.clock.now()),
+        new_uuid=issued.token_uuid,
+        new_expires_at=issued.expires_at,
+    )
 
 
 def dismiss_reminder(p: Ports, ctx: RequestContext, entry_id: int | None) -> bool:

@@ -1,6 +1,6 @@
 """Approvals across two real `serve` processes on one PostgreSQL: the same Approve delivered to both, or two
-approvers clicking at once on different replicas, mint one token; a request decided on one replica is
-decided for the other."""
+approvers clicking at once on different replicas, decide once; the requester's Show my token, redelivered
+to both and double-clicked, mints one token; a request decided on one replica is decided for the other."""
 
 from __future__ import annotations
 
@@ -60,6 +60,22 @@ def _body(payload: dict[str, Any]) -> str:
     return sr.interactivity_body(payload)
 
 
+def _show_click(box: Sandbox, message: dict[str, Any]) -> dict[str, Any]:
+    """The requester's click on Show my token in the approval message of their DM."""
+    buttons = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    [button] = [e for e in buttons if e["action_id"] == "approval_show_token"]
+    return sr.message_block_actions(
+        user_id="U0JDOE",
+        team_id=box.slack.team_id,
+        channel_id=str(message["channel"]),
+        message={k: v for k, v in message.items() if k != "channel"},
+        action_id="approval_show_token",
+        value=str(button["value"]),
+        block_id="approval_show",
+        response_url=box.slack.new_response_url(),
+    )
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("how", ["the same click to both", "two approvers at once"])
 def test_an_approve_on_two_replicas_mints_once(new_postgres_url: Callable[[], str], how: str) -> None:
@@ -77,6 +93,11 @@ def test_an_approve_on_two_replicas_mints_once(new_postgres_url: Callable[[], st
                 (b, _body(box.decision_payload("U0ALICE", message))),
             ]
         assert _all_at_once(box, deliveries) == [200, 200]
+        [granted] = box.slack.wait_for(lambda: box.show_token_messages("U0JDOE"), 30)
+        assert box.rok.minted == []  # nothing until the requester is there to see it
+        # Show my token: one click redelivered to both replicas, and a double click, all at once.
+        same, other = _body(_show_click(box, granted)), _body(_show_click(box, granted))
+        assert _all_at_once(box, [(a, same), (b, same), (b, other)]) == [200, 200, 200]
         reply = box.wait_private("U0JDOE", timeout=30)[-1]
         assert reply.token is not None
         box.slack.wait_for(lambda: box.slack.calls_to("chat.update"), 30)
@@ -85,7 +106,7 @@ def test_an_approve_on_two_replicas_mints_once(new_postgres_url: Callable[[], st
             ("jdoe", 14 * D)
         ]
         assert len(box.private_messages("U0JDOE")) == 1
-        assert [c.params["ts"] for c in box.slack.calls_to("chat.update")] == [message.ts]
+        assert [c.params["ts"] for c in box.slack.calls_to("chat.update")] == [message.ts, granted["ts"]]
         for approver in ("U0BOB", "U0ALICE"):
             assert box.private_messages(approver) == []
         assert not [

@@ -17,6 +17,7 @@ from bot.slack.blocks import (
     approval_decided_message,
     approval_outcome_notice,
     approval_request_message,
+    approval_shown_notice,
     approval_submitted_notice,
     break_glass_notice,
     pending_requests_blocks,
@@ -41,10 +42,19 @@ REQUEST = PendingRequest(
     requested_at=T0,
     expires_at=T0 + timedelta(hours=1),
 )
+APPROVED = replace(
+    REQUEST,
+    status=RequestStatus.APPROVED,
+    decided_by="U0BOB",
+    decided_at=T0,
+    approved_seconds=10 * D,
+    claim_by=T0 + timedelta(days=1),
+)
 DECIDED = [
-    replace(REQUEST, status=RequestStatus.APPROVED, decided_by="U0BOB", decided_at=T0, approved_seconds=10 * D),
+    APPROVED,
     replace(REQUEST, status=RequestStatus.DENIED, decided_by="U0BOB", decided_at=T0, note="<!here> no"),
     replace(REQUEST, status=RequestStatus.LAPSED, decided_at=T0 + timedelta(hours=1)),
+    replace(APPROVED, status=RequestStatus.LAPSED),  # approved, but its token never opened
 ]
 
 
@@ -58,9 +68,9 @@ def test_every_message_is_valid_block_kit_and_escapes_what_users_typed() -> None
     texts = [_valid(approval_request_message(REQUEST, rules=RULES, minimum=300)[1])]
     texts.append(_valid(approval_submitted_notice(REQUEST, rules=RULES)[1]))
     for request in DECIDED:
-        for issued in (True, False, None):
-            texts.append(_valid(approval_decided_message(request, issued=issued)[1]))
-            texts.append(_valid(approval_outcome_notice(request, issued=issued)[1]))
+        texts.append(_valid(approval_decided_message(request)[1]))
+        texts.append(_valid(approval_outcome_notice(request)[1]))
+    texts.append(_valid(approval_shown_notice(replace(APPROVED, claimed_at=T0))[1]))
     for text in texts:
         assert "<!channel>" not in text and "<!here>" not in text
     assert "&lt;!channel&gt; &amp; &lt;@U0BOB&gt;" in texts[0]
@@ -68,8 +78,18 @@ def test_every_message_is_valid_block_kit_and_escapes_what_users_typed() -> None
 
 @pytest.mark.parametrize("request_", DECIDED, ids=lambda r: r.status.value)
 def test_a_decided_message_keeps_no_button_nor_input(request_: PendingRequest) -> None:
-    text = _valid(approval_decided_message(request_, issued=True)[1])
+    text = _valid(approval_decided_message(request_)[1])
     assert '"actions"' not in text and '"input"' not in text
+
+
+def test_an_approval_tells_the_requester_with_a_show_my_token_button_naming_the_request_only() -> None:
+    raw = _valid(approval_outcome_notice(APPROVED)[1])
+    assert '"action_id": "approval_show_token"' in raw and f'"value": "{APPROVED.id}"' in raw
+    assert "<@U0BOB> approved" in raw and "*10d*" in raw and "Show my token" in raw
+    # Once shown (or lapsed), the message keeps no button.
+    for after in (approval_shown_notice(APPROVED), approval_outcome_notice(DECIDED[-1])):
+        assert '"actions"' not in _valid(after[1])
+    assert "was not opened by" in _valid(approval_outcome_notice(DECIDED[-1])[1])
 
 
 def test_the_break_glass_notice_is_loud_and_names_the_token_by_uuid_only() -> None:

@@ -1,6 +1,7 @@
 """Approvals end to end, in HTTP and Socket Mode: a request above the user's limit goes to the approvals
-channel; only a listed approver (never the requester) decides, once; an approval mints for the requester,
-privately; a denial or a lapse tells the requester; no token ever reaches the approvals channel."""
+channel; only a listed approver (never the requester, nor their second account) decides, once; an approval
+sends the requester a persistent DM with Show my token, whose click (theirs only, once) mints and shows the
+token privately; a denial or a lapse tells the requester; no token ever reaches the approvals channel."""
 
 from __future__ import annotations
 
@@ -118,6 +119,11 @@ def test_an_approver_in_a_group_approves_and_only_the_requester_gets_the_token_o
     ephemerals_to_alice = len(box.private_messages("U0ALICE"))
     tokens_before = len(box.private_messages("U0JDOE"))
     box.decide("U0ALICE", message)
+    # No token yet: a persistent DM says who approved it, with Show my token; the click mints and shows it.
+    [granted] = box.slack.wait_for(lambda: box.show_token_messages("U0JDOE"))
+    assert "<@U0ALICE> approved" in json.dumps(granted["blocks"]) and "*14d*" in json.dumps(granted["blocks"])
+    assert len(box.rok.minted) == minted_before and len(box.private_messages("U0JDOE")) == tokens_before
+    box.show_my_token("U0JDOE")
     reply = box.wait_private("U0JDOE", count=tokens_before + 1)[-1]
     assert reply.token is not None and box.rok.lookup(reply.token).username == "jdoe"  # type: ignore[union-attr]
     assert _mints(box, "jdoe")[-1] == 14 * D
@@ -145,6 +151,14 @@ def test_an_approver_in_a_group_approves_and_only_the_requester_gets_the_token_o
     assert len(box.rok.minted) == minted_before + 1
     assert len(box.private_messages("U0JDOE")) == tokens_before + 1
     assert len([c for c in box.slack.calls_to("chat.update") if c.params["ts"] == message.ts]) == 1
+    # The DM keeps no button (and never the token); the requester's own second click mints nothing.
+    box.slack.wait_for(lambda: not box.show_token_messages("U0JDOE"))
+    shown = box.slack.message(granted["channel"], granted["ts"])
+    assert shown is not None
+    assert "was shown to you" in json.dumps(shown["blocks"]) and reply.token not in json.dumps(shown)
+    again_url = box.click_message("U0JDOE", granted, "approval_show_token")
+    assert "already shown" in box.wait_reply(again_url).text
+    assert len(box.rok.minted) == minted_before + 1
 
 
 def test_an_approver_may_grant_less_and_a_forged_duration_or_request_is_refused(box: Sandbox) -> None:
@@ -157,6 +171,7 @@ def test_an_approver_may_grant_less_and_a_forged_duration_or_request_is_refused(
     assert len(box.rok.minted) == minted
     tokens = len(box.private_messages("U0JDOE2"))
     box.decide("U0BOB", message, seconds=10 * D)
+    box.show_my_token("U0JDOE2")
     box.wait_private("U0JDOE2", count=tokens + 1)
     assert _mints(box, "jdoe2")[-1] == 10 * D
     assert "for *10d*" in json.dumps(_updated(box, message).get("blocks"))
@@ -334,5 +349,32 @@ def test_an_approver_cannot_approve_what_their_second_account_asked_for() -> Non
         assert box.slack.calls_to("chat.update") == []  # still waiting for another approver
         # Someone else may approve it: the token goes to U0BOB2, for Rok user bob.
         box.decide("U0ALICE", message)
+        box.show_my_token("U0BOB2")
         reply = box.wait_private("U0BOB2")[-1]
         assert reply.token is not None and box.rok.lookup(reply.token).username == "bob"  # type: ignore[union-attr]
+
+
+def test_only_the_requester_can_show_an_approved_token_and_one_nobody_opens_lapses(box: Sandbox) -> None:
+    requests = [c for c in box.approval_posts() if "approval_approve" in json.dumps(c.params)]
+    message, _ = _ask(box, "U0JDOE2", "9d for the weekend", count=len(requests) + 1)
+    minted = len(box.rok.minted)
+    box.decide("U0BOB", message)
+    # Someone else clicking the requester's button (a forged or forwarded value): refused, nothing minted.
+    url = box.show_my_token("U0JDOE2", as_user="U0JDOE")
+    assert "only the person whose request was approved" in box.wait_reply(url).text
+    box.wait_audit("refused")
+    assert len(box.rok.minted) == minted
+    # Nobody opens it: a day later it lapses, audited, and the DM loses its button.
+    [granted] = box.show_token_messages("U0JDOE2")
+    assert box.server is not None and box.server.bot is not None
+    box.server.bot.flush_audit()
+    lapses = box.audit_count("lapsed")
+    box.advance(24 * 3600 + 65)
+    box.slack.wait_for(lambda: not box.show_token_messages("U0JDOE2"))
+    lapsed = box.slack.message(granted["channel"], granted["ts"])
+    assert lapsed is not None and "was not opened by" in json.dumps(lapsed["blocks"])
+    box.wait_audit("lapsed", count=lapses + 1)
+    assert [ln for ln in box.audit_lines("lapsed") if "<@U0JDOE2>" in ln.facts and "not opened" in ln.facts]
+    url = box.click_message("U0JDOE2", granted, "approval_show_token")
+    assert "lapsed" in box.wait_reply(url).text
+    assert len(box.rok.minted) == minted

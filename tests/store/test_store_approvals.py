@@ -120,6 +120,65 @@ def test_sixteen_threads_racing_over_one_request_have_one_winner(store: Store, k
     assert current.decided_by == winners[0].decided_by
 
 
+def _approved(store: Store) -> PendingRequest:
+    """A request approved at T0, its Show my token good for a day."""
+    request = _request()
+    store.approvals.open(request, now=T0)
+    approved = store.approvals.decide(
+        request.id, status=RequestStatus.APPROVED, decided_by="U0BOB", now=T0, claim_by=T0 + timedelta(days=1)
+    )
+    assert approved is not None and approved.claim_by == T0 + timedelta(days=1)
+    return approved
+
+
+def test_an_approval_is_claimed_by_its_requester_once_given_back_and_lapses_if_never_claimed(store: Store) -> None:
+    approved = _approved(store)
+    store.approvals.attach_dm(approved.id, channel="D0JDOE", message_ts="2.000001")
+    assert store.approvals.claim(approved.id, user_id="U0BOB", now=T0) is None  # not the requester's click
+    claimed = store.approvals.claim(approved.id, user_id="U0JDOE", now=T0 + timedelta(hours=1))
+    assert claimed is not None and claimed.status is RequestStatus.CLAIMED
+    assert (claimed.claimed_at, claimed.dm_channel, claimed.dm_ts) == (T0 + timedelta(hours=1), "D0JDOE", "2.000001")
+    assert store.approvals.claim(approved.id, user_id="U0JDOE", now=T0 + timedelta(hours=1)) is None
+    assert store.approvals.lapse(now=T0 + timedelta(days=2)) == []  # claimed: never lapses
+    store.approvals.unclaim(approved.id)  # the mint made no token: the button works again
+    again = store.approvals.get(approved.id)
+    assert again is not None and again.status is RequestStatus.APPROVED and again.claimed_at is None
+    assert store.approvals.lapse(now=T0 + timedelta(days=1) - timedelta(seconds=1)) == []
+    [lapsed] = store.approvals.lapse(now=T0 + timedelta(days=1))
+    assert lapsed.status is RequestStatus.LAPSED and lapsed.decided_at == T0 and lapsed.decided_by == "U0BOB"
+    assert store.approvals.claim(approved.id, user_id="U0JDOE", now=T0) is None
+    assert store.approvals.claim("x" * 200, user_id="U0JDOE", now=T0) is None
+
+
+def test_sixteen_clicks_racing_over_one_approval_claim_it_once(store: Store) -> None:
+    approved = _approved(store)
+    barrier = threading.Barrier(16)
+    won: list[PendingRequest | None] = [None] * 16
+
+    def click(n: int) -> None:
+        barrier.wait()
+        won[n] = store.approvals.claim(approved.id, user_id="U0JDOE", now=T0 + timedelta(minutes=n))
+
+    threads = [threading.Thread(target=click, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len([w for w in won if w is not None]) == 1
+
+
+def test_a_renewal_waiting_for_show_my_token_blocks_a_second_renewal_of_the_same_token(store: Store) -> None:
+    first = replace(_request(), renews_entry=7)
+    store.approvals.open(first, now=T0)
+    store.approvals.decide(
+        first.id, status=RequestStatus.APPROVED, decided_by="U0BOB", now=T0, claim_by=T0 + timedelta(days=1)
+    )
+    later = T0 + timedelta(hours=2)  # past the first's pending expiry: only its approval is left
+    waiting = store.approvals.open(replace(_request(at=later), renews_entry=7), now=later)
+    assert waiting is not None and waiting.id == first.id
+    assert store.approvals.open(replace(_request(at=later), renews_entry=8), now=later) is None
+
+
 def test_concurrent_requests_of_one_user_open_one(store: Store) -> None:
     barrier = threading.Barrier(8)
     opened: list[bool] = [False] * 8

@@ -18,6 +18,7 @@ from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import NoAccountError, RokBotError
 from bot.domain.identity import Workspace
+from bot.domain.lifecycle import Posted
 from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, Verdict, VerifyResult
 from bot.domain.policy import build_policy
 from bot.domain.secret import Token
@@ -169,6 +170,8 @@ class FakePendingRequests:
     def open(self, request: PendingRequest, *, now: datetime) -> PendingRequest | None:
         with self._lock:
             live = [r for r in self.rows.values() if r.user_id == request.user_id and r.live(now)]
+            if request.renews_entry is not None:
+                live += [r for r in self.rows.values() if r.renews_entry == request.renews_entry and r.claimable(now)]
             if live:
                 return live[0]
             self.rows[request.id] = request
@@ -194,23 +197,55 @@ class FakePendingRequests:
         now: datetime,
         approved_seconds: int | None = None,
         note: str | None = None,
+        claim_by: datetime | None = None,
     ) -> PendingRequest | None:
         with self._lock:
             row = self.rows.get(request_id)
             if row is None or not row.live(now):
                 return None
             decided = replace(
-                row, status=status, decided_by=decided_by, decided_at=now, approved_seconds=approved_seconds, note=note
+                row,
+                status=status,
+                decided_by=decided_by,
+                decided_at=now,
+                approved_seconds=approved_seconds,
+                note=note,
+                claim_by=claim_by,
             )
             self.rows[request_id] = decided
             return decided
+
+    def attach_dm(self, request_id: str, *, channel: str, message_ts: str) -> None:
+        with self._lock:
+            self.rows[request_id] = replace(self.rows[request_id], dm_channel=channel, dm_ts=message_ts)
+
+    def claim(self, request_id: str, *, user_id: str, now: datetime) -> PendingRequest | None:
+        with self._lock:
+            row = self.rows.get(request_id)
+            if row is None or row.user_id != user_id or not row.claimable(now):
+                return None
+            self.rows[request_id] = replace(row, status=RequestStatus.CLAIMED, claimed_at=now)
+            return self.rows[request_id]
+
+    def unclaim(self, request_id: str) -> None:
+        with self._lock:
+            row = self.rows.get(request_id)
+            if row is not None and row.status is RequestStatus.CLAIMED:
+                self.rows[request_id] = replace(row, status=RequestStatus.APPROVED, claimed_at=None)
 
     def lapse(self, *, now: datetime) -> list[PendingRequest]:
         with self._lock:
             due = [r for r in self.rows.values() if r.status is RequestStatus.PENDING and r.expires_at <= now]
             for row in due:
                 self.rows[row.id] = replace(row, status=RequestStatus.LAPSED, decided_at=now)
-            return [self.rows[r.id] for r in due]
+            unclaimed = [
+                r
+                for r in self.rows.values()
+                if r.status is RequestStatus.APPROVED and r.claim_by is not None and r.claim_by <= now
+            ]
+            for row in unclaimed:
+                self.rows[row.id] = replace(row, status=RequestStatus.LAPSED)
+            return [self.rows[r.id] for r in due + unclaimed]
 
     def pending_for(self, user_id: str, *, now: datetime) -> list[PendingRequest]:
         return sorted(
@@ -225,7 +260,8 @@ class FakeBoard:
     postable: bool = True
     posted: list[PendingRequest] = field(default_factory=list)
     submitted_to: list[tuple[RequestContext, PendingRequest]] = field(default_factory=list)
-    decisions: list[tuple[PendingRequest, bool | None]] = field(default_factory=list)
+    decisions: list[PendingRequest] = field(default_factory=list)
+    shown_to: list[PendingRequest] = field(default_factory=list)
     announced: list[AuditEvent] = field(default_factory=list)
 
     def post(self, request: PendingRequest) -> tuple[str, str] | None:
@@ -237,8 +273,14 @@ class FakeBoard:
     def submitted(self, ctx: RequestContext, request: PendingRequest) -> None:
         self.submitted_to.append((ctx, request))
 
-    def decided(self, request: PendingRequest, *, issued: bool | None) -> None:
-        self.decisions.append((request, issued))
+    def decided(self, request: PendingRequest) -> Posted | None:
+        self.decisions.append(request)
+        if request.status is RequestStatus.APPROVED:
+            return Posted(f"D{request.user_id}", f"2.{len(self.decisions):06d}")  # the Show-my-token DM
+        return None
+
+    def shown(self, request: PendingRequest) -> None:
+        self.shown_to.append(request)
 
     def announce(self, event: AuditEvent) -> None:
         self.announced.append(event)

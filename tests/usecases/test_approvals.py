@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,17 @@ from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import Origin, Outcome
 from bot.domain.errors import CommandFailed
 from bot.domain.policy import build_policy
-from bot.usecases import Decision, Issued, IssueRequest, decide_request, issue_token, lapse_due, pending_for
+from bot.usecases import (
+    Decision,
+    Issued,
+    IssueRequest,
+    ShowToken,
+    decide_request,
+    issue_token,
+    lapse_due,
+    pending_for,
+    show_approved_token,
+)
 from tests.usecases.fakes import World, world
 
 H, D = 3600, 86400
@@ -42,6 +53,12 @@ def _ask(w: World, seconds: int = 14 * D, reason: str = "training run X") -> Pen
 def _decide(w: World, user_id: str, request: PendingRequest, *, approve: bool = True, **kw: Any) -> Any:
     ctx = w.ctx(user_id, request_id=f"click-{user_id}")
     return decide_request(w.ports, Decision(ctx, request.id, approve=approve, **kw))
+
+
+def _show(w: World, request: PendingRequest, user_id: str = "U0JDOE", rid: str = "show") -> Any:
+    """The requester's click on Show my token in the DM that says their request was approved."""
+    ctx = replace(w.ctx(user_id, request_id=rid), origin=Origin.APPROVAL, reply_to="https://hooks.example/show")
+    return show_approved_token(w.ports, ShowToken(ctx, request.id))
 
 
 def _told(w: World, user_id: str) -> list[str]:
@@ -99,30 +116,102 @@ def test_the_requester_cannot_decide_even_when_listed_and_a_non_approver_cannot_
     assert [e.slack_user for e in refusals] == ["U0JDOE", "U0MALLORY", "U0MALLORY"]
 
 
-def test_an_approver_by_group_approves_and_the_requester_gets_the_token_once() -> None:
+def test_an_approver_by_group_approves_and_the_requester_gets_the_token_once_on_show_my_token() -> None:
     w = _world()
     request = _ask(w)
     decided = _decide(w, "U0ALICE", request)
     assert decided is not None and decided.status is RequestStatus.APPROVED and decided.decided_by == "U0ALICE"
+    # Nothing is minted until the requester is there to see it: a persistent DM with Show my token.
+    assert w.engine.minted == [] and w.replies.tokens == []
+    [shown] = w.board.decisions
+    assert shown.status is RequestStatus.APPROVED and shown.claim_by == w.clock.now() + timedelta(hours=24)
+    stored = w.pending.rows[request.id]
+    assert (stored.dm_channel, stored.dm_ts) == ("DU0JDOE", "2.000001")
+    assert w.audit.outcomes()[-1] == "approved"
+    assert isinstance(_show(w, request), Issued)
     [minted] = w.engine.minted
     assert (minted.username, minted.duration_seconds) == ("jdoe", 14 * D)
     [(ctx, issued, _)] = w.replies.tokens
-    # Minted for the requester, never the approver, and delivered to the requester's DM.
-    assert ctx.user_id == "U0JDOE" and ctx.origin is Origin.APPROVAL and ctx.notify_dm and ctx.reply_to is None
+    # Minted for the requester, never the approver, delivered privately in answer to their click.
+    assert ctx.user_id == "U0JDOE" and ctx.origin is Origin.APPROVAL and ctx.reply_to == "https://hooks.example/show"
     assert ctx.request_id == request.request_id and issued.token_uuid == minted.token_uuid
-    [(shown, was_issued)] = w.board.decisions
-    assert shown.status is RequestStatus.APPROVED and was_issued is True
+    [told] = w.board.shown_to
+    assert told.id == request.id and told.status is RequestStatus.CLAIMED
     approved, issued_event = w.audit.events[-2:]
     assert (approved.outcome, approved.actor, approved.slack_user) == (Outcome.APPROVED, "U0ALICE", "U0JDOE")
     assert (issued_event.outcome, issued_event.actor, issued_event.slack_user) == (Outcome.ISSUED, "U0ALICE", "U0JDOE")
     assert issued_event.request_id == request.request_id and issued_event.token_uuid == minted.token_uuid
     assert w.ports.quota.remaining("U0JDOE") == 99 and w.ports.quota.remaining("U0ALICE") == 100
-    # A second click, by the same approver or another: nothing more.
+    # A second click, by the same approver or another, or the requester again: nothing more.
     assert _decide(w, "U0ALICE", request) is None
     assert _decide(w, "U0BOB", request, approve=False) is None
     assert "already approved" in _told(w, "U0BOB")[-1]
+    assert _show(w, request, rid="show2") is None
+    assert "already shown" in _told(w, "U0JDOE")[-1]
     assert len(w.engine.minted) == 1 and len(w.board.decisions) == 1
     assert pending_for(w.ports, "U0JDOE") == []
+
+
+def test_only_the_requester_may_click_show_my_token() -> None:
+    w = _world()
+    request = _ask(w)
+    _decide(w, "U0BOB", request)
+    w.directory.add("U0BOB", email="bob@example.com")
+    for clicker in ("U0BOB", "U0MALLORY"):
+        assert _show(w, request, clicker) is None
+        assert "only the person whose request was approved" in _told(w, clicker)[-1]
+    assert w.engine.minted == [] and w.pending.rows[request.id].status is RequestStatus.APPROVED
+    assert w.audit.outcomes()[-2:] == ["refused", "refused"]
+    assert isinstance(_show(w, request), Issued)
+
+
+def test_a_double_click_on_show_my_token_mints_once() -> None:
+    w = _world()
+    request = _ask(w)
+    _decide(w, "U0BOB", request)
+    barrier = threading.Barrier(8)
+
+    def click(n: int) -> None:
+        barrier.wait()
+        _show(w, request, rid=f"show{n}")
+
+    threads = [threading.Thread(target=click, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(w.engine.minted) == 1 and len(w.replies.tokens) == 1
+    assert w.audit.outcomes().count("issued") == 1
+
+
+def test_a_mint_that_made_no_token_gives_the_approval_back_so_the_button_works_again() -> None:
+    w = _world()
+    request = _ask(w)
+    _decide(w, "U0BOB", request)
+    w.engine.fail = CommandFailed(exit_code=3)
+    assert _show(w, request) is None
+    assert "management command failed" in _told(w, "U0JDOE")[-1]
+    assert w.pending.rows[request.id].status is RequestStatus.APPROVED and w.board.shown_to == []
+    w.engine.fail = None
+    assert isinstance(_show(w, request, rid="show2"), Issued)
+
+
+def test_an_approval_nobody_opens_lapses_after_a_day_audited_and_its_button_then_refuses() -> None:
+    w = _world()
+    request = _ask(w)
+    _decide(w, "U0BOB", request, seconds=str(10 * D))
+    w.clock.advance(24 * H - 1)
+    assert lapse_due(w.ports) == []
+    w.clock.advance(1)
+    [lapsed] = lapse_due(w.ports)
+    assert lapsed.status is RequestStatus.LAPSED and lapsed.decided_by == "U0BOB"
+    assert w.board.decisions[-1] == lapsed
+    event = w.audit.events[-1]
+    assert (event.outcome, event.actor, event.duration_seconds) == (Outcome.LAPSED, "U0BOB", 10 * D)
+    assert "approved, but the token was not opened within 1d" in str(event.reason)
+    assert _show(w, request) is None
+    assert "lapsed" in _told(w, "U0JDOE")[-1]
+    assert w.engine.minted == []
 
 
 def test_an_approver_may_grant_less_never_more() -> None:
@@ -133,6 +222,7 @@ def test_an_approver_may_grant_less_never_more() -> None:
     assert w.engine.minted == []
     decided = _decide(w, "U0BOB", request, seconds=str(10 * D))
     assert decided is not None and decided.approved_seconds == 10 * D
+    _show(w, request)
     assert [m.duration_seconds for m in w.engine.minted] == [10 * D]
 
 
@@ -150,8 +240,8 @@ def test_a_denial_tells_the_requester_with_the_note_and_mints_nothing() -> None:
     request = _ask(w)
     decided = _decide(w, "U0BOB", request, approve=False, note="  not for a demo\n")
     assert decided is not None and decided.status is RequestStatus.DENIED and decided.note == "not for a demo"
-    [(shown, issued)] = w.board.decisions
-    assert shown.note == "not for a demo" and issued is None
+    [shown] = w.board.decisions
+    assert shown.note == "not for a demo"
     assert w.engine.minted == []
     event = w.audit.events[-1]
     assert (event.outcome, event.actor, event.reason) == (Outcome.DENIED, "U0BOB", "not for a demo")
@@ -166,7 +256,7 @@ def test_a_request_nobody_decides_lapses_once_and_cannot_be_approved_after() -> 
     [lapsed] = lapse_due(w.ports)
     assert lapsed.id == request.id and lapsed.status is RequestStatus.LAPSED
     assert lapse_due(w.ports) == []
-    assert w.board.decisions == [(lapsed, None)]
+    assert w.board.decisions == [lapsed]
     assert w.audit.events[-1].outcome == Outcome.LAPSED and "nobody decided within 1h" in str(w.audit.events[-1].reason)
     assert _decide(w, "U0BOB", request) is None
     assert "already lapsed" in _told(w, "U0BOB")[-1]
@@ -180,7 +270,7 @@ def test_a_click_after_the_expiry_but_before_the_sweep_lapses_the_request() -> N
     assert _decide(w, "U0BOB", request) is None
     assert "lapsed" in _told(w, "U0BOB")[-1]
     assert w.pending.rows[request.id].status is RequestStatus.LAPSED
-    assert [d[0].status for d in w.board.decisions] == [RequestStatus.LAPSED]
+    assert [d.status for d in w.board.decisions] == [RequestStatus.LAPSED]
     assert w.engine.minted == []
 
 
@@ -206,11 +296,14 @@ def test_the_quota_applies_when_an_approval_is_minted() -> None:
     request = _ask(w)
     issue_token(w.ports, IssueRequest(w.ctx("U0JDOE", "r2"), H))  # uses the hour's only place
     assert _decide(w, "U0BOB", request) is not None
+    assert _show(w, request) is None
     assert len(w.engine.minted) == 1  # the approval's mint was refused by the quota
     assert "1 tokens in the last hour" in _told(w, "U0JDOE")[-1]
-    [(_, issued)] = w.board.decisions
-    assert issued is False
     assert w.audit.outcomes()[-2:] == ["approved", "refused"]
+    # Refused before the claim: once the quota allows, the same button works.
+    assert w.pending.rows[request.id].status is RequestStatus.APPROVED
+    w.clock.advance(H + 1)
+    assert isinstance(_show(w, request, rid="show2"), Issued)
 
 
 def test_a_failed_mint_after_an_approval_is_told_to_the_requester_not_the_approver() -> None:
@@ -218,8 +311,9 @@ def test_a_failed_mint_after_an_approval_is_told_to_the_requester_not_the_approv
     request = _ask(w)
     w.engine.fail = CommandFailed(exit_code=3)
     _decide(w, "U0BOB", request)
+    _show(w, request)
     [(ctx, text)] = [(c, t) for c, t in w.replies.notices if c.user_id == "U0JDOE"]
-    assert ctx.notify_dm and "management command failed" in text
+    assert ctx.reply_to == "https://hooks.example/show" and "management command failed" in text
     assert _told(w, "U0BOB") == []
 
 
@@ -237,6 +331,7 @@ def test_two_approvers_clicking_at_once_mint_once() -> None:
         t.start()
     for t in threads:
         t.join()
+    _show(w, request)
     assert len(w.engine.minted) == 1 and len(w.replies.tokens) == 1
     assert w.audit.outcomes().count("approved") == 1
 
@@ -249,6 +344,7 @@ def test_the_policy_is_checked_again_when_an_approval_is_minted(seconds: str | N
     tighter = dict(POLICY, approvals={**POLICY["approvals"], "max": "10d"})
     w.ports = replace(w.ports, policy=build_policy(tighter, default=D, minimum=300, maximum=7 * D, allow_guests=False))
     assert _decide(w, "U0BOB", request, seconds=seconds) is not None
+    assert _show(w, request) is None
     assert w.engine.minted == []
     assert "longer than the longest an approver can grant of 10d" in _told(w, "U0JDOE")[-1]
 
@@ -264,6 +360,7 @@ def test_an_approver_listed_by_id_needs_no_group_lookup_so_a_broken_group_cannot
     broken = BrokenGroups(profiles=w.directory.profiles, groups=w.directory.groups)
     w.ports = replace(w.ports, directory=broken)
     assert _decide(w, "U0BOB", request) is not None
+    _show(w, request)
     assert [m.duration_seconds for m in w.engine.minted] == [14 * D]
 
 
@@ -307,6 +404,7 @@ def test_an_approval_mints_only_for_the_rok_user_the_approver_saw() -> None:
     w.engine.add("jdoe2")
     w.ports = replace(w.ports, identity=world(user_map={"U0JDOE": "jdoe2"}).ports.identity)
     assert _decide(w, "U0BOB", request) is not None
+    assert _show(w, request) is None
     assert w.engine.minted == [] and w.replies.tokens == []
     assert "approved for Rok user jdoe, but you are now jdoe2" in _told(w, "U0JDOE")[-1]
     refusal = w.audit.events[-1]

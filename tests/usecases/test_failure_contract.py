@@ -19,11 +19,13 @@ from bot.usecases import (
     Issued,
     IssueRequest,
     Ports,
+    ShowToken,
     decide_request,
     help_for,
     issue_token,
     open_token_form,
     report,
+    show_approved_token,
     show_home,
 )
 from tests.usecases.fakes import FakeDirectory
@@ -113,10 +115,13 @@ def test_an_approved_token_refreshes_the_requesters_home_tab() -> None:
     before = len(w.surfaces.homes)  # asking published the tab with the request waiting
     click = RequestContext("click-1", "U0BOB", Origin.APPROVAL, reply_to="https://hooks.example/b")
     assert decide_request(w.ports, Decision(click, request.id, approve=True)) is not None
-    refreshed = w.surfaces.homes[before:]
+    [decided] = w.surfaces.homes[before:]
+    assert decided.user_id == "U0JDOE" and decided.pending == ()  # no longer shown as waiting
+    show = RequestContext("click-2", "U0JDOE", Origin.APPROVAL, reply_to="https://hooks.example/j")
+    assert isinstance(show_approved_token(w.ports, ShowToken(show, request.id)), Issued)
+    refreshed = w.surfaces.homes[before + 1 :]
     assert [h.user_id for h in refreshed] == ["U0JDOE"]
     assert [t.duration_seconds for t in refreshed[0].tokens.live] == [14 * 86400]
-    assert refreshed[0].pending == ()  # the request is no longer shown as waiting
 
 
 def test_opening_the_home_tab_that_fails_still_shows_the_tab_and_is_not_audited() -> None:
