@@ -371,7 +371,7 @@ class PendingRequests(Protocol):
         ...
 
     def pending_for(self, user_id: str, *, now: datetime) -> list[PendingRequest]:
-        """The user's live requests, oldest first."""
+        """The user's live requests, and approvals still waiting for their Show my token, oldest first."""
         ...
 
 

@@ -36,7 +36,7 @@ from bot.slack.blocks import (
     VERIFY_ACTION_ID,
 )
 from bot.slack.dedupe import SeenRequests, delivery_key
-from bot.slack.replies import COMMAND
+from bot.slack.replies import COMMAND, dm_reply
 from bot.usecases import (
     Command,
     Decision,
@@ -291,11 +291,13 @@ def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
     def on_show_token(ack: Callable[..., None], body: dict[str, Any], context: dict[str, Any]) -> None:
         ack()
         actions = body.get("actions") or [{}]
+        user_id = str((body.get("user") or {}).get("id", ""))
         ctx = RequestContext(
             context["request_id"],
-            (body.get("user") or {}).get("id", ""),
+            user_id,
             Origin.APPROVAL,
-            reply_to=body.get("response_url"),
+            # From the DM: the click's response_url; from App Home (none): an ephemeral in the user's DM.
+            reply_to=body.get("response_url") or dm_reply(user_id),
             team_id=(body.get("team") or {}).get("id"),
             once_key=context.get("once_key"),
         )

@@ -344,14 +344,34 @@ def break_glass_notice(event: AuditEvent) -> tuple[str, list[Block]]:
 PENDING_CAP = 5  # one live request per user is the rule; a few fit beside 60 token lines
 
 
+def _approved_line(request: PendingRequest, reason: str) -> SectionBlock:
+    """An approval not opened yet, on App Home: who approved it, until when, and its Show my token."""
+    granted = format_duration(request.approved_seconds or request.seconds)
+    until = slack_date(request.claim_by) if request.claim_by is not None else "its deadline"
+    return SectionBlock(
+        text=_md(
+            f":white_check_mark: *{granted}* for `{escape(request.rok_user)}`: Approved by <@{request.decided_by}>; "
+            f"open it by {until}{reason}"
+        ),
+        accessory=ButtonElement(
+            text="Show my token", action_id=SHOW_TOKEN_ACTION_ID, value=request.id, style="primary"
+        ),
+    )
+
+
 def pending_requests_blocks(requests: list[PendingRequest], *, now: datetime) -> list[Block]:
-    """The user's requests waiting for an approver, for App Home (`bot.usecases.pending_for` gives them)."""
+    """The user's requests waiting for an approver, and approvals waiting for their Show my token, for App Home
+    (`bot.usecases.pending_for` gives them)."""
     blocks: list[Block] = [HeaderBlock(text="Waiting for approval")]
     if not requests:
         blocks.append(ContextBlock(elements=[_md("No request of yours is waiting for an approver.")]))
         return blocks
     for request in requests[:PENDING_CAP]:  # App Home holds 100 blocks: leave room for the rest of the page
         reason = f" · {escape(request.reason)}" if request.reason else ""
+        if request.status is RequestStatus.APPROVED:
+            blocks.append(_approved_line(request, reason))
+            blocks.append(ContextBlock(elements=[_md(f"Request `{request.request_id}`")]))
+            continue
         blocks.append(
             SectionBlock(
                 text=_md(

@@ -165,12 +165,12 @@ class SqlPendingRequests:
         return sorted((_request(r) for r in rows), key=lambda r: r.requested_at)
 
     def pending_for(self, user_id: str, *, now: datetime) -> list[PendingRequest]:
-        """The user's live requests, oldest first."""
+        """The user's live requests, and approvals still waiting for their Show my token, oldest first."""
+        live = sa.and_(_c.status == PENDING, _c.expires_at > now)
+        claimable = sa.and_(_c.status == APPROVED, _c.claim_by > now)
         with reading(self._engine) as conn:
             rows = conn.execute(
-                sa.select(_t)
-                .where(_c.user_id == user_id, _c.status == PENDING, _c.expires_at > now)
-                .order_by(_c.requested_at)
+                sa.select(_t).where(_c.user_id == user_id, sa.or_(live, claimable)).order_by(_c.requested_at)
             ).all()
         return [_request(r) for r in rows]
 

@@ -199,6 +199,8 @@ def lapse_due(p: Ports) -> list[PendingRequest]:
         p.audit.record(_decision_event(request, Outcome.LAPSED, at=now, reason=_lapse_reason(request)))
         metrics.REQUESTS.labels("approve", Outcome.LAPSED).inc()
         p.board.decided(request)
+        # The requester's Home tab no longer offers it (waiting, or with its Show my token).
+        show_home(p, RequestContext(request.request_id, request.user_id, Origin.SYSTEM, team_id=request.team_id))
     return lapsed
 
 

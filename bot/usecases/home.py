@@ -47,7 +47,8 @@ def help_for(p: Ports, ctx: RequestContext) -> HelpInfo | None:
 
 
 def pending_for(p: Ports, user_id: str) -> list[PendingRequest]:
-    """The user's requests still waiting for an approver, oldest first (App Home shows them)."""
+    """The user's requests still waiting for an approver, and approvals waiting for their Show my token
+    (App Home offers the button too, should the DM not have reached them), oldest first."""
     if p.pending is None:
         return []
     return p.pending.pending_for(user_id, now=p.clock.now())

@@ -114,3 +114,9 @@ def test_app_home_lists_the_users_pending_requests_or_says_there_are_none() -> N
     text = _valid(pending_requests_blocks([REQUEST, replace(REQUEST, id="b" * 20, seconds=20 * D)], now=T0))
     assert "*14d* for `jdoe`" in text and "*20d*" in text and "lapses in 1h" in text
     assert len(pending_requests_blocks([REQUEST] * 60, now=T0)) <= 41
+
+
+def test_app_home_offers_show_my_token_for_an_approval_not_yet_opened() -> None:
+    text = _valid(pending_requests_blocks([APPROVED], now=T0))
+    assert '"action_id": "approval_show_token"' in text and f'"value": "{APPROVED.id}"' in text
+    assert "Approved by <@U0BOB>" in text and "*10d*" in text and "lapses in" not in text

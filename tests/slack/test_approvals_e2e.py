@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -378,3 +379,27 @@ def test_only_the_requester_can_show_an_approved_token_and_one_nobody_opens_laps
     url = box.click_message("U0JDOE2", granted, "approval_show_token")
     assert "lapsed" in box.wait_reply(url).text
     assert len(box.rok.minted) == minted
+
+
+def test_show_my_token_works_from_app_home_too(box: Sandbox) -> None:
+    """App Home lists an approval not yet opened with its own Show my token: a way in if the DM never came."""
+    requests = [c for c in box.approval_posts() if "approval_approve" in json.dumps(c.params)]
+    message, _ = _ask(box, "U0JDOE2", "8d from home", count=len(requests) + 1)
+    box.decide("U0BOB", message)
+
+    def home_with_button() -> dict[str, Any]:
+        view = box.slack.home_view("U0JDOE2") or {}
+        return view if "approval_show_token" in json.dumps(view) and "from home" in json.dumps(view) else {}
+
+    view: dict[str, Any] = box.slack.wait_for(home_with_button)
+    [value] = [
+        b["accessory"]["value"]
+        for b in view["blocks"]
+        if (b.get("accessory") or {}).get("action_id") == "approval_show_token"
+    ]
+    tokens = len(box.private_messages("U0JDOE2"))
+    box.click_view("U0JDOE2", view, "approval_show_token", value=value)
+    reply = box.wait_private("U0JDOE2", count=tokens + 1)[-1]
+    assert reply.token is not None and box.rok.lookup(reply.token).username == "jdoe2"  # type: ignore[union-attr]
+    box.slack.wait_for(lambda: not box.show_token_messages("U0JDOE2"))  # the DM's button is gone too
+    box.slack.wait_for(lambda: not home_with_button())

@@ -133,12 +133,15 @@ def _approved(store: Store) -> PendingRequest:
 
 def test_an_approval_is_claimed_by_its_requester_once_given_back_and_lapses_if_never_claimed(store: Store) -> None:
     approved = _approved(store)
+    # App Home lists it with its Show my token until it is claimed (the DM's button may not have arrived).
+    assert [r.id for r in store.approvals.pending_for("U0JDOE", now=T0)] == [approved.id]
     store.approvals.attach_dm(approved.id, channel="D0JDOE", message_ts="2.000001")
     assert store.approvals.claim(approved.id, user_id="U0BOB", now=T0) is None  # not the requester's click
     claimed = store.approvals.claim(approved.id, user_id="U0JDOE", now=T0 + timedelta(hours=1))
     assert claimed is not None and claimed.status is RequestStatus.CLAIMED
     assert (claimed.claimed_at, claimed.dm_channel, claimed.dm_ts) == (T0 + timedelta(hours=1), "D0JDOE", "2.000001")
     assert store.approvals.claim(approved.id, user_id="U0JDOE", now=T0 + timedelta(hours=1)) is None
+    assert store.approvals.pending_for("U0JDOE", now=T0) == []
     assert store.approvals.lapse(now=T0 + timedelta(days=2)) == []  # claimed: never lapses
     store.approvals.unclaim(approved.id)  # the mint made no token: the button works again
     again = store.approvals.get(approved.id)

@@ -249,7 +249,8 @@ class FakePendingRequests:
 
     def pending_for(self, user_id: str, *, now: datetime) -> list[PendingRequest]:
         return sorted(
-            (r for r in self.rows.values() if r.user_id == user_id and r.live(now)), key=lambda r: r.requested_at
+            (r for r in self.rows.values() if r.user_id == user_id and (r.live(now) or r.claimable(now))),
+            key=lambda r: r.requested_at,
         )
 
 

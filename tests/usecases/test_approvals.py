@@ -125,6 +125,7 @@ def test_an_approver_by_group_approves_and_the_requester_gets_the_token_once_on_
     assert w.engine.minted == [] and w.replies.tokens == []
     [shown] = w.board.decisions
     assert shown.status is RequestStatus.APPROVED and shown.claim_by == w.clock.now() + timedelta(hours=24)
+    assert [r.id for r in pending_for(w.ports, "U0JDOE")] == [request.id]  # App Home offers the button too
     stored = w.pending.rows[request.id]
     assert (stored.dm_channel, stored.dm_ts) == ("DU0JDOE", "2.000001")
     assert w.audit.outcomes()[-1] == "approved"

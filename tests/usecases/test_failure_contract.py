@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot.domain.approvals import RequestStatus
 from bot.domain.audit import Origin, Outcome
 from bot.domain.models import RequestContext
 from bot.runtime.jobs import Jobs
@@ -116,12 +117,14 @@ def test_an_approved_token_refreshes_the_requesters_home_tab() -> None:
     click = RequestContext("click-1", "U0BOB", Origin.APPROVAL, reply_to="https://hooks.example/b")
     assert decide_request(w.ports, Decision(click, request.id, approve=True)) is not None
     [decided] = w.surfaces.homes[before:]
-    assert decided.user_id == "U0JDOE" and decided.pending == ()  # no longer shown as waiting
+    # Shown as approved, with Show my token (a fallback for a DM that did not arrive), not as waiting.
+    assert decided.user_id == "U0JDOE" and [r.status for r in decided.pending] == [RequestStatus.APPROVED]
     show = RequestContext("click-2", "U0JDOE", Origin.APPROVAL, reply_to="https://hooks.example/j")
     assert isinstance(show_approved_token(w.ports, ShowToken(show, request.id)), Issued)
     refreshed = w.surfaces.homes[before + 1 :]
     assert [h.user_id for h in refreshed] == ["U0JDOE"]
     assert [t.duration_seconds for t in refreshed[0].tokens.live] == [14 * 86400]
+    assert refreshed[0].pending == ()
 
 
 def test_opening_the_home_tab_that_fails_still_shows_the_tab_and_is_not_audited() -> None:
