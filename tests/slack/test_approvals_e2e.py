@@ -403,3 +403,20 @@ def test_show_my_token_works_from_app_home_too(box: Sandbox) -> None:
     assert reply.token is not None and box.rok.lookup(reply.token).username == "jdoe2"  # type: ignore[union-attr]
     box.slack.wait_for(lambda: not box.show_token_messages("U0JDOE2"))  # the DM's button is gone too
     box.slack.wait_for(lambda: not home_with_button())
+
+
+def test_show_my_token_makes_no_call_before_the_ack(box: Sandbox) -> None:
+    requests = [c for c in box.approval_posts() if "approval_approve" in json.dumps(c.params)]
+    message, _ = _ask(box, "U0JDOE", "9d", count=len(requests) + 1)
+    box.decide("U0BOB", message)
+    [granted] = box.slack.wait_for(lambda: box.show_token_messages("U0JDOE"))
+    assert box.server is not None and box.server.bot is not None
+    bot = box.server.bot
+    box.idle()  # the decision's job is done (its Home tab refresh comes after the DM)
+    bot.flush_audit()
+    tokens = len(box.private_messages("U0JDOE"))
+    before = (len(box.slack.calls), len(box.kube.execs))
+    with bot.jobs.hold():
+        box.click_message("U0JDOE", granted, "approval_show_token")
+        assert (len(box.slack.calls), len(box.kube.execs)) == before, "Show my token did I/O before the ack"
+    box.wait_private("U0JDOE", count=tokens + 1)  # released: the token is shown after all
