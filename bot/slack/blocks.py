@@ -148,7 +148,7 @@ APPROVE_ACTION_ID = "approval_approve"
 DENY_ACTION_ID = "approval_deny"
 # The requester's button in the DM that says their request was approved: its value is the request's ID (not
 # a secret; the click counts only from the requester's own Slack user ID), never a token.
-SHOW_TOKEN_ACTION_ID = "approval_show_token"  # noqa: S105  # an action ID, not a password
+SHOW_TOKEN_ACTION_ID = "approval_show_token"  # noqa: S105  # nosec B105: an action ID, not a password
 # Input blocks in the request's message: their values arrive in the Approve/Deny click's `state.values`.
 APPROVAL_SECONDS_BLOCK = "approval_seconds"
 APPROVAL_SECONDS_ACTION = "seconds"

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
 # Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
-HEAD_REVISION = "0004_a_approval_delivery"
+HEAD_REVISION = "0005_approval_delivery"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

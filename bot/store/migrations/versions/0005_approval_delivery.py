@@ -1,8 +1,8 @@
 """Approvals: the token a renewal request renews, and an approval's Show my token (its deadline, its claim,
 the requester's DM message).
 
-Revision ID: 0004_a_approval_delivery
-Revises: 0003_approvals
+Revision ID: 0005_approval_delivery
+Revises: 0004_minted_state
 Create Date: 2026-12-07
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_a_approval_delivery"
-down_revision = "0004_b_minted_state"
+revision = "0005_approval_delivery"
+down_revision = "0004_minted_state"
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ A token's UUID and expiry are written as soon as it is minted (status `minted`),
 settles a row left `reserved` or `minted` by a crash. The status column is a free string, so the new states
 (`minted`, `unconfirmed`) need no column change: only the sweep's partial index widens.
 
-Revision ID: 0004_b_minted_state
+Revision ID: 0004_minted_state
 Revises: 0003_approvals
 Create Date: 2026-12-07
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_b_minted_state"
+revision = "0004_minted_state"
 down_revision = "0003_approvals"
 branch_labels = None
 depends_on = None
