@@ -228,8 +228,13 @@ _MAX_SINCE = 10 * 366 * 86400
 
 
 def _add_store_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
-    db = sub.add_parser("db", help="the bot's database: `db upgrade` migrates it, `db current` shows its revision")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db = sub.add_parser(
+        "db",
+        help="the bot's database: `db upgrade` migrates it, `db current` shows its revision, "
+        "`db downgrade REVISION` migrates it back (before rolling back to an older release)",
+    )
+    db.add_argument("action", choices=["upgrade", "current", "downgrade"])
+    db.add_argument("revision", nargs="?", help="downgrade: the revision to go back to (the older release's head)")
     tokens = sub.add_parser("tokens", help="list the token ledger (never the tokens themselves), newest first")
     tokens.add_argument("--active", action="store_true", help="only tokens issued and not yet expired")
     tokens.add_argument("--user", metavar="SLACK_ID", help="only this Slack user ID's tokens")
@@ -253,16 +258,20 @@ def _store_command(args: argparse.Namespace) -> int:
     since = _since(args.since) if getattr(args, "since", None) else None
     if getattr(args, "limit", 1) < 1:
         raise UsageError("--limit must be at least 1.")
+    if args.command == "db" and (args.action == "downgrade") != (args.revision is not None):
+        raise UsageError("`db downgrade` takes the revision to go back to; `db upgrade` and `db current` take none.")
     from bot.bootstrap import build_store
 
-    store = build_store(settings)
+    # Only upgrade and downgrade write: the rest open the database read-only, and never create the SQLite file.
+    store = build_store(settings, read_only=args.command != "db" or args.action == "current")
     try:
-        if args.command == "db":
-            return _db(store, args.action)
-        store.check()  # a missing or stale schema is one line, not a traceback
-        if args.command == "tokens":
-            return _tokens(store, args, since)
-        return _audit(store, args, since)
+        with store.translating():  # a driver error is one line naming its fix, not a traceback
+            if args.command == "db":
+                return _db(store, args.action, args.revision)
+            store.check()  # a missing or stale schema is one line, not a traceback
+            if args.command == "tokens":
+                return _tokens(store, args, since)
+            return _audit(store, args, since)
     finally:
         store.close()
 
@@ -273,14 +282,25 @@ def _since(text: str) -> datetime:
     return datetime.now(UTC) - timedelta(seconds=parse_duration(text, minimum=1, maximum=_MAX_SINCE))
 
 
-def _db(store: Store, action: str) -> int:
+def _db(store: Store, action: str, revision: str | None) -> int:
     if action == "upgrade":
         revision = store.upgrade()
         print(revision)
         print(f"{store.url}: schema at revision {revision} (head)", file=sys.stderr)
         return EXIT_OK
+    if action == "downgrade":
+        assert revision is not None
+        was, now = store.downgrade(revision)
+        print(now)
+        print(f"{store.url}: schema at revision {now} (was {was}); start the release whose head it is", file=sys.stderr)
+        return EXIT_OK
+    from bot.store.migrate import known
+
     at, head = store.current(), store.head()
-    state = "head" if at == head else f"head is {head}"
+    if at == head:
+        state = "head"
+    else:
+        state = f"head is {head}" if at is None or known(at) else f"newer than this release's {head}"
     print(f"{at or 'none'} ({state})")
     print(f"database: {store.url}", file=sys.stderr)
     return EXIT_OK

@@ -5,11 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.domain.errors import RokBotError
 from bot.domain.urls import safe_url
 from bot.runtime.logs import without_userinfo
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,17 +108,36 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
 
     checks.append(_run("registry", registry))
     engine.close()
-    checks.append(_store_check(settings))
+    checks.extend(_store_checks(settings))
     return _report(checks, out)
 
 
-def _store_check(settings: Settings) -> Check:
-    """The store answers and its schema is this version's; an empty SQLite file is a warning (the bot
-    migrates at start), an empty PostgreSQL database a failure (the replicas should have migrated it)."""
+def _store_checks(settings: Settings) -> list[Check]:
+    """The store answers and its schema is this version's; an empty or missing SQLite file is a warning (the
+    bot creates it at start), an empty PostgreSQL database a failure (the replicas should have migrated it).
+    Opened read-only: doctor never creates the file. Data open to other users is one more warning."""
     from bot.bootstrap import build_store
+    from bot.store import data_exposure
+    from bot.store.errors import StoreMissing
+
+    checks: list[Check] = []
+    try:
+        store = build_store(settings, read_only=True)
+    except StoreMissing as exc:
+        checks.append(Check("store", True, f"{exc.detail}: the bot creates it at its first start", warning=True))
+    except RokBotError as exc:
+        checks.append(Check("store", False, f"{exc.user_message} {exc.detail}".strip()))
+    else:
+        checks.append(_schema_check(store))
+    url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+    if (exposed := data_exposure(url=url, data_dir=settings.data_dir)) is not None:
+        checks.append(Check("store", True, exposed, warning=True))
+    return checks
+
+
+def _schema_check(store: Store) -> Check:
     from bot.store.errors import SchemaNotMigrated
 
-    store = build_store(settings)
     try:
         return Check("store", True, f"{store.url}: {store.check()}")
     except SchemaNotMigrated as exc:

@@ -186,10 +186,13 @@ def build_ports(
     )
 
 
-def build_store(settings: StoreSettings) -> Store:
-    """The durable store the settings name (PostgreSQL, or the SQLite file in the data dir); connects lazily."""
+def build_store(settings: StoreSettings, *, read_only: bool = False) -> Store:
+    """The durable store the settings name (PostgreSQL, or the SQLite file in the data dir); connects lazily.
+    `read_only` for the commands that only look: they never create the SQLite file nor write."""
     from bot.store import open_store
 
     url = settings.database_url.get_secret_value() if settings.database_url is not None else None
     sinks = settings.audit_sinks if isinstance(settings, Settings) else ()
-    return open_store(url=url, data_dir=settings.data_dir, retention_seconds=settings.retention, sinks=sinks)
+    return open_store(
+        url=url, data_dir=settings.data_dir, retention_seconds=settings.retention, sinks=sinks, read_only=read_only
+    )

@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # Slack, Bolt and the store are imported when the bot is buil
     from bot.store import Store
     from bot.usecases import Ports
 
+log = logging.getLogger(__name__)
+
 SLACK_TIMEOUT = 10
 # Threads for the Home tab and opening the form: quick Slack calls that must not queue behind token requests.
 UI_WORKERS = 4
@@ -73,8 +75,13 @@ class SlackBot:
 
     def start(self, *, mode: str) -> None:
         """Migrate the store under its lock (replicas starting together do not race: a schema at head costs one
-        query and never imports Alembic), then start the senders and the upkeep, and audit the start."""
+        query and never imports Alembic), then start the senders and the upkeep, and audit the start.
+
+        A store the bot cannot use (a newer schema, read-only, a missing privilege) raises its one-line
+        StoreError here, before anything runs; data open to other users is one warning."""
         revision = self.store.ensure_schema()
+        if (exposed := self.store.exposure()) is not None:
+            log.warning(exposed)
         self.store_status = f"ok: {self.store.backend} at {revision}"
         for sender in self.senders:
             sender.start()

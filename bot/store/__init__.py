@@ -1,7 +1,7 @@
 """The durable store: the ledger, the audit outbox and the once-claims on SQLAlchemy (SQLite or PostgreSQL).
 
     store = open_store(url=..., data_dir=..., retention_seconds=...)   # nothing connected yet
-    store.upgrade()                                   # at start: migrate under a lock (idempotent)
+    store.ensure_schema()                             # at start: migrate under a lock (idempotent), probe a write
     store.ledger.reserve(...); store.outbox.claim(...); store.once.claim(...); store.approvals.decide(...)
     store.sweep(now=...); store.prune(now=...)        # at start and periodically
     store.check()                                     # doctor: "schema at revision X (head)" or a StoreError
@@ -14,12 +14,16 @@ PostgreSQL URL: any number of replicas share quotas, once-claims and the audit o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.store.approvals import SqlPendingRequests
-from bot.store.db import current_fast, database_url, display, make_engine
+from bot.store.db import current_fast, database_url, display, make_engine, probe_write
+from bot.store.errors import StoreMissing
+from bot.store.failures import translated
+from bot.store.files import exposure, sqlite_path
 from bot.store.ledger import STALE_AFTER, Pruned, SqlLedger
 from bot.store.once import SqlOnceClaims
 from bot.store.outbox import DEFAULT_SINKS, SqlAuditOutbox
@@ -63,10 +67,30 @@ class Store:
         return upgrade(self.engine)
 
     def ensure_schema(self) -> str:
-        """The schema at head: one query when it already is (Alembic, ~0.4 s to import, only when it is not)."""
-        if (revision := current_fast(self.engine)) == HEAD_REVISION:
-            return revision
-        return self.upgrade()
+        """The schema at head and the database writable, before the first request: one query and one empty write
+        when it already is (Alembic, ~0.4 s to import, only when it is not). A database the bot cannot use
+        raises the StoreError that names the fix."""
+        revision = current_fast(self.engine)
+        if revision != HEAD_REVISION:
+            revision = self.upgrade()
+        with translated(self.engine.url):
+            probe_write(self.engine)
+        return revision
+
+    def downgrade(self, revision: str) -> tuple[str, str]:
+        """Migrate back to `revision` (of this release) under the migration lock; (from, to)."""
+        from bot.store.migrate import downgrade
+
+        return downgrade(self.engine, revision)
+
+    def translating(self) -> AbstractContextManager[None]:
+        """Inside: a driver error leaves as the one-line StoreError that names its fix (the CLI's listings)."""
+        return translated(self.engine.url)
+
+    def exposure(self) -> str | None:
+        """A sentence when the SQLite data is open to other users (see bot/store/files.py); None otherwise."""
+        path = sqlite_path(self.engine.url)
+        return exposure(path) if path is not None else None
 
     def current(self) -> str | None:
         """The schema's revision; None before the first upgrade."""
@@ -104,11 +128,29 @@ class Store:
 
 
 def open_store(
-    *, url: str | None, data_dir: Path, retention_seconds: int, sinks: Sequence[str] = DEFAULT_SINKS
+    *,
+    url: str | None,
+    data_dir: Path,
+    retention_seconds: int,
+    sinks: Sequence[str] = DEFAULT_SINKS,
+    read_only: bool = False,
 ) -> Store:
-    """The store at `url` (PostgreSQL), or the SQLite file in `data_dir` when there is none; it connects lazily."""
-    engine = make_engine(database_url(url=url, data_dir=data_dir))
-    return Store(engine, sinks=sinks, retention_seconds=retention_seconds)
+    """The store at `url` (PostgreSQL), or the SQLite file in `data_dir` when there is none; it connects lazily.
+
+    `read_only` for the commands that only look: a SQLite file that does not exist is StoreMissing (never
+    created), and nothing they run can write.
+    """
+    parsed = database_url(url=url, data_dir=data_dir)
+    path = sqlite_path(parsed)
+    if read_only and path is not None and not path.exists():
+        raise StoreMissing(detail=f"no file {path}")
+    return Store(make_engine(parsed, read_only=read_only), sinks=sinks, retention_seconds=retention_seconds)
+
+
+def data_exposure(*, url: str | None, data_dir: Path) -> str | None:
+    """`Store.exposure` without opening the store (doctor, when the file does not exist yet)."""
+    path = sqlite_path(database_url(url=url, data_dir=data_dir))
+    return exposure(path) if path is not None else None
 
 
 def open_url(url: str, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_seconds: int = 90 * 86400) -> Store:
@@ -116,4 +158,4 @@ def open_url(url: str, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_second
     return Store(make_engine(database_url(url=url)), sinks=sinks, retention_seconds=retention_seconds)
 
 
-__all__ = ["Pruned", "Store", "open_store", "open_url"]
+__all__ = ["Pruned", "Store", "data_exposure", "open_store", "open_url"]

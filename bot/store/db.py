@@ -20,12 +20,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from bot.domain.urls import safe_url
+from bot.store.files import create_private, sqlite_path
 
 SQLITE_FILE = "rok-token-bot.sqlite3"
 SQLITE_BUSY_SECONDS = 15.0
@@ -51,23 +53,30 @@ def display(url: sa.URL) -> str:
     return safe_url(url.render_as_string(hide_password=False))
 
 
-def make_engine(url: sa.URL) -> Engine:
-    """An engine for `url`, tuned for the bot (SQLite: WAL, busy timeout, BEGIN IMMEDIATE on writes)."""
+def make_engine(url: sa.URL, *, read_only: bool = False) -> Engine:
+    """An engine for `url`, tuned for the bot (SQLite: WAL, busy timeout, BEGIN IMMEDIATE on writes).
+
+    `read_only` for the commands that only look (`db current`, `tokens`, `audit`, `doctor`): SQLite opens the
+    file with `mode=ro` (it never creates one), PostgreSQL sessions default to read-only transactions.
+    """
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, read_only=read_only)
     if url.get_backend_name() == "postgresql":
+        connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "rok-token-bot"}
+        if read_only:
+            connect_args["options"] = "-c default_transaction_read_only=on"
         return sa.create_engine(
             url,
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=15,
             pool_timeout=15,
-            connect_args={"connect_timeout": 10, "application_name": "rok-token-bot"},
+            connect_args=connect_args,
         )
     raise ValueError(f"unsupported database backend {url.get_backend_name()!r}")
 
 
-def _sqlite_engine(url: sa.URL) -> Engine:
+def _sqlite_engine(url: sa.URL, *, read_only: bool = False) -> Engine:
     engine = sa.create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_SECONDS, "check_same_thread": False},
@@ -77,15 +86,18 @@ def _sqlite_engine(url: sa.URL) -> Engine:
     )
 
     @event.listens_for(engine, "do_connect")
-    def _make_data_dir(_dialect: Any, _record: Any, _args: Any, _kwargs: Any) -> None:
+    def _make_data_dir(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
         # On first connect, not at open: the CLI's usage errors must not depend on the disk. The data
-        # directory is private to the bot: the ledger names users and their tokens' UUIDs.
-        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-            parent = Path(url.database).parent
+        # directory and the file are private to the bot (bot/store/files.py).
+        if (path := sqlite_path(url)) is not None:
+            if read_only:  # the same file as a `mode=ro` URI: SQLite opens it only if it exists, never writes
+                cargs[0] = f"file:{quote(str(path.resolve()))}?mode=ro"
+                cparams["uri"] = True
+                return
             try:
-                parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                create_private(path)
             except OSError as exc:  # as a driver error, so it is reported like any unreachable database
-                raise sqlite3.OperationalError(f"cannot create the data directory {parent}: {exc.strerror}") from None
+                raise sqlite3.OperationalError(f"cannot create {exc.filename or path}: {exc.strerror}") from None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -94,7 +106,8 @@ def _sqlite_engine(url: sa.URL) -> Engine:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            if not read_only:  # a read-only connection cannot switch the journal (the writer did)
+                cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA foreign_keys = ON")
             # FULL, not WAL's usual NORMAL: an audit event is on disk when append() returns.
             cursor.execute("PRAGMA synchronous = FULL")
@@ -148,3 +161,12 @@ def current_fast(engine: Engine) -> str | None:
             return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()  # noqa: S608  # nosec B608
     except sa.exc.DatabaseError:
         return None
+
+
+def probe_write(engine: Engine) -> None:
+    """One write that changes nothing (the version row onto itself): a read-only database, a standby or a role
+    without UPDATE fails here, at start, with the driver's error, rather than on the first user's request."""
+    from bot.store.schema import VERSION_TABLE
+
+    with writing(engine) as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = version_num"))  # noqa: S608  # nosec B608

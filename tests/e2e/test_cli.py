@@ -146,11 +146,62 @@ def test_doctor_all_ok(sub_env: dict[str, str], tmp_path: Path, kube: FakeKube) 
     assert len(kube.access_reviews) == 5
 
 
-def test_doctor_warns_about_an_empty_sqlite_store(sub_env: dict[str, str], tmp_path: Path) -> None:
-    done = cli(["doctor"], sub_env, tmp_path)
+def test_doctor_warns_about_a_missing_sqlite_store_and_creates_none(sub_env: dict[str, str], tmp_path: Path) -> None:
+    data = tmp_path / "state"
+    done = cli(["doctor"], {**sub_env, "ROK_BOT_DATA_DIR": str(data)}, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].startswith("WARN  store")
-    assert "creates the schema at start" in done.stdout
+    assert f"no file {data / 'rok-token-bot.sqlite3'}: the bot creates it at its first start" in done.stdout
+    assert not data.exists()  # doctor only looks
+
+
+def test_doctor_warns_about_a_data_dir_open_to_others(
+    run: Callable[..., tuple[int, str, str]], core_env: dict[str, str]
+) -> None:
+    data = Path(core_env["ROK_BOT_DATA_DIR"])
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    assert run("db", "upgrade")[0] == 0
+    code, out, _ = run("doctor")
+    assert code == 0, out
+    store = [line for line in out.splitlines() if line.split()[1] == "store"]
+    assert store[0].startswith("ok    store") and "(head)" in store[0]
+    assert store[1].startswith("WARN  store")
+    assert f"{data} (0755); run `chmod 700 {data} && chmod 600 {data}/rok-token-bot.sqlite3*`" in store[1]
+    data.chmod(0o700)
+    code, out, _ = run("doctor")
+    assert "WARN" not in out
+
+
+def test_doctor_names_the_downgrade_on_a_newer_schema(
+    run: Callable[..., tuple[int, str, str]], core_env: dict[str, str]
+) -> None:
+    from bot.store.migrate import head
+    from tests.store.test_store_start_errors import FUTURE, set_revision
+
+    assert run("db", "upgrade")[0] == 0
+    set_revision(f"sqlite:///{Path(core_env['ROK_BOT_DATA_DIR']) / 'rok-token-bot.sqlite3'}", FUTURE)
+    code, out, _ = run("doctor")
+    assert code == 1
+    (failed,) = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert failed.startswith("FAIL  store")
+    assert f"run `rok-token-bot db downgrade {head()}` with the newer release's image" in failed
+
+
+def test_issue_on_a_read_only_database_is_one_line_and_mints_nothing(
+    run: Callable[..., tuple[int, str, str]],
+    core_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    rok: FakeRok,
+) -> None:
+    assert run("db", "upgrade")[0] == 0
+    path = Path(core_env["ROK_BOT_DATA_DIR"]) / "rok-token-bot.sqlite3"
+    monkeypatch.setenv("ROK_BOT_DATABASE_URL", f"sqlite:///file:{path}?mode=ro&uri=true")
+    code, out, err = run("issue", "jdoe", "--duration", "1h")
+    assert (code, out) == (1, "")
+    line = assert_one_error_line(err, rok)
+    assert "SQLite database is read-only" in line
+    assert rok.minted == []
 
 
 def test_exec_fault_through_the_subprocess(

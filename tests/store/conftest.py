@@ -44,3 +44,13 @@ def store(db_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def cli_env(clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, db_url: str, backend: str) -> str:
+    """No Slack, no registry, no cluster: only the database (the default SQLite file, or PostgreSQL)."""
+    if backend == "sqlite":
+        monkeypatch.setenv("ROK_BOT_DATA_DIR", str(Path(db_url.removeprefix("sqlite:///")).parent))
+    else:
+        monkeypatch.setenv("ROK_BOT_DATABASE_URL", db_url)
+    return db_url
