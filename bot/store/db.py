@@ -57,21 +57,20 @@ def make_engine(url: sa.URL, *, read_only: bool = False) -> Engine:
     """An engine for `url`, tuned for the bot (SQLite: WAL, busy timeout, BEGIN IMMEDIATE on writes).
 
     `read_only` for the commands that only look (`db current`, `tokens`, `audit`, `doctor`): SQLite opens the
-    file with `mode=ro` (it never creates one), PostgreSQL sessions default to read-only transactions.
+    file with `mode=ro` (it never creates one), PostgreSQL begins every transaction READ ONLY (per
+    transaction, not a startup `options`, which PgBouncer refuses).
     """
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, read_only=read_only)
     if url.get_backend_name() == "postgresql":
-        connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "rok-token-bot"}
-        if read_only:
-            connect_args["options"] = "-c default_transaction_read_only=on"
         return sa.create_engine(
             url,
             pool_pre_ping=True,
             pool_size=5,
             max_overflow=15,
             pool_timeout=15,
-            connect_args=connect_args,
+            connect_args={"connect_timeout": 10, "application_name": "rok-token-bot"},
+            execution_options={"postgresql_readonly": True} if read_only else {},
         )
     raise ValueError(f"unsupported database backend {url.get_backend_name()!r}")
 
