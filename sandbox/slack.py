@@ -97,7 +97,7 @@ class SocketAck:
 class _Fault:
     error: str
     http_status: int
-    retry_after: int | None
+    retry_after: int | str | None  # a str sends what a broken gateway might: "inf", "-5", a date
     remaining: int | None
     after: int = 0  # calls answered normally before the fault starts
 
@@ -432,7 +432,7 @@ class FakeSlack(FakeServer):
         *,
         error: str = "internal_error",
         http_status: int = 200,
-        retry_after: int | None = None,
+        retry_after: int | str | None = None,
         times: int | None = None,
         after: int = 0,
     ) -> None:

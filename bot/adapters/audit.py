@@ -20,7 +20,6 @@ import os
 import random
 import socket
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +28,7 @@ from bot.domain.audit import AuditEvent
 from bot.domain.ports import AuditOutbox, ClaimedEvent
 from bot.runtime import metrics
 from bot.runtime.clock import Clock
+from bot.runtime.retry_after import clamp_wait
 
 log = logging.getLogger("rok_token_bot.audit")
 
@@ -103,7 +103,10 @@ class OutboxSender:
         self._slow = slow_errors
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._idle = threading.Event()
+        # Rounds begun, and the last one that found nothing due: `flush` waits for a round begun after it.
+        self._rounds = threading.Condition()
+        self._begun = 0
+        self._idle_round = 0
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
         self.backlog = 0
@@ -133,24 +136,29 @@ class OutboxSender:
         self._thread = None
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until a round found nothing due (bounded); True when it did in time."""
-        deadline = time.monotonic() + timeout
-        self._idle.clear()
-        self._wake.set()
-        while time.monotonic() < deadline:
-            if self._idle.wait(min(0.05, max(deadline - time.monotonic(), 0))):
-                return True
-        return False
+        """Wait until a round begun after this call found nothing due (bounded); True when one did in time.
+
+        A round already under way does not count: it may have looked before the caller's last event was written.
+        """
+        with self._rounds:
+            target = self._begun + 1
+            self._wake.set()
+            return self._rounds.wait_for(lambda: self._idle_round >= target, timeout)
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            with self._rounds:
+                self._begun += 1
+                number = self._begun
             try:
                 worked = self._round()
             except Exception:  # the database or the sink misbehaved: log, wait, try again
                 log.exception("audit sender round failed", extra={"sink": self.sink})
                 worked = False
             if not worked:
-                self._idle.set()
+                with self._rounds:
+                    self._idle_round = number
+                    self._rounds.notify_all()
                 # On the clock: a retry due in 30 s comes when the clock says so (a test moves a manual one).
                 self._clock.wait(self._poll, self._wake)
                 self._wake.clear()
@@ -163,7 +171,6 @@ class OutboxSender:
         )
         result = Delivery()
         if claimed:
-            self._idle.clear()
             result = self._deliver(claimed)
             self._outbox.delivered(result.delivered, now=self._clock.now())
             if result.retry:
@@ -185,10 +192,10 @@ class OutboxSender:
         return bool(claimed) and not result.retry
 
     def _backoff(self, result: Delivery, attempts: int) -> float:
-        """Seconds before the next attempt: what the sink asked, slowly for errors an admin must fix, else
-        exponential with jitter (capped at 5 minutes)."""
+        """Seconds before the next attempt: what the sink asked (within 1..300 s), slowly for errors an admin must
+        fix, else exponential with jitter (capped at 5 minutes)."""
         if result.retry_after is not None:
-            return max(result.retry_after, 1.0)
+            return clamp_wait(result.retry_after)
         if result.error in self._slow:
             return 300.0
         return min(2.0 ** min(attempts + 1, 8), 300.0) * (0.75 + random.random() / 2)  # noqa: S311  # nosec B311

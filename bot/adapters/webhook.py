@@ -7,7 +7,8 @@
 
 The receiver recomputes the signature over the raw body and refuses old timestamps, as Slack's own request
 signing works. Any 2xx is a delivery; 429 and 5xx (and connection errors) are retried by the outbox with a
-backoff (Retry-After when given); other answers are retried slowly, since only an admin can fix them.
+backoff (Retry-After when given, clamped to 1..300 s: `bot.runtime.retry_after`); other answers are retried
+slowly, since only an admin can fix them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httpx
 from bot.adapters.audit import Delivery
 from bot.domain.ports import ClaimedEvent
 from bot.runtime.clock import Clock
+from bot.runtime.retry_after import retry_after_wait
 
 SIGNATURE_VERSION = "v1"
 
@@ -59,10 +61,5 @@ class AuditWebhook:
             return Delivery(retry=ids, error=type(exc).__name__)
         if 200 <= response.status_code < 300:
             return Delivery(delivered=ids)
-        retry_after: float | None = None
-        if response.status_code == 429:
-            try:
-                retry_after = float(response.headers.get("Retry-After", ""))
-            except ValueError:
-                retry_after = None
+        retry_after = retry_after_wait(response.headers.get("Retry-After"))  # bounded: a gateway may say a day
         return Delivery(retry=ids, error=f"HTTP {response.status_code}", retry_after=retry_after)

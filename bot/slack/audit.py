@@ -9,7 +9,6 @@ channel). Every line keeps naming the token by its UUID, so a reader can match e
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from bot.domain.audit import AuditEvent, priority_of
 from bot.domain.durations import format_duration
 from bot.domain.ports import ClaimedEvent
 from bot.runtime import metrics
+from bot.runtime.retry_after import retry_after_wait
 from bot.slack.blocks import escape, mrkdwn, slack_date
 
 log = logging.getLogger("rok_token_bot.audit")
@@ -163,9 +163,9 @@ def _ids(lines: Sequence[Line]) -> list[int]:
 
 
 def _retry_after(exc: SlackApiError) -> float | None:
+    """Slack's Retry-After, bounded (1..300 s); None when absent or not a number of seconds."""
     headers = getattr(exc.response, "headers", None) or {}
     for key, value in headers.items():
         if key.lower() == "retry-after":
-            with contextlib.suppress(TypeError, ValueError):
-                return float(value[0] if isinstance(value, list) else value)
+            return retry_after_wait(value)
     return None

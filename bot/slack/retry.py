@@ -1,7 +1,8 @@
 """Retries for Slack calls: 429 after Retry-After, 5xx and connection errors with backoff, all bounded.
 
 slack_sdk's rate-limit handler sleeps whatever Retry-After says; a delivery that would wait longer than
-`max_wait` fails instead, so a job never hangs for minutes and the user hears back.
+`max_wait` (or is not a whole number of seconds) fails instead, so a job never hangs for minutes and the user
+hears back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from slack_sdk.http_retry.handler import RetryHandler
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+
+from bot.runtime.retry_after import delay_seconds
 
 MAX_RETRY_AFTER = 10.0
 MAX_RETRIES = 2
@@ -39,10 +42,9 @@ class BoundedRateLimitRetryHandler(RateLimitErrorRetryHandler):
             return False
         for key, values in response.headers.items():
             if key.lower() == "retry-after" and values:
-                try:
-                    return float(values[0]) <= self.max_wait
-                except ValueError:
-                    return False
+                # Digits only: slack_sdk sleeps int(value), which raises on "1.5" and on a negative sleep.
+                seconds = delay_seconds(values)
+                return seconds is not None and seconds <= self.max_wait
         return True
 
 
