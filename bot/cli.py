@@ -137,10 +137,12 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
     limits = UserLimits(
         default=settings.default_duration, min=settings.min_duration, max=settings.max_duration, source="settings"
     )
-    # The ledger records admin tokens too; their audit events wait in the outbox for the bot's senders.
+    # The ledger records admin tokens too; their audit events wait in the outbox for the serving bot's senders,
+    # one row for each sink it recorded at its start (and each this shell names).
     clock = system_clock()
     store = build_store(settings)
     store.ensure_schema()
+    audited = store.outbox.recorded_sinks() | {s: s for s in settings.audit_sinks}
     quota = LedgerQuota(ledger=store.ledger, rule=ADMIN_RULE, clock=clock)
     operator = getpass.getuser() if hasattr(os, "getuid") else "admin"
     ctx = RequestContext(f"cli-{secrets.token_hex(6)}", f"cli:{operator}"[:64], Origin.CLI)
@@ -169,10 +171,20 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
         print(issued.token.reveal())
     print(
         f"issued a {format_duration(issued.duration_seconds)} token for {issued.username} "
-        f"(token uuid {issued.token_uuid or 'unknown'}, expires {expires})",
+        f"(token uuid {issued.token_uuid or 'unknown'}, expires {expires})"
+        + (f"; audited to {', '.join(audited.values())}" if audited else ""),
         file=sys.stderr,
     )
+    if not audited:
+        print(NO_SINK_WARNING, file=sys.stderr)
     return EXIT_OK
+
+
+NO_SINK_WARNING = (
+    "rok-token-bot: warning: no audit sink is recorded in this database and none is set here: this `issued` "
+    "event is kept in the database (`rok-token-bot audit`) but posted nowhere. Start the bot on this database "
+    "once (it records its audit channel and webhook there), or set ROK_BOT_AUDIT_CHANNEL."
+)
 
 
 def _read_token() -> str:

@@ -67,6 +67,8 @@ class SlackBot:
     senders: list[OutboxSender]
     upkeep: Upkeep
     closers: list[Callable[[], None]] = field(default_factory=list)  # the engine's clients, closed at the end
+    # The sinks the senders deliver to (name: description without secrets), recorded in the store at start.
+    sinks: dict[str, str] = field(default_factory=dict)
     store_status: str = "pending"
 
     @property
@@ -75,13 +77,15 @@ class SlackBot:
 
     def start(self, *, mode: str) -> None:
         """Migrate the store under its lock (replicas starting together do not race: a schema at head costs one
-        query and never imports Alembic), then start the senders and the upkeep, and audit the start.
+        query and never imports Alembic), record the sinks this bot delivers to (so that events other writers
+        append, the admin CLI's, reach them too), then start the senders and the upkeep, and audit the start.
 
         A store the bot cannot use (a newer schema, read-only, a missing privilege) raises its one-line
         StoreError here, before anything runs; data open to other users is one warning."""
         revision = self.store.ensure_schema()
         if (exposed := self.store.exposure()) is not None:
             log.warning(exposed)
+        self.store.outbox.record_sinks(self.sinks, holder=self.ports.holder, now=self.clock.now())
         self.store_status = f"ok: {self.store.backend} at {revision}"
         for sender in self.senders:
             sender.start()
@@ -213,7 +217,9 @@ def build_slack_bot(
     holder = replica_id()
     audit = OutboxAudit(store.outbox)
     senders: list[OutboxSender] = []
+    sinks: dict[str, str] = {}
     if settings.audit_channel:
+        sinks["slack"] = f"slack:{settings.audit_channel}"
         channel = AuditChannel(client, settings.audit_channel)
         senders.append(
             OutboxSender(
@@ -228,6 +234,7 @@ def build_slack_bot(
     if settings.audit_webhook_url and settings.audit_webhook_secret:
         from bot.adapters.webhook import AuditWebhook
 
+        sinks["webhook"] = "webhook"  # not its URL: that may hold a key
         hook = AuditWebhook(settings.audit_webhook_url, settings.audit_webhook_secret.get_secret_value(), clock=clock)
         senders.append(
             OutboxSender(outbox=store.outbox, sink="webhook", deliver=hook.deliver, worker=holder, clock=clock)
@@ -304,6 +311,7 @@ def build_slack_bot(
         senders=senders,
         upkeep=build_upkeep(settings, clock=clock, store=store, ports=ports, senders=senders, retries=retries),
         closers=[engine.close],
+        sinks=sinks,
     )
 
 

@@ -37,7 +37,7 @@ from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import already_renewed
 from bot.domain.ports import Reservation, TokenQuery
 from bot.store.db import reading, writing
-from bot.store.outbox import DEFAULT_SINKS, append_event
+from bot.store.outbox import DEFAULT_SINKS, append_event, live_sinks
 from bot.store.schema import audit_events, audit_outbox, ledger, once_claims
 
 # The first key of the ledger's two-integer advisory locks (b"rokq"): keeps them apart from any other
@@ -256,7 +256,8 @@ class SqlLedger:
     def prune(self, *, now: datetime, retention: timedelta) -> Pruned:
         """Delete ledger rows and delivered audit events older than `retention`, and expired once-claims.
 
-        A token still live, and an event some sink has not received, are kept whatever their age.
+        A token still live, and an event some sink has not received, are kept whatever their age (unless nobody
+        delivers to that sink any more: neither configured here nor recorded by the serving bot).
         """
         cutoff = now - retention
         c, e, o = ledger.c, audit_events.c, audit_outbox.c
@@ -267,7 +268,7 @@ class SqlLedger:
                     sa.or_(c.status != str(TokenStatus.ISSUED), c.expires_at.is_(None), c.expires_at <= now),
                 )
             ).rowcount
-            undelivered = sa.select(o.event_id).where(o.delivered_at.is_(None))
+            undelivered = sa.select(o.event_id).where(o.delivered_at.is_(None), live_sinks(self._sinks))
             old_events = sa.select(e.id).where(e.recorded_at < cutoff, e.id.not_in(undelivered))
             deliveries = conn.execute(sa.delete(audit_outbox).where(o.event_id.in_(old_events))).rowcount
             events = conn.execute(

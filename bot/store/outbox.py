@@ -1,8 +1,11 @@
 """The audit outbox: every event is written durably first, then each sink's copy is delivered by any replica.
 
-An event is one `audit_events` row and one `audit_outbox` row per configured sink ("slack" always,
-"webhook" when a webhook is set), written in one transaction (in the ledger's own transaction when a
-mint settles). A delivery worker `claim`s due rows of its sink: the claim is a single
+An event is one `audit_events` row and one `audit_outbox` row per sink, written in one transaction (in the
+ledger's own transaction when a mint settles). The sinks are those this process is configured with and
+those the serving bot recorded in `audit_sinks` at its start ("slack", "webhook"): so the admin CLI, whose
+shell names neither, still writes a row for each, and the serving bot delivers its events.
+
+A delivery worker `claim`s due rows of its sink: the claim is a single
 `UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING`, which leases the rows to the worker
 (`claimed_by`, `lease_until`) and counts the attempt. On PostgreSQL the inner SELECT is
 `FOR UPDATE SKIP LOCKED`, so two workers never wait on, nor get, the same row; on SQLite the write lock
@@ -12,16 +15,17 @@ serializes claims. A worker that dies leaves its lease to expire, and the rows b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from bot.domain.audit import AuditEvent, linger_of
 from bot.domain.ports import ClaimedEvent
 from bot.store.db import reading, writing
-from bot.store.schema import audit_events, audit_outbox
+from bot.store.schema import BigId, UTCDateTime, audit_events, audit_outbox, audit_sinks
 
 DEFAULT_SINKS = ("slack",)
 _ERROR_LENGTH = 500
@@ -41,6 +45,7 @@ def append_event(conn: Connection, event: AuditEvent, *, sinks: Sequence[str], n
         )
         .returning(audit_events.c.id)
     ).scalar_one()
+    due = now + timedelta(seconds=linger_of(event.priority))
     if sinks:
         conn.execute(
             sa.insert(audit_outbox),
@@ -50,13 +55,31 @@ def append_event(conn: Connection, event: AuditEvent, *, sinks: Sequence[str], n
                     "sink": sink,
                     "priority": int(event.priority),
                     "created_at": now,
-                    "due_at": now + timedelta(seconds=linger_of(event.priority)),
+                    "due_at": due,
                     "attempts": 0,
                 }
                 for sink in sinks
             ],
         )
+    # And one for each sink the serving bot recorded that this process does not know (one INSERT ... SELECT).
+    s = audit_sinks.c
+    recorded = sa.select(
+        sa.literal(event_id, BigId),
+        s.name,
+        sa.literal(int(event.priority), sa.SmallInteger()),
+        sa.literal(now, UTCDateTime()),
+        sa.literal(due, UTCDateTime()),
+        sa.literal(0, sa.Integer()),
+    ).where(s.name.not_in(list(sinks)))
+    columns = ["event_id", "sink", "priority", "created_at", "due_at", "attempts"]
+    conn.execute(sa.insert(audit_outbox).from_select(columns, recorded))
     return int(event_id)
+
+
+def live_sinks(sinks: Sequence[str]) -> sa.ColumnElement[bool]:
+    """An outbox row whose sink someone delivers to: configured here, or recorded by the serving bot. The rows
+    of a sink since removed from the bot's settings are not: they must not keep their events past the retention."""
+    return sa.or_(audit_outbox.c.sink.in_(list(sinks)), audit_outbox.c.sink.in_(sa.select(audit_sinks.c.name)))
 
 
 class SqlAuditOutbox:
@@ -72,6 +95,26 @@ class SqlAuditOutbox:
         """Record an event for every sink (one transaction)."""
         with writing(self._engine) as conn:
             append_event(conn, event, sinks=self.sinks, now=now or event.occurred_at)
+
+    def record_sinks(self, sinks: Mapping[str, str], *, holder: str, now: datetime) -> None:
+        """The serving bot, at start: these are the sinks it delivers to (name: a description without secrets).
+
+        Replaces what an earlier start recorded: a sink removed from the bot's settings gets no new rows."""
+        s = audit_sinks.c
+        with writing(self._engine) as conn:
+            conn.execute(sa.delete(audit_sinks).where(s.name.not_in(list(sinks))))
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            for name, description in sinks.items():
+                values = {"name": name, "description": description[:255], "recorded_at": now, "recorded_by": holder}
+                new = insert(audit_sinks).values(values)
+                update = {key: new.excluded[key] for key in ("description", "recorded_at", "recorded_by")}
+                conn.execute(new.on_conflict_do_update(index_elements=[s.name], set_=update))
+
+    def recorded_sinks(self) -> dict[str, str]:
+        """The sinks the serving bot recorded at its last start (name: description); empty when it never did."""
+        with reading(self._engine) as conn:
+            rows = conn.execute(sa.select(audit_sinks.c.name, audit_sinks.c.description).order_by(audit_sinks.c.name))
+            return {str(name): str(description) for name, description in rows}
 
     def expedite(self, *, now: datetime) -> int:
         """Make every undelivered event due now (refusals linger to merge; shutdown and tests do not wait)."""

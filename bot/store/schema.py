@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
 # Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
-HEAD_REVISION = "0005_approval_delivery"
+HEAD_REVISION = "0006_audit_sinks"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -135,6 +135,18 @@ audit_outbox = sa.Table(
         postgresql_where=sa.text("delivered_at IS NULL"),
     ),
     sa.Index("ix_audit_outbox_delivered", "delivered_at"),
+)
+
+# The sinks the serving bot delivers to (revision 0004), recorded by it at start: every event appended by
+# anyone (the admin CLI too, whose shell names no sink) gets a delivery row for each. Never a secret: a name
+# and a description such as "slack:C0AUDIT" or "webhook" (not its URL, which may hold a key).
+audit_sinks = sa.Table(
+    "audit_sinks",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.Column("recorded_by", sa.String(128), nullable=False),
 )
 
 once_claims = sa.Table(

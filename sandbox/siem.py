@@ -1,0 +1,89 @@
+"""A fake SIEM: an HTTP endpoint on loopback that receives the bot's signed audit webhook, as a SIEM would.
+
+It checks each POST's signature (`X-Rok-Bot-Signature`, see bot/adapters/webhook.py), answers what a test
+planned (`plan.append((429, "86400"))`: status and Retry-After), then 200, and keeps the events it accepted.
+
+    with FakeSiem(secret) as siem:
+        ... ROK_BOT_AUDIT_WEBHOOK_URL=siem.url, ROK_BOT_AUDIT_WEBHOOK_SECRET=secret ...
+        siem.accepted  # the events, as the webhook's JSON records
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+
+
+class FakeSiem(ThreadingHTTPServer):
+    """The receiver; `posts` holds every POST (headers, body), `accepted` the events of those answered 200."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.secret = secret
+        self.plan: list[tuple[int, str | None]] = []
+        self.posts: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.accepted: list[dict[str, Any]] = []
+        self.bad_signatures = 0
+        self.lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/events"
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fake-siem", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def signed(self, timestamp: str, body: bytes, signature: str) -> bool:
+        base = f"v1:{timestamp}:".encode() + body
+        expected = "v1=" + hmac.new(self.secret.encode(), base, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(signature, expected)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeSiem
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        good = self.server.signed(
+            self.headers.get("X-Rok-Bot-Timestamp", ""), body, self.headers.get("X-Rok-Bot-Signature", "")
+        )
+        with self.server.lock:
+            status, retry_after = self.server.plan.pop(0) if self.server.plan else (200, None)
+            if not good:
+                self.server.bad_signatures += 1
+                status, retry_after = 401, None
+            payload = json.loads(body) if good else {}
+            self.server.posts.append((dict(self.headers), payload))
+            if status == 200:
+                self.server.accepted.extend(payload["events"])
+        self.send_response(status)
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads `posts`."""
