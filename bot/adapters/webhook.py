@@ -3,12 +3,14 @@
     POST ROK_BOT_AUDIT_WEBHOOK_URL
     X-Rok-Bot-Timestamp: 1764412800
     X-Rok-Bot-Signature: v1=<hex HMAC-SHA256 of "v1:{timestamp}:{body}" with ROK_BOT_AUDIT_WEBHOOK_SECRET>
-    {"events": [{"outcome": "issued", "request_id": ..., "token_uuid": ..., ...}, ...]}
+    {"events": [{"event_id": "5c0f...", "outcome": "issued", "request_id": ..., "token_uuid": ..., ...}, ...]}
 
 The receiver recomputes the signature over the raw body and refuses old timestamps, as Slack's own request
 signing works. Any 2xx is a delivery; 429 and 5xx (and connection errors) are retried by the outbox with a
 backoff (Retry-After when given, clamped to 1..300 s: `bot.runtime.retry_after`); other answers are retried
-slowly, since only an admin can fix them.
+slowly, since only an admin can fix them. Delivery is at least once (a batch whose answer was lost comes
+again): each event's `event_id` (a UUID, the same on every retry and in every sink's copy) lets the receiver
+drop the duplicates.
 """
 
 from __future__ import annotations

@@ -99,6 +99,9 @@ class AuditEvent:
     command: str | None = None
     origin: str | None = None  # how it was asked for (an `Origin`): command, modal, renew, cli, ...
     actor: str | None = None  # who decided, when not the requester (an approver's Slack user ID)
+    # A UUID (hex) the store gives the event when it is appended: the same in every sink's copy and on every
+    # retry, so a SIEM can drop the duplicates of an at-least-once delivery.
+    event_id: str | None = field(default=None, compare=False)
     occurred_at: datetime = field(kw_only=True, compare=False)  # from the one clock (bot.runtime.clock)
 
     @property

@@ -15,8 +15,10 @@ serializes claims. A worker that dies leaves its lease to expire, and the rows b
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -32,8 +34,12 @@ _ERROR_LENGTH = 500
 
 
 def append_event(conn: Connection, event: AuditEvent, *, sinks: Sequence[str], now: datetime) -> int:
-    """Insert an event and one delivery row per sink on `conn` (the caller's transaction); its ID."""
+    """Insert an event and one delivery row per sink on `conn` (the caller's transaction); its row ID.
+
+    The event gets its `event_id` here (a UUID) unless it has one: stored in its record, so every sink's copy
+    and every retry carries the same one."""
     record = event.as_record()
+    record.setdefault("event_id", uuid.uuid4().hex)
     event_id = conn.execute(
         sa.insert(audit_events)
         .values(
@@ -168,7 +174,7 @@ class SqlAuditOutbox:
         # RETURNING has no order: restore the claim's.
         claimed.sort(key=lambda row: (row.priority, row.id))
         return [
-            ClaimedEvent(id=row.id, event=AuditEvent.from_record(records[row.event_id]), attempts=row.attempts - 1)
+            ClaimedEvent(id=row.id, event=_event(row.event_id, records[row.event_id]), attempts=row.attempts - 1)
             for row in claimed
         ]
 
@@ -205,3 +211,8 @@ class SqlAuditOutbox:
             return 0, 0.0
         # min() keeps the column's type, so `oldest` is an aware datetime on both backends.
         return int(count), max((now - oldest).total_seconds(), 0.0)
+
+
+def _event(row_id: int, record: dict[str, Any]) -> AuditEvent:
+    """A stored event; one written before events had IDs gets a stable one from its row (`row-<id>`)."""
+    return AuditEvent.from_record({"event_id": f"row-{row_id}", **record})

@@ -77,3 +77,20 @@ def test_a_429_parks_an_issued_event_five_minutes_at_most_whatever_its_retry_aft
     assert sender.flush(5)
     assert [e["request_id"] for e in receiver.accepted] == ["req-1"]
     assert store.outbox.backlog(sink="webhook", now=clock.now()) == (0, 0.0)
+
+
+def test_every_record_carries_an_event_id_the_same_on_every_retry_so_a_siem_can_drop_duplicates(
+    store: Store, receiver: FakeSiem, sender: OutboxSender, clock: ManualClock
+) -> None:
+    receiver.plan.append((503, None))  # delivery is at least once: the same batch comes again
+    store.outbox.append(issued(clock, "req-1"))
+    store.outbox.append(issued(clock, "req-2"))
+    sender.wake()
+    assert sender.flush(5)
+    clock.advance(300)
+    sender.wake()
+    assert sender.flush(5)
+    (_, first), (_, again) = receiver.posts
+    ids = [record["event_id"] for record in first["events"]]
+    assert [record["event_id"] for record in again["events"]] == ids
+    assert len(set(ids)) == 2 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)  # a UUID4, hex

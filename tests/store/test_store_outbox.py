@@ -125,3 +125,14 @@ def test_two_processes_claiming_at_once_deliver_every_event_once(store: Store, d
     ids = results[0]["ids"] + results[1]["ids"]
     assert len(ids) == len(set(ids)) == 150
     assert store.outbox.backlog(sink="slack", now=datetime.now(UTC))[0] == 0
+
+
+def test_an_event_has_one_id_for_every_sink_and_every_claim(store: Store) -> None:
+    store.outbox.append(_event(Outcome.ISSUED, "r1"))
+    (slack,) = store.outbox.claim(sink="slack", worker="w", limit=10, lease_seconds=30, now=T0)
+    store.outbox.retry([slack.id], at=T0, error="ratelimited")
+    (again,) = store.outbox.claim(sink="slack", worker="w", limit=10, lease_seconds=30, now=T0)
+    (webhook,) = store.outbox.claim(sink="webhook", worker="w", limit=10, lease_seconds=30, now=T0)
+    assert slack.event.event_id is not None
+    assert slack.event.event_id == again.event.event_id == webhook.event.event_id
+    assert slack.event.as_record()["event_id"] == slack.event.event_id
