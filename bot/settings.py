@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.domain.audit import REFUSAL_RETENTION_SECONDS
 from bot.domain.durations import config_seconds, format_duration
 from bot.domain.patterns import PLACEHOLDER, SLACK_CHANNEL_ID
 from bot.domain.urls import credentials, endpoint, safe_url
@@ -82,6 +83,10 @@ class StoreSettings(BaseSettings):
     database_url: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_DATABASE_URL"))
     data_dir: Path = Field(default_factory=_default_data_dir, validation_alias=AliasChoices("ROK_BOT_DATA_DIR"))
     retention: Seconds = Field(90 * 86400, validation_alias=AliasChoices("ROK_BOT_RETENTION"))
+    # Refusals: anyone in the workspace can cause them, as many as they like; kept shorter (never longer).
+    refusal_retention: Seconds = Field(
+        REFUSAL_RETENTION_SECONDS, validation_alias=AliasChoices("ROK_BOT_REFUSAL_RETENTION")
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -94,7 +99,7 @@ class StoreSettings(BaseSettings):
             raise ValueError("must be a postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB or sqlite:///PATH URL")
         return SecretStr(value.get_secret_value().strip())
 
-    @field_validator("retention", mode="before")
+    @field_validator("retention", "refusal_retention", mode="before")
     @classmethod
     def _retention(cls, value: object) -> int:
         seconds = config_seconds(value)

@@ -194,5 +194,10 @@ def build_store(settings: StoreSettings, *, read_only: bool = False) -> Store:
     url = settings.database_url.get_secret_value() if settings.database_url is not None else None
     sinks = settings.audit_sinks if isinstance(settings, Settings) else ()
     return open_store(
-        url=url, data_dir=settings.data_dir, retention_seconds=settings.retention, sinks=sinks, read_only=read_only
+        url=url,
+        data_dir=settings.data_dir,
+        retention_seconds=settings.retention,
+        refusal_retention_seconds=settings.refusal_retention,
+        sinks=sinks,
+        read_only=read_only,
     )

@@ -57,6 +57,9 @@ class Priority(enum.IntEnum):
 
 # Refusals wait this long before they are due, so a burst of them merges into one line per user and reason.
 REFUSAL_LINGER_SECONDS = 5.0
+# And are kept a week once delivered (ROK_BOT_REFUSAL_RETENTION), not the full retention: anyone in the workspace
+# can cause them, as many as they like, and each is a row (~700 bytes on SQLite).
+REFUSAL_RETENTION_SECONDS = 7 * 86400
 
 
 def linger_of(priority: Priority) -> float:

@@ -49,3 +49,8 @@ AUDIT_BACKLOG = Gauge("rok_bot_audit_backlog", "Audit events not yet delivered, 
 AUDIT_OLDEST_SECONDS = Gauge(
     "rok_bot_audit_oldest_seconds", "Age of the oldest audit event not yet delivered, by sink.", ["sink"]
 )
+STORE_ROWS = Gauge(
+    "rok_bot_store_rows",
+    "Rows per table of the store, counted after each retention pass (at start, then hourly): alert on growth.",
+    ["table"],
+)

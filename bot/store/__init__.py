@@ -19,15 +19,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
+
+from bot.domain.audit import REFUSAL_RETENTION_SECONDS
+from bot.runtime import metrics
 from bot.store.approvals import SqlPendingRequests
-from bot.store.db import current_fast, database_url, display, make_engine, probe_write
+from bot.store.db import current_fast, database_url, display, make_engine, probe_write, reading
 from bot.store.errors import StoreMissing
 from bot.store.failures import translated
 from bot.store.files import exposure, sqlite_path
 from bot.store.ledger import STALE_AFTER, Pruned, SqlLedger
 from bot.store.once import SqlOnceClaims
 from bot.store.outbox import DEFAULT_SINKS, SqlAuditOutbox
-from bot.store.schema import HEAD_REVISION
+from bot.store.schema import HEAD_REVISION, approval_requests, audit_events, audit_outbox, ledger, once_claims
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -42,9 +46,18 @@ if TYPE_CHECKING:
 class Store:
     """One database, the three ports on it, and its upkeep (migrations, the crash sweep, retention)."""
 
-    def __init__(self, engine: Engine, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_seconds: int) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        sinks: Sequence[str] = DEFAULT_SINKS,
+        retention_seconds: int,
+        refusal_retention_seconds: int = REFUSAL_RETENTION_SECONDS,
+    ) -> None:
         self.engine = engine
         self.retention = timedelta(seconds=retention_seconds)
+        # Never longer than the retention: a shorter ROK_BOT_RETENTION shortens both.
+        self.refusal_retention = min(timedelta(seconds=refusal_retention_seconds), self.retention)
         self.ledger = SqlLedger(engine, sinks=sinks)
         self.outbox = SqlAuditOutbox(engine, sinks=sinks)
         self.once = SqlOnceClaims(engine)
@@ -116,11 +129,21 @@ class Store:
         return self.ledger.sweep(now=now, older_than=older_than)
 
     def prune(self, *, now: datetime) -> Pruned:
-        """Apply the retention to the ledger, the delivered audit events and decided approval requests; drop
-        expired once-claims."""
-        pruned = self.ledger.prune(now=now, retention=self.retention)
+        """Apply the retention to the ledger, the delivered audit events (refusals: their shorter one) and decided
+        approval requests; drop expired once-claims. Then export the row counts (`rok_bot_store_rows`)."""
+        pruned = self.ledger.prune(now=now, retention=self.retention, refusal_retention=self.refusal_retention)
         self.approvals.prune(now=now, retention=self.retention)
+        for table, rows in self.row_counts().items():
+            metrics.STORE_ROWS.labels(table).set(rows)
         return pruned
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table: what fills the disk (an SQLite file on an emptyDir has a size limit)."""
+        with reading(self.engine) as conn:
+            return {
+                table.name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+                for table in (ledger, audit_events, audit_outbox, approval_requests, once_claims)
+            }
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -134,6 +157,7 @@ def open_store(
     retention_seconds: int,
     sinks: Sequence[str] = DEFAULT_SINKS,
     read_only: bool = False,
+    refusal_retention_seconds: int = REFUSAL_RETENTION_SECONDS,
 ) -> Store:
     """The store at `url` (PostgreSQL), or the SQLite file in `data_dir` when there is none; it connects lazily.
 
@@ -144,7 +168,12 @@ def open_store(
     path = sqlite_path(parsed)
     if read_only and path is not None and not path.exists():
         raise StoreMissing(detail=f"no file {path}")
-    return Store(make_engine(parsed, read_only=read_only), sinks=sinks, retention_seconds=retention_seconds)
+    return Store(
+        make_engine(parsed, read_only=read_only),
+        sinks=sinks,
+        retention_seconds=retention_seconds,
+        refusal_retention_seconds=refusal_retention_seconds,
+    )
 
 
 def data_exposure(*, url: str | None, data_dir: Path) -> str | None:
@@ -153,9 +182,18 @@ def data_exposure(*, url: str | None, data_dir: Path) -> str | None:
     return exposure(path) if path is not None else None
 
 
-def open_url(url: str, *, sinks: Sequence[str] = DEFAULT_SINKS, retention_seconds: int = 90 * 86400) -> Store:
+def open_url(
+    url: str,
+    *,
+    sinks: Sequence[str] = DEFAULT_SINKS,
+    retention_seconds: int = 90 * 86400,
+    refusal_retention_seconds: int = REFUSAL_RETENTION_SECONDS,
+) -> Store:
     """A store on a SQLAlchemy URL (tests, the benchmark)."""
-    return Store(make_engine(database_url(url=url)), sinks=sinks, retention_seconds=retention_seconds)
+    engine = make_engine(database_url(url=url))
+    return Store(
+        engine, sinks=sinks, retention_seconds=retention_seconds, refusal_retention_seconds=refusal_retention_seconds
+    )
 
 
 __all__ = ["Pruned", "Store", "data_exposure", "open_store", "open_url"]

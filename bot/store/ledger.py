@@ -253,14 +253,19 @@ class SqlLedger:
                 append_event(conn, _swept_event(row, now=now), sinks=self._sinks, now=now)
         return len(swept)
 
-    def prune(self, *, now: datetime, retention: timedelta) -> Pruned:
-        """Delete ledger rows and delivered audit events older than `retention`, and expired once-claims.
+    def prune(self, *, now: datetime, retention: timedelta, refusal_retention: timedelta | None = None) -> Pruned:
+        """Delete ledger rows and delivered audit events older than `retention` (refused ones: older than
+        `refusal_retention`, when shorter), and expired once-claims.
 
         A token still live, and an event some sink has not received, are kept whatever their age (unless nobody
         delivers to that sink any more: neither configured here nor recorded by the serving bot).
         """
         cutoff = now - retention
+        refusals_cutoff = now - min(refusal_retention or retention, retention)
         c, e, o = ledger.c, audit_events.c, audit_outbox.c
+        old = sa.or_(
+            e.recorded_at < cutoff, sa.and_(e.outcome == str(Outcome.REFUSED), e.recorded_at < refusals_cutoff)
+        )
         with writing(self._engine) as conn:
             rows = conn.execute(
                 sa.delete(ledger).where(
@@ -269,11 +274,9 @@ class SqlLedger:
                 )
             ).rowcount
             undelivered = sa.select(o.event_id).where(o.delivered_at.is_(None), live_sinks(self._sinks))
-            old_events = sa.select(e.id).where(e.recorded_at < cutoff, e.id.not_in(undelivered))
+            old_events = sa.select(e.id).where(old, e.id.not_in(undelivered))
             deliveries = conn.execute(sa.delete(audit_outbox).where(o.event_id.in_(old_events))).rowcount
-            events = conn.execute(
-                sa.delete(audit_events).where(e.recorded_at < cutoff, e.id.not_in(undelivered))
-            ).rowcount
+            events = conn.execute(sa.delete(audit_events).where(old, e.id.not_in(undelivered))).rowcount
             claims = conn.execute(sa.delete(once_claims).where(once_claims.c.expires_at <= now)).rowcount
         return Pruned(ledger=rows, events=events, deliveries=deliveries, claims=claims)
 
