@@ -26,9 +26,9 @@ from datetime import timedelta
 
 from bot.domain.audit import AuditEvent
 from bot.domain.ports import AuditOutbox, ClaimedEvent
+from bot.domain.retry_after import clamp_wait
 from bot.runtime import metrics
 from bot.runtime.clock import Clock
-from bot.runtime.retry_after import clamp_wait
 
 log = logging.getLogger("rok_token_bot.audit")
 

@@ -7,7 +7,7 @@
 
 The receiver recomputes the signature over the raw body and refuses old timestamps, as Slack's own request
 signing works. Any 2xx is a delivery; 429 and 5xx (and connection errors) are retried by the outbox with a
-backoff (Retry-After when given, clamped to 1..300 s: `bot.runtime.retry_after`); other answers are retried
+backoff (Retry-After when given, clamped to 1..300 s: `bot.domain.retry_after`); other answers are retried
 slowly, since only an admin can fix them. Delivery is at least once (a batch whose answer was lost comes
 again): each event's `event_id` (a UUID, the same on every retry and in every sink's copy) lets the receiver
 drop the duplicates.
@@ -24,8 +24,8 @@ import httpx
 
 from bot.adapters.audit import Delivery
 from bot.domain.ports import ClaimedEvent
+from bot.domain.retry_after import retry_after_wait
 from bot.runtime.clock import Clock
-from bot.runtime.retry_after import retry_after_wait
 
 SIGNATURE_VERSION = "v1"
 

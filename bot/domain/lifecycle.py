@@ -8,7 +8,6 @@ characters of its UUID, which the audit channel and the admin CLI show in full.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -145,23 +144,6 @@ class Deferred:
     and try again on a later round, not before `retry_after` seconds when Slack said how long to wait."""
 
     retry_after: float | None = None
-
-
-# Retry-After as Slack (or a proxy in front of it) sends it is obeyed within these bounds: a gateway's
-# `86400` would park every reminder past its token's expiry, a `0` would hammer Slack.
-RETRY_AFTER_MIN = 1.0
-RETRY_AFTER_MAX = 300.0
-
-
-def retry_after_seconds(value: object) -> float | None:
-    """A Retry-After header's seconds, clamped to 1-300 s; None when it is absent or not a finite number."""
-    try:
-        seconds = float(str(value).strip())
-    except ValueError:
-        return None
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, RETRY_AFTER_MIN), RETRY_AFTER_MAX)
 
 
 @dataclass

@@ -21,8 +21,8 @@ from bot.adapters.audit import Delivery
 from bot.domain.audit import AuditEvent, priority_of
 from bot.domain.durations import format_duration
 from bot.domain.ports import ClaimedEvent
+from bot.domain.retry_after import retry_after_wait
 from bot.runtime import metrics
-from bot.runtime.retry_after import retry_after_wait
 from bot.slack.blocks import escape, mrkdwn, slack_date
 
 log = logging.getLogger("rok_token_bot.audit")

@@ -17,7 +17,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
-from bot.runtime.retry_after import delay_seconds
+from bot.domain.retry_after import delay_seconds
 
 MAX_RETRY_AFTER = 10.0
 MAX_RETRIES = 2

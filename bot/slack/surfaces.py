@@ -16,8 +16,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList, retry_after_seconds
+from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import RequestContext
+from bot.domain.retry_after import retry_after_wait
 from bot.runtime import metrics
 from bot.slack.replies import SlackReplies
 from bot.slack.views import dismissed_message, form_view, home_view, list_message, reminder_message, renewed_message
@@ -104,5 +105,5 @@ def _retry_after(headers: Any) -> float | None:
     """The Retry-After of a Slack answer, in seconds within bounds; None when it has none that parses."""
     for key, value in dict(headers or {}).items():
         if str(key).lower() == "retry-after":
-            return retry_after_seconds(value[0] if isinstance(value, list) and value else value)
+            return retry_after_wait(value)  # within 1..300 s, the same rule as the audit sinks'
     return None

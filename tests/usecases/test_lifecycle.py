@@ -21,7 +21,6 @@ from bot.domain.lifecycle import (
     presets_for,
     reminder_due_at,
     reminder_lead,
-    retry_after_seconds,
     sweep_interval,
 )
 from bot.domain.models import Limits
@@ -346,14 +345,6 @@ def test_a_reminder_slack_could_not_take_is_released_and_sent_once_on_a_later_ro
     assert sorted(r.entry_id for r in w.surfaces.reminders) == sorted(e.id for e in entries)  # once each
     reminded = [e for e in w.base.audit.events if e.outcome == Outcome.REMINDED]
     assert len(reminded) == 4 and all(e.reason is None for e in reminded)  # a deferral is no failure
-
-
-def test_retry_after_is_obeyed_within_1_to_300_seconds_and_ignored_when_it_does_not_parse() -> None:
-    assert retry_after_seconds("30") == 30.0 and retry_after_seconds(" 2.5 ") == 2.5
-    assert retry_after_seconds("86400") == 300.0 and retry_after_seconds("0") == 1.0
-    assert retry_after_seconds("-5") == 1.0
-    for junk in ("inf", "nan", "-inf", "soon", "", None, "Wed, 21 Oct 2026 07:28:00 GMT"):
-        assert retry_after_seconds(junk) is None
 
 
 def test_dismiss_edits_the_owners_reminder_and_refuses_anyone_else() -> None:

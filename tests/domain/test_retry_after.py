@@ -1,10 +1,10 @@
-"""Retry-After, read by both audit sinks: RFC 9110's delay-seconds, clamped to 1..300 s; anything else ignored."""
+"""Retry-After, read by the audit sinks and the reminder sweep: delay-seconds, clamped to 1..300 s; nothing else."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.runtime.retry_after import RETRY_AFTER_MAX, RETRY_AFTER_MIN, delay_seconds, retry_after_wait
+from bot.domain.retry_after import RETRY_AFTER_MAX, RETRY_AFTER_MIN, delay_seconds, retry_after_wait
 
 
 @pytest.mark.parametrize(

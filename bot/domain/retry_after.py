@@ -2,9 +2,9 @@
 
 A SIEM gateway with a daily quota answers `Retry-After: 86400`, a broken proxy `inf` or `-5`. Obeyed as given,
 the first parks an `issued` event for a day and the second crashed the audit sender's round (a timedelta
-overflow; slack_sdk sleeping a negative time). So both sinks read the header here: RFC 9110's delay-seconds
-(digits only), clamped to 1..300 seconds. Anything else (an HTTP date, a float, a sign, garbage) is ignored, and
-the sender's own backoff applies.
+overflow; slack_sdk sleeping a negative time). So both sinks, and the reminder sweep pacing itself after
+Slack's 429, read the header here: RFC 9110's delay-seconds (digits only), clamped to 1..300 seconds. Anything
+else (an HTTP date, a float, a sign, garbage) is ignored, and the sender's own backoff applies.
 """
 
 from __future__ import annotations
