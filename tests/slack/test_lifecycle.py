@@ -50,8 +50,10 @@ def _issue(box: Sandbox, user_id: str, text: str) -> str:
     assert reply.token is not None
     record = box.rok.lookup(reply.token)
     assert record is not None and record.token_uuid
-    # The message goes before the ledger row is settled: wait for the row, as the Home tab reads it.
-    box.slack.wait_for(lambda: _rows(box, str(record.token_uuid)), 10)
+    # The message goes before the ledger row is settled (it is `minted` until then): wait for the job to end,
+    # as the Home tab lists settled tokens only.
+    box.idle()
+    assert _rows(box, str(record.token_uuid))
     return str(record.token_uuid)
 
 

@@ -93,6 +93,7 @@ def test_the_retries_back_off_to_at_most_a_minute() -> None:
 def test_a_failed_audit_write_in_the_failure_reporter_is_logged_not_reported_again(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # whatever level an earlier test in this worker left on the root logger
     w = life_world()
     w.base.audit.unavailable = True
     ctx = w.ctx("U0JDOE", "r1")
