@@ -142,7 +142,7 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
     clock = system_clock()
     store = build_store(settings)
     store.ensure_schema()
-    audited = store.outbox.recorded_sinks() | {s: s for s in settings.audit_sinks}
+    audited = {s: s for s in settings.audit_sinks} | store.outbox.recorded_sinks()  # the bot's descriptions win
     quota = LedgerQuota(ledger=store.ledger, rule=ADMIN_RULE, clock=clock)
     operator = getpass.getuser() if hasattr(os, "getuid") else "admin"
     ctx = RequestContext(f"cli-{secrets.token_hex(6)}", f"cli:{operator}"[:64], Origin.CLI)
