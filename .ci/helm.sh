@@ -60,6 +60,11 @@ fail() { echo "[helm] FAIL: $*" >&2; exit 1; }
 "$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${POSTGRES[@]}" --kube-version 1.33.0 || fail "lint (postgres)"
 "$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${WEBHOOK[@]}" --kube-version 1.33.0 || fail "lint (webhook)"
 echo "[helm] lint --strict: defaults+required, example, all-on, openshift, persistence, postgres, webhook OK"
+# The database in a directory the bot creates 0700 inside the volume; a claim from chart 0.1.0 keeps its root.
+data_dir() { "$HELM" template ci "$CHART" "${REQUIRED[@]}" "$@" | grep -A1 'name: ROK_BOT_DATA_DIR' | sed -n 's/.*value: //p' | sort -u; }
+[[ $(data_dir) == '"/var/lib/rok-token-bot/store"' ]] || fail "the default data dir is not the volume's store/"
+[[ $(data_dir "${PERSISTENCE[@]}" --set persistence.dataSubdir=) == '"/var/lib/rok-token-bot"' ]] \
+  || fail "persistence.dataSubdir=\"\" does not keep the claim's root"
 
 # --- 2. renders --------------------------------------------------------------------------------------
 render() { "$HELM" template rok "$CHART" --namespace bots --kube-version 1.33.0 "$@"; }

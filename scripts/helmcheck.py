@@ -59,7 +59,8 @@ SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "RO
 # Never an env var either, though not in the chart's own Secret: the SIEM webhook's signing secret.
 SIGNING_VAR = "ROK_BOT_AUDIT_WEBHOOK_SECRET"  # the variable's name, not a value
 WEBHOOK_URL_VAR = "ROK_BOT_AUDIT_WEBHOOK_URL"
-DATA_DIR = "/var/lib/rok-token-bot"
+DATA_MOUNT = "/var/lib/rok-token-bot"
+DATA_DIR = f"{DATA_MOUNT}/store"  # a directory the bot creates 0700 inside the volume, whose root is the platform's
 # The PostgreSQL Secret per render (name, key) and the egress peers expected for it; absent: SQLite.
 DATABASE: dict[str, tuple[str, str, list[Doc]]] = {
     "all-on": (
@@ -295,7 +296,7 @@ def check_state(report: Report, name: str, by: dict[str, Doc], bot: BotPod) -> N
     """The data dir a volume (the root filesystem stays read-only), the database URL a secret file."""
     check = report.check
     dep, env, vols = bot.deployment, bot.env, bot.volumes
-    check(bot.mounts.get(DATA_DIR, {}).get("name") == "data", f"{name}: no data volume at {DATA_DIR}")
+    check(bot.mounts.get(DATA_MOUNT, {}).get("name") == "data", f"{name}: no data volume at {DATA_MOUNT}")
     check(env.get("ROK_BOT_DATA_DIR", {}).get("value") == DATA_DIR, f"{name}: ROK_BOT_DATA_DIR")
     check("ROK_BOT_RETENTION" in env, f"{name}: ROK_BOT_RETENTION missing")
     strategy = dep["spec"].get("strategy", {}).get("type")

@@ -72,7 +72,16 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- define "rok-token-bot.secretsDir" -}}/etc/rok-token-bot/secrets{{- end }}
 {{- define "rok-token-bot.configDir" -}}/etc/rok-token-bot/config{{- end }}
 {{- define "rok-token-bot.caDir" -}}/etc/rok-token-bot/ca{{- end }}
-{{- define "rok-token-bot.dataDir" -}}/var/lib/rok-token-bot{{- end }}
+{{/* The data volume is mounted at dataMount; the bot keeps its database in dataDir, a directory it creates
+     0700 inside the volume: a volume's root is whatever the platform made it (an emptyDir is 0777, a claim
+     with fsGroup often 2775), and the bot warns at start when its data directory is open to others. A claim
+     from chart 0.1.0 holds the database at its root: `persistence.dataSubdir: ""` keeps using it there. */}}
+{{- define "rok-token-bot.dataMount" -}}/var/lib/rok-token-bot{{- end }}
+{{- define "rok-token-bot.dataDir" -}}
+{{- $sub := "store" }}
+{{- if .Values.persistence.enabled }}{{ $sub = .Values.persistence.dataSubdir }}{{ end }}
+{{- if $sub }}{{ printf "/var/lib/rok-token-bot/%s" $sub }}{{ else }}/var/lib/rok-token-bot{{ end }}
+{{- end }}
 
 {{/* The registry pods' labels the NetworkPolicy allows: networkPolicy.registry.podLabels, or the default
      when that is empty (a default map in values.yaml would merge with the user's, not be replaced). */}}
@@ -228,6 +237,8 @@ app.kubernetes.io/part-of: rok-token-bot
   value: {{ include "rok-token-bot.dataDir" . | quote }}
 - name: ROK_BOT_RETENTION
   value: {{ .Values.database.retention | quote }}
+- name: ROK_BOT_REFUSAL_RETENTION
+  value: {{ .Values.database.refusalRetention | quote }}
 - name: ROK_BOT_USER_MAP
   value: {{ printf "%s/user-map.yaml" $configDir | quote }}
 {{- if .Values.policy }}
@@ -247,7 +258,7 @@ app.kubernetes.io/part-of: rok-token-bot
   mountPath: /tmp
 # The state (the SQLite database when database.existingSecret is empty): a volume, the root stays read-only.
 - name: data
-  mountPath: {{ include "rok-token-bot.dataDir" . }}
+  mountPath: {{ include "rok-token-bot.dataMount" . }}
 - name: secrets
   mountPath: {{ $secretsDir }}
   readOnly: true
