@@ -68,7 +68,10 @@ go = Path(sys.argv[2])
 while not go.exists():
     time.sleep(0.005)
 store = open_url(sys.argv[1])
-print(store.upgrade())
+try:
+    print(store.upgrade())
+except Exception as exc:  # the one-line error hides the driver's: a failure here must say what the driver said
+    sys.exit(f"{exc} [{getattr(exc, 'detail', '')}]")
 store.close()
 """
 
