@@ -182,11 +182,11 @@ approval_requests = sa.Table(
     sa.Column("note", sa.String(500)),
     sa.Column("channel", sa.String(32)),
     sa.Column("message_ts", sa.String(32)),
-    sa.Column("renews_entry", BigId),  # the ledger row of the token a renewal renews (a Renew click)
+    sa.Column("renews_entry", BigId),  # the ledger row a renewal renews (its Renew click)
     # An approval waits for its requester's Show my token until claim_by; claimed_at once clicked.
     sa.Column("claim_by", UTCDateTime),
     sa.Column("claimed_at", UTCDateTime),
-    sa.Column("dm_channel", sa.String(32)),  # the requester's Show-my-token message
+    sa.Column("dm_channel", sa.String(32)),  # where the requester's DM with the Show button is
     sa.Column("dm_ts", sa.String(32)),
     # A user's live requests (one at a time; App Home lists them).
     sa.Index("ix_approval_requests_user", "user_id", "status"),
