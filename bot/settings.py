@@ -6,22 +6,20 @@ each field's alias is its variable. Invalid settings raise `SettingsError` with 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
 import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.audit import REFUSAL_RETENTION_SECONDS
 from bot.domain.durations import config_seconds, format_duration
-from bot.domain.patterns import PLACEHOLDER, SLACK_CHANNEL_ID
-from bot.domain.urls import credentials, endpoint, safe_url
+from bot.domain.patterns import DNS_LABEL, PLACEHOLDER, SLACK_CHANNEL_ID
+from bot.domain.urls import credentials, endpoint, is_http_url, safe_url, sends_in_clear
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
 ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]
@@ -35,22 +33,12 @@ TOKEN_CREATE_COMMAND = [
     "--no-borders",
 ]
 TOKEN_CREATE_PLACEHOLDERS = frozenset({"uuid", "seconds"})
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
-def sends_in_clear(url: str) -> bool:
-    """Whether a URL is plain http to a host other than this machine (127.0.0.0/8, ::1, localhost)."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".")
-    except ValueError:
-        return True
-    if parts.scheme.lower() != "http" or host == "localhost":
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a name: it may resolve anywhere
-        return True
+def _http_url(value: str) -> str:
+    if not is_http_url(value):
+        raise ValueError(f"must be an http(s) URL, got {safe_url(value)[:60]!r}")
+    return value
 
 
 class SettingsError(Exception):
@@ -184,15 +172,13 @@ class Settings(StoreSettings):
 
     @field_validator("registry_url", "slack_api_url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"must be an http(s) URL, got {safe_url(value)[:60]!r}")
-        return value
+    def _http_urls(cls, value: str) -> str:
+        return _http_url(value)
 
     @field_validator("namespace", "service")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if not _DNS_LABEL.fullmatch(value):
+        if not DNS_LABEL.fullmatch(value):
             raise ValueError(f"must be a Kubernetes name (DNS label), got {value[:60]!r}")
         return value
 
@@ -295,7 +281,7 @@ class Settings(StoreSettings):
     @model_validator(mode="after")
     def _registry_over_tls(self) -> Settings:
         if self.audit_webhook_url is not None:
-            if not re.match(r"^https?://[^/\s]+", self.audit_webhook_url) or sends_in_clear(self.audit_webhook_url):
+            if not is_http_url(self.audit_webhook_url) or sends_in_clear(self.audit_webhook_url):
                 raise ValueError(
                     f"ROK_BOT_AUDIT_WEBHOOK_URL: {endpoint(self.audit_webhook_url)[:80]} must be an https:// URL "
                     "(plain http only to this machine)"

@@ -14,6 +14,8 @@ UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA
 # Token-shaped: a run of 24 or more URL-safe characters (Rok tokens, Slack tokens, JWT parts). A UUID is one
 # too: whoever masks these keeps UUIDs (`bot.domain.text.mask_token_shaped`), which admins need.
 TOKEN_SHAPED: Final = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{24,}(?![A-Za-z0-9_\-])")
+# A Kubernetes object name that is a DNS label (namespaces, Services).
+DNS_LABEL: Final = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 # `{name}` in an argv template.
 PLACEHOLDER: Final = re.compile(r"\{([^{}]*)\}")
 

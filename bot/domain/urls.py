@@ -11,9 +11,10 @@ of a driver's message the CLI prints (which does not pass through the log redact
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Final
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 MASK: Final = "***"
 # A query parameter whose name says it holds a secret: password, passwd, pwd, sslpassword, secret, client_secret,
@@ -24,6 +25,27 @@ _USERINFO: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)([^\s/?#]*)@")
 # Shorter values would mask ordinary words in a message (a password this short is shown, and is no password).
 _MIN_CREDENTIAL: Final = 4
 _ENDPOINT: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)(?:[^\s/?#]*@)?([^\s/?#]*)([^\s?#]*)")
+_HTTP_URL: Final = re.compile(r"^https?://[^/\s]+")
+
+
+def is_http_url(url: str) -> bool:
+    """Whether a URL starts with http:// or https:// and a host (what every URL setting must be)."""
+    return _HTTP_URL.match(url) is not None
+
+
+def sends_in_clear(url: str) -> bool:
+    """Whether a URL is plain http to a host other than this machine (127.0.0.0/8, ::1, localhost)."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return True
+    if parts.scheme.lower() != "http" or host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return True
 
 
 def safe_url(url: str) -> str:
