@@ -351,16 +351,22 @@ def build_policy(
     )
 
 
+def read_policy_file(path: Path | None) -> Mapping[str, Any] | None:
+    """The ROK_BOT_POLICY document as loaded from YAML, not yet validated (None when unset or empty)."""
+    if path is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PolicyError(f"cannot read {path}: {type(exc).__name__}") from None
+    if data is not None and not isinstance(data, Mapping):
+        raise PolicyError("the policy must be a YAML mapping")
+    return data
+
+
 def load_policy(path: Path | None, *, default: int, minimum: int, maximum: int, allow_guests: bool) -> Policy:
     """Read ROK_BOT_POLICY (or use the settings alone when it is unset)."""
-    data: Any = None
-    if path is not None:
-        import yaml
-
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise PolicyError(f"cannot read {path}: {type(exc).__name__}") from None
-        if data is not None and not isinstance(data, Mapping):
-            raise PolicyError("the policy must be a YAML mapping")
+    data = read_policy_file(path)
     return build_policy(data, default=default, minimum=minimum, maximum=maximum, allow_guests=allow_guests)
