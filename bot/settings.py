@@ -13,12 +13,13 @@ import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.audit import REFUSAL_RETENTION_SECONDS
 from bot.domain.durations import config_seconds, format_duration
 from bot.domain.patterns import DNS_LABEL, PLACEHOLDER, SLACK_CHANNEL_ID
+from bot.domain.registries import DEFAULT_NAME, Registries, Registry, RegistryError, load_registries
 from bot.domain.urls import credentials, endpoint, is_http_url, safe_url, sends_in_clear
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
@@ -111,8 +112,10 @@ class Settings(StoreSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True, populate_by_name=False
     )
 
-    # Rok Registry and the cluster.
-    registry_url: str = Field(validation_alias=AliasChoices("ROK_REGISTRY_URL"))
+    # Rok Registry and the cluster: one registry from ROK_REGISTRY_*, or several from a file (`registries()`).
+    # With the file, registry_url is "" and the ROK_REGISTRY_* fields below are not used.
+    registry_url: str = Field("", validation_alias=AliasChoices("ROK_REGISTRY_URL"))
+    registries_file: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_REGISTRIES"))
     namespace: str = Field("rok-registry", validation_alias=AliasChoices("ROK_REGISTRY_NAMESPACE"))
     service: str = Field("rok-registry", validation_alias=AliasChoices("ROK_REGISTRY_SERVICE"))
     container: str | None = Field(None, validation_alias=AliasChoices("ROK_REGISTRY_CONTAINER"))
@@ -169,10 +172,18 @@ class Settings(StoreSettings):
     # How long before a token expires its owner gets a reminder with a Renew button; 0 turns reminders off.
     remind_before: Seconds = Field(3600, validation_alias=AliasChoices("ROK_BOT_REMIND_BEFORE"))
     drain_timeout: Seconds = Field(25, validation_alias=AliasChoices("ROK_BOT_DRAIN_TIMEOUT"))
+    _catalogue: Registries | None = PrivateAttr(None)  # the file's registries, loaded once at start
 
-    @field_validator("registry_url", "slack_api_url")
+    @field_validator("registry_url")
     @classmethod
-    def _http_urls(cls, value: str) -> str:
+    def _registry_url(cls, value: str) -> str:
+        if not value.strip():
+            return ""  # unset, or set empty: `_one_registry_source` says whether it is missing
+        return _http_url(value)
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slack_api_url(cls, value: str) -> str:
         return _http_url(value)
 
     @field_validator("namespace", "service")
@@ -271,12 +282,28 @@ class Settings(StoreSettings):
                 raise ValueError(str(exc).removeprefix("ROK_BOT_SEAL_KEY: ")) from None
         return value
 
-    @field_validator("ca_bundle", "user_map", "policy")
+    @field_validator("ca_bundle", "user_map", "policy", "registries_file")
     @classmethod
     def _readable_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"{str(value)[:120]} is not a readable file")
         return value
+
+    @model_validator(mode="after")
+    def _one_registry_source(self) -> Settings:
+        if self.registries_file is None:
+            if not self.registry_url:
+                raise ValueError("ROK_REGISTRY_URL: required but not set")
+            return self
+        if self.registry_url:
+            raise ValueError(
+                "ROK_BOT_REGISTRIES: set either it or ROK_REGISTRY_URL, not both (the file gives each registry its url)"
+            )
+        try:
+            self._catalogue = load_registries(self.registries_file, kubeconfig=self.kubeconfig)
+        except RegistryError as exc:
+            raise ValueError(f"ROK_BOT_REGISTRIES: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _registry_over_tls(self) -> Settings:
@@ -290,7 +317,7 @@ class Settings(StoreSettings):
                 raise ValueError(
                     "ROK_BOT_AUDIT_WEBHOOK_SECRET: required with ROK_BOT_AUDIT_WEBHOOK_URL (16+ characters)"
                 )
-        if sends_in_clear(self.registry_url) and not self.registry_allow_http:
+        if self.registry_url and sends_in_clear(self.registry_url) and not self.registry_allow_http:
             raise ValueError(
                 f"ROK_REGISTRY_URL: {safe_url(self.registry_url)[:80]} would send tokens in clear text; use "
                 "https:// (or, for an in-cluster Service URL, set ROK_REGISTRY_ALLOW_HTTP=true)"
@@ -315,6 +342,23 @@ class Settings(StoreSettings):
     def audit_sinks(self) -> tuple[str, ...]:
         """The outbox's sinks: the audit channel and the webhook, those configured (events are kept either way)."""
         return tuple(sink for sink, on in (("slack", self.audit_channel), ("webhook", self.audit_webhook_url)) if on)
+
+    def registries(self) -> Registries:
+        """The registries this bot serves: the ROK_BOT_REGISTRIES file's, else one named `default` made of the
+        ROK_REGISTRY_* settings (then nothing a user sees mentions registries)."""
+        if self._catalogue is not None:
+            return self._catalogue
+        default = Registry(
+            name=DEFAULT_NAME,
+            url=self.registry_url,
+            namespace=self.namespace,
+            service=self.service,
+            container=self.container,
+            ca_bundle=self.ca_bundle,
+            allow_http=self.registry_allow_http,
+            max_concurrent_execs=self.max_concurrent_execs,
+        )
+        return Registries((default,))
 
     @property
     def socket_mode(self) -> bool:

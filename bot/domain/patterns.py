@@ -16,6 +16,8 @@ UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA
 TOKEN_SHAPED: Final = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{24,}(?![A-Za-z0-9_\-])")
 # A Kubernetes object name that is a DNS label (namespaces, Services).
 DNS_LABEL: Final = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+# A registry's name, as people type it in `/rok-token prod 24h` (more rules in bot.domain.registries).
+REGISTRY_NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,19}")
 # `{name}` in an argv template.
 PLACEHOLDER: Final = re.compile(r"\{([^{}]*)\}")
 
