@@ -346,9 +346,12 @@ class Settings(StoreSettings):
     def registries(self) -> Registries:
         """The registries this bot serves: the ROK_BOT_REGISTRIES file's, else one named `default` made of the
         ROK_REGISTRY_* settings (then nothing a user sees mentions registries)."""
-        if self._catalogue is not None:
-            return self._catalogue
-        default = Registry(
+        if self._catalogue is None:
+            self._catalogue = Registries((self._default_registry(),))
+        return self._catalogue
+
+    def _default_registry(self) -> Registry:
+        return Registry(
             name=DEFAULT_NAME,
             url=self.registry_url,
             namespace=self.namespace,
@@ -358,7 +361,6 @@ class Settings(StoreSettings):
             allow_http=self.registry_allow_http,
             max_concurrent_execs=self.max_concurrent_execs,
         )
-        return Registries((default,))
 
     @property
     def socket_mode(self) -> bool:

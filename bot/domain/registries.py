@@ -27,6 +27,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from bot.domain.command import HELP_WORDS
 from bot.domain.durations import parse_duration
 from bot.domain.errors import DurationError
+from bot.domain.identity import UserMapError, load_user_map
 from bot.domain.patterns import DNS_LABEL, REGISTRY_NAME, SLACK_CHANNEL_ID
 from bot.domain.registry_policy import PolicyOverrides
 from bot.domain.urls import is_http_url, safe_url, sends_in_clear
@@ -136,6 +137,8 @@ def check_name(name: str) -> None:
         raise ValueError(f"{name[:30]!r} must be 1-20 characters a-z, 0-9 and '-'")
     if name.isdigit() or _is_duration(name):
         raise ValueError(f"{name!r} reads as a duration: choose a name such as prod or eu-1")
+    if _is_duration(f"1 {name}"):  # `/rok-token 2 h` must never mean 2 hours at registry "h"
+        raise ValueError(f"{name!r} reads as a unit of time: choose a name such as prod or eu-1")
     if name in RESERVED_NAMES:
         raise ValueError(f"{name!r} is a /rok-token subcommand: choose another name")
 
@@ -206,6 +209,19 @@ class Registries:
     def overrides(self) -> dict[str, PolicyOverrides]:
         """Each registry's policy overrides, by name, for `bot.domain.registry_policy.build_policies`."""
         return {r.name: r.policy for r in self.items}
+
+
+def load_user_maps(registries: Registries) -> dict[str, dict[str, str]]:
+    """Each registry's own user map (Slack user ID -> Rok username), by name, for those that have one; a registry
+    without one uses the global map and email rule. Read at start, like ROK_BOT_USER_MAP."""
+    maps: dict[str, dict[str, str]] = {}
+    for registry in registries:
+        if registry.user_map is not None:
+            try:
+                maps[registry.name] = load_user_map(registry.user_map)
+            except UserMapError as exc:
+                raise RegistryError(f"registry {registry.name}: user_map: {exc}") from None
+    return maps
 
 
 def load_registries(path: Path, *, kubeconfig: str | None = None) -> Registries:

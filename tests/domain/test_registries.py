@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.domain.registries import Registries, Registry, RegistryError, check_name, load_registries, parse_registries
+from bot.domain.registries import (
+    Registries,
+    Registry,
+    RegistryError,
+    check_name,
+    load_registries,
+    load_user_maps,
+    parse_registries,
+)
 
 PROD = "https://rok.prod.example.com/registry"
 STAGING = "https://rok.staging.example.com/registry"
@@ -111,6 +119,8 @@ def test_a_single_registry_is_the_default_everywhere() -> None:
         ("2d", "reads as a duration"),
         ("1h30m", "reads as a duration"),
         ("90", "reads as a duration"),
+        ("h", "reads as a unit of time"),
+        ("d", "reads as a unit of time"),
         ("-prod", "starts with '-'"),
         ("Prod", "1-20 characters"),
         ("prod_1", "1-20 characters"),
@@ -124,7 +134,7 @@ def test_a_name_people_could_not_type_unambiguously_is_refused(name: str, why: s
     assert message.startswith("registries[1]: name: ") and why in message
 
 
-@pytest.mark.parametrize("name", ["prod", "eu-1", "2fa", "staging-west", "default", "d"])
+@pytest.mark.parametrize("name", ["prod", "eu-1", "2fa", "staging-west", "default", "x", "hq"])
 def test_ordinary_names_are_accepted(name: str) -> None:
     check_name(name)
 
@@ -307,3 +317,17 @@ def test_the_catalogue_refuses_what_the_loader_refuses() -> None:
         Registries((prod, prod))
     with pytest.raises(RegistryError):
         Registries((prod, Registry(name="staging", url=STAGING, channels=("C0OPS",))))
+
+
+def test_each_registry_user_map_is_read_at_start_and_errors_name_the_registry(tmp_path: Path) -> None:
+    good = write(tmp_path, {"U0ALICE": "alice"}, "good.yaml")
+    bad = write(tmp_path, {"alice": "alice"}, "bad.yaml")
+    entries: list[dict[str, Any]] = [
+        {"name": "prod", "url": PROD, "user_map": str(good)},
+        {"name": "staging", "url": STAGING},
+    ]
+    assert load_user_maps(parse_registries({"registries": entries})) == {"prod": {"U0ALICE": "alice"}}
+    entries[1]["user_map"] = str(bad)
+    with pytest.raises(RegistryError) as err:
+        load_user_maps(parse_registries({"registries": entries}))
+    assert str(err.value) == "registry staging: user_map: 'alice' is not a Slack user ID (U… or W…, not a name)"

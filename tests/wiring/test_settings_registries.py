@@ -58,7 +58,9 @@ def test_unset_one_registry_named_default_from_the_rok_registry_settings(
 
 def test_the_defaults_make_the_default_registry(clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROK_REGISTRY_URL", URL)
-    (default,) = load_settings().registries()
+    settings = load_settings()
+    assert settings.registries() is settings.registries()  # one catalogue, as with the file
+    (default,) = settings.registries()
     assert (default.url, default.namespace, default.service, default.container) == (
         URL,
         "rok-registry",
