@@ -70,6 +70,18 @@ class Registry(BaseModel):
     user_map: OptionalPath = None
     policy: PolicyOverrides = Field(default_factory=PolicyOverrides)
 
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _no_channels(cls, value: object) -> object:
+        """`channels:` with nothing after it (YAML null): none, as when the key is left out."""
+        return () if value is None else value
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _no_overrides(cls, value: object) -> object:
+        """`policy:` with nothing after it: the global policy, as when the key is left out."""
+        return {} if value is None else value
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:

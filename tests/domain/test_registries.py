@@ -331,3 +331,9 @@ def test_each_registry_user_map_is_read_at_start_and_errors_name_the_registry(tm
     with pytest.raises(RegistryError) as err:
         load_user_maps(parse_registries({"registries": entries}))
     assert str(err.value) == "registry staging: user_map: 'alice' is not a Slack user ID (U… or W…, not a name)"
+
+
+def test_keys_left_empty_mean_what_leaving_them_out_means() -> None:
+    entry = {"name": "prod", "url": PROD, "channels": None, "policy": None, "container": None, "kubeconfig": ""}
+    prod = parse_registries({"registries": [entry]})["prod"]
+    assert (prod.channels, prod.policy.empty, prod.container, prod.kubeconfig) == ((), True, None, None)
