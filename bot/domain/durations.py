@@ -2,6 +2,8 @@
 
 The grammar is deliberately small: one or more `<digits><unit>` parts, units `s m h d w` in strictly
 descending order, optional spaces between parts (and between a number and its unit), case-insensitive.
+A unit may also be a word (`24 hours`, `2 days`, `90 mins`, `1 wk`): people type those, and each word names
+exactly one unit, so nothing is guessed. Fractions (`1.5h`) and clock times (`4:13`) stay refused.
 The parser is a hand-written scanner over input capped at `_MAX_INPUT` characters, so no input can make
 it slow, and numbers are capped at `_MAX_DIGITS` digits, so none can overflow anything downstream.
 
@@ -21,20 +23,33 @@ from bot.domain.errors import DurationError
 _UNIT_SECONDS: Final[dict[str, int]] = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
 # Rank = position in descending order; parts must have strictly increasing ranks.
 _UNIT_RANK: Final[dict[str, int]] = {unit: rank for rank, unit in enumerate(_UNIT_SECONDS)}
+# Every spelling of a unit, letter or word, singular or plural; a word not listed here is refused whole.
+_UNIT_WORDS: Final[dict[str, str]] = {
+    spelling: unit
+    for unit, spellings in {
+        "w": ("w", "wk", "wks", "week", "weeks"),
+        "d": ("d", "day", "days"),
+        "h": ("h", "hr", "hrs", "hour", "hours"),
+        "m": ("m", "min", "mins", "minute", "minutes"),
+        "s": ("s", "sec", "secs", "second", "seconds"),
+    }.items()
+    for spelling in spellings
+}
+_LETTERS: Final = frozenset("abcdefghijklmnopqrstuvwxyz")
 # Weeks are accepted but never produced: "14d" reads more clearly than "2w".
 _FORMAT_UNITS: Final[tuple[tuple[str, int], ...]] = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
 
 _DIGITS: Final = frozenset("0123456789")  # not str.isdigit(): it accepts "²", which int() rejects
 _BLANKS: Final = frozenset(" \t")
 _MAX_DIGITS: Final = 12
-_MAX_INPUT: Final = 64
-_MAX_WORDS: Final = 8  # "1 d 2 h 3 m 4 s": the most words a duration can take that is still worth trying
+_MAX_INPUT: Final = 96  # "12 weeks 6 days 23 hours 59 minutes 59 seconds" and room to spare
+_MAX_WORDS: Final = 10  # "1 w 2 d 3 h 4 m 5 s": the most words a duration can take that is still worth trying
 _QUOTE_LEN: Final = 40
 # Characters that are harmless when echoed into Slack mrkdwn; anything else is shown as "?".
 _QUOTABLE: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,:;+-/()'")
 
 _JUNK: Final = "is not a duration like 30m, 24h or 1d12h"
-_UNITS_HINT: Final = " (units are s, m, h, d and w)"
+_UNITS_HINT: Final = " (units are s, m, h, d and w, or words such as hours and days)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,13 +185,12 @@ def _scan_text(text: str) -> int | _Refusal:
         i = _skip_blanks(s, i)
         if i == n and not parts and not fractional:
             return _unitless(int(value))
-        if i == n or s[i] not in _UNIT_SECONDS:
+        word_end = _skip_letters(s, i)
+        unit = _UNIT_WORDS.get(s[i:word_end])
+        # The whole word names the unit: "30minx" or "1hourly" is refused, never read as "30m" plus junk.
+        if unit is None or (word_end < n and s[word_end] not in _BLANKS and s[word_end] not in _DIGITS):
             return _Refusal(_JUNK + _UNITS_HINT)
-        unit = s[i]
-        i += 1
-        # "30min" or "1hour" must not be read as "30m" followed by junk we silently skip.
-        if i < n and s[i] not in _BLANKS and s[i] not in _DIGITS:
-            return _Refusal(_JUNK + _UNITS_HINT)
+        i = word_end
         parts.append((value, unit))
         i = _skip_blanks(s, i)
     return _total(parts, fractional=fractional)
@@ -201,6 +215,12 @@ def _read_number(s: str, i: int) -> tuple[Fraction, int, bool] | _Refusal:
     if i - frac_start > _MAX_DIGITS:
         return _Refusal("is far too long")
     return value + Fraction(int(s[frac_start:i]), 10 ** (i - frac_start)), i, True
+
+
+def _skip_letters(s: str, i: int) -> int:
+    while i < len(s) and s[i] in _LETTERS:
+        i += 1
+    return i
 
 
 def _skip_blanks(s: str, i: int) -> int:

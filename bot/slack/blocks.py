@@ -107,7 +107,8 @@ def help_message(info: HelpInfo, *, command: str) -> tuple[str, list[Block]]:
     who = f"You are Rok Registry user `{escape(info.username)}`." if info.username else escape(info.refusal or "")
     lines = [
         f"*`{command} [duration]`* gives you a Rok Registry API token, privately.",
-        f"Durations: `30m`, `24h`, `7d`, `1h30m`, between *{lo}* and *{hi}*; default *{default}*.",
+        f"Durations: `30m`, `24h`, `7d`, `1h30m` or in words (`2 days`, `90 minutes`), between *{lo}* and *{hi}*; "
+        f"default *{default}*.",
         f"Example: `{command} 24h`",
         f"`{command} list` lists your live tokens. The bot's *Home* tab shows them too, with a *Get a token* "
         "form and a *Renew* button on each.",

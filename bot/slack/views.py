@@ -173,7 +173,7 @@ def form_view(form: TokenForm) -> View:
             block_id=DURATION_TEXT_BLOCK,
             label="Or type a duration",
             optional=True,
-            hint=f"Between {lo} and {hi}, e.g. 90m or 1d12h; it replaces the choice above.",
+            hint=f"Between {lo} and {hi}, e.g. 90m, 1d12h or 2 days; it replaces the choice above.",
             element=PlainTextInputElement(action_id=DURATION_TEXT_BLOCK, placeholder="e.g. 2h", max_length=64),
         ),
         InputBlock(

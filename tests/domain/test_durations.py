@@ -14,6 +14,13 @@ from bot.domain.errors import DurationError
 MIN, MAX = 300, 2 * 86_400  # 5m .. 2d, the range the messages below mention
 HUGE = 10**18
 UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+UNIT_SPELLINGS = {
+    "w": ["w", "wk", "wks", "week", "weeks"],
+    "d": ["d", "day", "days"],
+    "h": ["h", "hr", "hrs", "hour", "hours"],
+    "m": ["m", "min", "mins", "minute", "minutes"],
+    "s": ["s", "sec", "secs", "second", "seconds"],
+}
 # Characters that must never reach Slack from user input (mrkdwn, mentions, code spans).
 UNSAFE_IN_MESSAGE = set("<>&`*~|\n\r\t\x1b")
 
@@ -45,6 +52,53 @@ def refusal(text: str, *, minimum: int = MIN, maximum: int = MAX) -> str:
 )
 def test_parses_the_grammar(text: str, seconds: int) -> None:
     assert parse_duration(text, minimum=MIN, maximum=MAX) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("24 hours", 86_400),
+        ("2 days", 172_800),
+        ("90 minutes", 5_400),
+        ("30 mins", 1_800),
+        ("1 hr", 3_600),
+        ("5 HRS", 18_000),
+        ("1 Day 12 Hours", 129_600),
+        ("1 day 12h", 129_600),
+        ("24hours", 86_400),
+        ("30min", 1_800),
+        ("1hour 30min", 5_400),
+        ("300 secs", 300),
+        ("301 seconds", 301),
+        ("1 minute 30 s", 90),
+    ],
+)
+def test_units_may_be_words(text: str, seconds: int) -> None:
+    assert parse_duration(text, minimum=1, maximum=HUGE) == seconds
+
+
+def test_weeks_as_words() -> None:
+    for text in ("1 week", "1 weeks", "1 wk", "1 wks", "1w"):
+        assert parse_duration(text, minimum=1, maximum=HUGE) == 604_800
+    assert parse_duration("1 week 2 days 3 hours 4 minutes 5 seconds", minimum=1, maximum=HUGE) == 788_645
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.5 hours", '"1.5 hours" has a fraction (did you mean 1h30m?)'),
+        ("1,5 days", '"1,5 days" has a fraction (did you mean 1d12h?)'),
+        ("2 hours 2 hours", '"2 hours 2 hours" repeats a unit (did you mean 4h?)'),
+        ("30 minutes 1 hour", '"30 minutes 1 hour" has its units out of order, largest first (did you mean 1h30m?)'),
+        ("1 min", '"1 min" is shorter than the minimum of 5m'),
+        ("4:13", '"4:13" is not a duration like 30m, 24h or 1d12h (units are s, m, h, d and w, or words such as'),
+        ("2 fortnights", '"2 fortnights" is not a duration like 30m, 24h or 1d12h (units are s, m, h, d and w,'),
+    ],
+)
+def test_word_units_are_refused_like_letters(text: str, expected: str) -> None:
+    message = refusal(text)
+    assert message.startswith(expected)
+    assert message.endswith(": choose between 5m and 2d.")
 
 
 def test_weeks_and_seconds_parse_when_in_range() -> None:
@@ -82,8 +136,11 @@ def test_refusals_explain_and_state_the_range(text: str, expected: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "30min",
-        "1hour",
+        "30minx",  # a unit word is read whole: never "30m" followed by junk skipped silently
+        "1hourly",
+        "2 dayz",
+        "1 month",
+        "4:13",
         "1h30",
         "h",
         "1x",
@@ -174,14 +231,15 @@ def test_format_then_parse_round_trips(seconds: int) -> None:
 
 @st.composite
 def spelled_durations(draw: st.DrawFn) -> tuple[str, int]:
-    """A valid spelling (units descending, random case and spacing) and its value in seconds."""
+    """A valid spelling (units descending, as letters or words, random case and spacing) and its value in seconds."""
     units = draw(st.lists(st.sampled_from("wdhms"), min_size=1, max_size=5, unique=True))
     units.sort(key="wdhms".index)
     counts = [draw(st.integers(min_value=0, max_value=10**6)) for _ in units]
     parts = []
     for unit, count in zip(units, counts, strict=True):
         inner = draw(st.sampled_from(["", " "]))
-        parts.append(f"{count}{inner}{draw(st.sampled_from([unit, unit.upper()]))}")
+        spelling = draw(st.sampled_from(UNIT_SPELLINGS[unit]))
+        parts.append(f"{count}{inner}{draw(st.sampled_from([spelling, spelling.upper(), spelling.title()]))}")
     text = ""
     for part in parts:
         text += part + draw(st.sampled_from(["", " ", "  ", "\t"]))
