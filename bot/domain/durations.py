@@ -102,6 +102,11 @@ def parse_duration(text: str, *, minimum: int = 1, maximum: int | None = None) -
     return result
 
 
+def spells_duration(text: str) -> bool:
+    """Whether `text` is a duration by the grammar alone (no range): no registry name may be one."""
+    return not isinstance(_scan(text), _Refusal)
+
+
 def leading_duration(text: str) -> tuple[str, str]:
     """Split a command's text into its duration and the words after it (a reason): the longest leading run
     of words that is a duration. When none is, the whole text is the "duration", so its error names it."""
