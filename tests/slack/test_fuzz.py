@@ -24,6 +24,7 @@ from bot.adapters.seal import Sealer
 from bot.domain.command import split_command
 from bot.domain.durations import parse_duration
 from bot.domain.errors import DurationError, SealError
+from bot.domain.routing import CatalogueView, Choose, Chosen, choose_registry
 from bot.domain.secret import Token
 from bot.slack.server import dispatch_http
 from sandbox import slack_requests as sr
@@ -42,12 +43,42 @@ TOKEN_CREATE = re.compile(
 )
 
 duration_like = st.from_regex(r"\A[ ]?[-+]?[0-9]{0,14}(\.[0-9])?[smhdwSMHDWx ]{0,3}([0-9]{0,3}[smhd])?[ ]?\Z")
-with_reason = st.builds(lambda d, r: f"{d} {r}", duration_like, st.text(max_size=40))
+# Unit words, whole or misspelled, with fractions and clock times that must stay refused.
+duration_words = st.from_regex(
+    r"\A[0-9]{0,4}([.,:][0-9])? ?(hours?|hrs?|days?|mins?|minutes?|weeks?|wks?|secs?|seconds?|dayz|month)"
+    r"( [0-9]{1,2} ?(h|hours?|m|mins?))?\Z"
+)
+with_reason = st.builds(lambda d, r: f"{d} {r}", duration_like | duration_words, st.text(max_size=40))
+REGISTRY_NAMES = ("prod", "staging", "default")
+registry_words = st.sampled_from(
+    [*REGISTRY_NAMES, "nowhere", "--registry", "\u2014registry", "\u2013registry", "--registry=", "--registry=prod"]
+)
+# The registry grammar: names and flags before, between and after durations, reasons and break-glass.
+registry_text = st.lists(
+    registry_words | duration_like | duration_words | st.sampled_from(["because", "--break-glass", "x"]),
+    min_size=1,
+    max_size=6,
+).map(" ".join)
 slash_text = st.one_of(
     st.text(max_size=80),
     duration_like,
+    duration_words,
     with_reason,
-    st.sampled_from(["help", "", "24h", "1h30m", "7d", "24h because x", "2h --break-glass incident"]),
+    registry_text,
+    st.sampled_from(
+        [
+            "help",
+            "",
+            "24h",
+            "1h30m",
+            "7d",
+            "24h because x",
+            "2h --break-glass incident",
+            "2 days because x",
+            "--registry prod 24h",
+            "prod 24h",
+        ]
+    ),
 )
 user_ids = st.one_of(
     st.sampled_from(["U0JDOE", "U0ALICE", "U0MALLORY", "U0GUEST", "U0HUBOT"]),
@@ -109,8 +140,11 @@ def _slash(box: Sandbox, user_id: str, text: str) -> None:
     ack = json.loads(response.body)["text"] if response.body else ""
     assert "Traceback" not in ack
     if ack.startswith("Checking") and text.strip():
-        # Accepted at the ack: the text must start with a duration within the widest range (a reason may follow).
-        parse_duration(split_command(text).duration, minimum=300, maximum=30 * 86400)
+        # Accepted at the ack: the text must start with a duration within the widest range (a reason may follow),
+        # or be `--break-glass` and a reason with no duration (the default's).
+        words = split_command(text)
+        if words.duration or not words.break_glass:
+            parse_duration(words.duration, minimum=300, maximum=30 * 86400)
 
 
 def _check_slash(box: Sandbox, user_id: str, text: str) -> None:
@@ -209,6 +243,31 @@ def test_any_tampered_character_is_refused(position: int, replacement: str) -> N
 def test_another_users_id_never_opens(user_id: str) -> None:
     with pytest.raises(SealError):
         SEALER.open(GENUINE, user_id=user_id, now=time.time())
+
+
+@CI
+@given(
+    text=slash_text,
+    names=st.none() | st.frozensets(st.sampled_from(REGISTRY_NAMES)),
+    eligible=st.frozensets(st.sampled_from([*REGISTRY_NAMES, "gone"])),
+    channel=st.none() | st.sampled_from(["C0PRODOPS", "C0ELSEWHERE"]),
+)
+def test_fuzz_the_registry_grammar_then_the_choice(
+    text: str, names: frozenset[str] | None, eligible: frozenset[str], channel: str | None
+) -> None:
+    """Whatever is typed, the words split, and the choice is a registry the user may use, a chooser of only
+    those, or one safe sentence: never a registry that was not named, defaulted or the user's only one."""
+    words = split_command(text, names)
+    assert words.problem is None or (words.problem.endswith(".") and len(words.problem) < 200)
+    catalogue = CatalogueView(tuple(sorted(names or ("default",))), {"C0PRODOPS": "prod"} if names else {})
+    choice = choose_registry(named=words.registry, channel_id=channel, eligible=eligible, catalogue=catalogue)
+    if isinstance(choice, Chosen):
+        assert choice.name in eligible and choice.name in catalogue.names
+        assert words.registry is None or choice.name == words.registry
+    elif isinstance(choice, Choose):
+        assert words.registry is None and set(choice.names) <= eligible and choice.names
+    else:
+        assert not set("<>@*`&\n") & set(choice.message)
 
 
 def test_parse_duration_refusals_are_duration_errors() -> None:
