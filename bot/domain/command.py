@@ -1,5 +1,4 @@
-"""The words of `/rok-token`: optionally a registry, a duration, then optionally a reason, or `--break-glass` and a
-reason.
+"""The words of `/rok-token`: a registry, a duration and a reason, each optional; or `--break-glass` and a reason.
 
     /rok-token 24h
     /rok-token prod 24h                            a registry by name (only a configured name is one)
