@@ -11,6 +11,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+# The registry of every row and event when no registries file is configured (ROK_BOT_REGISTRIES unset), and of
+# every row written before revision 0007: the one registry of today's ROK_REGISTRY_* settings. A registry's
+# name is 1-20 characters (the store's `registry` columns are String(20)).
+DEFAULT_REGISTRY = "default"
+REGISTRY_NAME_MAX = 20
+
 
 class Outcome(enum.StrEnum):
     """What became of a request, or what the bot itself did."""
@@ -102,6 +108,9 @@ class AuditEvent:
     command: str | None = None
     origin: str | None = None  # how it was asked for (an `Origin`): command, modal, renew, cli, ...
     actor: str | None = None  # who decided, when not the requester (an approver's Slack user ID)
+    # The registry the event concerns; always in the record (a SIEM filters on it), shown in the audit channel's
+    # line only when several registries are configured. Records written before it existed read as `default`.
+    registry: str = DEFAULT_REGISTRY
     # A UUID (hex) the store gives the event when it is appended: the same in every sink's copy and on every
     # retry, so a SIEM can drop the duplicates of an at-least-once delivery.
     event_id: str | None = field(default=None, compare=False)

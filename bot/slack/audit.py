@@ -5,6 +5,8 @@ counted line ("refused 57 times in 56s", the events' own times), batches up to `
 one message (the channel takes about one message a second), and posts them. What Slack refuses is given
 back to the outbox with Slack's Retry-After, or slowly for errors an admin must fix (the bot not in the
 channel). Every line keeps naming the token by its UUID, so a reader can match events to the ledger.
+With several registries configured (`show_registry`), each line names its event's registry; with one, the name
+(`default`) would only be noise, and the line is what it always was.
 """
 
 from __future__ import annotations
@@ -49,11 +51,14 @@ _SHOWN_ORIGINS = frozenset({"modal", "renew", "cli"})
 BATCH_LINES = 20  # lines per channel message: 2 blocks each, inside Slack's 50-block limit
 
 
-def facts_line(event: AuditEvent, *, repeated: int = 1, span_seconds: float = 0.0) -> str:
-    """An event's facts as one mrkdwn line; `repeated` events merged into it are counted."""
+def facts_line(event: AuditEvent, *, repeated: int = 1, span_seconds: float = 0.0, show_registry: bool = False) -> str:
+    """An event's facts as one mrkdwn line; `repeated` events merged into it are counted; the registry is named
+    right after the outcome when `show_registry` (several registries are configured)."""
     parts = [f"{ICONS.get(event.outcome, '')} *{event.outcome}*".strip()]
     if repeated > 1:
         parts[0] += f" {repeated} times in {format_duration(max(int(span_seconds), 1))}"
+    if show_registry:
+        parts.append(f"registry `{escape(event.registry)}`")
     if event.slack_user:
         parts.append(f"<@{event.slack_user}>")
     if event.username:
@@ -91,16 +96,16 @@ class Line:
 
 
 def merge(events: Sequence[AuditEvent], ids: Sequence[int] | None = None) -> list[Line]:
-    """Lines in priority order; refusals of one user for one reason become one counted line."""
+    """Lines in priority order; refusals of one user for one reason in one registry become one counted line."""
     keyed = list(zip(ids if ids is not None else range(len(events)), events, strict=True))
     ordered = sorted(enumerate(keyed), key=lambda pair: (priority_of(pair[1][1].outcome), pair[0]))
     lines: list[Line] = []
-    groups: dict[tuple[str | None, str | None], int] = {}
+    groups: dict[tuple[str | None, str | None, str], int] = {}
     for _, (event_id, event) in ordered:
         if event.outcome != "refused":
             lines.append(Line(event, ids=(event_id,)))
             continue
-        key = (event.slack_user, event.reason)
+        key = (event.slack_user, event.reason, event.registry)
         if key not in groups:
             groups[key] = len(lines)
             lines.append(Line(event, ids=(event_id,)))
@@ -112,11 +117,13 @@ def merge(events: Sequence[AuditEvent], ids: Sequence[int] | None = None) -> lis
     return lines
 
 
-def render_batch(lines: Sequence[Line]) -> tuple[str, list[Block]]:
+def render_batch(lines: Sequence[Line], *, show_registry: bool = False) -> tuple[str, list[Block]]:
     """One channel message for up to BATCH_LINES lines: a section of facts and a context of IDs each."""
     blocks: list[Block] = []
     for line in lines:
-        facts = facts_line(line.event, repeated=line.repeated, span_seconds=line.span_seconds)
+        facts = facts_line(
+            line.event, repeated=line.repeated, span_seconds=line.span_seconds, show_registry=show_registry
+        )
         blocks.append(SectionBlock(text=mrkdwn(facts)))
         blocks.append(ContextBlock(elements=[mrkdwn(ids_line(line.event, repeated=line.repeated))]))
     first = lines[0].event
@@ -133,18 +140,22 @@ SLOW_ERRORS = frozenset(
 
 
 class AuditChannel:
-    """Posts claimed audit events to the audit channel; the delivery function of its `OutboxSender`."""
+    """Posts claimed audit events to the audit channel; the delivery function of its `OutboxSender`.
 
-    def __init__(self, client: WebClient, channel: str) -> None:
+    `show_registry`: name each event's registry in its line (the serving bot sets it when several registries
+    are configured)."""
+
+    def __init__(self, client: WebClient, channel: str, *, show_registry: bool = False) -> None:
         self._client = client
         self._channel = channel
+        self._show_registry = show_registry
 
     def deliver(self, claimed: Sequence[ClaimedEvent]) -> Delivery:
         lines = merge([c.event for c in claimed], [c.id for c in claimed])
         delivered: list[int] = []
         for start in range(0, len(lines), BATCH_LINES):
             batch = lines[start : start + BATCH_LINES]
-            text, blocks = render_batch(batch)
+            text, blocks = render_batch(batch, show_registry=self._show_registry)
             try:
                 self._client.chat_postMessage(channel=self._channel, text=text, blocks=blocks, unfurl_links=False)
             except SlackApiError as exc:
