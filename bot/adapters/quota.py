@@ -11,7 +11,7 @@ from datetime import datetime
 
 from bot.adapters.audit import log_event
 from bot.adapters.retries import PendingWrites
-from bot.domain.audit import AuditEvent
+from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent
 from bot.domain.ledger import HOUR, Minted, QuotaRule, TokenStatus
 from bot.domain.models import RequestContext
 from bot.domain.ports import AuditLog, Ledger, QuotaPlace, Reservation
@@ -41,10 +41,12 @@ class _MemoryPlace:
 
 
 class MemoryQuota:
-    """The quota of one replica, in memory (the `Quota` port without a store; the store's holds across replicas)."""
+    """The quota of one replica in one registry, in memory (the `Quota` port without a store; the store's holds
+    across replicas). Each registry has its own, so a user's places in one never count in another."""
 
-    def __init__(self, *, rule: QuotaRule, audit: AuditLog, clock: Clock) -> None:
+    def __init__(self, *, rule: QuotaRule, audit: AuditLog, clock: Clock, registry: str = DEFAULT_REGISTRY) -> None:
         self._rule = rule
+        self.registry = registry
         self.audit = audit
         self._clock = clock
         self._lock = threading.Lock()
@@ -118,7 +120,8 @@ class _LedgerPlace:
 
 
 class LedgerQuota:
-    """The `Quota` port on the store's ledger: the quota holds across replicas and restarts."""
+    """The `Quota` port on the store's ledger for one registry: the quota holds across replicas and restarts,
+    and counts the user's rows of that registry only. One per registry, each with its registry's rule."""
 
     def __init__(
         self,
@@ -128,8 +131,10 @@ class LedgerQuota:
         wake: Callable[[], None] = lambda: None,
         clock: Clock,
         retries: PendingWrites | None = None,
+        registry: str = DEFAULT_REGISTRY,
     ) -> None:
         self.ledger = ledger
+        self.registry = registry
         self._rule = rule
         self.wake = wake
         self._clock = clock
@@ -150,8 +155,9 @@ class LedgerQuota:
             rule=self._rule,
             now=self._clock.now(),
             renewed_from=renewed_from,
+            registry=self.registry,
         )
         return _LedgerPlace(self, reservation)
 
     def remaining(self, user_id: str) -> int:
-        return self.ledger.remaining(user_id, rule=self._rule, now=self._clock.now())
+        return self.ledger.remaining(user_id, rule=self._rule, now=self._clock.now(), registry=self.registry)

@@ -28,6 +28,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.domain.audit import DEFAULT_REGISTRY
 from bot.domain.durations import format_duration
 from bot.domain.errors import NotAnApprover, UsageError
 from bot.domain.identity import ascii_lower
@@ -76,6 +77,8 @@ class PendingRequest:
     claimed_at: datetime | None = None
     dm_channel: str | None = None  # where the requester's Show-my-token message is, once posted
     dm_ts: str | None = None
+    # The registry the token would be minted in (revision 0007); a user may wait for one request per registry.
+    registry: str = DEFAULT_REGISTRY
 
     def live(self, now: datetime) -> bool:
         """Still waiting for a decision at `now`."""

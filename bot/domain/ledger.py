@@ -15,7 +15,7 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.audit import Origin
+from bot.domain.audit import DEFAULT_REGISTRY, Origin
 from bot.domain.durations import format_duration
 from bot.domain.errors import LimitExceeded
 
@@ -53,6 +53,8 @@ class LedgerEntry:
     reminded_at: datetime | None = None
     reminder_channel: str | None = None
     reminder_ts: str | None = None
+    # The registry the token lives in (revision 0007; older rows: `default`). A renewal's row copies it.
+    registry: str = DEFAULT_REGISTRY
 
     def live(self, now: datetime) -> bool:
         """Issued and not yet expired."""
@@ -72,7 +74,8 @@ class Minted:
 
 @dataclass(frozen=True, slots=True)
 class QuotaRule:
-    """At most `per_hour` tokens per user in any rolling hour, and `cooldown` seconds between two."""
+    """At most `per_hour` tokens per user in any rolling hour, and `cooldown` seconds between two, each counted
+    in one registry: the ledger hands `check` the user's places in the registry asked for only."""
 
     per_hour: int
     cooldown: int

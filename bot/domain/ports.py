@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.domain.approvals import PendingRequest, RequestStatus
-from bot.domain.audit import AuditEvent, Origin
+from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent, Origin
 from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, VerifyResult
@@ -158,7 +158,9 @@ class QuotaPlace(Protocol):
 
 
 class Quota(Protocol):
-    """Per-user quota and cooldown; the store's implementation holds across replicas."""
+    """Per-user quota and cooldown in one registry (each registry has its own `Quota`, with its own rule: a
+    user's tokens in one registry never use another's places); the store's implementation holds across
+    replicas."""
 
     @property
     def rule(self) -> QuotaRule: ...
@@ -197,6 +199,7 @@ class Reservation:
     id: int
     user_id: str
     reserved_at: datetime
+    registry: str = DEFAULT_REGISTRY
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +210,12 @@ class TokenQuery:
     rok_user: str | None = None
     since: datetime | None = None
     active_at: datetime | None = None  # only tokens issued and not expired at this time
+    registry: str | None = None  # only tokens of this registry
     limit: int = 1000
 
 
 class Ledger(Protocol):
-    """The token ledger, and the per-user quota it enforces atomically across replicas."""
+    """The token ledger, and the per-user, per-registry quota it enforces atomically across replicas."""
 
     def reserve(
         self,
@@ -224,9 +228,12 @@ class Ledger(Protocol):
         rule: QuotaRule,
         now: datetime,
         renewed_from: int | None = None,
+        registry: str = DEFAULT_REGISTRY,
     ) -> Reservation:
-        """Take a place under a per-user lock (never a global one); LimitExceeded (from `rule`) when none;
-        RenewRefused when `renewed_from` (a row this one renews) was renewed already."""
+        """Take a place in `registry` under a per-user lock (never a global one); LimitExceeded (from `rule`,
+        counting the user's places in that registry only) when none; RenewRefused when `renewed_from` (a row this
+        one renews) was renewed already. A renewal stays in its row's registry: ValueError when `registry`
+        names another (a wiring mistake, never a user's)."""
         ...
 
     def release(self, reservation: Reservation) -> None:
@@ -244,8 +251,8 @@ class Ledger(Protocol):
         `status` is left alone, so a retry after an unsure commit appends no second event."""
         ...
 
-    def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime) -> int:
-        """Places left in the user's rolling hour."""
+    def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime, registry: str = DEFAULT_REGISTRY) -> int:
+        """Places left in the user's rolling hour in `registry`."""
         ...
 
     def tokens(self, query: TokenQuery) -> list[LedgerEntry]:
@@ -322,7 +329,8 @@ class PendingRequests(Protocol):
     """Requests waiting for an approver; each is decided (or lapses) exactly once, whichever replica asks."""
 
     def open(self, request: PendingRequest, *, now: datetime) -> PendingRequest | None:
-        """Record a new pending request, unless the user already has a live one: then that one, unchanged."""
+        """Record a new pending request, unless the user already has a live one for the same registry: then that
+        one, unchanged (a user may wait for one request per registry)."""
         ...
 
     def withdraw(self, request_id: str) -> None:

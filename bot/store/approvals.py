@@ -1,8 +1,9 @@
 """Pending approval requests on SQLAlchemy: each is decided, or lapses, exactly once across replicas.
 
-- `open` checks that the user has no live request and inserts the new one under a lock on that user only
-  (PostgreSQL: `pg_advisory_xact_lock(<namespace>, hashtext(user_id))`; SQLite: `BEGIN IMMEDIATE`), so two
-  concurrent requests of one user cannot both open.
+- `open` checks that the user has no live request for the same registry (a user may wait for production
+  and staging at once: two approvers' decisions, two quotas) and inserts the new one under a lock on that
+  user only (PostgreSQL: `pg_advisory_xact_lock(<namespace>, hashtext(user_id))`; SQLite: `BEGIN
+  IMMEDIATE`), so two concurrent requests of one user for one registry cannot both open.
 - `decide` is one statement: `UPDATE ... SET status = 'approved' | 'denied', decided_by, ... WHERE id = :id
   AND status = 'pending' AND expires_at > :now RETURNING ...`. The first transaction to change the row
   wins; under READ COMMITTED PostgreSQL makes a concurrent second UPDATE wait for the first to commit and
@@ -43,7 +44,8 @@ class SqlPendingRequests:
         self._engine = engine
 
     def open(self, request: PendingRequest, *, now: datetime) -> PendingRequest | None:
-        """Record a new pending request, unless the user already has a live one: then that one, unchanged."""
+        """Record a new pending request, unless the user already has a live one for its registry: then that one,
+        unchanged."""
         with writing(self._engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(
@@ -52,7 +54,12 @@ class SqlPendingRequests:
                 )
             live = conn.execute(
                 sa.select(_t)
-                .where(_c.user_id == request.user_id, _c.status == PENDING, _c.expires_at > now)
+                .where(
+                    _c.user_id == request.user_id,
+                    _c.registry == request.registry,
+                    _c.status == PENDING,
+                    _c.expires_at > now,
+                )
                 .order_by(_c.requested_at)
                 .limit(1)
             ).first()
@@ -205,6 +212,7 @@ def _values(request: PendingRequest) -> dict[str, object]:
         "claimed_at": request.claimed_at,
         "dm_channel": request.dm_channel,
         "dm_ts": request.dm_ts,
+        "registry": request.registry,
     }
 
 
@@ -234,4 +242,5 @@ def _request(row: sa.Row[tuple[object, ...]]) -> PendingRequest:
         claimed_at=m["claimed_at"],
         dm_channel=m["dm_channel"],
         dm_ts=m["dm_ts"],
+        registry=str(m["registry"]),
     )

@@ -1,7 +1,9 @@
-"""The token ledger and its per-user quota, atomic across replicas.
+"""The token ledger and its per-user, per-registry quota, atomic across replicas.
 
-`reserve` reads the user's rows of the last hour, asks `QuotaRule.check`, and inserts the new row, all
-under a lock that covers that one user only:
+Every row names the registry its token lives in (revision 0007; rows from before it are `default`).
+`reserve` reads the user's rows of the last hour in that registry, asks `QuotaRule.check`, and inserts the
+new row, all under a lock that covers that one user only (in every registry: a user's requests to two
+registries at once queue for a millisecond, nobody else's do):
 - PostgreSQL: `pg_advisory_xact_lock(<namespace>, hashtext(user_id))`, taken first in the transaction and
   released by its commit. Under READ COMMITTED the SELECT after it sees every row committed by the
   previous holder. Two users share a lock only on a 32-bit hash collision, so a burst of distinct users
@@ -31,7 +33,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from bot.domain.audit import AuditEvent, Origin, Outcome
+from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent, Origin, Outcome
 from bot.domain.errors import RenewRefused
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import already_renewed
@@ -79,9 +81,11 @@ class SqlLedger:
         rule: QuotaRule,
         now: datetime,
         renewed_from: int | None = None,
+        registry: str = DEFAULT_REGISTRY,
     ) -> Reservation:
-        """Take a place under a per-user lock (never a global one); LimitExceeded (from `rule`) when none;
-        RenewRefused when `renewed_from` was renewed already."""
+        """Take a place in `registry` under a per-user lock (never a global one); LimitExceeded (from `rule`)
+        when none; RenewRefused when `renewed_from` was renewed already; ValueError when it lives in another
+        registry than `registry` (a renewal stays where its token lives)."""
         with writing(self._engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(
@@ -92,7 +96,9 @@ class SqlLedger:
                 # Only the owner renews, so a second click waits on the same user's lock and sees the first.
                 # The unique index stays the last word should anything else ever write the column.
                 _check_not_renewed(conn, renewed_from)
-            rule.check(self._taken(conn, user_id, now), now)  # raises LimitExceeded: the rollback frees the lock
+                _check_same_registry(conn, renewed_from, registry)
+            # Raises LimitExceeded: the rollback frees the lock.
+            rule.check(self._taken(conn, user_id, registry, now), now)
             row_id = conn.execute(
                 sa.insert(ledger)
                 .values(
@@ -104,16 +110,19 @@ class SqlLedger:
                     status=str(TokenStatus.RESERVED),
                     reserved_at=now,
                     renewed_from=renewed_from,
+                    registry=registry,
                 )
                 .returning(ledger.c.id)
             ).scalar_one()
-        return Reservation(id=int(row_id), user_id=user_id, reserved_at=now)
+        return Reservation(id=int(row_id), user_id=user_id, reserved_at=now, registry=registry)
 
     @staticmethod
-    def _taken(conn: Connection, user_id: str, now: datetime) -> list[datetime]:
+    def _taken(conn: Connection, user_id: str, registry: str, now: datetime) -> list[datetime]:
+        """The user's places of the last hour in one registry (index ix_ledger_user_registry_reserved)."""
+        c = ledger.c
         return list(
             conn.execute(
-                sa.select(ledger.c.reserved_at).where(ledger.c.user_id == user_id, ledger.c.reserved_at > now - HOUR)
+                sa.select(c.reserved_at).where(c.user_id == user_id, c.registry == registry, c.reserved_at > now - HOUR)
             ).scalars()
         )
 
@@ -156,10 +165,10 @@ class SqlLedger:
                 .values(status=str(TokenStatus.MINTED), **_minted_values(minted))
             )
 
-    def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime) -> int:
-        """Places left in the user's rolling hour."""
+    def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime, registry: str = DEFAULT_REGISTRY) -> int:
+        """Places left in the user's rolling hour in `registry`."""
         with reading(self._engine) as conn:
-            return rule.remaining(self._taken(conn, user_id, now), now)
+            return rule.remaining(self._taken(conn, user_id, registry, now), now)
 
     def tokens(self, query: TokenQuery) -> list[LedgerEntry]:
         """Ledger rows, newest first."""
@@ -169,6 +178,8 @@ class SqlLedger:
             stmt = stmt.where(c.user_id == query.slack_user)
         if query.rok_user is not None:
             stmt = stmt.where(c.rok_user == query.rok_user)
+        if query.registry is not None:
+            stmt = stmt.where(c.registry == query.registry)
         if query.since is not None:
             stmt = stmt.where(c.reserved_at >= query.since)
         if query.active_at is not None:
@@ -291,7 +302,9 @@ def _sweep(
             sa.update(ledger)
             .where(c.status == str(stale), c.reserved_at < now - older_than)
             .values(status=str(settled), settled_at=now)
-            .returning(c.id, c.request_id, c.user_id, c.duration_seconds, c.rok_user, c.token_uuid, c.expires_at)
+            .returning(
+                c.id, c.request_id, c.user_id, c.duration_seconds, c.rok_user, c.token_uuid, c.expires_at, c.registry
+            )
         ).all()
     )
 
@@ -309,6 +322,7 @@ def _swept_event(row: sa.Row[tuple[object, ...]], *, now: datetime) -> AuditEven
         expires_at=m["expires_at"],
         token_uuid=m["token_uuid"],
         reason=UNCONFIRMED_REASON if unconfirmed else CRASH_REASON,
+        registry=str(m["registry"]),
         occurred_at=now,
     )
 
@@ -341,6 +355,14 @@ def _check_not_renewed(conn: Connection, entry_id: int) -> None:
     raise RenewRefused(message, detail=f"row {entry_id} already renewed by request {row.request_id}")
 
 
+def _check_same_registry(conn: Connection, entry_id: int, registry: str) -> None:
+    """A renewal's row copies the registry of the row it renews: the caller must reserve it there (its quota,
+    its cluster). A row since pruned names no registry and is not checked."""
+    renewed = conn.execute(sa.select(ledger.c.registry).where(ledger.c.id == entry_id)).scalar_one_or_none()
+    if renewed is not None and renewed != registry:
+        raise ValueError(f"row {entry_id} lives in registry {renewed!r}: its renewal is not reserved in {registry!r}")
+
+
 def _entry(row: sa.Row[tuple[object, ...]]) -> LedgerEntry:
     m = row._mapping
     return LedgerEntry(
@@ -361,4 +383,5 @@ def _entry(row: sa.Row[tuple[object, ...]]) -> LedgerEntry:
         reminded_at=m["reminded_at"],
         reminder_channel=m["reminder_channel"],
         reminder_ts=m["reminder_ts"],
+        registry=str(m["registry"]),
     )

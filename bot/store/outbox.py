@@ -48,6 +48,7 @@ def append_event(conn: Connection, event: AuditEvent, *, sinks: Sequence[str], n
             outcome=str(event.outcome),
             request_id=event.request_id[:64],
             record=record,
+            registry=event.registry,
         )
         .returning(audit_events.c.id)
     ).scalar_one()

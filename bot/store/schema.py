@@ -20,7 +20,7 @@ from sqlalchemy.engine import Dialect
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
 # Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
-HEAD_REVISION = "0006_audit_sinks"
+HEAD_REVISION = "0007_registry"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -50,6 +50,13 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 metadata = sa.MetaData()
 
+
+def registry_column() -> sa.Column[str]:
+    """Which registry a row belongs to (revision 0007): a registry's name, `default` for the one registry of
+    the ROK_REGISTRY_* settings and for every row written before several registries existed."""
+    return sa.Column("registry", sa.String(20), nullable=False, server_default="default")
+
+
 ledger = sa.Table(
     "ledger",
     metadata,
@@ -74,8 +81,10 @@ ledger = sa.Table(
     sa.Column("reminded_at", UTCDateTime),
     sa.Column("reminder_channel", sa.String(32)),
     sa.Column("reminder_ts", sa.String(32)),
-    # The quota's query: one user's rows of the last hour.
-    sa.Index("ix_ledger_user_reserved", "user_id", "reserved_at"),
+    registry_column(),
+    # The quota's query: one user's rows of the last hour in one registry (revision 0007 added `registry`). The
+    # user's own listings (App Home, /rok-token list) use its `user_id` prefix, or `user_id, registry`.
+    sa.Index("ix_ledger_user_registry_reserved", "user_id", "registry", "reserved_at"),
     # Retention and the admin listing by time.
     sa.Index("ix_ledger_reserved", "reserved_at"),
     # The sweep of crashed mints: few rows are ever `reserved` or `minted`, so a partial index stays tiny
@@ -106,6 +115,9 @@ audit_events = sa.Table(
     sa.Column("request_id", sa.String(64), nullable=False),
     # AuditEvent.as_record(): what the sinks post, and what `rok-token-bot audit` prints.
     sa.Column("record", Json, nullable=False),
+    # The record's `registry`, as a column (revision 0007) for an admin's query; no index: nothing in the bot
+    # selects events by it.
+    registry_column(),
     sa.Index("ix_audit_events_recorded", "recorded_at"),
 )
 
@@ -188,8 +200,10 @@ approval_requests = sa.Table(
     sa.Column("claimed_at", UTCDateTime),
     sa.Column("dm_channel", sa.String(32)),  # where the requester's DM with the Show button is
     sa.Column("dm_ts", sa.String(32)),
-    # A user's live requests (one at a time; App Home lists them).
-    sa.Index("ix_approval_requests_user", "user_id", "status"),
+    registry_column(),
+    # A user's live requests (one at a time per registry, revision 0007; App Home lists them all by the
+    # `user_id` prefix).
+    sa.Index("ix_approval_requests_user_registry", "user_id", "registry", "status"),
     # The lapse sweep: few rows are ever pending, so a partial index stays tiny.
     sa.Index(
         "ix_approval_requests_pending",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.audit import AuditEvent, Origin, Outcome
+from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent, Origin, Outcome
 from bot.domain.errors import LimitExceeded, RenewRefused
 from bot.domain.ledger import Minted, QuotaRule, TokenStatus
 from bot.domain.ports import Ledger, Reservation, TokenQuery
@@ -41,7 +41,11 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
         store.close()
 
 
-def _reserve(ledger: Ledger, user: str = "U1", *, at: datetime = T0, renews: int | None = None) -> Reservation:
+def _reserve(
+    ledger: Ledger, user: str = "U1", *, at: datetime = T0, renews: int | None = None, registry: str | None = None
+) -> Reservation:
+    # No `registry`: the call of every caller written before registries existed (the default registry).
+    where = {} if registry is None else {"registry": registry}
     return ledger.reserve(
         user_id=user,
         team_id="T1",
@@ -51,14 +55,25 @@ def _reserve(ledger: Ledger, user: str = "U1", *, at: datetime = T0, renews: int
         rule=RULE,
         now=at,
         renewed_from=renews,
+        **where,
     )
 
 
-def _issue(ledger: Ledger, user: str = "U1", *, at: datetime = T0, rok: str = "jdoe", renews: int | None = None) -> int:
-    place = _reserve(ledger, user, at=at, renews=renews)
+def _issue(
+    ledger: Ledger,
+    user: str = "U1",
+    *,
+    at: datetime = T0,
+    rok: str = "jdoe",
+    renews: int | None = None,
+    registry: str | None = None,
+) -> int:
+    place = _reserve(ledger, user, at=at, renews=renews, registry=registry)
     uuid = f"00000000-0000-4000-8000-{int(at.timestamp()) % 10**12:012d}"
     minted = Minted(rok, "acc-uuid", uuid, at, at + timedelta(seconds=HOUR))
-    event = AuditEvent(outcome=Outcome.ISSUED, request_id=f"r-{user}", occurred_at=at)
+    event = AuditEvent(
+        outcome=Outcome.ISSUED, request_id=f"r-{user}", registry=registry or DEFAULT_REGISTRY, occurred_at=at
+    )
     ledger.settle(place, status=TokenStatus.ISSUED, minted=minted, event=event)
     return place.id
 
@@ -175,3 +190,83 @@ def test_a_released_reminder_is_due_and_claimed_again_but_a_posted_one_stays_cla
     entry = ledger.entry(mine)
     assert entry is not None and entry.reminded_at == later and entry.reminder_ts == "1.000002"
     assert ledger.due_reminders(now=later, lead=15 * 60, limit=10) == []
+
+
+# -- several registries: the quota, renewals, listings and audit records per registry --------------------------
+
+
+def test_the_quota_counts_per_user_per_registry(ledger: Ledger) -> None:
+    """A user's places in prod (the hourly quota and the cooldown) leave staging's untouched, and the rows of
+    callers that name no registry count in `default`."""
+    for minute in (0, 1, 2):
+        _reserve(ledger, at=T0 + timedelta(minutes=minute), registry="prod")
+    with pytest.raises(LimitExceeded, match="3 tokens in the last hour"):
+        _reserve(ledger, at=T0 + timedelta(minutes=3), registry="prod")
+    now = T0 + timedelta(minutes=3)
+    assert ledger.remaining("U1", rule=RULE, now=now, registry="prod") == 0
+    assert ledger.remaining("U1", rule=RULE, now=now, registry="staging") == 3
+    assert ledger.remaining("U1", rule=RULE, now=now) == 3  # the default registry
+    staging = _reserve(ledger, at=now, registry="staging")
+    assert staging.registry == "staging"
+    default = _reserve(ledger, at=now)  # in the same second: the cooldown is per registry too
+    assert default.registry == DEFAULT_REGISTRY
+    with pytest.raises(LimitExceeded, match="wait"):
+        _reserve(ledger, at=now + timedelta(seconds=10), registry="staging")  # staging's own cooldown
+    assert ledger.remaining("U1", rule=RULE, now=now, registry="staging") == 2
+    assert ledger.remaining("U1", rule=RULE, now=T0 + timedelta(minutes=61), registry="prod") == 2
+
+
+def test_a_renewal_stays_in_the_registry_of_the_token_it_renews(ledger: Ledger) -> None:
+    old = _issue(ledger, at=T0, registry="prod")
+    with pytest.raises(ValueError, match="registry 'prod'"):
+        _reserve(ledger, at=T0 + timedelta(minutes=50), renews=old)  # reserved in `default`: a wiring mistake
+    assert ledger.renewal_of(old) is None  # nothing was written
+    renewal = _issue(ledger, at=T0 + timedelta(minutes=50), renews=old, registry="prod")
+    found = ledger.renewal_of(old)
+    assert found is not None and found.id == renewal and found.registry == "prod"
+    entry = ledger.entry(renewal)
+    assert entry is not None and entry.registry == "prod" and entry.renewed_from == old
+
+
+def test_token_queries_filter_by_registry(ledger: Ledger) -> None:
+    default = _issue(ledger, at=T0)
+    prod = _issue(ledger, at=T0 + timedelta(minutes=1), registry="prod")
+    staging = _issue(ledger, at=T0 + timedelta(minutes=2), registry="staging")
+    other = _issue(ledger, "U2", at=T0 + timedelta(minutes=3), registry="prod")
+    assert [r.id for r in ledger.tokens(TokenQuery())] == [other, staging, prod, default]
+    assert [r.id for r in ledger.tokens(TokenQuery(registry="prod"))] == [other, prod]
+    assert [r.id for r in ledger.tokens(TokenQuery(registry=DEFAULT_REGISTRY))] == [default]
+    mine = TokenQuery(slack_user="U1", registry="staging", active_at=T0 + timedelta(minutes=30))
+    assert [(r.id, r.registry) for r in ledger.tokens(mine)] == [(staging, "staging")]
+    assert ledger.tokens(TokenQuery(registry="nowhere")) == []
+    due = ledger.due_reminders(now=T0 + timedelta(minutes=50), lead=15 * 60, limit=10)
+    expected = {(default, "default"), (prod, "prod"), (staging, "staging"), (other, "prod")}
+    assert {(e.id, e.registry) for e in due} == expected
+
+
+def _records(ledger: Ledger) -> list[dict[str, object]]:
+    """The audit records a ledger's settles appended, as a sink would get them."""
+    if isinstance(ledger, FakeLedger):
+        return [e.as_record() for e in ledger.audit.events]
+    import sqlalchemy as sa
+
+    from bot.store.ledger import SqlLedger
+    from bot.store.schema import audit_events
+
+    assert isinstance(ledger, SqlLedger)
+    with ledger._engine.connect() as conn:
+        rows = conn.execute(sa.select(audit_events.c.record, audit_events.c.registry).order_by(audit_events.c.id))
+        records = []
+        for record, registry in rows:
+            assert record["registry"] == registry  # the column says what the record says
+            records.append(dict(record))
+        return records
+
+
+def test_the_audit_record_of_a_settle_carries_the_registry(ledger: Ledger) -> None:
+    _issue(ledger, at=T0, registry="prod")
+    _issue(ledger, "U2", at=T0)
+    assert [(r["request_id"], r["registry"]) for r in _records(ledger)] == [
+        ("r-U1", "prod"),
+        ("r-U2", DEFAULT_REGISTRY),
+    ]

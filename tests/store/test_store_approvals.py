@@ -51,6 +51,26 @@ def test_a_request_round_trips_and_a_user_has_one_live_request_at_a_time(store: 
     assert store.approvals.open(_request(at=later), now=later) is None
 
 
+def test_a_user_may_wait_for_one_request_per_registry_at_once(store: Store) -> None:
+    """Production and staging have their own approvers and quotas: a pending request for one does not hold
+    back a request for the other, but a second one for the same registry gets the first back."""
+    prod = replace(_request(), registry="prod")
+    staging = replace(_request(at=T0 + timedelta(minutes=1)), registry="staging")
+    assert store.approvals.open(prod, now=T0) is None
+    assert store.approvals.open(staging, now=T0 + timedelta(minutes=1)) is None
+    again = replace(_request(at=T0 + timedelta(minutes=2)), registry="prod")
+    waiting = store.approvals.open(again, now=T0 + timedelta(minutes=2))
+    assert waiting is not None and (waiting.id, waiting.registry) == (prod.id, "prod")
+    assert store.approvals.get(again.id) is None
+    default = _request(at=T0 + timedelta(minutes=3))  # a caller that names no registry: `default`
+    assert store.approvals.open(default, now=T0 + timedelta(minutes=3)) is None
+    pending = store.approvals.pending_for("U0JDOE", now=T0 + timedelta(minutes=4))
+    expected = [(prod.id, "prod"), (staging.id, "staging"), (default.id, "default")]
+    assert [(r.id, r.registry) for r in pending] == expected
+    stored = store.approvals.get(staging.id)
+    assert stored is not None and stored.registry == "staging"
+
+
 def test_the_first_decision_wins_and_every_later_one_changes_nothing(store: Store) -> None:
     request = _request()
     store.approvals.open(request, now=T0)

@@ -295,3 +295,51 @@ def test_rows_are_counted_by_the_user_id_column(store: Store) -> None:
     _reserve(store)
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(ledger.c.user_id)).scalar_one() == "U1"
+
+
+def test_a_swept_row_is_audited_in_its_own_registry(store: Store) -> None:
+    """The crash sweep runs over every registry at once; each event names the registry of its row."""
+    for user, registry in (("U1", "prod"), ("U2", "default")):
+        store.ledger.reserve(
+            user_id=user,
+            team_id="T1",
+            request_id=f"crashed-{registry}",
+            origin=Origin.COMMAND,
+            duration_seconds=3600,
+            rule=THREE,
+            now=T0,
+            registry=registry,
+        )
+    now = T0 + timedelta(minutes=11)
+    assert store.sweep(now=now) == 2
+    claimed = store.outbox.claim(sink="slack", worker="w", limit=5, lease_seconds=30, now=now)
+    assert {(c.event.request_id, c.event.registry) for c in claimed} == {
+        ("crashed-prod", "prod"),
+        ("crashed-default", "default"),
+    }
+    assert store.ledger.remaining("U1", rule=THREE, now=now, registry="prod") == 2
+    assert store.ledger.remaining("U1", rule=THREE, now=now) == 3
+
+
+def test_the_quota_query_uses_the_user_registry_index(store: Store) -> None:
+    """The quota's SELECT (user, registry, last hour) searches the (user_id, registry, reserved_at) index, not
+    every row, however many users and registries the ledger holds (SQLite's and PostgreSQL's planners)."""
+    rows = [
+        {
+            "request_id": f"r{i}",
+            "user_id": f"U{i % 500}",
+            "registry": ("prod", "staging", "default")[i % 3],
+            "duration_seconds": 3600,
+            "origin": "command",
+            "status": "issued",
+            "reserved_at": T0 - timedelta(seconds=i),
+        }
+        for i in range(6000)
+    ]
+    query = "SELECT reserved_at FROM ledger WHERE user_id = 'U7' AND registry = 'prod' AND reserved_at > :since"
+    with store.engine.begin() as conn:
+        conn.execute(sa.insert(ledger), rows)
+        conn.execute(sa.text("ANALYZE ledger" if store.backend == "postgresql" else "ANALYZE"))
+        explain = "EXPLAIN " if store.backend == "postgresql" else "EXPLAIN QUERY PLAN "
+        plan = " ".join(str(r[-1]) for r in conn.execute(sa.text(explain + query), {"since": T0 - timedelta(hours=1)}))
+    assert "ix_ledger_user_registry_reserved" in plan, plan

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from bot.domain.ports import TokenQuery
 from bot.store import Store, open_url
 from bot.store.errors import SchemaNotMigrated, SchemaUnknown, StoreUnreachable
 from bot.store.migrate import head
@@ -162,3 +163,107 @@ def test_the_head_revision_constant_is_the_migration_scripts_head() -> None:
     from bot.store.schema import HEAD_REVISION
 
     assert head() == HEAD_REVISION
+
+
+def test_0007_gives_existing_rows_the_default_registry_and_its_downgrade_keeps_every_row(db_url: str) -> None:
+    """An installation at 0006 with a token, an approval request and an undelivered audit event: after the
+    upgrade each is `default`; the downgrade drops the column (which registry a row belonged to is lost) and
+    nothing else (an audit_events rebuild would cascade-delete its deliveries); up again, the schema is the
+    code's."""
+    from alembic import command
+
+    from bot.store.db import writing
+    from bot.store.migrate import _config
+    from bot.store.schema import approval_requests, audit_events, audit_outbox
+
+    store = open_url(db_url, sinks=("slack",))
+    now = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+
+    def migrate(target: str, *, down: bool = False) -> None:
+        with writing(store.engine) as conn:
+            config = _config()
+            config.attributes["connection"] = conn
+            (command.downgrade if down else command.upgrade)(config, target)
+
+    def columns(table: sa.Table) -> set[str]:
+        return {c["name"] for c in sa.inspect(store.engine).get_columns(table.name)}
+
+    def indexes(table: sa.Table) -> set[str]:
+        return {str(i["name"]) for i in sa.inspect(store.engine).get_indexes(table.name)}
+
+    def deliveries() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(audit_outbox)).scalar_one())
+
+    try:
+        migrate("0006_audit_sinks")
+        # The tables' Core objects omit `registry` from an INSERT that names none (a server default): the
+        # rows are written exactly as a 0006 bot wrote them.
+        with store.engine.begin() as conn:
+            conn.execute(
+                sa.insert(ledger).values(
+                    request_id="old",
+                    user_id="U1",
+                    duration_seconds=60,
+                    origin="command",
+                    status="issued",
+                    reserved_at=now,
+                )
+            )
+            conn.execute(
+                sa.insert(approval_requests).values(
+                    id="a1",
+                    request_id="old",
+                    user_id="U1",
+                    rok_user="jdoe",
+                    seconds=86400,
+                    usual_max=3600,
+                    usual_source="everyone",
+                    reason="x",
+                    status="pending",
+                    requested_at=now,
+                    expires_at=now + timedelta(hours=1),
+                )
+            )
+            event_id = conn.execute(
+                sa.insert(audit_events)
+                .values(
+                    occurred_at=now,
+                    recorded_at=now,
+                    outcome="issued",
+                    request_id="old",
+                    record={"outcome": "issued", "request_id": "old", "occurred_at": now.isoformat()},
+                )
+                .returning(audit_events.c.id)
+            ).scalar_one()
+            conn.execute(
+                sa.insert(audit_outbox).values(
+                    event_id=event_id, sink="slack", priority=0, created_at=now, due_at=now, attempts=0
+                )
+            )
+
+        assert store.upgrade() == head()
+        with store.engine.connect() as conn:
+            for table in (ledger, approval_requests, audit_events):
+                assert conn.execute(sa.select(table.c.registry)).scalars().all() == ["default"], table.name
+        assert [e.registry for e in store.ledger.tokens(TokenQuery())] == ["default"]
+        request = store.approvals.get("a1")
+        assert request is not None and request.registry == "default"
+        (claimed,) = store.outbox.claim(sink="slack", worker="w", limit=5, lease_seconds=30, now=now)
+        assert claimed.event.registry == "default"  # a record written before 0007 reads as `default`
+        assert "ix_ledger_user_registry_reserved" in indexes(ledger)
+        assert "ix_ledger_user_reserved" not in indexes(ledger)
+
+        migrate("0006_audit_sinks", down=True)
+        for table in (ledger, approval_requests, audit_events):
+            assert "registry" not in columns(table), table.name
+        assert "ix_ledger_user_reserved" in indexes(ledger)
+        assert "ix_approval_requests_user" in indexes(approval_requests)
+        assert deliveries() == 1  # the undelivered event's delivery row survived the downgrade
+
+        assert store.upgrade() == head()
+        with store.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        store.close()

@@ -169,7 +169,8 @@ class FakePendingRequests:
 
     def open(self, request: PendingRequest, *, now: datetime) -> PendingRequest | None:
         with self._lock:
-            live = [r for r in self.rows.values() if r.user_id == request.user_id and r.live(now)]
+            mine = [r for r in self.rows.values() if (r.user_id, r.registry) == (request.user_id, request.registry)]
+            live = [r for r in mine if r.live(now)]  # one live request per user per registry
             if request.renews_entry is not None:
                 live += [r for r in self.rows.values() if r.renews_entry == request.renews_entry and r.claimable(now)]
             if live:

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.adapters.quota import LedgerQuota
 from bot.adapters.retries import PendingWrites
-from bot.domain.audit import AuditEvent, Origin
+from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent, Origin
 from bot.domain.errors import RenewRefused
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import (
@@ -37,7 +37,8 @@ from tests.usecases.fakes import FakeAudit, World, world
 
 @dataclass
 class FakeLedger:
-    """The `Ledger` port in a list, with the store's rules: per-user quota, one renewal per row, one claim."""
+    """The `Ledger` port in a list, with the store's rules: per-user, per-registry quota, one renewal per row
+    (in its row's registry), one claim."""
 
     clock: Any
     audit: FakeAudit  # the store appends a settled row's event to the outbox: the same audit trail
@@ -58,6 +59,7 @@ class FakeLedger:
         rule: QuotaRule,
         now: datetime,
         renewed_from: int | None = None,
+        registry: str = DEFAULT_REGISTRY,
     ) -> Reservation:
         with self._lock:
             if renewed_from is not None and (done := self._renewal(renewed_from)) is not None:
@@ -65,7 +67,10 @@ class FakeLedger:
                 raise RenewRefused(
                     already_renewed(token_uuid=done.token_uuid, issued=issued, request_id=done.request_id)
                 )
-            rule.check([r.reserved_at for r in self.rows if r.slack_user == user_id], now)
+            renewed = self.entry(renewed_from) if renewed_from is not None else None
+            if renewed is not None and renewed.registry != registry:
+                raise ValueError(f"row {renewed_from} lives in registry {renewed.registry!r}, not {registry!r}")
+            rule.check(self._taken(user_id, registry), now)
             entry = LedgerEntry(
                 id=next(self._ids),
                 request_id=request_id,
@@ -81,9 +86,10 @@ class FakeLedger:
                 origin=origin,
                 status=TokenStatus.RESERVED,
                 renewed_from=renewed_from,
+                registry=registry,
             )
             self.rows.append(entry)
-        return Reservation(entry.id, user_id, now)
+        return Reservation(entry.id, user_id, now, registry)
 
     def release(self, reservation: Reservation) -> None:
         with self._lock:
@@ -108,8 +114,11 @@ class FakeLedger:
         if row is not None and row.status is TokenStatus.RESERVED:
             self._update(reservation.id, status=TokenStatus.MINTED, **_minted_changes(minted))
 
-    def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime) -> int:
-        return rule.remaining([r.reserved_at for r in self.rows if r.slack_user == user_id], now)
+    def remaining(self, user_id: str, *, rule: QuotaRule, now: datetime, registry: str = DEFAULT_REGISTRY) -> int:
+        return rule.remaining(self._taken(user_id, registry), now)
+
+    def _taken(self, user_id: str, registry: str) -> list[datetime]:
+        return [r.reserved_at for r in self.rows if r.slack_user == user_id and r.registry == registry]
 
     def tokens(self, query: TokenQuery) -> list[LedgerEntry]:
         rows = sorted(self.rows, key=lambda r: (r.reserved_at, r.id), reverse=True)
@@ -117,6 +126,8 @@ class FakeLedger:
             rows = [r for r in rows if r.slack_user == query.slack_user]
         if query.rok_user is not None:
             rows = [r for r in rows if r.rok_user == query.rok_user]
+        if query.registry is not None:
+            rows = [r for r in rows if r.registry == query.registry]
         if query.since is not None:
             rows = [r for r in rows if r.reserved_at >= query.since]
         if query.active_at is not None:
