@@ -45,3 +45,27 @@ def test_cooldown_and_released_reservations() -> None:
     clock.advance(20)
     quota.reserve(_ctx("U1"), seconds=60)
     assert quota.remaining("U1") == 8
+
+
+def test_one_ledger_quota_per_registry_each_with_its_rule_counts_its_own_rows() -> None:
+    """The serving bot builds one `LedgerQuota` per registry (its policy may set its own rule) on one ledger:
+    ten tokens an hour in prod leave staging's places alone, and each row names its registry."""
+    from bot.adapters.quota import LedgerQuota
+    from bot.domain.ports import TokenQuery
+    from tests.usecases.fakes_lifecycle import FakeLedger
+
+    clock = ManualClock(START)
+    ledger = FakeLedger(clock=clock, audit=FakeAudit())
+    prod = LedgerQuota(ledger=ledger, rule=QuotaRule(per_hour=10, cooldown=0), clock=clock, registry="prod")
+    staging = LedgerQuota(ledger=ledger, rule=QuotaRule(per_hour=2, cooldown=60), clock=clock, registry="staging")
+    for _ in range(10):
+        prod.reserve(_ctx("U1"), seconds=60)
+        clock.advance(1)
+    with pytest.raises(LimitExceeded, match="10 tokens in the last hour"):
+        prod.reserve(_ctx("U1"), seconds=60)
+    assert (prod.remaining("U1"), staging.remaining("U1")) == (0, 2)
+    staging.reserve(_ctx("U1"), seconds=60)
+    with pytest.raises(LimitExceeded, match="wait"):
+        staging.reserve(_ctx("U1"), seconds=60)  # staging's cooldown, not prod's (none)
+    assert [e.registry for e in ledger.tokens(TokenQuery(registry="staging"))] == ["staging"]
+    assert len(ledger.tokens(TokenQuery(registry="prod"))) == 10
