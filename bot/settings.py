@@ -18,8 +18,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.audit import REFUSAL_RETENTION_SECONDS
 from bot.domain.durations import config_seconds, format_duration
-from bot.domain.patterns import DNS_LABEL, PLACEHOLDER, SLACK_CHANNEL_ID
-from bot.domain.registries import DEFAULT_NAME, Registries, Registry, RegistryError, load_registries
+from bot.domain.patterns import DEFAULT_REGISTRY, DNS_LABEL, PLACEHOLDER, SLACK_CHANNEL_ID
+from bot.domain.registries import Registries, Registry, RegistryError, load_registries
 from bot.domain.urls import credentials, endpoint, is_http_url, safe_url, sends_in_clear
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
@@ -352,7 +352,7 @@ class Settings(StoreSettings):
 
     def _default_registry(self) -> Registry:
         return Registry(
-            name=DEFAULT_NAME,
+            name=DEFAULT_REGISTRY,
             url=self.registry_url,
             namespace=self.namespace,
             service=self.service,

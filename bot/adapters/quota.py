@@ -11,9 +11,10 @@ from datetime import datetime
 
 from bot.adapters.audit import log_event
 from bot.adapters.retries import PendingWrites
-from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent
+from bot.domain.audit import AuditEvent
 from bot.domain.ledger import HOUR, Minted, QuotaRule, TokenStatus
 from bot.domain.models import RequestContext
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.ports import AuditLog, Ledger, QuotaPlace, Reservation
 from bot.runtime.clock import Clock
 

@@ -28,10 +28,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.audit import DEFAULT_REGISTRY
 from bot.domain.durations import format_duration
 from bot.domain.errors import NotAnApprover, UsageError
 from bot.domain.identity import ascii_lower
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.policy import ApprovalRules
 
 # Durations an approver may pick instead of the one asked for (the select offers those below it).

@@ -11,11 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-# The registry of every row and event when no registries file is configured (ROK_BOT_REGISTRIES unset), and of
-# every row written before revision 0007: the one registry of today's ROK_REGISTRY_* settings. A registry's
-# name is 1-20 characters (the store's `registry` columns are String(20)).
-DEFAULT_REGISTRY = "default"
-REGISTRY_NAME_MAX = 20
+from bot.domain.patterns import DEFAULT_REGISTRY
 
 
 class Outcome(enum.StrEnum):

@@ -15,9 +15,10 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.domain.audit import DEFAULT_REGISTRY, Origin
+from bot.domain.audit import Origin
 from bot.domain.durations import format_duration
 from bot.domain.errors import LimitExceeded
+from bot.domain.patterns import DEFAULT_REGISTRY
 
 HOUR = timedelta(hours=1)
 

@@ -16,8 +16,13 @@ UUID: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA
 TOKEN_SHAPED: Final = re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{24,}(?![A-Za-z0-9_\-])")
 # A Kubernetes object name that is a DNS label (namespaces, Services).
 DNS_LABEL: Final = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-# A registry's name, as people type it in `/rok-token prod 24h` (more rules in bot.domain.registries).
-REGISTRY_NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,19}")
+# The registry of every row and event when no registries file is configured (ROK_BOT_REGISTRIES unset), and of
+# every row written before revision 0007: the one registry of today's ROK_REGISTRY_* settings.
+DEFAULT_REGISTRY: Final = "default"
+# A registry's name, as people type it in `/rok-token prod 24h` (more rules in bot.domain.registries); the
+# store's `registry` columns are String(REGISTRY_NAME_MAX).
+REGISTRY_NAME_MAX: Final = 20
+REGISTRY_NAME: Final = re.compile(rf"[a-z0-9][a-z0-9-]{{0,{REGISTRY_NAME_MAX - 1}}}")
 # `{name}` in an argv template.
 PLACEHOLDER: Final = re.compile(r"\{([^{}]*)\}")
 

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.domain.approvals import PendingRequest, RequestStatus
-from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent, Origin
+from bot.domain.audit import AuditEvent, Origin
 from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, VerifyResult
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.secret import Token
 
 

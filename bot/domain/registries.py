@@ -32,7 +32,6 @@ from bot.domain.patterns import DNS_LABEL, REGISTRY_NAME, SLACK_CHANNEL_ID
 from bot.domain.registry_policy import PolicyOverrides
 from bot.domain.urls import is_http_url, safe_url, sends_in_clear
 
-DEFAULT_NAME: Final = "default"
 # Words `/rok-token` reads as a subcommand, never as a registry.
 RESERVED_NAMES: Final = HELP_WORDS | {"list"}
 

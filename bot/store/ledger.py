@@ -33,10 +33,11 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent, Origin, Outcome
+from bot.domain.audit import AuditEvent, Origin, Outcome
 from bot.domain.errors import RenewRefused
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import already_renewed
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.ports import Reservation, TokenQuery
 from bot.store.db import reading, writing
 from bot.store.outbox import DEFAULT_SINKS, append_event, live_sinks

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+from bot.domain.patterns import DEFAULT_REGISTRY, REGISTRY_NAME_MAX
+
 # A table name of our own, so a database shared with another Alembic project keeps both histories apart.
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
@@ -54,7 +56,7 @@ metadata = sa.MetaData()
 def registry_column() -> sa.Column[str]:
     """Which registry a row belongs to (revision 0007): a registry's name, `default` for the one registry of
     the ROK_REGISTRY_* settings and for every row written before several registries existed."""
-    return sa.Column("registry", sa.String(20), nullable=False, server_default="default")
+    return sa.Column("registry", sa.String(REGISTRY_NAME_MAX), nullable=False, server_default=DEFAULT_REGISTRY)
 
 
 ledger = sa.Table(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent
+from bot.domain.audit import AuditEvent
+from bot.domain.patterns import DEFAULT_REGISTRY
 
 T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent, Origin, Outcome
+from bot.domain.audit import AuditEvent, Origin, Outcome
 from bot.domain.errors import LimitExceeded, RenewRefused
 from bot.domain.ledger import Minted, QuotaRule, TokenStatus
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.ports import Ledger, Reservation, TokenQuery
 from bot.store import open_url
 from tests.usecases.fakes import FakeAudit

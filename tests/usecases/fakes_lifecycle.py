@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.adapters.quota import LedgerQuota
 from bot.adapters.retries import PendingWrites
-from bot.domain.audit import DEFAULT_REGISTRY, AuditEvent, Origin
+from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import RenewRefused
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import (
@@ -29,6 +29,7 @@ from bot.domain.lifecycle import (
     already_renewed,
 )
 from bot.domain.models import RequestContext
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.ports import Reservation, TokenQuery
 from bot.store.errors import StoreUnreachable
 from bot.usecases import Ports, send_reminders
