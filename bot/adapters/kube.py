@@ -48,8 +48,9 @@ STDOUT, STDERR, STATUS = 1, 2, 3
 _STDERR_DETAIL_CHARS = 300
 
 
-def build_configuration(kubeconfig: str | None) -> Any:
-    """A client Configuration from KUBECONFIG, else the in-cluster service account, else ~/.kube/config."""
+def build_configuration(kubeconfig: str | None, context: str | None = None) -> Any:
+    """A client Configuration from KUBECONFIG, else the in-cluster service account, else ~/.kube/config;
+    `context`: that kubeconfig context instead of the file's current one (a registry's `context`)."""
     import os
 
     from kubernetes import client, config
@@ -57,11 +58,13 @@ def build_configuration(kubeconfig: str | None) -> Any:
     cfg = client.Configuration()
     try:
         if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
-        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=cfg
+            )
+        elif os.environ.get("KUBERNETES_SERVICE_HOST") and context is None:
             config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+            config.load_kube_config(context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
     except Exception as exc:
         # A missing or broken kubeconfig is a setup problem: one line, not a traceback.
         source = f"KUBECONFIG={kubeconfig}" if kubeconfig else "the in-cluster service account or ~/.kube/config"

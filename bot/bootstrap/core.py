@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain.identity import IdentityResolver, Workspace, load_user_map
 from bot.domain.ledger import QuotaRule
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.policy import Policy, PolicyError, load_policy
 from bot.domain.ports import (
     ApprovalBoard,
@@ -28,6 +29,8 @@ from bot.domain.ports import (
     Surfaces,
     UserDirectory,
 )
+from bot.domain.registries import Registry, RegistryError, load_user_maps
+from bot.domain.registry_policy import Policies, load_policies
 from bot.domain.secret import Token
 from bot.runtime import logs
 from bot.runtime.clock import Clock, SystemClock
@@ -69,33 +72,43 @@ class Engine:
         self.registry.close()
 
 
-def build_engine(settings: Settings, *, clock: Clock) -> Engine:
-    """Wire the Kubernetes executor, the registry client and the token engine from settings."""
+def build_engine(settings: Settings, registry: Registry | None = None, *, clock: Clock) -> Engine:
+    """One registry's Kubernetes executor (its kubeconfig and context, else KUBECONFIG or in-cluster), registry
+    client (its URL and CA bundle) and token engine (its exec limit, its own account cache). `registry` None:
+    the only one configured (the single-registry callers of before; to be removed once they name one)."""
     from bot.adapters.kube import KubeExecutor, build_configuration
     from bot.adapters.registry import RegistryClient
     from bot.usecases import TokenEngine
 
+    if registry is None:
+        registry = next(iter(settings.registries()))
+    kubeconfig = str(registry.kubeconfig) if registry.kubeconfig is not None else settings.kubeconfig
     executor = KubeExecutor(
-        configuration=build_configuration(settings.kubeconfig),
-        namespace=settings.namespace,
-        service=settings.service,
-        container=settings.container,
+        configuration=build_configuration(kubeconfig, registry.context),
+        namespace=registry.namespace,
+        service=registry.service,
+        container=registry.container,
         timeout=float(settings.exec_timeout),
         output_limit=settings.exec_output_limit,
         clock=clock.monotonic,
     )
-    registry = RegistryClient(registry_url=settings.registry_url, ca_bundle=settings.ca_bundle)
+    client = RegistryClient(registry_url=registry.url, ca_bundle=registry.ca_bundle)
     engine = TokenEngine(
         runner=executor,
-        verifier=registry,
+        verifier=client,
         account_list_argv=settings.account_list_command,
         token_create_argv=settings.token_create_command,
         cache_ttl=float(settings.account_cache_ttl),
-        max_concurrent_execs=settings.max_concurrent_execs,
+        max_concurrent_execs=registry.max_concurrent_execs,
         protect=protect_token,
         clock=clock,
     )
-    return Engine(engine=engine, executor=executor, registry=registry)
+    return Engine(engine=engine, executor=executor, registry=client)
+
+
+def build_engines(settings: Settings, *, clock: Clock) -> dict[str, Engine]:
+    """Every configured registry's engine, by name, in the file's order."""
+    return {registry.name: build_engine(settings, registry, clock=clock) for registry in settings.registries()}
 
 
 def build_policy(settings: Settings) -> Policy:
@@ -110,6 +123,31 @@ def build_policy(settings: Settings) -> Policy:
         )
     except PolicyError as exc:
         raise SettingsError(f"ROK_BOT_POLICY: {exc}") from None
+
+
+def build_policies(settings: Settings) -> Policies:
+    """The global policy and each registry's (its `policy:` overrides over it); invalid: one line naming the
+    field, and the registry when it is one's override."""
+    try:
+        return load_policies(
+            settings.policy,
+            settings.registries().overrides(),
+            default=settings.default_duration,
+            minimum=settings.min_duration,
+            maximum=settings.max_duration,
+            allow_guests=settings.allow_guests,
+        )
+    except PolicyError as exc:
+        where = "ROK_BOT_REGISTRIES" if str(exc).startswith("registry ") else "ROK_BOT_POLICY"
+        raise SettingsError(f"{where}: {exc}") from None
+
+
+def build_user_maps(settings: Settings) -> dict[str, dict[str, str]]:
+    """Each registry's own user map (those that have one), read at start."""
+    try:
+        return load_user_maps(settings.registries())
+    except RegistryError as exc:
+        raise SettingsError(f"ROK_BOT_REGISTRIES: {exc}") from None
 
 
 def build_sealer(settings: Settings) -> Sealer:
@@ -145,16 +183,20 @@ def build_ports(
     pending: PendingRequests | None = None,
     board: ApprovalBoard | None = None,
     alarm: BreakGlassAlarm | None = None,
+    registry: str = DEFAULT_REGISTRY,
+    user_map: dict[str, str] | None = None,
 ) -> Ports:
-    """The use cases' ports: identity and policy from settings, around the given adapters (real or fake)."""
+    """One registry's use case ports: identity and policy from settings, around the given adapters (real or
+    fake). `user_map`: the registry's own map, else ROK_BOT_USER_MAP."""
     from bot.adapters.quota import MemoryQuota
     from bot.usecases import Ports, new_checks
 
     policy = policy or build_policy(settings)
-    try:
-        user_map = load_user_map(settings.user_map)
-    except ValueError as exc:
-        raise SettingsError(f"ROK_BOT_USER_MAP: {exc}") from None
+    if user_map is None:
+        try:
+            user_map = load_user_map(settings.user_map)
+        except ValueError as exc:
+            raise SettingsError(f"ROK_BOT_USER_MAP: {exc}") from None
     identity = IdentityResolver(
         user_map=user_map,
         email_domains=settings.email_domains,
@@ -168,7 +210,7 @@ def build_ports(
         directory=directory,
         identity=identity,
         policy=policy,
-        quota=quota or MemoryQuota(rule=rule, audit=audit, clock=clock),
+        quota=quota or MemoryQuota(rule=rule, audit=audit, clock=clock, registry=registry),
         replies=replies,
         audit=audit,
         sealer=sealer or build_sealer(settings),
@@ -183,6 +225,7 @@ def build_ports(
         pending=pending,
         board=board,
         alarm=alarm,
+        registry=registry,
     )
 
 

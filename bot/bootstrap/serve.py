@@ -14,12 +14,21 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
-from bot.bootstrap.core import build_engine, build_policy, build_ports, build_store, system_clock
+from bot.bootstrap.core import (
+    Engine,
+    build_engines,
+    build_policies,
+    build_ports,
+    build_store,
+    build_user_maps,
+    system_clock,
+)
 from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.identity import Workspace
 from bot.domain.ledger import QuotaRule
 from bot.domain.lifecycle import ReminderPace, sweep_interval
 from bot.domain.policy import Policy
+from bot.domain.registry_policy import Policies
 from bot.runtime.clock import Clock
 from bot.runtime.upkeep import Loop, Upkeep
 from bot.settings import Settings, SettingsError
@@ -34,7 +43,7 @@ if TYPE_CHECKING:  # Slack, Bolt and the store are imported when the bot is buil
     from bot.slack.app import SlackFrontEnd
     from bot.slack.server import BotServer
     from bot.store import Store
-    from bot.usecases import Ports
+    from bot.usecases import Fleet, Ports
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +177,8 @@ def build_upkeep(
         loops.append(Loop(RETRY_LOOP, RETRY_SECONDS, retries.retry_due, at_start=False))
     # Every replica sweeps the ledger every few seconds; its claim lets one of them remind each token once.
     # The pace keeps this replica's rounds off Slack until a 429's Retry-After has passed.
-    interval = sweep_interval(settings.remind_before, ports.policy.absolute_min)
+    shortest = min(peer.policy.absolute_min for peer in (ports.peers or {ports.registry: ports}).values())
+    interval = sweep_interval(settings.remind_before, shortest)
     if interval > 0:
         pace = ReminderPace()
         loops.append(Loop("reminders", interval, lambda: send_reminders(ports, pace=pace)))
@@ -189,38 +199,42 @@ def alarm_channel(policy: Policy, settings: Settings) -> str:
 
 
 def build_slack_bot(
-    settings: Settings, *, client: WebClient, workspace: Workspace, clock: Clock, policy: Policy | None = None
+    settings: Settings,
+    *,
+    client: WebClient,
+    workspace: Workspace,
+    clock: Clock,
+    policies: Policies | None = None,
 ) -> SlackBot:
-    """The Slack app on real adapters: users.info, ephemeral replies, the store, the audit sinks, the cluster."""
+    """The Slack app on real adapters: users.info, ephemeral replies, the store, the audit sinks, and one engine
+    (cluster and registry clients), policy, identity and quota per registry."""
     from slack_bolt import App
-    from slack_sdk.webhook import WebhookClient
 
     from bot.adapters.audit import OutboxAudit, OutboxSender, replica_id
-    from bot.adapters.quota import LedgerQuota
     from bot.adapters.retries import PendingWrites
     from bot.runtime.jobs import Capacity, Jobs
     from bot.slack.app import SlackFrontEnd, register
     from bot.slack.audit import SLOW_ERRORS, AuditChannel
     from bot.slack.dedupe import SeenRequests
-    from bot.slack.directory import SlackDirectory
     from bot.slack.lifecycle import register_lifecycle
-    from bot.slack.replies import SlackReplies
-    from bot.slack.retry import retry_handlers
-    from bot.slack.surfaces import SlackSurfaces
     from bot.usecases import report
 
     settings.require_slack()
-    policy = policy or build_policy(settings)
-    glass_channel = alarm_channel(policy, settings) if policy.break_glass is not None else None
+    policies = policies or build_policies(settings)
+    registries = settings.registries()
+    for registry in registries:
+        policy = policies.policy_for(registry.name)
+        if policy.break_glass is not None:
+            alarm_channel(policy, settings)  # refused at start, before anything is built
     store = build_store(settings)
-    engine = build_engine(settings, clock=clock)
     holder = replica_id()
     audit = OutboxAudit(store.outbox)
     senders: list[OutboxSender] = []
     sinks: dict[str, str] = {}
     if settings.audit_channel:
         sinks["slack"] = f"slack:{settings.audit_channel}"
-        channel = AuditChannel(client, settings.audit_channel)
+        # With several registries every line names its registry.
+        channel = AuditChannel(client, settings.audit_channel, show_registry=not registries.single)
         senders.append(
             OutboxSender(
                 outbox=store.outbox,
@@ -241,41 +255,17 @@ def build_slack_bot(
         )
     for sender in senders:
         audit.subscribe(sender.wake)
-    replies = SlackReplies(
-        client,
-        webhook_factory=lambda url: WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers()),
-        clock=clock,
-    )
-    rule = QuotaRule(per_hour=policy.per_hour, cooldown=policy.cooldown)
     retries = PendingWrites(clock=clock, on_written=audit.wake)
-    board = None
-    if policy.approvals is not None:
-        from bot.slack.approvals import SlackApprovalBoard
-
-        board = SlackApprovalBoard(client, rules=policy.approvals, replies=replies, minimum=policy.everyone.min)
-    alarm = None
-    if glass_channel is not None:
-        from bot.slack.alarm import SlackBreakGlassAlarm
-
-        alarm = SlackBreakGlassAlarm(client, channel=glass_channel)
-    ports = build_ports(
+    engines = build_engines(settings, clock=clock)
+    fleet = build_fleet(
         settings,
-        engine=engine.engine,
-        directory=SlackDirectory(client, clock=clock),
-        replies=replies,
-        audit=audit,
+        client=client,
         workspace=workspace,
         clock=clock,
-        policy=policy,
-        quota=LedgerQuota(ledger=store.ledger, rule=rule, wake=audit.wake, clock=clock, retries=retries),
-        once=store.once,
-        holder=holder,
-        ledger=store.ledger,
-        surfaces=SlackSurfaces(client, replies=replies),
-        pending=store.approvals,
-        board=board,
-        alarm=alarm,
+        policies=policies,
+        shared=_Shared(store=store, audit=audit, retries=retries, holder=holder, engines=engines),
     )
+    ports = fleet.shared
 
     # A job that escapes its use case (a bug) still reaches the one reporter.
     def on_error(exc: BaseException, job: Any) -> None:
@@ -284,9 +274,14 @@ def build_slack_bot(
 
     jobs = Jobs(workers=settings.workers, on_error=on_error)
     ui_jobs = Jobs(workers=UI_WORKERS, on_error=on_error)
-    capacity = Capacity(policy.max_concurrent_issues)
+    capacity = Capacity(policies.everywhere.max_concurrent_issues)
     front = SlackFrontEnd(
-        ports=ports, jobs=jobs, capacity=capacity, ui=ui_jobs, seen=SeenRequests(clock=clock.monotonic)
+        ports=ports,
+        jobs=jobs,
+        capacity=capacity,
+        ui=ui_jobs,
+        seen=SeenRequests(clock=clock.monotonic),
+        fleet=fleet,
     )
     app = App(
         client=client,
@@ -310,7 +305,7 @@ def build_slack_bot(
         audit=audit,
         senders=senders,
         upkeep=build_upkeep(settings, clock=clock, store=store, ports=ports, senders=senders, retries=retries),
-        closers=[engine.close],
+        closers=[engine.close for engine in engines.values()],
         sinks=sinks,
     )
 
@@ -322,14 +317,103 @@ def build_server(
     from bot.slack.server import BotServer
 
     settings.require_slack()
-    policy = build_policy(settings)  # an invalid policy stops the start before any wait on Slack
+    policies = build_policies(settings)  # an invalid policy stops the start before any wait on Slack
+    build_user_maps(settings)
     the_clock = clock or system_clock()
     return BotServer(
         settings,
         connect=lambda: build_web_client(settings),
         assemble=lambda client, workspace: build_slack_bot(
-            settings, client=client, workspace=workspace, clock=the_clock, policy=policy
+            settings, client=client, workspace=workspace, clock=the_clock, policies=policies
         ),
         host=host,
         port=port,
     )
+
+
+@dataclass
+class _Shared:
+    """What every registry's Ports share that `build_fleet` does not build itself."""
+
+    store: Store
+    audit: OutboxAudit
+    retries: PendingWrites
+    holder: str
+    engines: dict[str, Engine]
+
+
+def build_fleet(
+    settings: Settings, *, client: WebClient, workspace: Workspace, clock: Clock, policies: Policies, shared: _Shared
+) -> Fleet:
+    """One Ports per registry: its engine, identity (its user map, else the global one), policy, quota, and
+    approvals board and break-glass alarm (under its policy's rules); everything else one shared object."""
+    from slack_sdk.webhook import WebhookClient
+
+    from bot.adapters.quota import LedgerQuota
+    from bot.slack.directory import SlackDirectory
+    from bot.slack.replies import SlackReplies
+    from bot.slack.retry import retry_handlers
+    from bot.slack.surfaces import SlackSurfaces
+    from bot.usecases import Fleet
+
+    registries = settings.registries()
+    user_maps = build_user_maps(settings)
+    replies = SlackReplies(
+        client,
+        webhook_factory=lambda url: WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers()),
+        clock=clock,
+    )
+    directory = SlackDirectory(client, clock=clock)
+    surfaces = SlackSurfaces(client, replies=replies)
+    boards: dict[int, tuple[Any, Any]] = {}  # by policy: registries sharing one policy share its board
+    ports: dict[str, Ports] = {}
+    for registry in registries:
+        policy = policies.policy_for(registry.name)
+        if id(policy) not in boards:
+            boards[id(policy)] = _board_and_alarm(settings, client, policy, replies)
+        board, alarm = boards[id(policy)]
+        rule = QuotaRule(per_hour=policy.per_hour, cooldown=policy.cooldown)
+        quota = LedgerQuota(
+            ledger=shared.store.ledger,
+            rule=rule,
+            wake=shared.audit.wake,
+            clock=clock,
+            retries=shared.retries,
+            registry=registry.name,
+        )
+        ports[registry.name] = build_ports(
+            settings,
+            engine=shared.engines[registry.name].engine,
+            directory=directory,
+            replies=replies,
+            audit=shared.audit,
+            workspace=workspace,
+            clock=clock,
+            policy=policy,
+            quota=quota,
+            once=shared.store.once,
+            holder=shared.holder,
+            ledger=shared.store.ledger,
+            surfaces=surfaces,
+            pending=shared.store.approvals,
+            board=board,
+            alarm=alarm,
+            registry=registry.name,
+            user_map=user_maps.get(registry.name),
+        )
+    channels = {channel: r.name for r in registries for channel in r.channels}
+    return Fleet.of(ports, channels=channels, titles={r.name: r.title for r in registries})
+
+
+def _board_and_alarm(settings: Settings, client: WebClient, policy: Policy, replies: Any) -> tuple[Any, Any]:
+    """A policy's approvals board (its channel and approvers) and break-glass alarm, when it has them."""
+    board = alarm = None
+    if policy.approvals is not None:
+        from bot.slack.approvals import SlackApprovalBoard
+
+        board = SlackApprovalBoard(client, rules=policy.approvals, replies=replies, minimum=policy.everyone.min)
+    if policy.break_glass is not None:
+        from bot.slack.alarm import SlackBreakGlassAlarm
+
+        alarm = SlackBreakGlassAlarm(client, channel=alarm_channel(policy, settings))
+    return board, alarm

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.domain.audit import Origin
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.secret import Token
 
 
@@ -110,3 +111,4 @@ class Sealed:
     expires_at: int
     token_uuid: str | None
     username: str | None
+    registry: str = DEFAULT_REGISTRY  # the registry that minted it (a value sealed before 22: the default)

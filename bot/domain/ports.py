@@ -13,6 +13,7 @@ from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, VerifyResult
 from bot.domain.patterns import DEFAULT_REGISTRY
+from bot.domain.routing import RegistryOffer
 from bot.domain.secret import Token
 
 
@@ -103,6 +104,10 @@ class Replies(Protocol):
         """The registry's verdict on a token, or the last one when `checked_ago` seconds old."""
         ...
 
+    def chooser(self, ctx: RequestContext, offer: RegistryOffer) -> None:
+        """One button per registry the user may use; the click asks again, naming the registry."""
+        ...
+
 
 class Surfaces(Protocol):
     """Slack beyond a private reply: the Home tab, the get-token form, the token list, the DM reminder.
@@ -180,7 +185,14 @@ class Sealer(Protocol):
     """Seals a token into a button value only its owner can open, until it expires."""
 
     def seal(
-        self, *, token: Token, user_id: str, expires_at: int, token_uuid: str | None, username: str | None = None
+        self,
+        *,
+        token: Token,
+        user_id: str,
+        expires_at: int,
+        token_uuid: str | None,
+        username: str | None = None,
+        registry: str = DEFAULT_REGISTRY,
     ) -> str: ...
 
     def open(self, value: str, *, user_id: str, now: float) -> Sealed:

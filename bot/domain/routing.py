@@ -132,3 +132,14 @@ def listed(names: Sequence[str], *, conjunction: str = "or") -> str:
     if len(names) <= 1:
         return "".join(names)
     return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryOffer:
+    """A chooser: the registries to offer (name, title) and the request that waits for a click (not secret)."""
+
+    choices: tuple[tuple[str, str], ...]  # (name, title), in catalogue order, only those the user may use
+    note: str = ""  # why the user is asked (the channel's registry is not theirs), or ""
+    seconds: int | None = None
+    reason: str = ""
+    break_glass: bool = False

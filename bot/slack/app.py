@@ -35,19 +35,21 @@ from bot.slack.blocks import (
     SHOW_TOKEN_ACTION_ID,
     VERIFY_ACTION_ID,
 )
+from bot.slack.chooser import CHOOSE_ACTION, read_choice
 from bot.slack.dedupe import SeenRequests, delivery_key
 from bot.slack.replies import COMMAND, dm_reply
 from bot.usecases import (
     Command,
     Decision,
-    IssueRequest,
+    Fleet,
     Ports,
     ShowToken,
+    TokenAsk,
     decide_request,
     help_for,
-    issue_token,
     list_tokens,
     report,
+    request_token,
     show_approved_token,
     verify_button,
 )
@@ -74,6 +76,14 @@ class SlackFrontEnd:
     # Quick Slack-facing work (the Home tab, opening the form) has a pool of its own: a burst of token
     # requests waiting for the cluster must not hold a view.open past its 3-second trigger.
     ui: Jobs | None = None
+    # Every registry's Ports (None: `ports` is the only registry). `ports` is the first registry's: what every
+    # registry shares (directory, replies, audit, store) is reached through it.
+    fleet: Fleet | None = None
+
+    @property
+    def registries(self) -> Fleet:
+        """The fleet: the configured one, else the single registry of `ports`."""
+        return self.fleet if self.fleet is not None else Fleet.one(self.ports)
 
     def run(self, command: Command, ctx: RequestContext, work: Callable[[], object]) -> bool:
         """Run a use case after the ack, with the request's ID in every log line; False when shutting down.
@@ -155,7 +165,10 @@ def register(app: App, bot: SlackFrontEnd) -> None:
     @app.command(COMMAND)
     def on_command(ack: Callable[..., None], command: dict[str, Any], context: dict[str, Any]) -> None:
         text = (command.get("text") or "").strip()
-        words = split_command(text)
+        fleet = bot.registries
+        # One registry: only `--registry NAME` is new; several: their names are words of the command.
+        names = () if fleet.single else fleet.names
+        words = split_command(text, names)
         ctx = RequestContext(
             context["request_id"],
             command["user_id"],
@@ -168,36 +181,32 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             ack()
             bot.run("list", ctx, lambda: list_tokens(bot.ports, ctx))
             return
-        if wants_help(text):
+        if wants_help(text, names):
             ack()
             bot.run("help", ctx, lambda: help_for(bot.ports, ctx))
             return
-        policy = bot.ports.policy
         try:
+            if words.problem:
+                raise UsageError(words.problem)
             if words.break_glass and not words.reason:
                 raise UsageError('Break-glass needs a reason: /rok-token 2h --break-glass "incident 4711".')
             # The syntax and the widest range any path allows (the user's own limit, an approval), with no I/O;
             # the caller's own limits need their user groups, so the use case checks those after the ack.
-            seconds = policy.ack_duration(words.duration) if words.duration else None
+            seconds = fleet.ack_duration(words.duration) if words.duration else None
         except UsageError as exc:
             ack(response_type="ephemeral", text=exc.user_message)
             bot.report_later("issue", ctx, exc)
             return
-        if not bot.capacity.try_enter():
-            busy = LimitExceeded("The bot is busy with many requests; try again in a minute.", detail="capacity")
-            ack(response_type="ephemeral", text=busy.user_message)
-            bot.report_later("issue", ctx, busy)
-            return
-
-        def issue() -> None:
-            try:
-                issue_token(bot.ports, IssueRequest(ctx, seconds, reason=words.reason, break_glass=words.break_glass))
-            finally:
-                bot.capacity.leave()
-
-        if not bot.run("issue", ctx, issue):
-            bot.capacity.leave()
-            ack(response_type="ephemeral", text="The bot is restarting; try again in a few seconds.")
+        # The registry is resolved after the ack: whom it is open to needs the user's groups (I/O).
+        ask = TokenAsk(
+            ctx,
+            command.get("channel_id"),
+            named=words.registry,
+            seconds=seconds,
+            reason=words.reason,
+            break_glass=words.break_glass,
+        )
+        if not _issue_after_ack(bot, ask, ack):
             return
         # The ack promises nothing that may be refused: limits and quota are checked after it.
         what = f"a {format_duration(seconds)} token" if seconds else "a token"
@@ -207,6 +216,34 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             text=f"Checking your {kind} for {what}… it arrives in a private message from the bot in a few "
             f"seconds, or a short message says why not (request {ctx.request_id}).",
         )
+
+    @app.action(CHOOSE_ACTION)
+    def on_choose(ack: Callable[..., None], body: dict[str, Any], context: dict[str, Any]) -> None:
+        """A chooser's button: the request again, naming the registry clicked (checked by the use case)."""
+        ack()
+        actions = body.get("actions") or [{}]
+        clicked = read_choice(str(actions[0].get("value") or ""))
+        ctx = RequestContext(
+            context["request_id"],
+            (body.get("user") or {}).get("id", ""),
+            Origin.BREAK_GLASS if clicked is not None and clicked.break_glass else Origin.COMMAND,
+            reply_to=body.get("response_url"),
+            team_id=(body.get("team") or {}).get("id"),
+            once_key=context.get("once_key"),
+        )
+        if clicked is None:
+            bad = UsageError("This button is not valid; run /rok-token again.")
+            bot.run("issue", ctx, lambda: report(bot.ports, command="issue", ctx=ctx, error=bad))
+            return
+        ask = TokenAsk(
+            ctx,
+            (body.get("channel") or {}).get("id"),
+            named=clicked.registry,
+            seconds=clicked.seconds,
+            reason=clicked.reason,
+            break_glass=clicked.break_glass,
+        )
+        _issue_after_ack(bot, ask, None)
 
     @app.action(VERIFY_ACTION_ID)
     def on_verify(ack: Callable[..., None], body: dict[str, Any], context: dict[str, Any]) -> None:
@@ -240,6 +277,32 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             else f"Something went wrong on our side; an admin can trace it with reference {rid}."
         )
         return _ephemeral(message)
+
+
+def _issue_after_ack(bot: SlackFrontEnd, ask: TokenAsk, ack: Callable[..., None] | None) -> bool:
+    """Hand a token request to a job within the capacity; False (answered, audited) when busy or stopping."""
+    ctx = ask.ctx
+    if not bot.capacity.try_enter():
+        busy = LimitExceeded("The bot is busy with many requests; try again in a minute.", detail="capacity")
+        if ack is not None:
+            ack(response_type="ephemeral", text=busy.user_message)
+            bot.report_later("issue", ctx, busy)
+        else:
+            bot.run("issue", ctx, lambda: report(bot.ports, command="issue", ctx=ctx, error=busy))
+        return False
+
+    def issue() -> None:
+        try:
+            request_token(bot.registries, ask)
+        finally:
+            bot.capacity.leave()
+
+    if not bot.run("issue", ctx, issue):
+        bot.capacity.leave()
+        if ack is not None:
+            ack(response_type="ephemeral", text="The bot is restarting; try again in a few seconds.")
+        return False
+    return True
 
 
 def _state_value(body: dict[str, Any], block_id: str, action_id: str) -> str | None:

@@ -17,9 +17,11 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.webhook import WebhookClient
 
 from bot.domain.models import HelpInfo, IssuedToken, RequestContext, VerifyResult
+from bot.domain.routing import RegistryOffer
 from bot.runtime import metrics
 from bot.runtime.clock import Clock
 from bot.slack.blocks import help_message, notice, token_message, verify_message
+from bot.slack.chooser import chooser_message
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,13 @@ class SlackReplies:
     def verified(self, ctx: RequestContext, result: VerifyResult, *, checked_ago: int | None) -> None:
         if ctx.reply_to:
             self.respond(ctx.reply_to, *verify_message(result, now=self._clock.now(), checked_ago=checked_ago))
+
+    def chooser(self, ctx: RequestContext, offer: RegistryOffer) -> None:
+        text, blocks = chooser_message(offer, request_id=ctx.request_id)
+        if ctx.reply_to:
+            self.respond(ctx.reply_to, text, blocks)
+        else:
+            self.dm_ephemeral(ctx.user_id, text, blocks)
 
     # -- transports ---------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ approved renewal edits the token's reminder).
 from bot.usecases.approvals import Decision, ShowToken, decide_request, lapse_due, show_approved_token
 from bot.usecases.context import ADMIN_RULE, Command, Ports, new_checks, report
 from bot.usecases.engine import VERIFY_PROTECTION, TokenEngine
+from bot.usecases.fleet import Fleet, TokenAsk, request_token
 from bot.usecases.home import help_for, list_tokens, open_token_form, pending_for, show_home, tokens_of
 from bot.usecases.issue import Issued, IssueRequest, issue_for_admin, issue_token
 from bot.usecases.renewal import RenewRequest, dismiss_reminder, renew_token, send_reminders
@@ -23,11 +24,13 @@ __all__ = [
     "VERIFY_PROTECTION",
     "Command",
     "Decision",
+    "Fleet",
     "IssueRequest",
     "Issued",
     "Ports",
     "RenewRequest",
     "ShowToken",
+    "TokenAsk",
     "TokenEngine",
     "decide_request",
     "dismiss_reminder",
@@ -41,6 +44,7 @@ __all__ = [
     "pending_for",
     "renew_token",
     "report",
+    "request_token",
     "send_reminders",
     "show_approved_token",
     "show_home",

@@ -9,7 +9,8 @@ for a bug that escaped one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -18,6 +19,7 @@ from bot.domain.errors import AccessDenied, InternalError, RokBotError
 from bot.domain.identity import Identity, IdentityResolver
 from bot.domain.ledger import QuotaRule
 from bot.domain.models import Limits, RequestContext, Verdict, VerifyResult
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.policy import Policy, UserLimits
 from bot.domain.ports import (
     ApprovalBoard,
@@ -53,7 +55,13 @@ Command = Literal["issue", "help", "verify", "home", "form", "list", "renew", "r
 
 @dataclass(frozen=True)
 class Ports:
-    """Everything the use cases need, built once by the composition root (`bot.bootstrap`)."""
+    """Everything the use cases need for one registry, built once by the composition root (`bot.bootstrap`).
+
+    Per registry: `registry`, `engine`, `identity`, `policy`, `quota` (and `board`, which posts under that
+    registry's approval rules). Everything else is one object shared by every registry's Ports. `peers` maps
+    every registry's name to its Ports (this one's included), so a use case that learns the registry from
+    the store (a Renew, a Verify value, an approval) acts with the right one: see `at`.
+    """
 
     engine: Minter
     directory: UserDirectory
@@ -78,6 +86,15 @@ class Ports:
     board: ApprovalBoard | None = None
     # Break-glass's loud notice (the approvals channel, else the audit channel); None where there is none.
     alarm: BreakGlassAlarm | None = None
+    registry: str = DEFAULT_REGISTRY
+    # Every registry's Ports by name; empty: this registry alone (the CLI, a single-registry test world).
+    peers: Mapping[str, Ports] = field(default_factory=dict, repr=False, compare=False)
+
+    def at(self, registry: str) -> Ports | None:
+        """The Ports of the registry named (a row's, a sealed value's), None when this bot does not serve it."""
+        if not self.peers:
+            return self if registry == self.registry else None
+        return self.peers.get(registry)
 
 
 def new_checks(clock: Clock) -> RecentChecks[tuple[str, str], VerifyResult]:
@@ -99,6 +116,7 @@ class Facts:
     expires_at: datetime | None = None
     note: str | None = None  # the reason an issued event gives: the form's reason, the token a renewal renews
     actor: str | None = None  # who decided, when not the requester (an approver)
+    registry: str = DEFAULT_REGISTRY  # the registry the request is for (its event names it)
 
     def but(self, **changes: object) -> Facts:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -118,6 +136,7 @@ class Facts:
             command=self.command,
             origin=str(self.ctx.origin),
             actor=self.actor,
+            registry=self.registry,
             occurred_at=at,
         )
 
@@ -194,4 +213,4 @@ def _audit_failure(p: Ports, event: AuditEvent) -> None:
 def report(p: Ports, *, command: Command, ctx: RequestContext, error: BaseException) -> None:
     """For a front end: a refusal it already answered in the ack (audited now, after it), or a bug that escaped
     a use case (the job guard's last resort)."""
-    report_failure(p, Facts(ctx, command), error)
+    report_failure(p, Facts(ctx, command, registry=p.registry), error)

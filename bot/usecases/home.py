@@ -42,7 +42,7 @@ def help_for(p: Ports, ctx: RequestContext) -> HelpInfo | None:
         metrics.REQUESTS.labels("help", "answered").inc()
         return info
     except Exception as exc:
-        report_failure(p, Facts(ctx, "help"), exc)
+        report_failure(p, Facts(ctx, "help", registry=p.registry), exc)
         return None
 
 
@@ -129,7 +129,7 @@ def open_token_form(p: Ports, ctx: RequestContext, *, trigger: str) -> TokenForm
             )
         return form
     except Exception as exc:
-        report_failure(p, Facts(ctx, "form"), exc)
+        report_failure(p, Facts(ctx, "form", registry=p.registry), exc)
         return None
 
 
@@ -143,5 +143,5 @@ def list_tokens(p: Ports, ctx: RequestContext) -> TokenList | None:
         metrics.REQUESTS.labels("list", "answered").inc()
         return tokens
     except Exception as exc:
-        report_failure(p, Facts(ctx, "list"), exc)
+        report_failure(p, Facts(ctx, "list", registry=p.registry), exc)
         return None

@@ -27,6 +27,7 @@ from bot.domain.errors import (
 )
 from bot.domain.ledger import Minted, TokenStatus
 from bot.domain.models import Account, IssuedToken, RequestContext
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.policy import UserLimits
 from bot.domain.ports import Minter, Quota, QuotaPlace
 from bot.domain.text import clean_text
@@ -88,7 +89,7 @@ def issue_token(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
 
 def _issue(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
     ctx = req.ctx
-    facts = Facts(ctx, "issue", seconds=req.seconds, note=req.note, actor=req.approved_by)
+    facts = Facts(ctx, "issue", seconds=req.seconds, note=req.note, actor=req.approved_by, registry=p.registry)
     try:
         identity = identify(p, ctx.user_id)
         facts = facts.but(username=identity.username)
@@ -197,6 +198,7 @@ def _ask_approval(
         requested_at=now,
         expires_at=now + timedelta(seconds=rules.expire_after),
         renews_entry=req.renewed_from,
+        registry=p.registry,
     )
     waiting = p.pending.open(request, now=now)
     if waiting is not None and request.renews_entry is not None and waiting.renews_entry == request.renews_entry:
@@ -301,6 +303,7 @@ def _deliver(p: Ports, ctx: RequestContext, issued: IssuedToken) -> bool:
             expires_at=int(issued.expires_at.timestamp()),
             token_uuid=issued.token_uuid,
             username=issued.username,
+            registry=p.registry,
         )
         return p.replies.token(ctx, issued, verify_value=value)
     except Exception as exc:
@@ -336,6 +339,7 @@ def issue_for_admin(
     clock: Clock,
     quota: Quota | None = None,
     ctx: RequestContext | None = None,
+    registry: str = DEFAULT_REGISTRY,
 ) -> IssuedToken:
     """An admin's `rok-token-bot issue USERNAME`: the settings' range, no Slack user; recorded in the ledger
     (origin `cli`, requester `cli:<operator>`) when a quota is given, with its audit event."""
@@ -344,7 +348,7 @@ def issue_for_admin(
     account = engine.account(username)
     if quota is None or ctx is None:
         return engine.mint(account, seconds=seconds)
-    facts = Facts(ctx, "issue", username=account.username, seconds=seconds)
+    facts = Facts(ctx, "issue", username=account.username, seconds=seconds, registry=registry)
     place = quota.reserve(ctx, seconds=seconds)
     try:
         issued = engine.mint(account, seconds=seconds)

@@ -21,6 +21,7 @@ from bot.domain.identity import Workspace
 from bot.domain.lifecycle import Posted
 from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, Verdict, VerifyResult
 from bot.domain.policy import build_policy
+from bot.domain.routing import RegistryOffer
 from bot.domain.secret import Token
 from bot.runtime.clock import ManualClock
 from bot.usecases import Ports, new_checks
@@ -60,6 +61,7 @@ class FakeReplies:
     undelivered_notes: list[tuple[RequestContext, str]] = field(default_factory=list)
     helps: list[HelpInfo] = field(default_factory=list)
     verdicts: list[tuple[VerifyResult, int | None]] = field(default_factory=list)
+    offers: list[tuple[RequestContext, RegistryOffer]] = field(default_factory=list)
 
     def token(self, ctx: RequestContext, issued: IssuedToken, *, verify_value: str) -> bool:
         if self.deliverable:
@@ -77,6 +79,9 @@ class FakeReplies:
 
     def verified(self, ctx: RequestContext, result: VerifyResult, *, checked_ago: int | None) -> None:
         self.verdicts.append((result, checked_ago))
+
+    def chooser(self, ctx: RequestContext, offer: RegistryOffer) -> None:
+        self.offers.append((ctx, offer))
 
 
 @dataclass
@@ -107,6 +112,7 @@ class FakeMinter:
     verdict: Verdict = Verdict.VALID
     verify_calls: int = 0
     clock: ManualClock = field(default_factory=lambda: ManualClock(START))
+    prefix: str = "tok"  # a second registry's minter mints tokens of its own
     _n: itertools.count[int] = field(default_factory=itertools.count)
 
     def add(self, username: str, *, email: str | None = None) -> None:
@@ -123,7 +129,7 @@ class FakeMinter:
             raise self.fail
         n = next(self._n)
         issued = IssuedToken(
-            token=Token(f"tok-{n:04d}-" + "x" * 32),
+            token=Token(f"{self.prefix}-{n:04d}-" + "x" * 32),
             username=account.username,
             account_uuid=account.uuid,
             duration_seconds=seconds,
@@ -142,22 +148,36 @@ class FakeSealer:
     """Seals as a readable string bound to the user (the real AES sealer has its own tests)."""
 
     def __init__(self) -> None:
-        self._tokens: dict[str, tuple[Token, str, str | None, str | None]] = {}
+        self._tokens: dict[str, tuple[Token, str, str | None, str | None, str]] = {}
 
     def seal(
-        self, *, token: Token, user_id: str, expires_at: int, token_uuid: str | None, username: str | None = None
+        self,
+        *,
+        token: Token,
+        user_id: str,
+        expires_at: int,
+        token_uuid: str | None,
+        username: str | None = None,
+        registry: str = "default",
     ) -> str:
         value = f"sealed-{len(self._tokens)}"
-        self._tokens[value] = (token, user_id, token_uuid, username)
+        self._tokens[value] = (token, user_id, token_uuid, username, registry)
         return value
+
+    def forge(self, value: str, *, registry: str) -> str:
+        """The same sealed facts naming another registry (what a forged value would claim, were it openable)."""
+        token, user_id, token_uuid, username, _ = self._tokens[value]
+        forged = f"sealed-{len(self._tokens)}"
+        self._tokens[forged] = (token, user_id, token_uuid, username, registry)
+        return forged
 
     def open(self, value: str, *, user_id: str, now: float | None = None) -> Sealed:
         from bot.domain.errors import SealError
 
-        token, owner, token_uuid, username = self._tokens.get(value, (None, None, None, None))
+        token, owner, token_uuid, username, registry = self._tokens.get(value, (None, None, None, None, ""))
         if token is None or owner != user_id:
             raise SealError(detail="fake: not this user's value")
-        return Sealed(token, user_id, 0, token_uuid, username)
+        return Sealed(token, user_id, 0, token_uuid, username, registry)
 
 
 class FakePendingRequests:

@@ -1,0 +1,146 @@
+"""Several registries: the fleet of each registry's Ports, and the slash command's way to the right one.
+
+The front end holds a `Fleet`. A request that names no registry by a stored fact (a slash command, a chooser's
+click) goes through `request_token`: the one named, else the channel's, else the user's only eligible one,
+else a chooser (`bot.domain.routing.choose_registry`), and only then `issue_token` with that registry's Ports.
+With one registry nothing here asks anything: the request goes to it, exactly as before registries had names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from bot.domain.approvals import PendingRequest
+from bot.domain.errors import AccessDenied, DurationError
+from bot.domain.models import RequestContext
+from bot.domain.registry_policy import Policies
+from bot.domain.routing import CatalogueView, Choose, Chosen, RegistryOffer, choose_registry
+from bot.domain.text import clean_text
+from bot.runtime import metrics
+from bot.usecases.context import Facts, Ports, first_time, report_failure
+from bot.usecases.issue import Issued, IssueRequest, issue_token
+
+# What a chooser's button keeps of the reason (Slack's button value holds 2000 characters).
+REASON_KEPT = 1000
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Every registry's Ports by name, in the catalogue's order, and where each channel's default points."""
+
+    ports: Mapping[str, Ports]
+    catalogue: CatalogueView
+    titles: Mapping[str, str]
+
+    @classmethod
+    def of(
+        cls,
+        ports: Mapping[str, Ports],
+        *,
+        channels: Mapping[str, str] | None = None,
+        titles: Mapping[str, str] | None = None,
+    ) -> Fleet:
+        """A fleet of these Ports (file order), each told its peers; `channels`: channel ID -> registry name."""
+        peers: dict[str, Ports] = {}
+        for name, p in ports.items():
+            peers[name] = replace(p, registry=name, peers=peers)
+        return cls(
+            peers, CatalogueView(tuple(peers), dict(channels or {})), {n: (titles or {}).get(n, n) for n in peers}
+        )
+
+    @classmethod
+    def one(cls, p: Ports) -> Fleet:
+        """The fleet of a single registry: what every path did before registries had names."""
+        return cls({p.registry: p}, CatalogueView((p.registry,)), {p.registry: p.registry})
+
+    @property
+    def shared(self) -> Ports:
+        """The first registry's Ports: for what every registry shares (directory, replies, audit, store)."""
+        return next(iter(self.ports.values()))
+
+    @property
+    def single(self) -> bool:
+        return len(self.ports) == 1
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.ports)
+
+    def __getitem__(self, name: str) -> Ports:
+        return self.ports[name]
+
+    def policies(self) -> Policies:
+        """Each registry's policy, for `may_use`."""
+        return Policies(everywhere=self.shared.policy, by_registry={n: p.policy for n, p in self.ports.items()})
+
+    def eligible(self, user_id: str) -> tuple[str, ...]:
+        """The registries this user may use (their allowlists), with the user groups from the directory."""
+        policies = self.policies()
+        wanted = policies.group_ids
+        groups = self.shared.directory.groups_of(user_id, wanted) if wanted else frozenset()
+        return tuple(n for n in self.names if policies.may_use(n, user_id, groups))
+
+    def ack_duration(self, text: str) -> int:
+        """A command's duration at the ack (no I/O, the registry unknown yet): accepted when any registry's
+        widest range takes it; else the first registry's refusal."""
+        first: DurationError | None = None
+        for p in self.ports.values():
+            try:
+                return p.policy.ack_duration(text)
+            except DurationError as exc:
+                first = first or exc
+        assert first is not None
+        raise first
+
+
+@dataclass(frozen=True, slots=True)
+class TokenAsk:
+    """A slash command (or a chooser's click) before its registry is known."""
+
+    ctx: RequestContext
+    channel_id: str | None
+    named: str | None = None  # the registry typed, or clicked (untrusted: checked against eligibility)
+    seconds: int | None = None
+    reason: str = ""
+    break_glass: bool = False
+
+
+def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None:
+    """Resolve the registry, then issue there; a chooser (nothing minted) or one refusal (audited, nothing run in
+    any cluster) otherwise. A forged click naming a registry the user may not use is refused like a typed one."""
+    ctx = ask.ctx
+    if fleet.single and (ask.named is None or ask.named.strip().lower() == fleet.names[0]):
+        return issue_token(fleet.shared, _issue_request(ask, ctx))
+    p = fleet.shared
+    if not first_time(p, ctx):
+        return None
+    facts = Facts(ctx, "issue", seconds=ask.seconds, registry=p.registry)
+    try:
+        # One registry named wrongly: refused naming it (its allowlist is the issue's to check, as before).
+        eligible = fleet.names if fleet.single else fleet.eligible(ctx.user_id)
+        choice = choose_registry(
+            named=ask.named, channel_id=ask.channel_id, eligible=eligible, catalogue=fleet.catalogue
+        )
+        if isinstance(choice, Chosen):
+            # The request's key was claimed above: the issue must not claim it again.
+            return issue_token(fleet[choice.name], _issue_request(ask, replace(ctx, once_key=None)))
+        if isinstance(choice, Choose):
+            offer = RegistryOffer(
+                choices=tuple((n, fleet.titles.get(n, n)) for n in choice.names),
+                note=choice.note,
+                seconds=ask.seconds,
+                reason=clean_text(ask.reason)[:REASON_KEPT],
+                break_glass=ask.break_glass,
+            )
+            p.replies.chooser(ctx, offer)
+            metrics.REQUESTS.labels("issue", "chooser").inc()
+            return None
+        raise AccessDenied(choice.message, detail=f"registry: {choice.detail}")
+    except Exception as exc:
+        report_failure(p, facts, exc)
+        return None
+
+
+def _issue_request(ask: TokenAsk, ctx: RequestContext) -> IssueRequest:
+    return IssueRequest(ctx, ask.seconds, reason=ask.reason, break_glass=ask.break_glass)
