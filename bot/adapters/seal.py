@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bot.domain.errors import SealError, SealExpired, SealKeyRetired
 from bot.domain.models import Sealed
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.secret import Token
 
 VERSION = "v2."
@@ -119,12 +120,19 @@ class Sealer:
         return self._openers[0].key_id
 
     def seal(
-        self, *, token: Token, user_id: str, expires_at: int, token_uuid: str | None, username: str | None = None
+        self,
+        *,
+        token: Token,
+        user_id: str,
+        expires_at: int,
+        token_uuid: str | None,
+        username: str | None = None,
+        registry: str = DEFAULT_REGISTRY,
     ) -> str:
-        """A button value that only `user_id` can open, until `expires_at` (epoch seconds)."""
-        body = json.dumps(
-            {"t": token.reveal(), "x": int(expires_at), "i": token_uuid, "n": username}, separators=(",", ":")
-        )
+        """A button value that only `user_id` can open, until `expires_at` (epoch seconds); it names the
+        registry that minted the token, so Verify asks that one (inside the ciphertext: not forgeable)."""
+        fields = {"t": token.reveal(), "x": int(expires_at), "i": token_uuid, "n": username, "r": registry}
+        body = json.dumps(fields, separators=(",", ":"))
         opener = self._openers[0]
         header = f"{VERSION}{opener.key_id}."
         nonce = os.urandom(12)
@@ -155,7 +163,8 @@ class Sealer:
         expires_at = int(data["x"])
         if now >= expires_at:
             raise SealExpired(detail="sealed token expired")
-        return Sealed(Token(str(data["t"])), user_id, expires_at, data.get("i"), data.get("n"))
+        registry = data.get("r") or DEFAULT_REGISTRY  # sealed before registries had names: the default one
+        return Sealed(Token(str(data["t"])), user_id, expires_at, data.get("i"), data.get("n"), str(registry))
 
     @staticmethod
     def _decrypt(aeads: list[AESGCM], encoded: str, associated: bytes) -> bytes:
