@@ -32,7 +32,7 @@ def renew_token(p: Ports, req: RenewRequest) -> Issued | PendingRequest | None:
     """A Renew click: only the token's owner, once per token, the same duration through `issue_token` (policy
     and quota checked again); the new token's ledger row names the old one, and its reminder is edited."""
     ctx = req.ctx
-    facts = Facts(ctx, "renew")
+    facts = Facts(ctx, "renew", registry=p.registry)
     if not first_time(p, ctx):
         return None
     try:
@@ -41,6 +41,7 @@ def renew_token(p: Ports, req: RenewRequest) -> Issued | PendingRequest | None:
             # The same answer for a row that is someone else's and one that does not exist: nothing to probe.
             raise RenewRefused(detail=f"row {req.entry_id} is not {ctx.user_id}'s")
         facts = facts.but(username=entry.rok_user, seconds=entry.duration_seconds, token_uuid=entry.token_uuid)
+        facts = facts.but(registry=entry.registry)
         if entry.status is not TokenStatus.ISSUED or entry.expires_at is None:
             raise RenewRefused(
                 "Only a token that was delivered can be renewed; use /rok-token for a new one.",
@@ -52,13 +53,20 @@ def renew_token(p: Ports, req: RenewRequest) -> Issued | PendingRequest | None:
             issued_one = renewal.status is TokenStatus.ISSUED
             message = already_renewed(token_uuid=renewal.token_uuid, issued=issued_one, request_id=renewal.request_id)
             raise RenewRefused(message, detail=f"row {entry.id} already renewed by row {renewal.id}")
+        # Renewed where it lives: that registry's engine, policy and quota (the store refuses any other).
+        home = p.at(entry.registry)
+        if home is None:
+            raise RenewRefused(
+                "This token's registry is not served by this bot any more; use /rok-token for a new one.",
+                detail=f"row {entry.id} is in registry {entry.registry!r}, not configured",
+            )
     except Exception as exc:
         report_failure(p, facts, exc)
         return None
     note = f"renews token {entry.token_uuid or entry.request_id}"
     # The click's key was claimed above: the issue it turns into must not claim it again.
     renewal_ctx = replace(ctx, once_key=None)
-    issued = issue_token(p, IssueRequest(renewal_ctx, entry.duration_seconds, renewed_from=entry.id, note=note))
+    issued = issue_token(home, IssueRequest(renewal_ctx, entry.duration_seconds, renewed_from=entry.id, note=note))
     # A renewal above the user's own limit (an approved token) goes to the approvers like any other request;
     # its Show my token edits the reminder when it mints (`reminder_renewed`).
     if isinstance(issued, Issued):
@@ -81,7 +89,7 @@ def reminder_renewed(p: Ports, entry_id: int, issued: Issued) -> None:
 
 def dismiss_reminder(p: Ports, ctx: RequestContext, entry_id: int | None) -> bool:
     """A reminder's Dismiss: its owner's only; the message is edited to say so, the token is untouched."""
-    facts = Facts(ctx, "dismiss")
+    facts = Facts(ctx, "dismiss", registry=p.registry)
     try:
         entry = p.ledger.entry(entry_id) if p.ledger is not None and entry_id is not None else None
         if entry is None or entry.slack_user != ctx.user_id:
@@ -149,6 +157,7 @@ def _reminded(p: Ports, entry: LedgerEntry, *, posted: bool, now: datetime) -> N
             reason=None if posted else "the reminder could not be posted to the user",
             command="remind",
             origin=str(Origin.SYSTEM),
+            registry=entry.registry,
             occurred_at=now,
         )
     )
