@@ -40,21 +40,25 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
     listed approver to decide wins; the requester, their other accounts and anyone not listed are refused.
     None when refused."""
     ctx = d.ctx
-    facts = Facts(ctx, "approve")
+    facts = Facts(ctx, "approve", registry=p.registry)
     if not first_time(p, ctx):
         return None
     try:
-        rules = p.policy.approvals
-        if rules is None or p.pending is None or p.board is None:
+        request = p.pending.get(d.request_id) if p.pending is not None else None
+        # The request names its registry: that registry's approvers decide, under its rules.
+        home = p.at(request.registry) if request is not None else p
+        rules = home.policy.approvals if home is not None else None
+        if home is None or rules is None or home.pending is None or home.board is None:
             raise RequestNotPending("Approvals are not enabled here.", detail="no approvals in the policy")
+        if request is None:
+            raise RequestNotPending("There is no such request; it may have been removed.", detail="unknown request")
+        p = home
+        assert p.pending is not None and p.board is not None  # home's, checked above
+        facts = facts.but(username=request.rok_user, seconds=request.seconds, registry=request.registry)
         # Group membership only when the user is not listed by ID: one Slack call fewer, and a group Slack no
         # longer knows cannot stop the approvers listed by ID.
         listed = ctx.user_id in rules.users or not rules.usergroups
         groups = frozenset() if listed else p.directory.groups_of(ctx.user_id, rules.usergroups)
-        request = p.pending.get(d.request_id)
-        if request is None:
-            raise RequestNotPending("There is no such request; it may have been removed.", detail="unknown request")
-        facts = facts.but(username=request.rok_user, seconds=request.seconds)
         # Every Rok user the decider's own account stands for (user map, profile email): one person's second
         # Slack account cannot approve a token for their own Rok user.
         own = p.identity.rok_users_of(ctx.user_id, p.directory.profile(ctx.user_id))
@@ -101,18 +105,25 @@ def show_approved_token(p: Ports, s: ShowToken) -> Issued | None:
     click, once (the store's claim, whichever click or replica comes first), through `issue_token` (identity,
     the Rok user the approver saw, policy and quota checked again), shown ephemerally; the DM is edited."""
     ctx = s.ctx
-    facts = Facts(ctx, "issue")
+    facts = Facts(ctx, "issue", registry=p.registry)
     if not first_time(p, ctx):
         return None
     try:
         request = p.pending.get(s.request_id) if p.pending is not None and p.board is not None else None
-        if request is None or request.user_id != ctx.user_id:
+        # Minted in the registry the request names, with its ports (a registry no longer served: refused).
+        home = p.at(request.registry) if request is not None else None
+        if request is None or request.user_id != ctx.user_id or home is None:
             # The same answer for someone else's request and one that does not exist: nothing to probe.
             raise AccessDenied(
                 "This button is not for you: only the person whose request was approved can show its token.",
                 detail=f"approval {s.request_id[:32]!r} is not {ctx.user_id}'s",
             )
-        facts = facts.but(username=request.rok_user, seconds=request.approved_seconds, actor=request.decided_by)
+        facts = facts.but(
+            username=request.rok_user,
+            seconds=request.approved_seconds,
+            actor=request.decided_by,
+            registry=request.registry,
+        )
         if not request.claimable(p.clock.now()):
             raise _not_claimable(p, request)
     except Exception as exc:
@@ -128,6 +139,8 @@ def show_approved_token(p: Ports, s: ShowToken) -> Issued | None:
         renewed_from=request.renews_entry,  # the ledger links it: that token is renewed once
         approval_id=request.id,
     )
+    assert home is not None  # refused above otherwise
+    p = home
     result = issue_token(p, approved)
     if not isinstance(result, Issued):
         return None  # refused or failed (told); a click that lost the claim to another changes nothing
@@ -176,6 +189,7 @@ def _decision_event(request: PendingRequest, outcome: Outcome, *, at: datetime, 
         reason=reason,
         command="approve",
         actor=request.decided_by,
+        registry=request.registry,
         occurred_at=at,
     )
 
@@ -198,7 +212,8 @@ def lapse_due(p: Ports) -> list[PendingRequest]:
     for request in lapsed:
         p.audit.record(_decision_event(request, Outcome.LAPSED, at=now, reason=_lapse_reason(request)))
         metrics.REQUESTS.labels("approve", Outcome.LAPSED).inc()
-        p.board.decided(request)
+        home = p.at(request.registry) or p
+        (home.board or p.board).decided(request)
         # The requester's Home tab no longer offers it (waiting, or with its Show my token).
         show_home(p, RequestContext(request.request_id, request.user_id, Origin.SYSTEM, team_id=request.team_id))
     return lapsed
