@@ -82,6 +82,7 @@ class TokenLine:
     duration_seconds: int
     expires_at: datetime
     renewed_by: str | None = None  # the short UUID of the token that renewed this one, when one did
+    registry: str = ""  # the registry's title, shown (and grouped by) only when several are configured
 
     @classmethod
     def of(cls, entry: LedgerEntry, *, renewed_by: LedgerEntry | None = None) -> TokenLine:
@@ -128,6 +129,7 @@ class TokenForm:
     limits: Limits
     presets: list[int]
     refusal: str | None = None
+    registries: tuple[tuple[str, str], ...] = ()  # (name, title) to choose from: only when more than one
 
 
 @dataclass(frozen=True, slots=True)

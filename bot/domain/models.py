@@ -100,6 +100,7 @@ class HelpInfo:
     username: str | None
     refusal: str | None
     limits: Limits
+    registries: str = ""  # with several registries: which ones this user may use, and how one is chosen
 
 
 @dataclass(frozen=True, slots=True)

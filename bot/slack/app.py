@@ -46,7 +46,7 @@ from bot.usecases import (
     ShowToken,
     TokenAsk,
     decide_request,
-    help_for,
+    help_with_registries,
     list_tokens,
     report,
     request_token,
@@ -183,7 +183,8 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             return
         if wants_help(text, names):
             ack()
-            bot.run("help", ctx, lambda: help_for(bot.ports, ctx))
+            channel_id = command.get("channel_id")
+            bot.run("help", ctx, lambda: help_with_registries(fleet, ctx, channel_id))
             return
         try:
             if words.problem:

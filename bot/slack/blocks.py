@@ -105,13 +105,15 @@ def help_message(info: HelpInfo, *, command: str) -> tuple[str, list[Block]]:
     lim = info.limits
     lo, hi, default = format_duration(lim.min), format_duration(lim.max), format_duration(lim.default)
     who = f"You are Rok Registry user `{escape(info.username)}`." if info.username else escape(info.refusal or "")
+    usage = f"{command} [registry] [duration] [reason]" if info.registries else f"{command} [duration]"
     lines = [
-        f"*`{command} [duration]`* gives you a Rok Registry API token, privately.",
+        f"*`{usage}`* gives you a Rok Registry API token, privately.",
         f"Durations: `30m`, `24h`, `7d`, `1h30m` or in words (`2 days`, `90 minutes`), between *{lo}* and *{hi}*; "
         f"default *{default}*.",
         f"Example: `{command} 24h`",
         f"`{command} list` lists your live tokens. The bot's *Home* tab shows them too, with a *Get a token* "
         "form and a *Renew* button on each.",
+        escape(info.registries),
         who,
     ]
     if info.username and lim.per_hour is not None:

@@ -31,13 +31,13 @@ from bot.slack.views import (
     read_form,
 )
 from bot.usecases import (
-    IssueRequest,
     RenewRequest,
+    TokenAsk,
     dismiss_reminder,
-    issue_token,
-    open_token_form,
+    form_with_registries,
     renew_token,
     report,
+    request_token,
     show_home,
 )
 
@@ -82,7 +82,7 @@ def register_lifecycle(app: App, bot: SlackFrontEnd) -> None:
         ack()
         ctx = _click(body, context, Origin.MODAL)
         trigger = str(body.get("trigger_id") or "")
-        bot.run_ui("form", ctx, lambda: open_token_form(bot.ports, ctx, trigger=trigger))
+        bot.run_ui("form", ctx, lambda: form_with_registries(bot.registries, ctx, trigger=trigger))
 
     @app.view(FORM_CALLBACK_ID)
     def on_form_submitted(
@@ -110,7 +110,9 @@ def register_lifecycle(app: App, bot: SlackFrontEnd) -> None:
 
         def issue() -> None:
             try:
-                issue_token(bot.ports, IssueRequest(ctx, wanted.seconds, note=wanted.note))
+                # The registry chosen in the form, else the user's only one (else a chooser in their DM).
+                ask = TokenAsk(ctx, None, named=wanted.registry, seconds=wanted.seconds, note=wanted.note)
+                request_token(bot.registries, ask)
             finally:
                 bot.capacity.leave()
 

@@ -54,6 +54,7 @@ FORM_CALLBACK_ID = "get_token_form"
 DURATION_BLOCK = "duration"
 DURATION_TEXT_BLOCK = "duration_text"
 REASON_BLOCK = "reason"
+REGISTRY_BLOCK = "registry"
 TITLE = "Get a token"
 
 
@@ -75,6 +76,18 @@ def _token_section(line: TokenLine) -> SectionBlock:
     if line.renewed_by:
         return SectionBlock(block_id=f"token-{line.entry_id}", text=_md(f"{text} · renewed by `{line.renewed_by}`"))
     return SectionBlock(block_id=f"token-{line.entry_id}", text=_md(text), accessory=renew_button(line.entry_id))
+
+
+def _token_sections(lines: list[TokenLine]) -> list[Block]:
+    """Live tokens with Renew; with several registries, under a heading per registry (the lines come grouped)."""
+    blocks: list[Block] = []
+    heading = None
+    for line in lines:
+        if line.registry and line.registry != heading:
+            heading = line.registry
+            blocks.append(ContextBlock(elements=[_md(f"*Registry `{escape(heading)}`*")]))
+        blocks.append(_token_section(line))
+    return blocks
 
 
 def _limits_line(limits: Limits) -> str:
@@ -103,7 +116,7 @@ def home_view(home: HomeView) -> View:
         blocks += [DividerBlock(), *pending_requests_blocks(list(home.pending), now=home.now)]
     blocks += [DividerBlock(), SectionBlock(block_id="yours", text=_md("*Your tokens*"))]
     tokens = home.tokens
-    blocks += [_token_section(line) for line in tokens.live]
+    blocks += _token_sections(tokens.live)
     if not tokens.live:
         blocks.append(ContextBlock(block_id="none", elements=[_md("No live token.")]))
     if tokens.live_more:
@@ -113,6 +126,7 @@ def home_view(home: HomeView) -> View:
         blocks.append(ContextBlock(block_id="expired", elements=[_md("*Expired in the last 24 hours*")]))
         for line in tokens.expired:
             text = f"~{_name(line)}~ · {format_duration(line.duration_seconds)} · expired {slack_date(line.expires_at)}"
+            text += f" · `{escape(line.registry)}`" if line.registry else ""
             blocks.append(ContextBlock(block_id=f"expired-{line.entry_id}", elements=[_md(text)]))
         if tokens.expired_more:
             more = f"…and {tokens.expired_more} more expired."
@@ -142,6 +156,7 @@ class FormInput:
 
     seconds: int
     note: str | None
+    registry: str | None = None  # the registry chosen in the form (untrusted: checked by the use case)
 
 
 class FormError(Exception):
@@ -169,6 +184,7 @@ def form_view(form: TokenForm) -> View:
             label="Duration",
             element=StaticSelectElement(action_id=DURATION_BLOCK, options=options, initial_option=default),
         ),
+        *_registry_input(form),
         InputBlock(
             block_id=DURATION_TEXT_BLOCK,
             label="Or type a duration",
@@ -198,6 +214,18 @@ def form_view(form: TokenForm) -> View:
     )
 
 
+def _registry_input(form: TokenForm) -> list[Block]:
+    """The registry select, listing only those the user may use; none when there is one to choose from."""
+    if len(form.registries) < 2:
+        return []
+    options = [
+        Option(text=(title if title == name else f"{title} ({name})")[:75], value=name)
+        for name, title in form.registries
+    ]
+    select = StaticSelectElement(action_id=REGISTRY_BLOCK, options=options, placeholder="Choose a registry")
+    return [InputBlock(block_id=REGISTRY_BLOCK, label="Registry", element=select)]
+
+
 def _value(values: Mapping[str, Any], block_id: str) -> dict[str, Any]:
     block = values.get(block_id)
     element = block.get(block_id) if isinstance(block, Mapping) else None
@@ -217,9 +245,11 @@ def read_form(view: Mapping[str, Any]) -> FormInput:
     values = values if isinstance(values, Mapping) else {}
     typed = str(_value(values, DURATION_TEXT_BLOCK).get("value") or "").strip()
     note = clean_text(str(_value(values, REASON_BLOCK).get("value") or "")) or None
+    picked = _value(values, REGISTRY_BLOCK).get("selected_option")
+    registry = str(picked.get("value") or "")[:40] or None if isinstance(picked, Mapping) else None
     if typed:
         try:
-            return FormInput(parse_duration(typed, minimum=minimum, maximum=maximum), note)
+            return FormInput(parse_duration(typed, minimum=minimum, maximum=maximum), note, registry)
         except DurationError as exc:
             raise FormError(DURATION_TEXT_BLOCK, exc.user_message) from None
     option = _value(values, DURATION_BLOCK).get("selected_option")
@@ -227,7 +257,7 @@ def read_form(view: Mapping[str, Any]) -> FormInput:
     if not chosen.isdigit() or not minimum <= int(chosen) <= maximum:
         raise FormError(DURATION_BLOCK, f"Choose a duration, or type one between {format_duration(minimum)} "
                         f"and {format_duration(maximum)}.")  # fmt: skip
-    return FormInput(int(chosen), note)
+    return FormInput(int(chosen), note, registry)
 
 
 def form_sent_view(*, seconds: int, request_id: str) -> View:
@@ -250,7 +280,7 @@ def list_message(tokens: TokenList) -> tuple[str, list[Block]]:
     """The user's live tokens, privately, with a Renew button each; the Home tab shows them too."""
     count = len(tokens.live) + tokens.live_more
     blocks: list[Block] = [HeaderBlock(text="Your live Rok Registry tokens")]
-    blocks += [_token_section(line) for line in tokens.live]
+    blocks += _token_sections(tokens.live)
     if not tokens.live:
         blocks.append(SectionBlock(text=_md("You have no live token. `/rok-token 8h` gets one.")))
     if tokens.live_more:

@@ -13,12 +13,14 @@ from dataclasses import dataclass, replace
 
 from bot.domain.approvals import PendingRequest
 from bot.domain.errors import AccessDenied, DurationError
-from bot.domain.models import RequestContext
+from bot.domain.lifecycle import TokenForm
+from bot.domain.models import HelpInfo, RequestContext
 from bot.domain.registry_policy import Policies
-from bot.domain.routing import CatalogueView, Choose, Chosen, RegistryOffer, choose_registry
+from bot.domain.routing import CatalogueView, Choose, Chosen, RegistryOffer, choose_registry, resolution_help
 from bot.domain.text import clean_text
 from bot.runtime import metrics
 from bot.usecases.context import Facts, Ports, first_time, report_failure
+from bot.usecases.home import help_for, open_token_form
 from bot.usecases.issue import Issued, IssueRequest, issue_token
 
 # What a chooser's button keeps of the reason (Slack's button value holds 2000 characters).
@@ -104,6 +106,7 @@ class TokenAsk:
     seconds: int | None = None
     reason: str = ""
     break_glass: bool = False
+    note: str | None = None  # the form's reason, for the audit trail
 
 
 def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None:
@@ -142,5 +145,31 @@ def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None
         return None
 
 
+def help_with_registries(fleet: Fleet, ctx: RequestContext, channel_id: str | None) -> HelpInfo | None:
+    """`/rok-token help`: with several registries it also says which this user may use and how one is chosen
+    (with one, exactly the help of before)."""
+    if fleet.single:
+        return help_for(fleet.shared, ctx)
+    try:
+        usable = fleet.eligible(ctx.user_id)
+    except Exception as exc:
+        report_failure(fleet.shared, Facts(ctx, "help", registry=fleet.shared.registry), exc)
+        return None
+    default = fleet.catalogue.channel_default(channel_id) if channel_id else None
+    return help_for(fleet.shared, ctx, registries=resolution_help(usable=usable, channel_default=default))
+
+
+def form_with_registries(fleet: Fleet, ctx: RequestContext, *, trigger: str) -> TokenForm | None:
+    """The get-token form; with several registries the user may use, a select of those (of them only)."""
+    choices: tuple[tuple[str, str], ...] = ()
+    if not fleet.single:
+        try:
+            choices = tuple((n, fleet.titles.get(n, n)) for n in fleet.eligible(ctx.user_id))
+        except Exception as exc:
+            report_failure(fleet.shared, Facts(ctx, "form", registry=fleet.shared.registry), exc)
+            return None
+    return open_token_form(fleet.shared, ctx, trigger=trigger, registries=choices if len(choices) > 1 else ())
+
+
 def _issue_request(ask: TokenAsk, ctx: RequestContext) -> IssueRequest:
-    return IssueRequest(ctx, ask.seconds, reason=ask.reason, break_glass=ask.break_glass)
+    return IssueRequest(ctx, ask.seconds, note=ask.note, reason=ask.reason, break_glass=ask.break_glass)

@@ -6,6 +6,7 @@ with `show_home`, so the tab lists a new token whatever asked for it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from bot.domain.approvals import PendingRequest
@@ -28,16 +29,16 @@ from bot.runtime import metrics
 from bot.usecases.context import Facts, Ports, limits_view, log, report_failure, whoever
 
 
-def help_for(p: Ports, ctx: RequestContext) -> HelpInfo | None:
+def help_for(p: Ports, ctx: RequestContext, *, registries: str = "") -> HelpInfo | None:
     """Usage with the caller's own username, limits and quota left (or why they cannot ask); None when it
-    failed (reported)."""
+    failed (reported). `registries`: the paragraph on choosing a registry, when there are several."""
     try:
         username, limits, refusal = whoever(p, ctx.user_id)
         if refusal is None:
             view = limits_view(limits, per_hour=p.quota.rule.per_hour, left=p.quota.remaining(ctx.user_id))
         else:
             view = limits_view(limits)
-        info = HelpInfo(username, refusal, view)
+        info = HelpInfo(username, refusal, view, registries)
         p.replies.help(ctx, info)
         metrics.REQUESTS.labels("help", "answered").inc()
         return info
@@ -65,8 +66,18 @@ def tokens_of(p: Ports, user_id: str, *, now: datetime, cap: int, expired_cap: i
     live = [e for e in rows if e.live(now)]
     expired = [e for e in rows if not e.live(now)]
 
+    several = len(p.peers) > 1
+    if several:
+        # Several registries: grouped in the catalogue's order (newest first within each), each naming its own.
+        order = {name: i for i, name in enumerate(p.peers)}
+        live.sort(key=lambda e: order.get(e.registry, len(order)))
+        expired.sort(key=lambda e: order.get(e.registry, len(order)))
+
     def lines(entries: list[LedgerEntry], limit: int) -> list[TokenLine]:
-        return [TokenLine.of(e, renewed_by=renewals.get(e.id)) for e in entries[:limit]]
+        shown = [TokenLine.of(e, renewed_by=renewals.get(e.id)) for e in entries[:limit]]
+        if not several:
+            return shown
+        return [replace(line, registry=e.registry) for line, e in zip(shown, entries, strict=False)]
 
     return TokenList(
         live=lines(live, cap),
@@ -108,7 +119,9 @@ def _home(p: Ports, user_id: str, now: datetime) -> HomeView:
     )
 
 
-def open_token_form(p: Ports, ctx: RequestContext, *, trigger: str) -> TokenForm | None:
+def open_token_form(
+    p: Ports, ctx: RequestContext, *, trigger: str, registries: tuple[tuple[str, str], ...] = ()
+) -> TokenForm | None:
     """Open the get-token form with the durations the user may choose, or why they cannot ask.
 
     Slack's trigger is good for 3 seconds: the limits come from the directory's cache when warm, and
@@ -119,7 +132,7 @@ def open_token_form(p: Ports, ctx: RequestContext, *, trigger: str) -> TokenForm
     try:
         _, limits, refusal = whoever(p, ctx.user_id)
         view = limits_view(limits, per_hour=None if refusal else p.quota.rule.per_hour)
-        form = TokenForm(view, [] if refusal else presets_for(view), refusal=refusal)
+        form = TokenForm(view, [] if refusal else presets_for(view), refusal=refusal, registries=registries)
         if p.surfaces.open_form(trigger=trigger, form=form):
             metrics.REQUESTS.labels("form", "refused" if form.refusal else "opened").inc()
         else:
