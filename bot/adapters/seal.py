@@ -131,7 +131,9 @@ class Sealer:
     ) -> str:
         """A button value that only `user_id` can open, until `expires_at` (epoch seconds); it names the
         registry that minted the token, so Verify asks that one (inside the ciphertext: not forgeable)."""
-        fields = {"t": token.reveal(), "x": int(expires_at), "i": token_uuid, "n": username, "r": registry}
+        fields = {"t": token.reveal(), "x": int(expires_at), "i": token_uuid, "n": username}
+        if registry != DEFAULT_REGISTRY:  # with one registry a value is what it was before registries had names
+            fields["r"] = registry
         body = json.dumps(fields, separators=(",", ":"))
         opener = self._openers[0]
         header = f"{VERSION}{opener.key_id}."

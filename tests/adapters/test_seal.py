@@ -134,3 +134,15 @@ def test_a_value_whose_last_character_differs_only_in_unused_bits_is_refused() -
     for variant in same_bytes:
         with pytest.raises(SealError):
             sealer.open(variant, user_id="U1", now=NOW)
+
+
+def test_the_sealed_value_names_its_registry_inside_the_ciphertext() -> None:
+    sealer = Sealer(secrets.token_urlsafe(32))
+    value = sealer.seal(token=Token("t" * 20), user_id="U1", expires_at=LATER, token_uuid=None, registry="staging")
+    assert "staging" not in value
+    assert sealer.open(value, user_id="U1", now=NOW).registry == "staging"
+
+
+def test_a_value_sealed_before_registries_had_names_is_the_default_registrys() -> None:
+    opened = Sealer(LEGACY_KEY).open(LEGACY_VALUE, user_id="U0LEGACY", now=NOW)
+    assert opened.registry == "default"
