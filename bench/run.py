@@ -161,8 +161,12 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
             "bot_ack_histogram": promtext.histogram_delta(before, after, "rok_bot_ack_seconds", "0.05", mode="http")
             if mode == "http"
             else None,
-            "bot_exec_wait_histogram": promtext.histogram_delta(before, after, "rok_bot_exec_wait_seconds", "0.01"),
-            "bot_issue_histogram": promtext.histogram_delta(before, after, "rok_bot_issue_seconds", "0.5"),
+            "bot_exec_wait_histogram": promtext.histogram_delta(
+                before, after, "rok_bot_exec_wait_seconds", "0.01", registry="default"
+            ),
+            "bot_issue_histogram": promtext.histogram_delta(
+                before, after, "rok_bot_issue_seconds", "0.5", registry="default"
+            ),
         }
         out["burst"] = burst
         out["after_burst"] = {**bot.memory(), "threads": bot.threads()}

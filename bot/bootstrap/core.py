@@ -102,6 +102,7 @@ def build_engine(settings: Settings, registry: Registry | None = None, *, clock:
         max_concurrent_execs=registry.max_concurrent_execs,
         protect=protect_token,
         clock=clock,
+        registry=registry.name,
     )
     return Engine(engine=engine, executor=executor, registry=client)
 

@@ -1,4 +1,8 @@
-"""Prometheus metrics. Labels are low-cardinality names only: never a user, a username or a token."""
+"""Prometheus metrics. Labels are low-cardinality names only: never a user, a username or a token.
+
+`registry` is a name from the registries catalogue (bounded by the file; `default` with one registry): the
+metrics of the work one registry does (its execs, its mints, its verifications) carry it.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,39 @@ from prometheus_client import Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-REQUESTS = Counter("rok_bot_requests_total", "Requests handled, by command and outcome.", ["command", "outcome"])
+REQUESTS = Counter(
+    "rok_bot_requests_total",
+    "Requests handled, by command, outcome and registry (empty: before one was chosen, as a chooser).",
+    ["command", "outcome", "registry"],
+)
 ISSUE_SECONDS = Histogram(
     "rok_bot_issue_seconds",
-    "Time to issue a token, from the request to the minted token.",
+    "Time to issue a token, from the request to the minted token, by registry.",
+    ["registry"],
     buckets=_LATENCY_BUCKETS,
 )
 EXEC_SECONDS = Histogram(
     "rok_bot_exec_seconds",
-    "Time of one exec in the Rok Registry pod, by subcommand.",
-    ["command"],
+    "Time of one exec in the Rok Registry pod, by subcommand and registry.",
+    ["command", "registry"],
     buckets=_LATENCY_BUCKETS,
 )
 EXEC_WAIT_SECONDS = Histogram(
     "rok_bot_exec_wait_seconds",
-    "Time waiting for a free exec slot (concurrency limit).",
+    "Time waiting for a free exec slot (the registry's concurrency limit), by registry.",
+    ["registry"],
     buckets=_LATENCY_BUCKETS,
 )
-EXEC_FAILURES = Counter("rok_bot_exec_failures_total", "Failed execs, by subcommand and kind.", ["command", "kind"])
-EXECS_IN_FLIGHT = Gauge("rok_bot_execs_in_flight", "Execs running now.")
+EXEC_FAILURES = Counter(
+    "rok_bot_exec_failures_total", "Failed execs, by subcommand, kind and registry.", ["command", "kind", "registry"]
+)
+EXECS_IN_FLIGHT = Gauge("rok_bot_execs_in_flight", "Execs running now, by registry.", ["registry"])
 CACHE_LOOKUPS = Counter(
     "rok_bot_cache_lookups_total", "Cache lookups, by cache (accounts, users_info) and result.", ["cache", "result"]
 )
-VERIFY_OUTCOMES = Counter("rok_bot_verify_total", "Token verifications, by verdict.", ["verdict"])
+VERIFY_OUTCOMES = Counter(
+    "rok_bot_verify_total", "Token verifications, by verdict and registry.", ["verdict", "registry"]
+)
 SLACK_API_ERRORS = Counter(
     "rok_bot_slack_api_errors_total", "Slack Web API errors, by method and error.", ["method", "error"]
 )

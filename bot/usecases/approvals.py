@@ -78,7 +78,7 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
             raise _too_late(p, request.id, now)
         outcome = Outcome.APPROVED if d.approve else Outcome.DENIED
         p.audit.record(_decision_event(decided, outcome, at=now, reason=_decision_reason(decided)))
-        metrics.REQUESTS.labels("approve", outcome).inc()
+        metrics.REQUESTS.labels("approve", outcome, p.registry).inc()
         # An approval mints nothing yet: the requester gets a persistent DM with Show my token (see
         # `show_approved_token`), which Slack keeps for them however late the approval comes.
         where = p.board.decided(decided)
@@ -211,7 +211,7 @@ def lapse_due(p: Ports) -> list[PendingRequest]:
     lapsed = p.pending.lapse(now=now)
     for request in lapsed:
         p.audit.record(_decision_event(request, Outcome.LAPSED, at=now, reason=_lapse_reason(request)))
-        metrics.REQUESTS.labels("approve", Outcome.LAPSED).inc()
+        metrics.REQUESTS.labels("approve", Outcome.LAPSED, request.registry).inc()
         home = p.at(request.registry) or p
         (home.board or p.board).decided(request)
         # The requester's Home tab no longer offers it (waiting, or with its Show my token).

@@ -190,7 +190,7 @@ def report_failure(p: Ports, facts: Facts, exc: BaseException) -> None:
     message = failure.user_message
     if failure.may_have_minted:
         message = f"{message} {POSSIBLY_MINTED}"
-    metrics.REQUESTS.labels(facts.command, outcome).inc()
+    metrics.REQUESTS.labels(facts.command, outcome, facts.registry).inc()
     reason = "internal_error" if isinstance(failure, InternalError) else failure.kind
     try:
         p.replies.notice(facts.ctx, message)

@@ -26,7 +26,7 @@ from bot.domain.errors import (
     UsageError,
 )
 from bot.domain.models import Account, IssuedToken, MintedToken, Verdict, VerifyResult
-from bot.domain.patterns import ROK_USERNAME, canonical_uuid
+from bot.domain.patterns import DEFAULT_REGISTRY, ROK_USERNAME, canonical_uuid
 from bot.domain.ports import CommandRunner, ExecResult, PodTarget, Verifier
 from bot.domain.secret import Token
 from bot.domain.tables import AccountTable, parse_accounts, parse_token_output, render_argv
@@ -66,8 +66,10 @@ class TokenEngine:
         miss_refresh_after: float = 10.0,
         clock: Clock,
         protect: Protect | None = None,
+        registry: str = DEFAULT_REGISTRY,  # its metrics' label
     ) -> None:
         self._runner = runner
+        self._registry = registry
         self._protect: Protect = protect or (lambda token, until: None)
         self._verifier = verifier
         self._account_list_argv = list(account_list_argv)
@@ -128,7 +130,7 @@ class TokenEngine:
         token_uuid = minted.token_uuid
         if token_uuid is None:
             token_uuid, expires_at = self._learn_uuid(minted.token, expires_at)
-        metrics.ISSUE_SECONDS.observe(time.perf_counter() - started)
+        metrics.ISSUE_SECONDS.labels(self._registry).observe(time.perf_counter() - started)
         return IssuedToken(
             token=minted.token,
             username=account.username,
@@ -176,7 +178,7 @@ class TokenEngine:
         """Ask the registry about a token."""
         self._protect(token, self._clock.now() + VERIFY_PROTECTION)
         result = self._verifier.verify(token)
-        metrics.VERIFY_OUTCOMES.labels(result.verdict.value).inc()
+        metrics.VERIFY_OUTCOMES.labels(result.verdict.value, self._registry).inc()
         return result
 
     # -- exec -------------------------------------------------------------------------------------
@@ -185,7 +187,7 @@ class TokenEngine:
         """Run one command in a free exec slot; retry once on a fresh pod only when that cannot mint twice."""
         waited = time.perf_counter()
         with self._slots:
-            metrics.EXEC_WAIT_SECONDS.observe(time.perf_counter() - waited)
+            metrics.EXEC_WAIT_SECONDS.labels(self._registry).observe(time.perf_counter() - waited)
             self._count(+1)
             try:
                 return self._exec_with_retry(name, argv, idempotent=idempotent)
@@ -197,10 +199,10 @@ class TokenEngine:
         for attempt in (1, 2):
             try:
                 target = self._runner.resolve(fresh=attempt > 1)
-                with metrics.EXEC_SECONDS.labels(name).time():
+                with metrics.EXEC_SECONDS.labels(name, self._registry).time():
                     return self._runner.run(argv, target=target)
             except ExecError as exc:
-                metrics.EXEC_FAILURES.labels(name, exc.kind).inc()
+                metrics.EXEC_FAILURES.labels(name, exc.kind, self._registry).inc()
                 if target is not None:
                     self._runner.forget(target)
                 # token-create may only be retried when it cannot have started; account-list is read-only.
@@ -219,4 +221,4 @@ class TokenEngine:
     def _count(self, delta: int) -> None:
         with self._in_flight_lock:
             self._in_flight += delta
-            metrics.EXECS_IN_FLIGHT.set(self._in_flight)
+            metrics.EXECS_IN_FLIGHT.labels(self._registry).set(self._in_flight)

@@ -137,7 +137,7 @@ def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None
                 break_glass=ask.break_glass,
             )
             p.replies.chooser(ctx, offer)
-            metrics.REQUESTS.labels("issue", "chooser").inc()
+            metrics.REQUESTS.labels("issue", "chooser", "").inc()
             return None
         raise AccessDenied(choice.message, detail=f"registry: {choice.detail}")
     except Exception as exc:

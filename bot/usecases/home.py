@@ -40,7 +40,7 @@ def help_for(p: Ports, ctx: RequestContext, *, registries: str = "") -> HelpInfo
             view = limits_view(limits)
         info = HelpInfo(username, refusal, view, registries)
         p.replies.help(ctx, info)
-        metrics.REQUESTS.labels("help", "answered").inc()
+        metrics.REQUESTS.labels("help", "answered", p.registry).inc()
         return info
     except Exception as exc:
         report_failure(p, Facts(ctx, "help", registry=p.registry), exc)
@@ -103,7 +103,7 @@ def show_home(p: Ports, ctx: RequestContext) -> HomeView | None:
         refusal = f"The bot could not load your tokens just now; try again in a minute (reference {ctx.request_id})."
         home = HomeView(ctx.user_id, TokenList([]), limits_view(p.policy.everyone), None, refusal, p.contact, now)
         outcome = "failed"
-    metrics.REQUESTS.labels("home", outcome if p.surfaces.publish_home(home) else "unpublished").inc()
+    metrics.REQUESTS.labels("home", outcome if p.surfaces.publish_home(home) else "unpublished", p.registry).inc()
     return home
 
 
@@ -134,9 +134,9 @@ def open_token_form(
         view = limits_view(limits, per_hour=None if refusal else p.quota.rule.per_hour)
         form = TokenForm(view, [] if refusal else presets_for(view), refusal=refusal, registries=registries)
         if p.surfaces.open_form(trigger=trigger, form=form):
-            metrics.REQUESTS.labels("form", "refused" if form.refusal else "opened").inc()
+            metrics.REQUESTS.labels("form", "refused" if form.refusal else "opened", p.registry).inc()
         else:
-            metrics.REQUESTS.labels("form", "failed").inc()
+            metrics.REQUESTS.labels("form", "failed", p.registry).inc()
             p.replies.notice(
                 ctx, "The form could not be opened in time; click Get a token again, or type /rok-token 8h."
             )
@@ -153,7 +153,7 @@ def list_tokens(p: Ports, ctx: RequestContext) -> TokenList | None:
             raise InternalError(ctx.request_id)
         tokens = tokens_of(p, ctx.user_id, now=p.clock.now(), cap=LIST_CAP)
         p.surfaces.token_list(ctx, tokens)
-        metrics.REQUESTS.labels("list", "answered").inc()
+        metrics.REQUESTS.labels("list", "answered", p.registry).inc()
         return tokens
     except Exception as exc:
         report_failure(p, Facts(ctx, "list", registry=p.registry), exc)

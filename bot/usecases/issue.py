@@ -125,7 +125,7 @@ def _delivered(p: Ports, req: IssueRequest, place: QuotaPlace, facts: Facts, min
     event = facts.event(outcome, at=p.clock.now(), reason=req.reason or None)
     try:
         place.settle(status=TokenStatus.ISSUED, minted=minted, event=event)
-        metrics.REQUESTS.labels("issue", outcome).inc()
+        metrics.REQUESTS.labels("issue", outcome, facts.registry).inc()
         if req.break_glass and p.alarm is not None:
             p.alarm.announce(event)  # loud: an @here in a channel people watch, not only an audit line
     except Exception as exc:
@@ -224,7 +224,7 @@ def _ask_approval(
     p.pending.attach(request.id, channel=channel, message_ts=ts)
     request = replace(request, channel=channel, message_ts=ts)
     p.audit.record(facts.event(Outcome.APPROVAL_REQUESTED, at=now, reason=request.reason or None))
-    metrics.REQUESTS.labels("issue", Outcome.APPROVAL_REQUESTED).inc()
+    metrics.REQUESTS.labels("issue", Outcome.APPROVAL_REQUESTED, facts.registry).inc()
     p.board.submitted(ctx, request)
     return request
 
@@ -281,7 +281,7 @@ def _mint(p: Ports, place: QuotaPlace, facts: Facts, account: Account, *, second
             event=facts.event(Outcome.POSSIBLY_MINTED, at=p.clock.now(), reason=f"{exc.kind}: {message}"),
         )
         log.warning("possibly minted: %s", exc.kind, extra={"error": exc.kind, "detail": exc.detail})
-        metrics.REQUESTS.labels("issue", Outcome.POSSIBLY_MINTED).inc()
+        metrics.REQUESTS.labels("issue", Outcome.POSSIBLY_MINTED, facts.registry).inc()
         p.replies.notice(facts.ctx, message)
         return None
     except BaseException:
@@ -315,7 +315,7 @@ def _deliver(p: Ports, ctx: RequestContext, issued: IssuedToken) -> bool:
 def _undelivered(p: Ports, place: QuotaPlace, facts: Facts, minted: Minted) -> None:
     """Tell the user, without the token, that a token exists they never saw; settle and audit it."""
     metrics.DELIVERY_FAILURES.inc()
-    metrics.REQUESTS.labels("issue", Outcome.UNDELIVERED).inc()
+    metrics.REQUESTS.labels("issue", Outcome.UNDELIVERED, facts.registry).inc()
     failure = DeliveryError(detail="the token was minted but not delivered")
     place.settle(
         status=TokenStatus.UNDELIVERED,

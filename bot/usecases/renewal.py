@@ -97,7 +97,7 @@ def dismiss_reminder(p: Ports, ctx: RequestContext, entry_id: int | None) -> boo
         if p.surfaces is not None and entry.reminder_channel and entry.reminder_ts:
             posted = Posted(entry.reminder_channel, entry.reminder_ts)
             p.surfaces.dismissed(posted, reminder=Reminder.of(entry, now=p.clock.now()))
-        metrics.REQUESTS.labels("dismiss", "dismissed").inc()
+        metrics.REQUESTS.labels("dismiss", "dismissed", p.registry).inc()
         return True
     except Exception as exc:
         report_failure(p, facts, exc)
@@ -129,7 +129,7 @@ def send_reminders(p: Ports, *, limit: int = 500, pace: ReminderPace | None = No
         if isinstance(posted, Deferred):
             p.ledger.release_reminder(entry.id)
             log.info("reminder deferred", extra={"entry": entry.id, "retry_after": posted.retry_after})
-            metrics.REQUESTS.labels("remind", "deferred").inc()
+            metrics.REQUESTS.labels("remind", "deferred", entry.registry).inc()
             if pace is not None:
                 pace.wait(now, posted.retry_after)
             break  # Slack says wait (or is down): the rest of the round waits too
@@ -144,7 +144,7 @@ def _reminded(p: Ports, entry: LedgerEntry, *, posted: bool, now: datetime) -> N
     """Log, count and audit one reminder that was posted, or that Slack refused for good."""
     extra = {"token_uuid": entry.token_uuid, "entry": entry.id, "posted": posted}
     log.info("reminder sent" if posted else "reminder not delivered", extra=extra)
-    metrics.REQUESTS.labels("remind", "sent" if posted else "failed").inc()
+    metrics.REQUESTS.labels("remind", "sent" if posted else "failed", entry.registry).inc()
     p.audit.record(
         AuditEvent(
             outcome=Outcome.REMINDED,

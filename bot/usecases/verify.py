@@ -33,12 +33,12 @@ def verify_button(p: Ports, ctx: RequestContext, value: str) -> VerifyResult | N
         result, age = p.checks.get(key, lambda: q.engine.verify(token))
         if age is not None:
             ago = max(int(age), 1)
-            metrics.REQUESTS.labels("verify", "cached").inc()
+            metrics.REQUESTS.labels("verify", "cached", facts.registry).inc()
             log.info("verify answered from the last check", extra={"checked_seconds_ago": ago})
             p.replies.verified(ctx, result, checked_ago=ago)
             return result
         p.replies.verified(ctx, result, checked_ago=None)
-        metrics.REQUESTS.labels("verify", result.verdict.value).inc()
+        metrics.REQUESTS.labels("verify", result.verdict.value, facts.registry).inc()
         event = facts.event(
             Outcome.VERIFIED, at=p.clock.now(), reason=result.verdict.value, expires_at=result.expires_at
         )

@@ -276,7 +276,7 @@ def test_probes_and_metrics(box: Sandbox) -> None:
     assert ready.status_code == 200 and ready.json()["ready"] is True
     _issue(box, "U0JDOE", "1h")
     metrics = httpx.get(box.url + "/metrics").text
-    assert 'rok_bot_requests_total{command="issue",outcome="issued"}' in metrics
+    assert 'rok_bot_requests_total{command="issue",outcome="issued",registry="default"}' in metrics
     assert "rok_bot_exec_seconds_bucket" in metrics
     assert 'rok_bot_cache_lookups_total{cache="accounts",result="hit"}' in metrics
 
