@@ -43,6 +43,7 @@ class IssuedToken:
     duration_seconds: int
     expires_at: datetime
     token_uuid: str | None = None
+    registry: str = ""  # the registry's title, shown in the token message when several are configured
 
 
 class Verdict(enum.StrEnum):

@@ -24,6 +24,7 @@ from bot.domain.approvals import PendingRequest, RequestStatus, duration_choices
 from bot.domain.audit import AuditEvent
 from bot.domain.durations import format_duration
 from bot.domain.models import HelpInfo, IssuedToken, VerifyResult
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.policy import ApprovalRules
 from bot.domain.text import REASON_MAX
 
@@ -66,7 +67,8 @@ def token_message(issued: IssuedToken, *, verify_value: str, request_id: str, no
         HeaderBlock(text="Your Rok Registry token"),
         SectionBlock(
             text=_md(
-                f"*Username:* `{escape(issued.username)}`\n"
+                (f"*Registry:* {escape(issued.registry)}\n" if issued.registry else "")
+                + f"*Username:* `{escape(issued.username)}`\n"
                 f"*Expires:* {slack_date(issued.expires_at)} (in {time_left(issued.expires_at, now)})"
             )
         ),
@@ -169,7 +171,8 @@ def _request_facts(request: PendingRequest) -> str:
     reason = escape(request.reason) if request.reason else "_none given_"
     return (
         f"<@{request.user_id}> asks for a *{format_duration(request.seconds)}* Rok Registry token "
-        f"for Rok user `{escape(request.rok_user)}`.\n"
+        f"for Rok user `{escape(request.rok_user)}`"
+        f"{'' if request.registry == DEFAULT_REGISTRY else f' in registry `{escape(request.registry)}`'}.\n"
         f"*Their usual limit:* {format_duration(request.usual_max)} ({escape(request.usual_source)})\n"
         f"*Reason:* {reason}"
     )

@@ -305,6 +305,8 @@ def _deliver(p: Ports, ctx: RequestContext, issued: IssuedToken) -> bool:
             username=issued.username,
             registry=p.registry,
         )
+        if len(p.peers) > 1:  # several registries: the message says which one the token is for
+            issued = replace(issued, registry=p.registry)
         return p.replies.token(ctx, issued, verify_value=value)
     except Exception as exc:
         # Building or sealing the message, an unexpected answer from Slack: the user never saw the token.

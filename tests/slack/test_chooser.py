@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from bot.domain.routing import RegistryOffer
 from bot.slack.chooser import CHOOSE_ACTION, choice_value, chooser_message, read_choice
@@ -43,3 +44,18 @@ def test_a_long_reason_is_cut_to_fit_a_button_value() -> None:
     assert len(value) <= 2000
     clicked = read_choice(value)
     assert clicked is not None and clicked.registry == "prod" and clicked.reason.startswith("why why")
+
+
+def test_an_approval_request_names_its_registry_unless_it_is_the_only_one() -> None:
+    from datetime import UTC, datetime
+
+    from bot.domain.approvals import PendingRequest
+    from bot.slack.blocks import _request_facts
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    request = PendingRequest(
+        id="a1", request_id="r1", team_id="T1", user_id="U1", rok_user="jdoe", seconds=7200, usual_max=3600,
+        usual_source="everyone", reason="", requested_at=at, expires_at=at, registry="staging",
+    )  # fmt: skip
+    assert "in registry `staging`" in _request_facts(request)
+    assert "in registry" not in _request_facts(replace(request, registry="default"))

@@ -87,6 +87,7 @@ def test_a_named_registry_mints_in_its_cluster_only(two: TwoRegistries) -> None:
     reply = two.token_of("U0JDOE", before + 1)
     assert two.rok.lookup(reply.token or "") is not None
     assert two.box.rok.lookup(reply.token or "") is None
+    assert "*Registry:* staging" in str(reply.blocks)
     line = two.box.wait_audit("issued")[-1]
     assert "`staging`" in str(line.params)
 
