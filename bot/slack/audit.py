@@ -57,7 +57,7 @@ def facts_line(event: AuditEvent, *, repeated: int = 1, span_seconds: float = 0.
     parts = [f"{ICONS.get(event.outcome, '')} *{event.outcome}*".strip()]
     if repeated > 1:
         parts[0] += f" {repeated} times in {format_duration(max(int(span_seconds), 1))}"
-    if show_registry:
+    if show_registry and event.registry:  # none: a refusal before any registry was chosen
         parts.append(f"registry `{escape(event.registry)}`")
     if event.slack_user:
         parts.append(f"<@{event.slack_user}>")

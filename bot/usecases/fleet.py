@@ -139,6 +139,9 @@ def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None
             p.replies.chooser(ctx, offer)
             metrics.REQUESTS.labels("issue", "chooser", "").inc()
             return None
+        # Audited under the registry asked for when it exists (someone tried prod), else under none.
+        wanted = (ask.named or "").strip().lower()
+        facts = facts.but(registry=wanted if wanted in fleet.ports else "")
         raise AccessDenied(choice.message, detail=f"registry: {choice.detail}")
     except Exception as exc:
         report_failure(p, facts, exc)

@@ -87,6 +87,7 @@ def test_an_unknown_or_forbidden_name_is_refused_and_nothing_runs_anywhere() -> 
     assert forbidden == '"staging" is not a registry you may use; you may use prod.'
     reasons = [event.reason or "" for event in w.life.base.audit.events]
     assert [r.split(":")[0] for r in reasons] == ["access_denied", "access_denied"]
+    assert _registries_of(w) == ["", "staging"]  # an unknown name is no registry; a forbidden one is named
     assert w.life.ledger.tokens(TokenQuery(slack_user="U0JDOE")) == []
 
 
