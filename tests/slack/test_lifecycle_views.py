@@ -223,3 +223,28 @@ def test_the_reminder_names_the_token_offers_renew_for_the_same_length_and_dismi
     assert "replaced by `99999999`" in _text(
         [b.to_dict() for b in renewed_message(reminder, new_uuid="99999999-0000", new_expires_at=NOW)[1]]
     )
+
+
+def test_the_form_selects_a_registry_only_among_several_and_the_submission_names_it() -> None:
+    from bot.slack.views import REGISTRY_BLOCK
+
+    assert all(b.get("block_id") != REGISTRY_BLOCK for b in _form()["blocks"])
+    choices = (("prod", "Production"), ("staging", "staging"))
+    view = form_view(TokenForm(LIMITS, [3600, 28800, 86400, 604800], registries=choices)).to_dict()
+    assert view_problem(view) is None, view_problem(view)
+    select = next(b for b in view["blocks"] if b.get("block_id") == REGISTRY_BLOCK)["element"]
+    assert [o["value"] for o in select["options"]] == ["prod", "staging"]
+    submitted = _submitted(view)
+    picked = {"type": "static_select", "selected_option": {"value": "staging"}}
+    submitted["state"]["values"][REGISTRY_BLOCK] = {REGISTRY_BLOCK: picked}
+    assert read_form(submitted).registry == "staging"
+    assert read_form(_submitted(view)).registry is None
+
+
+def test_with_several_registries_the_tokens_come_under_a_heading_each() -> None:
+    lines = [
+        TokenLine(1, "aaaaaaaa", "r1", 3600, NOW + timedelta(hours=1), registry="prod"),
+        TokenLine(2, "bbbbbbbb", "r2", 3600, NOW + timedelta(hours=1), registry="staging"),
+    ]
+    text = _text(_home(TokenList(lines)))
+    assert text.index("Registry `prod`") < text.index("aaaaaaaa") < text.index("Registry `staging`")
