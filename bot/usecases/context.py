@@ -15,7 +15,15 @@ from datetime import datetime
 from typing import Literal
 
 from bot.domain.audit import AuditEvent, Outcome
-from bot.domain.errors import AccessDenied, InternalError, RokBotError
+from bot.domain.errors import (
+    AccessDenied,
+    AccountError,
+    ClusterError,
+    InternalError,
+    OutputParseError,
+    RegistryUnreachable,
+    RokBotError,
+)
 from bot.domain.identity import Identity, IdentityResolver
 from bot.domain.ledger import QuotaRule
 from bot.domain.models import Limits, RequestContext, Verdict, VerifyResult
@@ -47,6 +55,7 @@ POSSIBLY_MINTED = (
 VERIFY_COOLDOWN = 10.0  # seconds a Verify answer is reused for the same user and token
 # Admins are not rate-limited (their own cluster credentials could mint anything); the ledger still counts them.
 ADMIN_RULE = QuotaRule(per_hour=1_000_000, cooldown=0)
+_REGISTRY_FAILURES = (ClusterError, OutputParseError, RegistryUnreachable, AccountError)
 ONCE_WINDOW = 600.0  # a request's key acts once for this long: twice Slack's 5-minute signature window
 
 # What a request asked for: the audit event's `command`, the metrics' `command` label.
@@ -187,7 +196,7 @@ def report_failure(p: Ports, facts: Facts, exc: BaseException) -> None:
         failure = InternalError(facts.ctx.request_id)
         log.error("unexpected error", exc_info=exc)
     outcome = failure.outcome
-    message = failure.user_message
+    message = naming_registry(p, facts.registry, failure, failure.user_message)
     if failure.may_have_minted:
         message = f"{message} {POSSIBLY_MINTED}"
     metrics.REQUESTS.labels(facts.command, outcome, facts.registry).inc()
@@ -196,6 +205,14 @@ def report_failure(p: Ports, facts: Facts, exc: BaseException) -> None:
         p.replies.notice(facts.ctx, message)
     finally:
         _audit_failure(p, facts.event(outcome, at=p.clock.now(), reason=f"{reason}: {message}"))
+
+
+def naming_registry(p: Ports, registry: str, failure: RokBotError, message: str) -> str:
+    """With several registries, a failure of one registry (its cluster, its pod, its API, its accounts) names
+    it: the user knows which one is down, and that another may still work."""
+    if len(p.peers) > 1 and registry and isinstance(failure, _REGISTRY_FAILURES):
+        return f"Registry {registry}: {message}"
+    return message
 
 
 def _audit_failure(p: Ports, event: AuditEvent) -> None:

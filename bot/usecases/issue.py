@@ -41,6 +41,7 @@ from bot.usecases.context import (
     identify,
     limits_of,
     log,
+    naming_registry,
     report_failure,
 )
 from bot.usecases.home import show_home
@@ -274,7 +275,7 @@ def _mint(p: Ports, place: QuotaPlace, facts: Facts, account: Account, *, second
             place.release()
             raise
         # A token may exist that nobody holds: it keeps its place in the quota and the ledger says so.
-        message = f"{exc.user_message} {POSSIBLY_MINTED}"
+        message = f"{naming_registry(p, p.registry, exc, exc.user_message)} {POSSIBLY_MINTED}"
         place.settle(
             status=TokenStatus.POSSIBLY_MINTED,
             minted=None,

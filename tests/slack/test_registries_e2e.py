@@ -4,6 +4,7 @@ own. A request reaches the registry it names, its channel's, or a chooser; Verif
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -71,6 +72,7 @@ def two() -> Iterator[TwoRegistries]:
             encoding="utf-8",
         )
         box.env.pop("ROK_REGISTRY_URL")
+        box.env["ROK_BOT_EXEC_TIMEOUT"] = "2s"  # a hung exec (the watchdog is real time) ends soon
         box.env["ROK_BOT_REGISTRIES"] = str(registries)
         box.start_bot()
         yield TwoRegistries(box, rok, kube, registry)
@@ -137,3 +139,21 @@ def test_verify_asks_the_registry_that_minted(two: TwoRegistries) -> None:
     answer = two.box.wait_reply(response_url)
     assert "valid" in answer.text.lower()
     assert (two.box.registry.requests, two.registry.requests) == (asked[0], asked[1] + 1)
+
+
+def test_one_registry_hanging_leaves_the_other_serving_in_normal_time(two: TwoRegistries) -> None:
+    two.kube.exec_fault = "hang"
+    try:
+        stuck = len(two.box.private_messages("U0ALICE"))
+        _, stuck_url = two.slash("U0ALICE", "staging 1h")
+        before = len(two.box.private_messages("U0JDOE"))
+        started = time.perf_counter()
+        two.slash("U0JDOE", "prod 1h")
+        two.token_of("U0JDOE", before + 1)
+        assert time.perf_counter() - started < 1.5  # staging's exec holds for 2 s; prod never waits for it
+        assert len(two.box.private_messages("U0ALICE")) == stuck
+        answer = two.box.wait_reply(stuck_url, timeout=10)  # the hung exec ends at its timeout, told
+        assert answer.text.startswith("Registry staging: ") and "too long" in answer.text
+    finally:
+        two.kube.exec_fault = None
+        two.box.idle()

@@ -161,3 +161,13 @@ def test_each_registry_counts_its_own_quota() -> None:
     assert w.life.base.audit.events[-1].registry == "staging"
     assert isinstance(w.ask("prod", rid="r3"), Issued)
     assert w.minted() == {"prod": 1, "staging": 1}
+
+
+def test_a_failing_registry_is_named_and_the_other_still_serves() -> None:
+    from bot.domain.errors import CommandFailed
+
+    w = fleet_world()
+    w.engines["staging"].fail = CommandFailed(detail="the pod said no")
+    assert w.ask("staging") is None
+    assert w.life.base.replies.notices[-1][1].startswith("Registry staging: ")
+    assert isinstance(w.ask("prod", rid="r2"), Issued)
