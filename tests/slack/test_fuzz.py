@@ -142,8 +142,8 @@ def _slash(box: Sandbox, user_id: str, text: str) -> None:
     if ack.startswith("Checking") and text.strip():
         # Accepted at the ack: the text must start with a duration within the widest range (a reason may follow),
         # or be `--break-glass` and a reason with no duration (the default's).
-        words = split_command(text)
-        if words.duration or not words.break_glass:
+        words = split_command(text, ())  # as the listener reads it with one registry: `--registry NAME` too
+        if words.duration or not (words.break_glass or words.registry):
             parse_duration(words.duration, minimum=300, maximum=30 * 86400)
 
 
