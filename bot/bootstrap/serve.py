@@ -402,7 +402,10 @@ def build_fleet(
             user_map=user_maps.get(registry.name),
         )
     channels = {channel: r.name for r in registries for channel in r.channels}
-    return Fleet.of(ports, channels=channels, titles={r.name: r.title for r in registries})
+    # With several registries, none may hold more than its share of the job workers (one that hangs leaves the
+    # others theirs); with one, nothing changes.
+    share = None if registries.single else max(settings.workers // len(registries), 1)
+    return Fleet.of(ports, channels=channels, titles={r.name: r.title for r in registries}, share=share)
 
 
 def _board_and_alarm(settings: Settings, client: WebClient, policy: Policy, replies: Any) -> tuple[Any, Any]:

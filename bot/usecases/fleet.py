@@ -9,16 +9,17 @@ With one registry nothing here asks anything: the request goes to it, exactly as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from bot.domain.approvals import PendingRequest
-from bot.domain.errors import AccessDenied, DurationError
+from bot.domain.errors import AccessDenied, DurationError, LimitExceeded
 from bot.domain.lifecycle import TokenForm
 from bot.domain.models import HelpInfo, RequestContext
 from bot.domain.registry_policy import Policies
 from bot.domain.routing import CatalogueView, Choose, Chosen, RegistryOffer, choose_registry, resolution_help
 from bot.domain.text import clean_text
 from bot.runtime import metrics
+from bot.runtime.jobs import Capacity
 from bot.usecases.context import Facts, Ports, first_time, report_failure
 from bot.usecases.home import help_for, open_token_form
 from bot.usecases.issue import Issued, IssueRequest, issue_token
@@ -34,6 +35,9 @@ class Fleet:
     ports: Mapping[str, Ports]
     catalogue: CatalogueView
     titles: Mapping[str, str]
+    # Requests each registry may hold at once (queued for its exec slots or running): a registry that hangs
+    # holds at most its share of the job workers, never all of them. Empty: no cap (one registry).
+    gates: Mapping[str, Capacity] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -42,14 +46,16 @@ class Fleet:
         *,
         channels: Mapping[str, str] | None = None,
         titles: Mapping[str, str] | None = None,
+        share: int | None = None,
     ) -> Fleet:
-        """A fleet of these Ports (file order), each told its peers; `channels`: channel ID -> registry name."""
+        """A fleet of these Ports (file order), each told its peers; `channels`: channel ID -> registry name;
+        `share`: the requests one registry may hold at once (None: no cap)."""
         peers: dict[str, Ports] = {}
         for name, p in ports.items():
             peers[name] = replace(p, registry=name, peers=peers)
-        return cls(
-            peers, CatalogueView(tuple(peers), dict(channels or {})), {n: (titles or {}).get(n, n) for n in peers}
-        )
+        gates = {n: Capacity(share) for n in peers} if share is not None else {}
+        titled = {n: (titles or {}).get(n, n) for n in peers}
+        return cls(peers, CatalogueView(tuple(peers), dict(channels or {})), titled, gates)
 
     @classmethod
     def one(cls, p: Ports) -> Fleet:
@@ -127,7 +133,7 @@ def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None
         )
         if isinstance(choice, Chosen):
             # The request's key was claimed above: the issue must not claim it again.
-            return issue_token(fleet[choice.name], _issue_request(ask, replace(ctx, once_key=None)))
+            return _issue_within_share(fleet, choice.name, _issue_request(ask, replace(ctx, once_key=None)))
         if isinstance(choice, Choose):
             offer = RegistryOffer(
                 choices=tuple((n, fleet.titles.get(n, n)) for n in choice.names),
@@ -172,6 +178,23 @@ def form_with_registries(fleet: Fleet, ctx: RequestContext, *, trigger: str) -> 
             report_failure(fleet.shared, Facts(ctx, "form", registry=fleet.shared.registry), exc)
             return None
     return open_token_form(fleet.shared, ctx, trigger=trigger, registries=choices if len(choices) > 1 else ())
+
+
+def _issue_within_share(fleet: Fleet, name: str, req: IssueRequest) -> Issued | PendingRequest | None:
+    """Issue in `name` unless it already holds its share of the workers (it is slow or hangs): then one
+    sentence naming it, at once, and the other registries keep their workers."""
+    gate = fleet.gates.get(name)
+    if gate is not None and not gate.try_enter():
+        busy = LimitExceeded(
+            f"Registry {name} is busy with many requests; try again in a minute.", detail="registry capacity"
+        )
+        report_failure(fleet[name], Facts(req.ctx, "issue", seconds=req.seconds, registry=name), busy)
+        return None
+    try:
+        return issue_token(fleet[name], req)
+    finally:
+        if gate is not None:
+            gate.leave()
 
 
 def _issue_request(ask: TokenAsk, ctx: RequestContext) -> IssueRequest:

@@ -53,7 +53,10 @@ class FleetWorld:
 
 
 def fleet_world(
-    overrides: dict[str, dict[str, Any]] | None = None, *, policy: dict[str, Any] | None = None
+    overrides: dict[str, dict[str, Any]] | None = None,
+    *,
+    policy: dict[str, Any] | None = None,
+    share: int | None = None,
 ) -> FleetWorld:
     """prod (the default of #prodops, titled Production) and staging, each with its own policy overrides."""
     document = policy or GLOBAL
@@ -85,6 +88,6 @@ def fleet_world(
         ports[name] = replace(
             life.ports, engine=engine, policy=rule_of, quota=quota, board=board, alarm=board, registry=name
         )
-    fleet = Fleet.of(ports, channels={PROD_CHANNEL: "prod"}, titles={"prod": "Production"})
+    fleet = Fleet.of(ports, channels={PROD_CHANNEL: "prod"}, titles={"prod": "Production"}, share=share)
     life.base.ports = fleet.shared
     return FleetWorld(life, fleet, engines, boards)

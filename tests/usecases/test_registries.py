@@ -171,3 +171,16 @@ def test_a_failing_registry_is_named_and_the_other_still_serves() -> None:
     assert w.ask("staging") is None
     assert w.life.base.replies.notices[-1][1].startswith("Registry staging: ")
     assert isinstance(w.ask("prod", rid="r2"), Issued)
+
+
+def test_a_registry_holding_its_share_of_the_workers_is_busy_and_the_other_is_not() -> None:
+    w = fleet_world(share=1)
+    gate = w.fleet.gates["staging"]
+    assert gate.try_enter()  # one staging request in flight (its exec hangs, say)
+    assert w.ask("staging") is None
+    assert w.life.base.replies.notices[-1][1] == "Registry staging is busy with many requests; try again in a minute."
+    assert isinstance(w.ask("prod", rid="r2"), Issued)
+    gate.leave()
+    assert isinstance(w.ask("staging", rid="r3"), Issued)
+    assert w.minted() == {"prod": 1, "staging": 1}
+    assert (gate.in_flight, w.fleet.gates["prod"].in_flight) == (0, 0)
