@@ -48,9 +48,10 @@ STDOUT, STDERR, STATUS = 1, 2, 3
 _STDERR_DETAIL_CHARS = 300
 
 
-def build_configuration(kubeconfig: str | None, context: str | None = None) -> Any:
-    """A client Configuration from KUBECONFIG, else the in-cluster service account, else ~/.kube/config;
-    `context`: that kubeconfig context instead of the file's current one (a registry's `context`)."""
+def build_configuration(kubeconfig: str | None, *, context: str | None = None) -> Any:
+    """A client Configuration from `kubeconfig` (KUBECONFIG, or a registry's own file; a colon list merges as
+    kubectl does) at `context` (else its current-context), else the in-cluster service account, else
+    ~/.kube/config."""
     import os
 
     from kubernetes import client, config
@@ -58,9 +59,7 @@ def build_configuration(kubeconfig: str | None, context: str | None = None) -> A
     cfg = client.Configuration()
     try:
         if kubeconfig:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=kubeconfig, context=context, client_configuration=cfg
-            )
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
         elif os.environ.get("KUBERNETES_SERVICE_HOST") and context is None:
             config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         else:
@@ -68,6 +67,8 @@ def build_configuration(kubeconfig: str | None, context: str | None = None) -> A
     except Exception as exc:
         # A missing or broken kubeconfig is a setup problem: one line, not a traceback.
         source = f"KUBECONFIG={kubeconfig}" if kubeconfig else "the in-cluster service account or ~/.kube/config"
+        if context:
+            source += f" (context {context})"
         reason = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise ClusterError(
             "The Kubernetes client configuration could not be loaded; an admin must check KUBECONFIG.",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from bot.bootstrap.core import (
     PROTECT_GRACE_SECONDS,
     Engine,
+    Engines,
     build_engine,
     build_engines,
     build_policies,
@@ -41,6 +42,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "PROTECT_GRACE_SECONDS",
     "Engine",
+    "Engines",
     "SlackBot",
     "build_engine",
     "build_engines",

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from bot.domain.errors import ClusterError
 from bot.domain.identity import IdentityResolver, Workspace, load_user_map
 from bot.domain.ledger import QuotaRule
 from bot.domain.patterns import DEFAULT_REGISTRY
@@ -62,29 +63,36 @@ def protect_token(token: Token, until: datetime) -> None:
 
 @dataclass
 class Engine:
-    """The token engine and the adapters behind it."""
+    """One registry's token engine and the adapters behind it: its own Kubernetes client, account cache and exec
+    slots, so a slow registry never starves another."""
 
     engine: TokenEngine
     executor: KubeExecutor
     registry: RegistryClient
+    name: str = DEFAULT_REGISTRY
 
     def close(self) -> None:
         self.registry.close()
 
 
+class Engines(dict[str, "Engine"]):
+    """Every registry's engine, by name, in the catalogue's order; `close()` closes them all."""
+
+    def close(self) -> None:
+        for engine in self.values():
+            engine.close()
+
+
 def build_engine(settings: Settings, registry: Registry | None = None, *, clock: Clock) -> Engine:
-    """One registry's Kubernetes executor (its kubeconfig and context, else KUBECONFIG or in-cluster), registry
-    client (its URL and CA bundle) and token engine (its exec limit, its own account cache). `registry` None:
-    the only one configured (the single-registry callers of before; to be removed once they name one)."""
-    from bot.adapters.kube import KubeExecutor, build_configuration
+    """One registry's Kubernetes executor, registry client and token engine. `registry` None: the only one the
+    settings name (several: a SettingsError, never silently the first)."""
+    from bot.adapters.kube import KubeExecutor
     from bot.adapters.registry import RegistryClient
     from bot.usecases import TokenEngine
 
-    if registry is None:
-        registry = next(iter(settings.registries()))
-    kubeconfig = str(registry.kubeconfig) if registry.kubeconfig is not None else settings.kubeconfig
+    registry = registry or only_registry(settings)
     executor = KubeExecutor(
-        configuration=build_configuration(kubeconfig, registry.context),
+        configuration=kube_configuration(settings, registry),
         namespace=registry.namespace,
         service=registry.service,
         container=registry.container,
@@ -104,12 +112,42 @@ def build_engine(settings: Settings, registry: Registry | None = None, *, clock:
         clock=clock,
         registry=registry.name,
     )
-    return Engine(engine=engine, executor=executor, registry=client)
+    return Engine(engine=engine, executor=executor, registry=client, name=registry.name)
 
 
-def build_engines(settings: Settings, *, clock: Clock) -> dict[str, Engine]:
-    """Every configured registry's engine, by name, in the file's order."""
-    return {registry.name: build_engine(settings, registry, clock=clock) for registry in settings.registries()}
+def build_engines(settings: Settings, *, clock: Clock) -> Engines:
+    """An engine for every registry of `settings.registries()`, in its order. A registry whose client cannot be
+    configured stops the build with its ClusterError naming it; those already built are closed."""
+    engines = Engines()
+    try:
+        for registry in settings.registries():
+            engines[registry.name] = build_engine(settings, registry, clock=clock)
+    except BaseException:
+        engines.close()
+        raise
+    return engines
+
+
+def only_registry(settings: Settings) -> Registry:
+    """The one registry the settings name; with several, the caller must say which."""
+    registries = settings.registries()
+    if not registries.single:
+        raise SettingsError(f"several registries are configured ({', '.join(registries.names())}): name one")
+    return next(iter(registries))
+
+
+def kube_configuration(settings: Settings, registry: Registry) -> Any:
+    """The registry's Kubernetes client configuration: its kubeconfig (else KUBECONFIG, else in-cluster) at its
+    context. A failure is a ClusterError whose detail names the registry when the registries file is used."""
+    from bot.adapters.kube import build_configuration
+
+    kubeconfig = str(registry.kubeconfig) if registry.kubeconfig is not None else settings.kubeconfig
+    try:
+        return build_configuration(kubeconfig, context=registry.context)
+    except ClusterError as exc:
+        if settings.registries_file is not None:
+            exc.detail = f"registry {registry.name}: {exc.detail}"
+        raise
 
 
 def build_policy(settings: Settings) -> Policy:
