@@ -18,10 +18,12 @@ from bot.domain.errors import RokBotError, UsageError
 from bot.settings import SettingsError
 
 if TYPE_CHECKING:
+    from bot.domain.registries import Registry
     from bot.settings import Settings
     from bot.store import Store
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+REGISTRY_HELP = "the registry (ROK_BOT_REGISTRIES) to use; required when several are configured"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("username", help="the exact Rok Registry username")
     issue.add_argument("--duration", help="how long the token lives, e.g. 30m, 24h, 7d (default: settings)")
     issue.add_argument("--json", action="store_true", help="print a JSON object instead of the bare token")
+    issue.add_argument("--registry", metavar="NAME", help=REGISTRY_HELP)
     verify = sub.add_parser(
         "verify", help="check a token read from ROK_REGISTRY_TOKEN or stdin (never from the command line)"
     )
+    verify.add_argument("--registry", metavar="NAME", help=REGISTRY_HELP)
     # Caught only to refuse it without echoing it: argparse would print an unknown argument on stderr.
     verify.add_argument("token_argument", nargs="*", help=argparse.SUPPRESS)
     sub.add_parser("doctor", help="check settings, cluster access, RBAC, the pod and the registry")
@@ -105,11 +109,11 @@ def _command(args: argparse.Namespace) -> int:
 
         return serve(build_server(settings))
     if args.command == "issue":
-        return _issue(settings, args.username, args.duration, as_json=args.json)
+        return _issue(settings, args.username, args.duration, registry=args.registry, as_json=args.json)
     if args.command == "verify":
         if args.token_argument:
             raise UsageError("Give the token in ROK_REGISTRY_TOKEN or on stdin, never as an argument.")
-        return _verify(settings)
+        return _verify(settings, registry=args.registry)
     if args.command == "doctor":
         from bot.doctor import run_doctor
 
@@ -117,7 +121,21 @@ def _command(args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
-def _issue(settings: Settings, username: str, duration: str | None, *, as_json: bool) -> int:
+def chosen_registry(settings: Settings, name: str | None) -> Registry:
+    """The registry `--registry NAME` names; without it, the only one (several: a usage error listing them)."""
+    registries = settings.registries()
+    names = ", ".join(registries.names())
+    if name is None:
+        if registries.single:
+            return next(iter(registries))
+        raise UsageError(f"Several registries are configured: name one with --registry ({names}).")
+    found = registries.get(name)
+    if found is None:
+        raise UsageError(f"No registry is named {name[:40]!r}; the registries are: {names}.")
+    return found
+
+
+def _issue(settings: Settings, username: str, duration: str | None, *, registry: str | None, as_json: bool) -> int:
     import getpass
     import secrets
 
@@ -129,6 +147,7 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
     from bot.domain.policy import UserLimits
     from bot.usecases import ADMIN_RULE, issue_for_admin
 
+    target = chosen_registry(settings, registry)
     seconds = (
         parse_duration(duration, minimum=settings.min_duration, maximum=settings.max_duration)
         if duration is not None
@@ -143,13 +162,20 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
     store = build_store(settings)
     store.ensure_schema()
     audited = {s: s for s in settings.audit_sinks} | store.outbox.recorded_sinks()  # the bot's descriptions win
-    quota = LedgerQuota(ledger=store.ledger, rule=ADMIN_RULE, clock=clock)
+    quota = LedgerQuota(ledger=store.ledger, rule=ADMIN_RULE, clock=clock, registry=target.name)
     operator = getpass.getuser() if hasattr(os, "getuid") else "admin"
     ctx = RequestContext(f"cli-{secrets.token_hex(6)}", f"cli:{operator}"[:64], Origin.CLI)
-    engine = build_engine(settings, clock=clock)
+    engine = build_engine(settings, target, clock=clock)
     try:
         issued = issue_for_admin(
-            engine.engine, username=username, seconds=seconds, limits=limits, clock=clock, quota=quota, ctx=ctx
+            engine.engine,
+            username=username,
+            seconds=seconds,
+            limits=limits,
+            clock=clock,
+            quota=quota,
+            ctx=ctx,
+            registry=target.name,
         )
     finally:
         engine.close()
@@ -164,13 +190,15 @@ def _issue(settings: Settings, username: str, duration: str | None, *, as_json: 
                     "username": issued.username,
                     "expires_at": expires,
                     "duration_seconds": issued.duration_seconds,
+                    "registry": target.name,
                 }
             )
         )
     else:
         print(issued.token.reveal())
+    where = "" if settings.registries().single else f" in registry {target.name}"
     print(
-        f"issued a {format_duration(issued.duration_seconds)} token for {issued.username} "
+        f"issued a {format_duration(issued.duration_seconds)} token for {issued.username}{where} "
         f"(token uuid {issued.token_uuid or 'unknown'}, expires {expires})"
         + (f"; audited to {', '.join(audited.values())}" if audited else ""),
         file=sys.stderr,
@@ -199,7 +227,7 @@ def _read_token() -> str:
     return value
 
 
-def _verify(settings: Settings) -> int:
+def _verify(settings: Settings, *, registry: str | None) -> int:
     from datetime import UTC, datetime
 
     from bot.adapters.registry import RegistryClient
@@ -210,19 +238,20 @@ def _verify(settings: Settings) -> int:
     from bot.domain.secret import Token
     from bot.usecases import VERIFY_PROTECTION
 
+    target = chosen_registry(settings, registry)  # before reading the token: never send it to a guessed registry
     try:
         token = Token(_read_token())
     except ValueError:
         raise UsageError("The token must be one word with no spaces.") from None
     protect_token(token, datetime.now(UTC) + VERIFY_PROTECTION)
-    registry = RegistryClient(registry_url=settings.registry_url, ca_bundle=settings.ca_bundle)
+    client = RegistryClient(registry_url=target.url, ca_bundle=target.ca_bundle)
     try:
-        result = registry.verify(token)
+        result = client.verify(token)
     finally:
-        registry.close()
+        client.close()
     if result.verdict is Verdict.UNREACHABLE:
         # Not a verdict on the token: a failure, reported like every other one.
-        raise RegistryUnreachable(result.message, detail=registry.url)
+        raise RegistryUnreachable(result.message, detail=client.url)
     line = f"{result.verdict.value}: {result.message}"
     if result.ok and result.expires_at is not None:
         left = int((result.expires_at - datetime.now(UTC)).total_seconds())
@@ -252,6 +281,7 @@ def _add_store_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     tokens.add_argument("--user", metavar="SLACK_ID", help="only this Slack user ID's tokens")
     tokens.add_argument("--rok-user", metavar="NAME", help="only tokens for this exact Rok username")
     tokens.add_argument("--since", metavar="DURATION", help="only requests in this past window, e.g. 7d, 24h")
+    tokens.add_argument("--registry", metavar="NAME", help="only tokens of this registry (ROK_BOT_REGISTRIES)")
     tokens.add_argument("--limit", type=int, default=1000, help="at most this many rows (default 1000)")
     tokens.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
     audit = sub.add_parser("audit", help="list audit events from the bot's outbox, newest last")
@@ -320,14 +350,16 @@ def _db(store: Store, action: str, revision: str | None) -> int:
 
 def _tokens(store: Store, args: argparse.Namespace, since: datetime | None) -> int:
     from bot.domain.ports import TokenQuery
-    from bot.store.admin import token_record, tokens_table
+    from bot.store.admin import ledger_registries, token_record, tokens_table
 
     now = datetime.now(UTC)
+    registry = _registry_name(args.registry)
     query = TokenQuery(
         slack_user=args.user,
         rok_user=args.rok_user,
         since=since,
         active_at=now if args.active else None,
+        registry=registry,
         limit=args.limit,
     )
     entries = store.ledger.tokens(query)
@@ -336,9 +368,22 @@ def _tokens(store: Store, args: argparse.Namespace, since: datetime | None) -> i
             print(json.dumps(token_record(entry)))
     elif entries:
         print(tokens_table(entries, now=now))
+    elif registry is not None and registry not in (known := ledger_registries(store)):
+        print(f"no tokens of registry {registry} (the ledger has: {', '.join(known) or 'none'})", file=sys.stderr)
     else:
         print("no tokens match", file=sys.stderr)
     return EXIT_OK
+
+
+def _registry_name(name: str | None) -> str | None:
+    """`tokens --registry NAME`: a registry name's shape (the store commands do not read the registries file)."""
+    from bot.domain.patterns import REGISTRY_NAME
+
+    if name is None:
+        return None
+    if not REGISTRY_NAME.fullmatch(name.strip().lower()):
+        raise UsageError(f"--registry: {name[:40]!r} is not a registry name (a-z, 0-9 and '-').")
+    return name.strip().lower()
 
 
 def _audit(store: Store, args: argparse.Namespace, since: datetime | None) -> int:

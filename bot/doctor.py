@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import RokBotError
@@ -13,6 +13,9 @@ from bot.runtime.logs import without_userinfo
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.bootstrap import Engine
+    from bot.domain.registries import Registry
+    from bot.runtime.clock import Clock
     from bot.store import Store
 
 
@@ -44,42 +47,83 @@ def _run(name: str, fn: Callable[[], str]) -> Check:
 
 
 def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int:
-    """Check settings, the cluster connection, RBAC, pod resolution, account-list and the registry."""
-    from bot.bootstrap import build_engine, system_clock
+    """Check settings, then for every registry its cluster connection, RBAC, pod resolution, account-list and
+    registry URL, then the store. Exit 1 when any check fails: one failing registry fails doctor, and with the
+    registries file every line of a registry names it, and the summary lists the failing ones."""
+    from bot.bootstrap import system_clock
+
+    clock = system_clock()
+    named = settings.registries_file is not None
+    checks: list[Check] = []
+    failing: list[str] = []
+    configured = False  # whether any registry's Kubernetes client could be configured
+    for registry in settings.registries():
+        found, has_client = _registry_checks(settings, registry, clock=clock)
+        configured = configured or has_client
+        if named:
+            found = [replace(c, detail=f"registry {registry.name}: {c.detail}") for c in found]
+        if not all(c.ok for c in found):
+            failing.append(registry.name)
+        checks.extend(found)
+    if configured:  # else nothing could run but the settings: that one line says what to fix (as with one)
+        checks.extend(_store_checks(settings))
+    return _report(checks, out, failing=failing if named else [])
+
+
+def _registry_checks(settings: Settings, registry: Registry, *, clock: Clock) -> tuple[list[Check], bool]:
+    """One registry: where it is, its cluster, RBAC in its namespace, its pod, account-list, its URL; and whether
+    its Kubernetes client could be configured at all."""
+    from bot.bootstrap import build_engine
     from bot.domain.models import Verdict
 
-    checks: list[Check] = [
-        Check(
-            "settings", True, f"registry {safe_url(settings.registry_url)}, {settings.namespace}/svc/{settings.service}"
-        )
+    checks = [
+        Check("settings", True, f"registry {safe_url(registry.url)}, {registry.namespace}/svc/{registry.service}")
     ]
-    if settings.registry_allow_http and settings.registry_url.lower().startswith("http://"):
+    if registry.allow_http and registry.url.lower().startswith("http://"):
+        setting = "allow_http: true" if settings.registries_file is not None else "ROK_REGISTRY_ALLOW_HTTP=true"
         checks.append(
             Check(
                 "settings",
                 True,
-                "ROK_REGISTRY_ALLOW_HTTP=true: Verify sends tokens to the registry over plain http, in clear text; "
+                f"{setting}: Verify sends tokens to the registry over plain http, in clear text; "
                 "keep it to an in-cluster Service URL, or use https",
                 warning=True,
             )
         )
     try:
-        engine = build_engine(settings, clock=system_clock())
+        engine = build_engine(settings, registry, clock=clock)
     except RokBotError as exc:
-        # Without a client configuration no other check can run: report that one line.
-        checks.append(Check("cluster", False, f"{exc.user_message} {exc.detail}".strip()))
-        return _report(checks, out)
+        # Without a client configuration no other check of this registry can run: report that one line.
+        detail = f"{exc.user_message} {exc.detail.removeprefix(f'registry {registry.name}: ')}".strip()
+        checks.append(Check("cluster", False, detail))
+        return checks, False
+
+    def url() -> str:
+        result = engine.registry.probe()
+        if result.verdict is Verdict.UNREACHABLE:
+            raise RokBotError(result.message, detail=engine.registry.url)
+        return f"{engine.registry.url} answers (a request without a token is refused, as it should be)"
+
+    try:
+        checks.extend(_cluster_checks(engine, registry))
+        checks.append(_run("registry", url))
+    finally:
+        engine.close()
+    return checks, True
+
+
+def _cluster_checks(engine: Engine, registry: Registry) -> list[Check]:
     executor = engine.executor
 
     def connection() -> str:
         return f"Kubernetes API {safe_url(executor.api_host)} answers, version {executor.server_version()}"
 
-    checks.append(_run("cluster", connection))
+    checks = [_run("cluster", connection)]
 
     def rbac(verb: str, resource: str, sub: str, named: bool) -> Callable[[], str]:
         def check() -> str:
-            what = f"{verb} {resource}{'/' + sub if sub else ''} in {settings.namespace}"
-            if not executor.can_i(verb, resource, subresource=sub, name=settings.service if named else None):
+            what = f"{verb} {resource}{'/' + sub if sub else ''} in {registry.namespace}"
+            if not executor.can_i(verb, resource, subresource=sub, name=registry.service if named else None):
                 raise RokBotError("denied:", detail=what)
             return f"allowed: {what}"
 
@@ -89,8 +133,8 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
         checks.append(_run("rbac", rbac(verb, resource, sub, named)))
 
     def pod() -> str:
-        target = engine.executor.resolve(fresh=True)
-        return f"svc/{settings.service} -> pod {target.pod}, container {target.container}"
+        target = executor.resolve(fresh=True)
+        return f"svc/{registry.service} -> pod {target.pod}, container {target.container}"
 
     checks.append(_run("pod", pod))
 
@@ -99,17 +143,7 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
         return f"account-list ran and listed {len(table)} account(s)"
 
     checks.append(_run("accounts", accounts))
-
-    def registry() -> str:
-        result = engine.registry.probe()
-        if result.verdict is Verdict.UNREACHABLE:
-            raise RokBotError(result.message, detail=engine.registry.url)
-        return f"{engine.registry.url} answers (a request without a token is refused, as it should be)"
-
-    checks.append(_run("registry", registry))
-    engine.close()
-    checks.extend(_store_checks(settings))
-    return _report(checks, out)
+    return checks
 
 
 def _store_checks(settings: Settings) -> list[Check]:
@@ -150,7 +184,7 @@ def _schema_check(store: Store) -> Check:
         store.close()
 
 
-def _report(checks: list[Check], out: Callable[[str], None]) -> int:
+def _report(checks: list[Check], out: Callable[[str], None], *, failing: Sequence[str] = ()) -> int:
     for check in checks:
         status = "WARN" if check.warning else "ok  " if check.ok else "FAIL"
         # Details quote error messages too, which may hold a URL with its userinfo.
@@ -160,5 +194,7 @@ def _report(checks: list[Check], out: Callable[[str], None]) -> int:
     summary = f"{len(checks) - failed - warnings} ok, {failed} failed"
     if warnings:
         summary += f", {warnings} warning{'s' if warnings > 1 else ''}"
+    if failing:
+        summary += f"; failing registr{'ies' if len(failing) > 1 else 'y'}: {', '.join(failing)}"
     print(summary, file=sys.stderr)
     return 1 if failed else 0

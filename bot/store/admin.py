@@ -15,9 +15,10 @@ import sqlalchemy as sa
 
 from bot.domain.durations import format_duration
 from bot.domain.ledger import LedgerEntry
+from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.store import Store
 from bot.store.db import reading
-from bot.store.schema import audit_events, audit_outbox
+from bot.store.schema import audit_events, audit_outbox, ledger
 
 TOKEN_FIELDS = (
     "token_uuid", "slack_user", "rok_user", "issued_at", "expires_at", "status",
@@ -46,15 +47,19 @@ def token_record(entry: LedgerEntry) -> dict[str, Any]:
         "id": entry.id,
         "renewed_from": entry.renewed_from,
         "reminded_at": entry.reminded_at,
+        "registry": entry.registry,
     }
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 def tokens_table(entries: Sequence[LedgerEntry], *, now: datetime) -> str:
-    """An aligned table of ledger rows, for a terminal."""
+    """An aligned table of ledger rows, for a terminal. A REGISTRY column first when a row lives in a registry
+    other than `default`: with several registries configured (with one, the table of before)."""
+    named = any(e.registry != DEFAULT_REGISTRY for e in entries)
     header = ("ISSUED", "EXPIRES", "STATUS", "SLACK USER", "ROK USER", "TOKEN UUID", "DURATION", "REQUEST")
     rows = [
         (
+            *((e.registry,) if named else ()),
             _time(e.issued_at or e.reserved_at),
             _time(e.expires_at),
             "live" if e.live(now) else str(e.status),
@@ -66,7 +71,13 @@ def tokens_table(entries: Sequence[LedgerEntry], *, now: datetime) -> str:
         )
         for e in entries
     ]
-    return _table(header, rows)
+    return _table(("REGISTRY", *header) if named else header, rows)
+
+
+def ledger_registries(store: Store) -> list[str]:
+    """The registries the ledger has rows of, by name: what `tokens --registry` can match."""
+    with reading(store.engine) as conn:
+        return list(conn.execute(sa.select(ledger.c.registry).distinct().order_by(ledger.c.registry)).scalars())
 
 
 @dataclass(frozen=True, slots=True)

@@ -345,7 +345,8 @@ def issue_for_admin(
     registry: str = DEFAULT_REGISTRY,
 ) -> IssuedToken:
     """An admin's `rok-token-bot issue USERNAME`: the settings' range, no Slack user; recorded in the ledger
-    (origin `cli`, requester `cli:<operator>`) when a quota is given, with its audit event."""
+    (origin `cli`, requester `cli:<operator>`) when a quota is given, with its audit event. `registry` names the
+    registry `engine` mints in, for the audit event (the quota's ledger rows carry their own)."""
     seconds = limits.default if seconds is None else seconds
     limits.check(seconds)
     account = engine.account(username)
@@ -362,7 +363,10 @@ def issue_for_admin(
         place.settle(
             status=TokenStatus.POSSIBLY_MINTED,
             minted=None,
-            event=facts.event(Outcome.POSSIBLY_MINTED, at=clock.now(), reason=f"{exc.kind}: {exc.user_message}"),
+            event=replace(
+                facts.event(Outcome.POSSIBLY_MINTED, at=clock.now(), reason=f"{exc.kind}: {exc.user_message}"),
+                registry=registry,
+            ),
         )
         raise
     except BaseException:
@@ -372,6 +376,6 @@ def issue_for_admin(
     minted = _minted(issued, clock)
     place.minted(minted)
     # Printed on the admin's terminal: delivered as far as the ledger is concerned.
-    event = facts.event(Outcome.ISSUED, at=clock.now(), reason="admin CLI")
+    event = replace(facts.event(Outcome.ISSUED, at=clock.now(), reason="admin CLI"), registry=registry)
     place.settle(status=TokenStatus.ISSUED, minted=minted, event=event)
     return issued
