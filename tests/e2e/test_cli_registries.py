@@ -11,25 +11,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bot.cli import main
-from tests.fakes import FakeKube, FakeRegistry, FakeRok
+from tests.e2e.registries import Site, two_sites, write_world
+from tests.fakes import FakeRok
 
 ERROR_PREFIX = "rok-token-bot: error: "
-
-
-@dataclass
-class Site:
-    """One registry installation: its Rok, its cluster, its registry's HTTP API."""
-
-    rok: FakeRok
-    kube: FakeKube
-    registry: FakeRegistry
 
 
 @pytest.fixture(autouse=True)
@@ -41,47 +32,11 @@ def _restore_root_logger() -> Iterator[None]:
     root.setLevel(level)
 
 
-def _site(namespace: str) -> Site:
-    rok = FakeRok()
-    return Site(rok, FakeKube(rok, namespace=namespace).start(), FakeRegistry(rok).start())
-
-
 @pytest.fixture
 def sites() -> Iterator[dict[str, Site]]:
     """prod (namespace rok-registry) and staging (namespace rok-staging), each started."""
-    built = {"prod": _site("rok-registry"), "staging": _site("rok-staging")}
-    yield built
-    for site in built.values():
-        site.kube.stop()
-        site.registry.stop()
-
-
-def write_world(sites: dict[str, Site], tmp_path: Path) -> Path:
-    """The registries file: prod with a kubeconfig of its own; staging by its context in a kubeconfig whose
-    current-context is prod's cluster (so a context ignored would reach the wrong cluster)."""
-    prod, staging = sites["prod"], sites["staging"]
-    prod_config = prod.kube.write_kubeconfig(tmp_path / "prod.kubeconfig")
-    shared = prod.kube.kubeconfig_dict()
-    other = staging.kube.kubeconfig_dict()
-    shared["clusters"].append({"name": "staging", "cluster": other["clusters"][0]["cluster"]})
-    shared["users"].append({"name": "staging-sa", "user": other["users"][0]["user"]})
-    shared["contexts"].append({"name": "staging", "context": {"cluster": "staging", "user": "staging-sa"}})
-    shared_config = tmp_path / "shared.kubeconfig"
-    shared_config.write_text(yaml.safe_dump(shared, sort_keys=False))
-    entries = [
-        {"name": "prod", "url": prod.registry.url, "kubeconfig": str(prod_config)},
-        {
-            "name": "staging",
-            "url": staging.registry.url,
-            "kubeconfig": str(shared_config),
-            "context": "staging",
-            "namespace": "rok-staging",
-            "max_concurrent_execs": 2,
-        },
-    ]
-    path = tmp_path / "registries.yaml"
-    path.write_text(yaml.safe_dump({"registries": entries}, sort_keys=False))
-    return path
+    with two_sites() as built:
+        yield built
 
 
 @pytest.fixture
