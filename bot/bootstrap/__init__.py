@@ -21,6 +21,7 @@ from bot.bootstrap.core import (
     build_sealer,
     build_store,
     protect_token,
+    registry_health,
     system_clock,
 )
 
@@ -56,5 +57,6 @@ __all__ = [
     "build_upkeep",
     "build_web_client",
     "protect_token",
+    "registry_health",
     "system_clock",
 ]

@@ -7,6 +7,7 @@ builders, so the CLI's `issue` path pays only for what it uses.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from bot.domain.registry_policy import Policies, load_policies
 from bot.domain.secret import Token
 from bot.runtime import logs
 from bot.runtime.clock import Clock, SystemClock
+from bot.runtime.registry_health import RegistryHealth
 from bot.settings import Settings, SettingsError, StoreSettings
 
 if TYPE_CHECKING:  # the adapters import heavy clients: load them only when they are built
@@ -126,6 +128,12 @@ def build_engines(settings: Settings, *, clock: Clock) -> Engines:
         engines.close()
         raise
     return engines
+
+
+def registry_health(engines: Mapping[str, Engine]) -> RegistryHealth:
+    """The registries' health for /readyz and `rok_bot_registry_up`: each probed by its API server's /version
+    (no exec) on an upkeep loop of its own (`RegistryHealth.loops()`)."""
+    return RegistryHealth({name: engine.executor.server_version for name, engine in engines.items()})
 
 
 def only_registry(settings: Settings) -> Registry:

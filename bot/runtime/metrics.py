@@ -68,3 +68,8 @@ STORE_ROWS = Gauge(
     "Rows per table of the store, counted after each retention pass (at start, then hourly): alert on growth.",
     ["table"],
 )
+REGISTRY_UP = Gauge(
+    "rok_bot_registry_up",
+    "1 while the registry's Kubernetes API answers the bot's periodic probe, 0 while it does not, by registry.",
+    ["registry"],
+)
