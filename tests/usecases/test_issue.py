@@ -181,3 +181,29 @@ def test_the_admin_path_checks_the_settings_range_once_and_mints() -> None:
     assert issued.duration_seconds == 3600
     with pytest.raises(DurationError, match="longer than your limit of 1d"):
         issue_for_admin(w.engine, username="jdoe", seconds=2 * 86400, limits=limits, clock=w.clock)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_admin_path_audits_the_registry_it_minted_in(fails: bool) -> None:
+    """`rok-token-bot issue --registry staging`: the issued (or possibly-minted) event names staging."""
+    from bot.adapters.quota import MemoryQuota
+    from bot.domain.ledger import QuotaRule
+
+    w = world()
+    quota = MemoryQuota(rule=QuotaRule(100, 0), audit=w.audit, clock=w.clock, registry="staging")
+    limits = UserLimits(default=3600, min=300, max=86400, source="settings")
+    if fails:
+        w.engine.fail = ExecTimeout(detail="token-create ran past 30s").possibly_minted()
+        with pytest.raises(ExecTimeout):
+            issue_for_admin(
+                w.engine, username="jdoe", seconds=None, limits=limits, clock=w.clock,
+                quota=quota, ctx=w.ctx("cli:root"), registry="staging",
+            )  # fmt: skip
+    else:
+        issue_for_admin(
+            w.engine, username="jdoe", seconds=None, limits=limits, clock=w.clock,
+            quota=quota, ctx=w.ctx("cli:root"), registry="staging",
+        )  # fmt: skip
+    [event] = w.audit.events
+    assert event.outcome == (Outcome.POSSIBLY_MINTED if fails else Outcome.ISSUED)
+    assert event.registry == "staging"
