@@ -119,6 +119,10 @@ def _cluster_checks(engine: Engine, registry: Registry) -> list[Check]:
         return f"Kubernetes API {safe_url(executor.api_host)} answers, version {executor.server_version()}"
 
     checks = [_run("cluster", connection)]
+    if not checks[0].ok:
+        # The API server does not answer: RBAC, the pod and account-list would each wait for it again (a hanging
+        # one for minutes, holding up the other registries' checks); the one line says what to fix.
+        return checks
 
     def rbac(verb: str, resource: str, sub: str, named: bool) -> Callable[[], str]:
         def check() -> str:

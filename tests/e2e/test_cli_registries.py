@@ -173,6 +173,10 @@ def test_doctor_names_the_failing_registry_and_fails(
     failed = [line for line in out.splitlines() if line.startswith("FAIL")]
     assert failed and all(" registry staging: " in line for line in failed)
     assert any(line.split()[1] == breakage for line in failed)
+    if breakage == "cluster":  # nothing else of that cluster is asked: one line, not eight
+        assert [line.split()[1] for line in out.splitlines() if " registry staging: " in line] == [
+            "settings", "cluster", "registry",
+        ]  # fmt: skip
     assert all(line.startswith("ok ") for line in out.splitlines() if " registry prod: " in line)
     assert err.strip().endswith("; failing registry: staging")
 
