@@ -81,9 +81,20 @@ def test_any_exception_marks_the_registry_down() -> None:
     def broken() -> None:
         raise OSError("no route to host")
 
-    health = RegistryHealth({"hp-oserror": broken})
-    health.probe("hp-oserror")
-    assert health.states() == {"hp-oserror": "failing: OSError"} and not health.ready
+    health = RegistryHealth({"hp-oserror": broken, "hp-other": broken})
+    health.probe_all()
+    assert health.states() == {"hp-oserror": "failing: OSError", "hp-other": "failing: OSError"}
+    assert not health.ready
+
+
+def test_one_registry_down_shows_but_leaves_the_bot_ready() -> None:
+    """With one registry, users keep getting the bot's own "cluster could not be reached" sentence, as before."""
+    down = Switch()
+    down.up = False
+    health = RegistryHealth({"hp-single": down})
+    health.probe("hp-single")
+    assert health.report() == (True, {"registries": {"hp-single": "failing: cluster_error"}})
+    assert up("hp-single") == 0.0
 
 
 def test_each_registry_is_probed_on_its_own_loop_at_start_and_every_period() -> None:
