@@ -72,6 +72,8 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- define "rok-token-bot.secretsDir" -}}/etc/rok-token-bot/secrets{{- end }}
 {{- define "rok-token-bot.configDir" -}}/etc/rok-token-bot/config{{- end }}
 {{- define "rok-token-bot.caDir" -}}/etc/rok-token-bot/ca{{- end }}
+{{/* With `registries`: each remote registry's kubeconfig is <kubeDir>/<name>/config, its CA <caDir>/<name>/<key>. */}}
+{{- define "rok-token-bot.kubeDir" -}}/etc/rok-token-bot/kube{{- end }}
 {{/* The data volume is mounted at dataMount; the bot keeps its database in dataDir, a directory it creates
      0700 inside the volume: a volume's root is whatever the platform made it (an emptyDir is 0777, a claim
      with fsGroup often 2775), and the bot warns at start when its data directory is open to others. A claim
@@ -98,7 +100,11 @@ app.kubernetes.io/part-of: rok-token-bot
 
 {{/* Cross-field checks the JSON schema cannot express; each fails the render with one clear line. */}}
 {{- define "rok-token-bot.validate" -}}
-{{- $_ := required "rokRegistry.url is required, e.g. --set rokRegistry.url=https://rok.example.com" .Values.rokRegistry.url }}
+{{- if .Values.registries }}
+{{- include "rok-token-bot.validateRegistries" . }}
+{{- else }}
+{{- $_ := required "rokRegistry.url is required (or list several in registries), e.g. --set rokRegistry.url=https://rok.example.com" .Values.rokRegistry.url }}
+{{- end }}
 {{- if and .Values.ingress.enabled (ne .Values.slack.mode "http") }}
 {{- fail "ingress.enabled requires slack.mode=http (in socket mode Slack never calls the bot)" }}
 {{- end }}
@@ -145,6 +151,171 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- end }}
 {{- end }}
 
+{{/* Several registries (`registries`): what the schema cannot check, each failing the render with one line naming
+     the registry. rokRegistry's per-registry values would be silently unused beside the list, so they are refused. */}}
+{{- define "rok-token-bot.validateRegistries" -}}
+{{- $r := .Values.rokRegistry }}
+{{- if $r.url }}
+{{- fail "registries and rokRegistry.url: set one, not both (each registry in the list has its url; the bot refuses both ROK_BOT_REGISTRIES and ROK_REGISTRY_URL)" }}
+{{- end }}
+{{- if or $r.container $r.caBundle.configMap $r.allowHttp }}
+{{- fail "rokRegistry.container, caBundle.configMap and allowHttp are for one registry: with registries, set container, caBundle and allowHttp on each registry in the list" }}
+{{- end }}
+{{- $names := dict }}
+{{- $channels := dict }}
+{{- range $i, $reg := .Values.registries }}
+{{- $where := printf "registries[%d] (%s)" $i $reg.name }}
+{{- if hasKey $names $reg.name }}
+{{- fail (printf "%s: the name %s is already the name of registries[%s]: names must be unique" $where $reg.name (get $names $reg.name)) }}
+{{- end }}
+{{- $_ := set $names $reg.name (toString $i) }}
+{{- range $reg.channels }}
+{{- if hasKey $channels . }}
+{{- fail (printf "%s: channel %s is already the default of registry %s: a channel has one default registry" $where . (get $channels .)) }}
+{{- end }}
+{{- $_ := set $channels . $reg.name }}
+{{- end }}
+{{- if and (not (hasPrefix "https://" $reg.url)) (not $reg.allowHttp) }}
+{{- fail (printf "%s: url must be https://: Verify sends users' tokens to it (for an in-cluster Service URL without TLS, set allowHttp: true, and they cross the pod network in clear text)" $where) }}
+{{- end }}
+{{- $np := $reg.networkPolicy | default dict }}
+{{- if $reg.kubeconfigSecret }}
+{{- if $np.podLabels }}
+{{- fail (printf "%s: networkPolicy.podLabels selects pods in this cluster, but the registry is remote (kubeconfigSecret): list its API server in networkPolicy.apiServer.cidrs, and its URL's peers in networkPolicy.to" $where) }}
+{{- end }}
+{{- if and $.Values.networkPolicy.enabled (not ($np.apiServer | default dict).cidrs) }}
+{{- fail (printf "%s: networkPolicy.apiServer.cidrs is required for a remote registry (kubeconfigSecret), or the NetworkPolicy blocks its cluster: list its API server's addresses, e.g. --set 'registries[%d].networkPolicy.apiServer.cidrs[0]=198.51.100.10/32', and its port in networkPolicy.apiServer.ports (NetworkPolicy cannot match host names)" $where $i) }}
+{{- end }}
+{{- else }}
+{{- if $reg.context }}
+{{- fail (printf "%s: context needs kubeconfigSecret (the kubeconfig that defines it); an in-cluster registry uses the bot's ServiceAccount" $where) }}
+{{- end }}
+{{- if or $np.apiServer $np.to }}
+{{- fail (printf "%s: networkPolicy.apiServer and networkPolicy.to are for a remote registry (kubeconfigSecret); an in-cluster one is reached through the chart's networkPolicy.apiServer and its pods (this registry's networkPolicy.podLabels and ports)" $where) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The ROK_BOT_REGISTRIES file (bot/domain/registries.py), from `registries`: every path points where the pod
+     mounts it (the ConfigMap's user maps, the CA ConfigMaps, the kubeconfig Secrets). Keys left unset are left
+     out, so the bot's defaults apply; max_concurrent_execs defaults to tokens.maxConcurrentExecs. */}}
+{{- define "rok-token-bot.registriesFile" -}}
+{{- $configDir := include "rok-token-bot.configDir" . }}
+{{- $caDir := include "rok-token-bot.caDir" . }}
+{{- $kubeDir := include "rok-token-bot.kubeDir" . }}
+{{- $entries := list }}
+{{- range .Values.registries }}
+{{- $e := dict "name" .name "url" .url "namespace" (default "rok-registry" .namespace) "service" (default "rok-registry" .service) "max_concurrent_execs" (int (default $.Values.tokens.maxConcurrentExecs .maxConcurrentExecs)) }}
+{{- with .title }}{{ $_ := set $e "title" . }}{{ end }}
+{{- if .kubeconfigSecret }}{{ $_ := set $e "kubeconfig" (printf "%s/%s/config" $kubeDir .name) }}{{ end }}
+{{- with .context }}{{ $_ := set $e "context" . }}{{ end }}
+{{- with .container }}{{ $_ := set $e "container" . }}{{ end }}
+{{- if (.caBundle | default dict).configMap }}
+{{- $_ := set $e "ca_bundle" (printf "%s/%s/%s" $caDir .name (default "ca.crt" .caBundle.key)) }}
+{{- end }}
+{{- if .allowHttp }}{{ $_ := set $e "allow_http" true }}{{ end }}
+{{- with .channels }}{{ $_ := set $e "channels" . }}{{ end }}
+{{- if .userMap }}{{ $_ := set $e "user_map" (printf "%s/user-map-%s.yaml" $configDir .name) }}{{ end }}
+{{- with .policy }}{{ $_ := set $e "policy" . }}{{ end }}
+{{- $entries = append $entries $e }}
+{{- end }}
+{{- toYaml (dict "registries" $entries) }}
+{{- end }}
+
+{{/* The namespaces the chart grants RBAC in, each with its registry Services: rokRegistry's, or with `registries`
+     every in-cluster registry's (a remote one's Role lives in its own cluster, made by its admin). */}}
+{{- define "rok-token-bot.rbacNamespaces" -}}
+{{- $byNs := dict }}
+{{- if .Values.registries }}
+{{- range .Values.registries }}
+{{- if not .kubeconfigSecret }}
+{{- $ns := default "rok-registry" .namespace }}
+{{- $svc := default "rok-registry" .service }}
+{{- $_ := set $byNs $ns (append (get $byNs $ns | default list) $svc | uniq) }}
+{{- end }}
+{{- end }}
+{{- else }}
+{{- $_ := set $byNs .Values.rokRegistry.namespace (list .Values.rokRegistry.service) }}
+{{- end }}
+{{- toYaml $byNs }}
+{{- end }}
+
+{{/* Whether any registry is reached through a remote kubeconfig ("true" or ""), or has its own CA bundle. */}}
+{{- define "rok-token-bot.anyRemote" -}}
+{{- range .Values.registries }}{{ if .kubeconfigSecret }}true{{ end }}{{ end }}
+{{- end }}
+{{- define "rok-token-bot.anyInCluster" -}}
+{{- range .Values.registries }}{{ if not .kubeconfigSecret }}true{{ end }}{{ end }}
+{{- end }}
+{{- define "rok-token-bot.anyCa" -}}
+{{- range .Values.registries }}{{ if (.caBundle | default dict).configMap }}true{{ end }}{{ end }}
+{{- end }}
+
+{{/* NetworkPolicy egress with `registries`, one rule per registry (commented with its name). An in-cluster
+     registry: the local API server (exec; one rule for all of them, networkPolicy.apiServer) and its pods in its
+     namespace on their ports, as networkPolicy.registry does for one. A remote registry: its cluster's API server
+     at the addresses given (required: NetworkPolicy cannot match the kubeconfig's host name), and its URL's peers
+     when given. */}}
+{{- define "rok-token-bot.registriesEgress" -}}
+{{- $np := .Values.networkPolicy }}
+{{- if include "rok-token-bot.anyInCluster" . -}}
+# Kubernetes API server: pod lookup and exec into the in-cluster registries' pods. Without apiServer.cidrs the
+# chart cannot know the control plane's addresses: any IPv4 address on the API server ports.
+- to:
+    {{- range (default (list "0.0.0.0/0") $np.apiServer.cidrs) }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    {{- range $np.apiServer.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- range .Values.registries }}
+{{- $rnp := .networkPolicy | default dict }}
+{{- if .kubeconfigSecret }}
+# Registry {{ .name }} (remote, kubeconfigSecret {{ .kubeconfigSecret }}): its cluster's API server, for pod lookup and exec.
+- to:
+    {{- range $rnp.apiServer.cidrs }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+  ports:
+    {{- range (default (list 443 6443) $rnp.apiServer.ports) }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- if $rnp.to }}
+# Registry {{ .name }}'s URL (Verify, doctor), at the peers given.
+- to:
+    {{- toYaml $rnp.to | nindent 4 }}
+  ports:
+    {{- range (default (list 443) $rnp.ports) }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- else }}
+# Registry {{ .name }}: its pods (by label, in {{ default "rok-registry" .namespace }}) on their HTTP API ports, for a URL that
+# resolves inside the cluster.
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ default "rok-registry" .namespace }}
+      podSelector:
+        matchLabels:
+          {{- toYaml (default (include "rok-token-bot.registryPodLabelMap" $ | fromYaml) $rnp.podLabels) | nindent 10 }}
+  ports:
+    {{- range (default $np.registry.ports $rnp.ports) }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* Secrets are files, never env vars: extraEnv may not carry one of the bot's secret settings. */}}
 {{- define "rok-token-bot.validateExtraEnv" -}}
 {{- range .Values.extraEnv }}
@@ -167,6 +338,11 @@ app.kubernetes.io/part-of: rok-token-bot
   value: {{ $secretsDir | quote }}
 - name: ROK_BOT_PORT
   value: "3000"
+{{- if .Values.registries }}
+# Several registries: their file, from the ConfigMap; none of the ROK_REGISTRY_* settings (the bot refuses both).
+- name: ROK_BOT_REGISTRIES
+  value: {{ printf "%s/registries.yaml" $configDir | quote }}
+{{- else }}
 - name: ROK_REGISTRY_URL
   value: {{ .Values.rokRegistry.url | quote }}
 - name: ROK_REGISTRY_NAMESPACE
@@ -184,6 +360,7 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- if .Values.rokRegistry.allowHttp }}
 - name: ROK_REGISTRY_ALLOW_HTTP
   value: "true"
+{{- end }}
 {{- end }}
 {{- with .Values.rokRegistry.accountListCommand }}
 - name: ROK_BOT_ACCOUNT_LIST_COMMAND
@@ -265,7 +442,20 @@ app.kubernetes.io/part-of: rok-token-bot
 - name: config
   mountPath: {{ $configDir }}
   readOnly: true
-{{- if .Values.rokRegistry.caBundle.configMap }}
+{{- if .Values.registries }}
+{{- if include "rok-token-bot.anyCa" . }}
+# Each registry's CA bundle at <name>/<key>.
+- name: registry-ca
+  mountPath: {{ $caDir }}
+  readOnly: true
+{{- end }}
+{{- if include "rok-token-bot.anyRemote" . }}
+# Each remote registry's kubeconfig at <name>/config.
+- name: kubeconfigs
+  mountPath: {{ include "rok-token-bot.kubeDir" . }}
+  readOnly: true
+{{- end }}
+{{- else if .Values.rokRegistry.caBundle.configMap }}
 - name: registry-ca
   mountPath: {{ $caDir }}
   readOnly: true
@@ -332,7 +522,38 @@ app.kubernetes.io/part-of: rok-token-bot
 - name: config
   configMap:
     name: {{ include "rok-token-bot.fullname" . }}
-{{- if .Values.rokRegistry.caBundle.configMap }}
+{{- if .Values.registries }}
+{{- if include "rok-token-bot.anyCa" . }}
+- name: registry-ca
+  projected:
+    sources:
+      {{- range .Values.registries }}
+      {{- if (.caBundle | default dict).configMap }}
+      - configMap:
+          name: {{ .caBundle.configMap }}
+          items:
+            - key: {{ default "ca.crt" .caBundle.key }}
+              path: {{ printf "%s/%s" .name (default "ca.crt" .caBundle.key) }}
+      {{- end }}
+      {{- end }}
+{{- end }}
+{{- if include "rok-token-bot.anyRemote" . }}
+# The remote registries' kubeconfigs (credentials for their clusters), secrets like the others: files, 0440.
+- name: kubeconfigs
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- range $reg := .Values.registries }}
+      {{- with $reg.kubeconfigSecret }}
+      - secret:
+          name: {{ . }}
+          items:
+            - key: {{ default "config" $reg.kubeconfigKey }}
+              path: {{ printf "%s/config" $reg.name }}
+      {{- end }}
+      {{- end }}
+{{- end }}
+{{- else if .Values.rokRegistry.caBundle.configMap }}
 - name: registry-ca
   configMap:
     name: {{ .Values.rokRegistry.caBundle.configMap }}
