@@ -2,12 +2,15 @@
 # Gate: the Helm chart.
 #   1. helm lint --strict: defaults + the required values, the example values, every option on,
 #      OpenShift (the security contexts without fixed user and group IDs), SQLite on a PVC, PostgreSQL,
-#      and the SIEM webhook with a plain URL (all-on reads its URL from the Secret).
+#      the SIEM webhook with a plain URL (all-on reads its URL from the Secret), and several registries (the
+#      two-registry values file; registries-rbac: four registries over two namespaces and a remote cluster).
 #   2. Renders that must FAIL: defaults alone (required values missing), an unknown key (strict
 #      schema), an Ingress in socket mode, two replicas without a database (SQLite is for one),
 #      persistence together with a database, a retention that is not a duration, a SIEM webhook URL
 #      without its signing secret, with a credential in it or in clear text, a webhook without an egress
-#      rule under the NetworkPolicy, a secret passed as an env var through extraEnv.
+#      rule under the NetworkPolicy, a secret passed as an env var through extraEnv; with several registries,
+#      rokRegistry.url beside them, a bad or duplicate name, a missing or clear-text URL, a channel claimed
+#      twice, a context without its kubeconfig, a remote registry without its API server's egress rule.
 #   3. helm template | kubernetes-validate --strict (offline schemas) for KUBE_VERSIONS. The
 #      ServiceMonitor is a CRD kubernetes-validate has no schema for (it would only WARN and pass), so
 #      it is split out and checked structurally below instead; any other kind without a schema fails.
@@ -17,7 +20,9 @@
 #      `helm test` Pod (doctor with the bot's own configuration, account and hardening), and the state:
 #      the data dir a volume (emptyDir, or the PVC with the Recreate strategy when persistence is on),
 #      the PostgreSQL URL a projected secret file, its egress rule; the SIEM webhook's signing secret (and
-#      URL, unless a plain one is given) projected secret files, its egress rule.
+#      URL, unless a plain one is given) projected secret files, its egress rule; several registries: the
+#      ROK_BOT_REGISTRIES file and each path in it mounted (user maps, CAs, kubeconfig Secrets), one Role and
+#      RoleBinding per in-cluster registry namespace and none for a remote one, the egress rules per registry.
 #   5. The chart README documents every value.
 # Steps 4 and 5 are scripts/helmcheck.py (where ruff and mypy check them), run on the tools venv's python.
 # Fails (never skips) when helm or kubernetes-validate is missing: run .ci/tools.sh first.
@@ -32,6 +37,7 @@ CHART=helm/rok-token-bot
 ALL_ON=helm/ci-values-all-on.yaml
 EXAMPLE=config/helm-values.example.yaml
 OPENSHIFT=helm/ci-values-openshift.yaml
+TWO_REGISTRIES=helm/ci-values-two-registries.yaml
 # The helm/kubectl toolchain here is 1.33; 1.35 is the first release that checks `create` on pods/exec.
 KUBE_VERSIONS=${KUBE_VERSIONS:-1.33.0 1.35.0}
 # The minimum a user must set with the chart's own Secret in socket mode (the default mode).
@@ -40,6 +46,12 @@ REQUIRED=(--set rokRegistry.url=https://rok.example.com --set slack.botToken=xox
 # The state's two shapes beside the default emptyDir: SQLite on a PVC, and PostgreSQL for two replicas.
 PERSISTENCE=(--set persistence.enabled=true --set persistence.storageClass=fast-ssd --set persistence.size=5Gi)
 POSTGRES=(--set replicaCount=2 --set database.existingSecret=rok-pg-app)
+# Several registries with every per-registry default: three in-cluster over two namespaces (one Role each, the
+# Services of a namespace in one Role), and one remote (no Role; its kubeconfig Secret mounted, its API server's egress).
+SLACK=(--set slack.botToken=xoxb-ci --set slack.appToken=xapp-ci --set slack.sealKey=c2VhbC1rZXktZm9yLWNp)
+REGISTRIES_RBAC=(--set-json 'registries=[{"name":"a","url":"https://rok-a.example.com","namespace":"rok-a","service":"svc-a"},
+  {"name":"b","url":"https://rok-b.example.com","namespace":"rok-a","service":"svc-b"},{"name":"c","url":"https://rok-c.example.com"},
+  {"name":"far","url":"https://rok.far.example.com","kubeconfigSecret":"far-kube","networkPolicy":{"apiServer":{"cidrs":["203.0.113.0/28"]}}}]')
 # The SIEM webhook with a plain URL (the all-on render reads the URL from the Secret instead).
 WEBHOOK=(--set audit.webhook.existingSecret=rok-siem --set audit.webhook.url=https://siem.example.com/rok-bot
          --set 'networkPolicy.webhook.to[0].ipBlock.cidr=203.0.113.10/32')
@@ -59,7 +71,9 @@ fail() { echo "[helm] FAIL: $*" >&2; exit 1; }
 "$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${PERSISTENCE[@]}" --kube-version 1.33.0 || fail "lint (persistence)"
 "$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${POSTGRES[@]}" --kube-version 1.33.0 || fail "lint (postgres)"
 "$HELM" lint --strict --quiet "$CHART" "${REQUIRED[@]}" "${WEBHOOK[@]}" --kube-version 1.33.0 || fail "lint (webhook)"
-echo "[helm] lint --strict: defaults+required, example, all-on, openshift, persistence, postgres, webhook OK"
+"$HELM" lint --strict --quiet "$CHART" -f "$TWO_REGISTRIES" --kube-version 1.33.0 || fail "lint ($TWO_REGISTRIES)"
+"$HELM" lint --strict --quiet "$CHART" "${SLACK[@]}" "${REGISTRIES_RBAC[@]}" --kube-version 1.33.0 || fail "lint (registries-rbac)"
+echo "[helm] lint --strict: defaults+required, example, all-on, openshift, persistence, postgres, webhook, two-registries, registries-rbac OK"
 # The database in a directory the bot creates 0700 inside the volume; a claim from chart 0.1.0 keeps its root.
 data_dir() { "$HELM" template ci "$CHART" "${REQUIRED[@]}" "$@" | grep -A1 'name: ROK_BOT_DATA_DIR' | sed -n 's/.*value: //p' | sort -u; }
 [[ $(data_dir) == '"/var/lib/rok-token-bot/store"' ]] || fail "the default data dir is not the volume's store/"
@@ -75,6 +89,8 @@ render -f "$OPENSHIFT" >"$out/openshift.yaml" || fail "template ($OPENSHIFT)"
 render "${REQUIRED[@]}" "${PERSISTENCE[@]}" >"$out/persistence.yaml" || fail "template (persistence)"
 render "${REQUIRED[@]}" "${POSTGRES[@]}" >"$out/postgres.yaml" || fail "template (postgres)"
 render "${REQUIRED[@]}" "${WEBHOOK[@]}" >"$out/webhook.yaml" || fail "template (webhook)"
+render -f "$TWO_REGISTRIES" >"$out/two-registries.yaml" || fail "template ($TWO_REGISTRIES)"
+render "${SLACK[@]}" "${REGISTRIES_RBAC[@]}" >"$out/registries-rbac.yaml" || fail "template (registries-rbac)"
 must_fail() {
   local what=$1 want=$2; shift 2
   if render "$@" >/dev/null 2>"$out/err"; then fail "render should fail: $what"; fi
@@ -106,6 +122,28 @@ must_fail "webhook URL in clear text" "audit.webhook.url must be an https:// URL
 must_fail "a secret as an env var" "extraEnv: ROK_BOT_AUDIT_WEBHOOK_SECRET is a secret" "${REQUIRED[@]}" \
   --set 'extraEnv[0].name=ROK_BOT_AUDIT_WEBHOOK_SECRET' --set 'extraEnv[0].valueFrom.secretKeyRef.name=bot' \
   --set 'extraEnv[0].valueFrom.secretKeyRef.key=ROK_BOT_AUDIT_WEBHOOK_SECRET'
+# Several registries: each refusal names the registry.
+one() { echo "--set-json=registries=[$1]"; }
+must_fail "registries and rokRegistry.url" "set one, not both" -f "$TWO_REGISTRIES" --set rokRegistry.url=https://rok.example.com
+must_fail "registries and rokRegistry.allowHttp" "are for one registry" -f "$TWO_REGISTRIES" --set rokRegistry.allowHttp=true
+must_fail "a registry name starting with -" "registries.0.name: Does not match pattern" "${SLACK[@]}" \
+  "$(one '{"name":"-prod","url":"https://rok.example.com"}')"
+must_fail "a registry name of 21 characters" "registries.0.name: Does not match pattern" "${SLACK[@]}" \
+  "$(one '{"name":"abcdefghijklmnopqrstu","url":"https://rok.example.com"}')"
+must_fail "a registry without url" "registries.0: url is required" "${SLACK[@]}" "$(one '{"name":"prod"}')"
+must_fail "an unknown registry key" "registries.0: Additional property kubeconfig is not allowed" "${SLACK[@]}" \
+  "$(one '{"name":"prod","url":"https://rok.example.com","kubeconfig":"/etc/kube"}')"
+must_fail "a registry URL in clear text" "registries\[0\] (prod): url must be https://" "${SLACK[@]}" \
+  "$(one '{"name":"prod","url":"http://rok.example.com"}')"
+must_fail "two registries of one name" "registries\[1\] (prod): the name prod is already the name of registries\[0\]" \
+  "${SLACK[@]}" "$(one '{"name":"prod","url":"https://a.example.com"},{"name":"prod","url":"https://b.example.com"}')"
+must_fail "a channel claimed twice" "channel C0OPS is already the default of registry prod" "${SLACK[@]}" \
+  "$(one '{"name":"prod","url":"https://a.example.com","channels":["C0OPS"]},{"name":"qa","url":"https://b.example.com","channels":["C0OPS"]}')"
+must_fail "a context without its kubeconfig" "registries\[0\] (prod): context needs kubeconfigSecret" "${SLACK[@]}" \
+  "$(one '{"name":"prod","url":"https://rok.example.com","context":"prod"}')"
+must_fail "a remote registry without its API server's egress" \
+  "registries\[0\] (far): networkPolicy.apiServer.cidrs is required for a remote registry" "${SLACK[@]}" \
+  "$(one '{"name":"far","url":"https://rok.example.com","kubeconfigSecret":"far-kube"}')"
 echo "[helm] required values, strict schema and cross-field checks refuse bad values"
 
 # --- 3 + 4. split, validate, check ------------------------------------------------------------------
@@ -113,7 +151,7 @@ echo "[helm] required values, strict schema and cross-field checks refuse bad va
 "$PY" "$ROOT/scripts/helmcheck.py" policy "$out"
 
 for v in $KUBE_VERSIONS; do
-  for r in default example all-on openshift persistence postgres webhook; do
+  for r in default example all-on openshift persistence postgres webhook two-registries registries-rbac; do
     if ! "$KV" --strict --quiet -k "$v" "$out/$r.core.yaml" >"$out/kv.log" 2>&1; then
       cat "$out/kv.log" >&2; fail "kubernetes-validate --strict -k $v ($r render)"
     fi

@@ -77,6 +77,11 @@ DATABASE: dict[str, tuple[str, str, list[Doc]]] = {
 }
 
 
+def tcp(*ports: int) -> list[Doc]:
+    """NetworkPolicy ports for these TCP port numbers."""
+    return [{"port": p, "protocol": "TCP"} for p in ports]
+
+
 @dataclass(frozen=True)
 class Webhook:
     """What a render must show for the SIEM webhook: the Secret's keys, where the URL comes from, its egress."""
@@ -101,6 +106,83 @@ WEBHOOK: dict[str, Webhook] = {
         [443],
     ),
 }
+
+
+@dataclass(frozen=True)
+class Several:
+    """What a render with `registries` (several registries) must show."""
+
+    names: tuple[str, ...]  # the registries file's entries, in order
+    roles: dict[str, list[str]]  # namespace -> its registry Services (the Role's resourceNames): in-cluster only
+    kubeconfigs: dict[str, tuple[str, str]]  # registry -> (Secret, key) of its kubeconfig: the remote ones
+    egress: list[Doc]  # the egress rules between DNS and Slack, in order: the API server, then one or two per registry
+
+
+def pods_rule(namespace: str, labels: dict[str, str], *ports: int) -> Doc:
+    """The egress rule to an in-cluster registry's pods: by label, in its namespace, on its ports."""
+    return {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+                "podSelector": {"matchLabels": labels},
+            }
+        ],
+        "ports": tcp(*ports),
+    }
+
+
+def cidrs_rule(cidrs: list[str], *ports: int) -> Doc:
+    """An egress rule to these CIDRs on these TCP ports."""
+    return {"to": [{"ipBlock": {"cidr": c}} for c in cidrs], "ports": tcp(*ports)}
+
+
+# The renders with `registries`: helm/ci-values-two-registries.yaml (one in-cluster, one remote), and
+# registries-rbac (three in-cluster registries over two namespaces, one remote, every default left as is).
+SEVERAL: dict[str, Several] = {
+    "two-registries": Several(
+        names=("prod", "staging"),
+        roles={"rok-prod": ["rok-registry-api"]},
+        kubeconfigs={"staging": ("rok-staging-kubeconfig", "kubeconfig")},
+        egress=[
+            cidrs_rule(["10.0.0.0/24"], 6443),
+            pods_rule("rok-prod", {"app.kubernetes.io/name": "rok-registry"}, 8443),
+            cidrs_rule(["198.51.100.10/32"], 6443),
+            cidrs_rule(["198.51.100.20/32"], 443),
+        ],
+    ),
+    "registries-rbac": Several(
+        names=("a", "b", "c", "far"),
+        roles={"rok-a": ["svc-a", "svc-b"], "rok-registry": ["rok-registry"]},
+        kubeconfigs={"far": ("far-kube", "config")},
+        egress=[
+            cidrs_rule(["0.0.0.0/0"], 443, 6443),
+            pods_rule("rok-a", {"app": "rok-registry"}, 443),
+            pods_rule("rok-a", {"app": "rok-registry"}, 443),
+            pods_rule("rok-registry", {"app": "rok-registry"}, 443),
+            cidrs_rule(["203.0.113.0/28"], 443, 6443),
+        ],
+    ),
+}
+# The keys of the ROK_BOT_REGISTRIES file (bot.domain.registries.Registry): the chart renders no other.
+REGISTRY_FILE_KEYS = {
+    "name",
+    "title",
+    "url",
+    "kubeconfig",
+    "context",
+    "namespace",
+    "service",
+    "container",
+    "ca_bundle",
+    "allow_http",
+    "max_concurrent_execs",
+    "channels",
+    "user_map",
+    "policy",
+}
+CONFIG_DIR = "/etc/rok-token-bot/config"
+KUBE_DIR = "/etc/rok-token-bot/kube"
+CA_DIR = "/etc/rok-token-bot/ca"
 # networkPolicy.extraEgress rules per render: the last rules of the policy.
 EXTRA_EGRESS = {"all-on": 1, "openshift": 1}
 # NetworkPolicy egress per render: API server (CIDRs, ports), registry pods (labels, ports).
@@ -112,6 +194,8 @@ NP_API: dict[str, tuple[list[str], list[int]]] = {
     "example": (["10.0.0.0/24"], [6443]),
     "all-on": (["10.0.0.0/24", "172.16.0.1/32"], [443, 6443]),
     "openshift": (["10.0.0.10/32"], [6443]),
+    "two-registries": (["10.0.0.0/24"], [6443]),
+    "registries-rbac": (["0.0.0.0/0"], [443, 6443]),
 }
 NP_API_SET = {
     "default": False,
@@ -121,6 +205,8 @@ NP_API_SET = {
     "example": True,
     "all-on": True,
     "openshift": True,
+    "two-registries": True,
+    "registries-rbac": False,
 }
 NP_REGISTRY: dict[str, tuple[dict[str, str], list[int]]] = {
     "default": ({"app": "rok-registry"}, [443]),
@@ -143,7 +229,19 @@ CONTAINER_HARDENING: Doc = {
 }
 FIXED_IDS = {"runAsUser", "runAsGroup", "fsGroup"}
 # The renders helm.sh writes into OUT_DIR, in the order they are checked.
-RENDERS = ("default", "example", "all-on", "openshift", "persistence", "postgres", "webhook")
+RENDERS = (
+    "default",
+    "example",
+    "all-on",
+    "openshift",
+    "persistence",
+    "postgres",
+    "webhook",
+    "two-registries",
+    "registries-rbac",
+)
+# The renders whose ConfigMap holds policy.yaml (ROK_BOT_POLICY).
+POLICY_RENDERS = {"all-on", "two-registries"}
 REGISTRY_NAMESPACE = {
     "default": "rok-registry",
     "example": "rok-registry",
@@ -196,11 +294,6 @@ class BotPod:
         )
 
 
-def tcp(*ports: int) -> list[Doc]:
-    """NetworkPolicy ports for these TCP port numbers."""
-    return [{"port": p, "protocol": "TCP"} for p in ports]
-
-
 def load(out: Path, name: str) -> list[Doc]:
     """Read a render, and write its objects but the CRDs to <name>.core.yaml for kubernetes-validate."""
     docs = [d for d in yaml.safe_load_all((out / f"{name}.yaml").read_text(encoding="utf-8")) if d]
@@ -213,12 +306,18 @@ def check_kinds(report: Report, name: str, docs: list[Doc]) -> None:
     """The kinds rendered, each namespaced, in its namespace, with the standard labels."""
     check = report.check
     kinds = [d["kind"] for d in docs]
-    check(len(kinds) == len(set(kinds)), f"{name}: duplicate kinds {kinds}")
+    several = SEVERAL.get(name)
+    # With several registries, one Role and one RoleBinding per in-cluster registry namespace (check_rbac).
+    unique = [k for k in kinds if not several or k not in ("Role", "RoleBinding")]
+    check(len(unique) == len(set(unique)), f"{name}: duplicate kinds {kinds}")
     for d in docs:
         where = f"{name}: {d['kind']}/{d['metadata']['name']}"
         check(d["kind"] in NAMESPACED, f"{where}: kind not in the namespaced allow-list (cluster-scoped?)")
         check(not d["kind"].startswith("Cluster"), f"{where}: cluster-scoped kind")
         ns = d["metadata"].get("namespace")
+        if d["kind"] in ("Role", "RoleBinding") and several:
+            check(ns in several.roles, f"{where}: namespace {ns!r}, want one of {sorted(several.roles)}")
+            continue
         want = REGISTRY_NAMESPACE[name] if d["kind"] in ("Role", "RoleBinding") else "bots"
         check(ns == want, f"{where}: namespace {ns!r}, want {want!r}")
         check("app.kubernetes.io/instance" in d["metadata"].get("labels", {}), f"{where}: no standard labels")
@@ -232,25 +331,38 @@ def check_kinds(report: Report, name: str, docs: list[Doc]) -> None:
     check("Pod" in kinds, f"{name}: no helm test Pod")
 
 
-def check_rbac(report: Report, name: str, by: dict[str, Doc]) -> None:
-    """The exact Role rules in the registry namespace, its binding, and no automounted account token."""
+def check_rbac(report: Report, name: str, docs: list[Doc]) -> None:
+    """The exact Role rules in each registry namespace, their bindings, and no automounted account token."""
     check = report.check
-    role = by.get("Role")
-    if role:
+    roles = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "Role"}
+    bindings = {d["metadata"]["namespace"]: d for d in docs if d["kind"] == "RoleBinding"}
+    several = SEVERAL.get(name)
+    if several:
+        # One Role and one RoleBinding per in-cluster registry namespace, none for a remote registry.
+        count = sum(d["kind"] == "Role" for d in docs)
+        check(count == len(roles), f"{name}: two Roles in one namespace")
+        check(sorted(roles) == sorted(several.roles), f"{name}: Roles in {sorted(roles)}, want {sorted(several.roles)}")
+        check(sorted(bindings) == sorted(roles), f"{name}: RoleBindings in {sorted(bindings)}, want {sorted(roles)}")
+    elif roles:
+        check(list(roles) == [REGISTRY_NAMESPACE[name]], f"{name}: Roles in {sorted(roles)}")
+    for ns, role in roles.items():
         rules = [{k: v for k, v in r.items() if k != "resourceNames"} for r in role["rules"]]
         check(rules == RULES, f"{name}: Role rules {role['rules']}")
         names = [r.get("resourceNames") for r in role["rules"]]
-        svc = "rok-registry-api" if name == "all-on" else "rok-registry"
-        check(names == [[svc], None, None], f"{name}: resourceNames {names}, want only [{svc!r}] on services")
-        rb = by["RoleBinding"]
+        one_service = ["rok-registry-api" if name == "all-on" else "rok-registry"]
+        services = several.roles.get(ns, []) if several else one_service
+        check(names == [services, None, None], f"{name}: resourceNames {names}, want only {services} on services")
+        rb = bindings.get(ns)
+        check(rb is not None, f"{name}: no RoleBinding in {ns}")
+        if rb is None:
+            continue
         check(
             rb["roleRef"]
             == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]},
             f"{name}: RoleBinding roleRef",
         )
         check(rb["subjects"][0]["namespace"] == "bots", f"{name}: RoleBinding subject namespace")
-
-    sa = by.get("ServiceAccount")
+    sa = next((d for d in docs if d["kind"] == "ServiceAccount"), None)
     if sa:
         check(sa.get("automountServiceAccountToken") is False, f"{name}: ServiceAccount automounts its token")
 
@@ -283,7 +395,14 @@ def check_pod(report: Report, name: str, bot: BotPod) -> None:
     check(not from_secrets, f"{name}: env vars from a Secret {from_secrets}: secrets are files only")
     check(not c.get("envFrom"), f"{name}: envFrom used")
     check(env["ROK_BOT_SECRETS_DIR"]["value"] == "/etc/rok-token-bot/secrets", f"{name}: secrets dir")
-    check("ROK_REGISTRY_URL" in env, f"{name}: ROK_REGISTRY_URL missing")
+    if name in SEVERAL:
+        # The registries file only: the bot refuses it together with ROK_REGISTRY_URL, and ignores the rest.
+        check(env.get("ROK_BOT_REGISTRIES", {}).get("value") == f"{CONFIG_DIR}/registries.yaml", f"{name}: file env")
+        rok_registry = sorted(n for n in env if n.startswith("ROK_REGISTRY_"))
+        check(not rok_registry, f"{name}: {rok_registry} set beside ROK_BOT_REGISTRIES")
+    else:
+        check("ROK_REGISTRY_URL" in env, f"{name}: ROK_REGISTRY_URL missing")
+        check("ROK_BOT_REGISTRIES" not in env, f"{name}: ROK_BOT_REGISTRIES without registries")
     check("/tmp" in mounts, f"{name}: no /tmp mount")  # noqa: S108 - a mount path, not a temporary file
     check(mounts.get("/etc/rok-token-bot/secrets", {}).get("readOnly") is True, f"{name}: secrets mount")
     check(mounts.get("/etc/rok-token-bot/config", {}).get("readOnly") is True, f"{name}: config mount")
@@ -380,8 +499,61 @@ def check_config(report: Report, name: str, by: dict[str, Doc], bot: BotPod) -> 
         paths = [p for r in ing["spec"]["rules"] for p in r["http"]["paths"]]
         check([p["path"] for p in paths] == ["/slack/events"], "all-on: Ingress must expose /slack/events only")
     else:
-        check("ROK_BOT_POLICY" not in env, f"{name}: ROK_BOT_POLICY set without a policy")
+        policy_env = env.get("ROK_BOT_POLICY", {}).get("value")
+        want_policy = f"{CONFIG_DIR}/policy.yaml" if name in POLICY_RENDERS else None
+        check(policy_env == want_policy, f"{name}: ROK_BOT_POLICY {policy_env!r}, want {want_policy!r}")
+        check(("policy.yaml" in cm["data"]) == (name in POLICY_RENDERS), f"{name}: policy.yaml vs policy")
         check("ROK_REGISTRY_ALLOW_HTTP" not in env, f"{name}: plain-http registry allowed by default")
+
+
+def check_registries(report: Report, name: str, by: dict[str, Doc], bot: BotPod) -> None:
+    """The ROK_BOT_REGISTRIES file in the ConfigMap, each path in it where the pod mounts that file: a registry's
+    user map a key of the ConfigMap, its CA an item of the CA volume, a remote registry's kubeconfig the item of
+    its Secret in the kubeconfigs volume (secret files, 0440). Without `registries`: none of it."""
+    check = report.check
+    data = by["ConfigMap"]["data"]
+    several = SEVERAL.get(name)
+    if not several:
+        check("registries.yaml" not in data, f"{name}: registries.yaml without registries")
+        check("kubeconfigs" not in bot.volumes, f"{name}: kubeconfigs without registries")
+        return
+    doc = yaml.safe_load(data.get("registries.yaml", "{}")) or {}
+    entries = doc.get("registries") or []
+    check(set(doc) == {"registries"}, f"{name}: registries.yaml keys {sorted(doc)}")
+    check(tuple(e.get("name") for e in entries) == several.names, f"{name}: registries {entries}")
+    ca_items = {
+        f"{CA_DIR}/{i['path']}"
+        for src in bot.volumes.get("registry-ca", {}).get("projected", {}).get("sources", [])
+        for i in src["configMap"]["items"]
+    }
+    kube = bot.volumes.get("kubeconfigs", {}).get("projected", {})
+    kube_items = {
+        f"{KUBE_DIR}/{i['path']}": (src["secret"]["name"], i["key"])
+        for src in kube.get("sources", [])
+        for i in src["secret"]["items"]
+    }
+    want_kube = {f"{KUBE_DIR}/{reg}/config": secret for reg, secret in several.kubeconfigs.items()}
+    check(kube_items == want_kube, f"{name}: kubeconfig items {kube_items}, want {want_kube}")
+    if want_kube:
+        check(kube.get("defaultMode") == 0o440, f"{name}: kubeconfigs mode {kube.get('defaultMode')}")
+        mount = bot.mounts.get(KUBE_DIR, {})
+        check(mount == {"name": "kubeconfigs", "mountPath": KUBE_DIR, "readOnly": True}, f"{name}: {mount}")
+    for entry in entries:
+        where = f"{name}: registry {entry.get('name')}"
+        check(set(entry) <= REGISTRY_FILE_KEYS, f"{where}: unknown keys {sorted(set(entry) - REGISTRY_FILE_KEYS)}")
+        check(str(entry.get("url", "")).startswith("https://"), f"{where}: url {entry.get('url')}")
+        check(isinstance(entry.get("max_concurrent_execs"), int), f"{where}: max_concurrent_execs")
+        kubeconfig = entry.get("kubeconfig")
+        check(
+            (kubeconfig in want_kube) if entry["name"] in several.kubeconfigs else kubeconfig is None,
+            f"{where}: kubeconfig {kubeconfig!r} is not the mounted Secret {several.kubeconfigs.get(entry['name'])}",
+        )
+        user_map = entry.get("user_map")
+        if user_map is not None:
+            key = user_map.removeprefix(f"{CONFIG_DIR}/")
+            check(key != user_map and key in data, f"{where}: user_map {user_map} is not a key of the ConfigMap")
+        if entry.get("ca_bundle") is not None:
+            check(entry["ca_bundle"] in ca_items, f"{where}: ca_bundle {entry['ca_bundle']} is not in {ca_items}")
 
 
 def check_test_pod(report: Report, name: str, by: dict[str, Doc], bot: BotPod) -> None:
@@ -458,8 +630,13 @@ def check_network_policy(report: Report, name: str, np: Doc) -> None:
         )
     egress = np["spec"]["egress"]
     anywhere = [{"ipBlock": {"cidr": "0.0.0.0/0"}}]
-    dns, api, registry, slack = egress[:4]
-    database_rule = egress[4] if name in DATABASE else None
+    # Between DNS and Slack: the API server and the registry's pods, or with several registries their rules.
+    several = SEVERAL.get(name)
+    cluster_rules = len(several.egress) if several else 2
+    dns, slack = egress[0], egress[min(1 + cluster_rules, len(egress) - 1)]
+    cluster = egress[1 : 1 + cluster_rules]
+    after = 2 + cluster_rules  # the index of the first rule after Slack's
+    database_rule = egress[after] if name in DATABASE else None
     if name in DATABASE:
         check(
             database_rule == {"to": DATABASE[name][2], "ports": tcp(5432)},
@@ -467,37 +644,34 @@ def check_network_policy(report: Report, name: str, np: Doc) -> None:
         )
     # Finding 21.9: the SIEM webhook gets its own rule, after the database's, to the peers and ports given.
     want_webhook = WEBHOOK.get(name)
-    count = 4 + (name in DATABASE) + (want_webhook is not None) + EXTRA_EGRESS.get(name, 0)
+    count = after + (name in DATABASE) + (want_webhook is not None) + EXTRA_EGRESS.get(name, 0)
     check(len(egress) == count, f"{name}: {len(egress)} egress rules, want {count}")
-    if want_webhook is not None and len(egress) > 4 + (name in DATABASE):
-        webhook_rule = egress[4 + (name in DATABASE)]
+    if want_webhook is not None and len(egress) > after + (name in DATABASE):
+        webhook_rule = egress[after + (name in DATABASE)]
         want_rule = {"to": want_webhook.to, "ports": tcp(*want_webhook.ports)}
         check(webhook_rule == want_rule, f"{name}: webhook egress {webhook_rule}, want {want_rule}")
     check(
         dns["ports"] == [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
         f"{name}: first egress rule must be DNS on 53 only",
     )
+    api = cluster[0]
     want_api = NP_API[name]
     check(
-        api == {"to": [{"ipBlock": {"cidr": c}} for c in want_api[0]], "ports": tcp(*want_api[1])},
+        api == cidrs_rule(want_api[0], *want_api[1]),
         f"{name}: API server egress {api}, want {want_api}",
     )
-    # Finding 13: the registry is reached by pod label and port, never as a whole namespace on every port.
-    labels, ports = NP_REGISTRY[name]
-    regns = REGISTRY_NAMESPACE[name]
-    check(
-        registry
-        == {
-            "to": [
-                {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": regns}},
-                    "podSelector": {"matchLabels": labels},
-                }
-            ],
-            "ports": tcp(*ports),
-        },
-        f"{name}: registry egress {registry}, want pods {labels} on {ports} in {regns}",
-    )
+    if several:
+        # One rule per in-cluster registry (its pods), one or two per remote one (its API server; its URL's peers).
+        check(cluster == several.egress, f"{name}: registries egress {cluster}, want {several.egress}")
+    else:
+        # Finding 13: the registry is reached by pod label and port, never as a whole namespace on every port.
+        registry = cluster[1]
+        labels, ports = NP_REGISTRY[name]
+        regns = REGISTRY_NAMESPACE[name]
+        check(
+            registry == pods_rule(regns, labels, *ports),
+            f"{name}: registry egress {registry}, want pods {labels} on {ports} in {regns}",
+        )
     check(slack["ports"] == tcp(443), f"{name}: Slack egress must be 443 only")
     # The rules that may be open to any address: Slack, the API server unless its CIDRs are set, the
     # database when it is reached by address (the postgres render).
@@ -505,18 +679,14 @@ def check_network_policy(report: Report, name: str, np: Doc) -> None:
     check_egress_peers(report, name, egress, open_ok)
     if name == "default":
         # The exact default that docs/SECURITY.md ("Network") describes.
-        default_registry = {
-            "to": [
-                {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "rok-registry"}},
-                    "podSelector": {"matchLabels": {"app": "rok-registry"}},
-                }
-            ],
-            "ports": tcp(443),
-        }
         check(
             egress
-            == [dns, {"to": anywhere, "ports": tcp(443, 6443)}, default_registry, {"to": anywhere, "ports": tcp(443)}],
+            == [
+                dns,
+                {"to": anywhere, "ports": tcp(443, 6443)},
+                pods_rule("rok-registry", {"app": "rok-registry"}, 443),
+                {"to": anywhere, "ports": tcp(443)},
+            ],
             f"default: NetworkPolicy egress differs from the documented default: {egress}",
         )
 
@@ -554,12 +724,13 @@ def check_render(report: Report, name: str, docs: list[Doc]) -> None:
     """Every policy check on one render, in a fixed order (the order of the failures printed)."""
     check_kinds(report, name, docs)
     by = {d["kind"]: d for d in docs}
-    check_rbac(report, name, by)
+    check_rbac(report, name, docs)
     bot = BotPod.of(by)
     check_pod(report, name, bot)
     check_state(report, name, by, bot)
     check_webhook(report, name, bot)
     check_config(report, name, by, bot)
+    check_registries(report, name, by, bot)
     check_test_pod(report, name, by, bot)
     check_secret_and_service(report, name, by)
     np = by.get("NetworkPolicy")
