@@ -241,7 +241,7 @@ app.kubernetes.io/part-of: rok-token-bot
 {{- toYaml $byNs }}
 {{- end }}
 
-{{/* Whether any registry is reached through a remote kubeconfig ("true" or ""), or has its own CA bundle. */}}
+{{/* "true" when some registry is remote (kubeconfigSecret), in this cluster, or has its own CA bundle; else "". */}}
 {{- define "rok-token-bot.anyRemote" -}}
 {{- range .Values.registries }}{{ if .kubeconfigSecret }}true{{ end }}{{ end }}
 {{- end }}
