@@ -31,7 +31,7 @@ STDOUT, STDERR, STATUS = 1, 2, 3
 FRAME_SIZE = 4096
 # A hung exec still ends eventually, so a forgotten client cannot pin the server thread for ever.
 HANG_CAP_SECONDS = 60.0
-# A held token-create (`FakeRok.hold`) goes on after this long even if the test never releases it.
+# A held exec (`FakeRok.hold`, `hold_commands`) goes on after this long even if the test never releases it.
 HOLD_SECONDS = 30.0
 
 EXEC_FAULTS = frozenset({"http500", "drop", "hang", "restart", "drip"})
@@ -422,7 +422,7 @@ class FakeKube(FakeServer):
             return
         await asyncio.sleep(self.rok.latency)
         hold = self.rok.hold
-        if hold is not None and "token-create" in argv:
+        if hold is not None and any(command in argv for command in self.rok.hold_commands):
             await asyncio.get_running_loop().run_in_executor(None, hold.wait, HOLD_SECONDS)
         outcome = self.rok.execute(list(argv))
         if fault == "restart":

@@ -120,7 +120,13 @@ class FakeRok:
         *,
         latency: float = 0.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        name: str = "default",
+        token_prefix: str = "",
     ) -> None:
+        # Which registry installation this is, and what starts each of its tokens: in a world of several
+        # registries a test tells by the token alone which one minted it ("" mints exactly as one registry does).
+        self.name = name
+        self.token_prefix = token_prefix
         self.accounts: list[FakeAccount] = default_accounts() if accounts is None else list(accounts)
         self.latency = latency
         # The registry's clock: the sandbox gives it the bot's (a manual clock), so both agree on expiry.
@@ -139,6 +145,8 @@ class FakeRok:
         # A test holds `token-create` here (the exec waits until it is set, at most HOLD_SECONDS): something can
         # happen while a token is being minted (the database goes away) without a real-time latency.
         self.hold: threading.Event | None = None
+        # The commands `hold` holds: `hang()` adds account-list, so that nothing of this registry's answers.
+        self.hold_commands: frozenset[str] = frozenset({"token-create"})
 
     def account(self, username: str) -> FakeAccount:
         """The account with this username (KeyError if none), a convenience for tests."""
@@ -160,7 +168,7 @@ class FakeRok:
         now = self.clock()
         rec = MintedRecord(
             token_uuid=str(uuid.uuid4()),
-            token=new_token(self.token_shape),
+            token=self.token_prefix + new_token(self.token_shape),
             account_uuid=acc.uuid,
             username=acc.username,
             created_at=now,

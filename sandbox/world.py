@@ -5,6 +5,10 @@ Slack, writes a kubeconfig and a user map, builds real Settings from them and st
 `BotServer` (HTTP or Socket Mode). It then plays the part of Slack: signed slash commands and button
 clicks over HTTP, or envelopes over the Socket Mode WebSocket.
 
+`Sandbox(registries=("prod", "staging"))` starts one fake cluster, `rok-fort-manage` and registry per name
+(sandbox/clusters.py) and configures the bot with a `ROK_BOT_REGISTRIES` file instead of `ROK_REGISTRY_URL`;
+`box.rok_of("prod")`, `box.kube_of("prod")` tell which one did what. Without it: one registry, as always.
+
 The bot and the fake registry share one `ManualClock` (`box.clock`): a reminder, a lapse or a cooldown
 comes when the caller advances it (`box.advance(46)`), never by waiting. Replicas started with `spawn()`
 are processes of their own: on the machine's clock, or, in a sandbox made with a `SharedClock`, on that one.
@@ -22,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,9 +40,10 @@ from bot.runtime.clock import Clock, ManualClock
 from bot.settings import Settings, settings_from
 from sandbox import slack_requests as sr
 from sandbox.clock import SharedClock
+from sandbox.clusters import Cluster, RegistrySpec, as_spec, write_world
 from sandbox.kube import FakeKube
 from sandbox.registry import FakeRegistry
-from sandbox.rok import FakeRok
+from sandbox.rok import FakeAccount, FakeRok
 from sandbox.slack import Call, FakeSlack, ResponsePost, view_problem
 
 SIGNING_SECRET = "sandbox-signing-secret-" + "0" * 16
@@ -116,13 +123,24 @@ class Sandbox:
         start_bot: bool = True,
         workdir: Path | None = None,
         clock: Clock | None = None,
+        registries: Sequence[str | RegistrySpec] | None = None,
     ) -> None:
         self.socket_mode = socket_mode
         self.people = {p.user_id: p for p in people}
         self.clock = clock or ManualClock()
-        self.rok = FakeRok(latency=exec_latency, clock=self.clock.now)
-        self.kube = FakeKube(self.rok)
-        self.registry = FakeRegistry(self.rok)
+        self.clusters: dict[str, Cluster] = {}
+        # Several registries: one cluster each, and the bot reads them from a registries file.
+        self.several = bool(registries)
+        for spec in map(as_spec, registries or ()):
+            if spec.name in self.clusters:
+                raise ValueError(f"registry {spec.name!r} is named twice")
+            self.clusters[spec.name] = Cluster.of(spec, latency=exec_latency, clock=self.clock.now)
+        if not self.clusters:
+            rok = FakeRok(latency=exec_latency, clock=self.clock.now)
+            self.clusters["default"] = Cluster("default", rok, FakeKube(rok), FakeRegistry(rok))
+        # The first registry's fakes: all of them with one registry, as every single-registry test knows them.
+        first = next(iter(self.clusters.values()))
+        self.rok, self.kube, self.registry = first.rok, first.kube, first.registry
         self.slack = FakeSlack(channels=("C0GENERAL", AUDIT_CHANNEL))
         self._extra = dict(settings or {})
         self._policy = policy
@@ -138,8 +156,9 @@ class Sandbox:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        for fake in (self.kube, self.registry, self.slack):
-            fake.start()
+        for cluster in self.clusters.values():
+            cluster.start()
+        self.slack.start()
         for person in self.people.values():
             self.slack.add_user(
                 person.user_id,
@@ -151,7 +170,12 @@ class Sandbox:
             )
         self.slack.usergroups[ADMINS_GROUP] = ["U0ALICE"]
         self.slack.add_channel(APPROVALS_CHANNEL)
-        kubeconfig = self.kube.write_kubeconfig(self._dir / "kubeconfig")
+        for channel in sorted({c for cluster in self.clusters.values() for c in cluster.spec.channels}):
+            self.slack.add_channel(channel)
+        if self.several:
+            kubeconfig, registries_file = write_world(list(self.clusters.values()), self._dir)
+        else:
+            kubeconfig = self.kube.write_kubeconfig(self._dir / "kubeconfig")
         policy = self._dir / "policy.yaml"
         policy.write_text(self._policy, encoding="utf-8")
         user_map = self._dir / "user-map.yaml"
@@ -160,7 +184,11 @@ class Sandbox:
         )
         self.env = {
             "KUBECONFIG": str(kubeconfig),
-            "ROK_REGISTRY_URL": self.registry.url,
+            **(
+                {"ROK_BOT_REGISTRIES": str(registries_file)}
+                if self.several
+                else {"ROK_REGISTRY_URL": self.registry.url}
+            ),
             "SLACK_BOT_TOKEN": self.slack.bot_token,
             "SLACK_API_URL": self.slack.api_url,
             "ROK_BOT_SEAL_KEY": secrets.token_urlsafe(32),
@@ -227,8 +255,9 @@ class Sandbox:
         if self.server is not None:
             self.server.stop(drain_timeout=10)
             self.server = None
-        for fake in (self.slack, self.registry, self.kube):
-            fake.stop()
+        self.slack.stop()
+        for cluster in self.clusters.values():
+            cluster.stop()
         self._http.close()
         if self._own_dir:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -240,6 +269,57 @@ class Sandbox:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+    # -- several registries -----------------------------------------------------------------------
+
+    def cluster(self, name: str) -> Cluster:
+        """One registry's fakes (`default` in a single-registry sandbox); KeyError naming the others."""
+        try:
+            return self.clusters[name]
+        except KeyError:
+            raise KeyError(f"no registry {name!r} in this sandbox (it has: {', '.join(self.clusters)})") from None
+
+    def rok_of(self, name: str) -> FakeRok:
+        """The `rok-fort-manage` and token store of one registry: `box.rok_of("prod").minted`."""
+        return self.cluster(name).rok
+
+    def kube_of(self, name: str) -> FakeKube:
+        """The Kubernetes API server of one registry's cluster: `box.kube_of("prod").execs`."""
+        return self.cluster(name).kube
+
+    def registry_of(self, name: str) -> FakeRegistry:
+        """The Rok Registry (the Verify endpoint) of one registry: `box.registry_of("prod").requests`."""
+        return self.cluster(name).registry
+
+    def minted_by(self, token: str) -> str | None:
+        """The name of the registry that minted this token (live or expired), or None: none of them did."""
+        for name, cluster in self.clusters.items():
+            if any(record.token == token for record in list(cluster.rok.minted)):
+                return name
+        return None
+
+    def add_accounts(self, accounts: Sequence[FakeAccount], *, registries: Sequence[str] | None = None) -> None:
+        """Give these Rok accounts to every registry (or to those named), each with UUIDs of its own when there
+        are several registries."""
+        from sandbox.clusters import accounts_of
+
+        for name in registries or list(self.clusters):
+            own = accounts_of(name, accounts) if self.several else list(accounts)
+            self.rok_of(name).accounts.extend(own)
+
+    @contextmanager
+    def hang(self, name: str) -> Iterator[threading.Event]:
+        """Every exec in this registry's pod hangs (account-list and token-create) until the block ends (or the
+        event is set): the registry is down in the way that costs a bot the most, an exec that never answers.
+        The others are untouched. No wall-clock wait: the held execs go on when released."""
+        rok = self.rok_of(name)
+        released = threading.Event()
+        rok.hold_commands, rok.hold = frozenset({"account-list", "token-create"}), released
+        try:
+            yield released
+        finally:
+            released.set()
+            rok.hold, rok.hold_commands = None, frozenset({"token-create"})
 
     @property
     def url(self) -> str:
