@@ -1,5 +1,7 @@
 """The benchmark: `python -m bench.run [--json] [--latency 0.3] [--burst 200] [--modes http,socket] [--quick]`.
 
+`--registries` adds the several-registries row (bench/registries.py): a burst split over two registries.
+
 For each mode it starts the fakes in this process and the real bot as a subprocess (`python -m bot serve`),
 sends a burst of signed slash commands from distinct users all at once, then single commands one at a
 time, and reads the fakes' records and /proc. Then the manual procedure as the baseline, and the CLI.
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import drive, promtext, threads
+from bench import registries as several
 from bench.baseline import run_baseline
 from bench.cli_path import measure_issue
 from bench.procs import BotProcess, FloorServer, LoadMeter, SocketFloor, machine
@@ -47,6 +50,7 @@ class Config:
     settle: float = 1.0
     repeat: int = 3
     settings: dict[str, str] = field(default_factory=dict)
+    registries: bool = False
 
 
 @dataclass
@@ -277,6 +281,8 @@ def render(result: dict[str, Any]) -> str:
     lines += _notes(cfg, modes, acks)
     lines += _baseline_lines(result)
     lines += _cli_lines(result.get("cli"))
+    if result.get("registries"):
+        lines += several.render(result["registries"])
     lines.append("")
     lines.append(f"total benchmark time: {result['elapsed_seconds']:.1f} s")
     return "\n".join(lines)
@@ -662,6 +668,9 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
         "--repeat", type=int, default=None, help="runs of each mode; the ack rows show their median (3; --quick: 1)"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: burst 20, latency 0.05 s, 5 singles")
+    parser.add_argument(
+        "--registries", action="store_true", help="add the row of a burst split over two registries, one slow"
+    )
     args = parser.parse_args(argv)
     cfg = Config()
     if args.quick:
@@ -672,6 +681,7 @@ def parse_args(argv: list[str] | None) -> tuple[Config, bool]:
     cfg.cli_runs = args.cli_runs if args.cli_runs is not None else cfg.cli_runs
     cfg.repeat = args.repeat if args.repeat is not None else cfg.repeat
     cfg.baseline = not args.no_baseline
+    cfg.registries = args.registries
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     if not modes or any(m not in ("http", "socket") for m in modes):
         parser.error("--modes takes http, socket or both")
@@ -766,6 +776,10 @@ def main(argv: list[str] | None = None) -> int:
     result.update(aggregate(runs, floors))
     print("[bench] baseline (manual procedure) and CLI...", file=sys.stderr)
     result.update(run_side(cfg, pop))
+    if cfg.registries:
+        result["registries"] = several.measure(
+            several.Config(repeat=cfg.repeat, burst=10 if cfg.burst <= 20 else several.Config.burst)
+        )
     result["elapsed_seconds"] = time.perf_counter() - started
     table = render(result)
     if as_json:

@@ -89,3 +89,37 @@ def test_the_dispatch_benchmark_times_both_apps_and_only_real_acks() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "minimal Bolt" in done.stdout and "the bot" in done.stdout
+
+
+def test_the_registries_row_allows_noise_but_not_a_queue_behind_the_slow_registry() -> None:
+    from bench.registries import verdict
+
+    assert verdict(0.200, 0.240) is True  # within a quarter
+    assert verdict(0.200, 0.260) is False  # beyond it
+    assert verdict(0.020, 0.065) is True  # a fast p50 has 50 ms of noise at least
+    assert verdict(0.200, 0.200 + 1.5) is False  # queued behind one slow exec
+    assert verdict(None, 0.2) is None
+
+
+def test_the_registries_row_runs_end_to_end_or_says_why_it_is_skipped() -> None:
+    """`python -m bench.registries --quick` exits 0 with the row: measured once the bot routes by registry,
+    else `skipped` with the reason (the same command works before and after the wiring)."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.registries import render
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.registries", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert "skipped" in result or result["ok"] is not None, result
+    row = "\n".join(render(result))
+    assert "alone vs split" in row and ("skipped: " in row or "target: split p50" in row)
+    assert "alone vs split" in done.stderr
