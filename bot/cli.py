@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the real app against built-in fakes and play a short story")
     demo.add_argument("--interactive", action="store_true", help="keep running and read commands")
     demo.add_argument("--open", action="store_true", help="also serve a page that renders the messages")
+    demo.add_argument("--registries", action="store_true", help="two registries, prod and staging, and their story")
     _add_store_commands(sub)
     return parser
 
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ImportError:
             # The production image ships bot/ only: the fakes live in the source checkout.
             return _fail("the demo needs the sandbox from a source checkout (pip install -e . in the repository)")
-        return int(run_demo(interactive=args.interactive, open_page=args.open))
+        return int(run_demo(interactive=args.interactive, open_page=args.open, registries=args.registries))
     command = _store_command if args.command in STORE_COMMANDS else _command
     try:
         return command(args)

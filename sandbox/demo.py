@@ -333,7 +333,7 @@ class Demo:
     def __init__(self, box: Sandbox, *, out: TextIO) -> None:
         self.box = box
         self.out = out
-        self.mask = Masker(lambda: [r.token for r in list(box.rok.minted)])
+        self.mask = Masker(lambda: [r.token for c in box.clusters.values() for r in list(c.rok.minted)])
         self.names = {uid: p.name for uid, p in box.people.items()}
         self.entries: list[Entry] = []
         self._lock = threading.Lock()
@@ -385,14 +385,15 @@ class Demo:
 
     # -- playing Slack
 
-    def command(self, user_id: str, text: str, *, indent: str = "   ") -> Outcome:
-        """`/rok-token text` as `user_id`: print the ack, then the private answer if one is coming."""
+    def command(self, user_id: str, text: str, *, indent: str = "   ", channel_id: str = "C0GENERAL") -> Outcome:
+        """`/rok-token text` as `user_id` (in `channel_id`): print the ack, then the private answer if one is
+        coming."""
         box = self.box
         typed = f"/rok-token {text}".rstrip()
         self.record(Entry(user_id, "command", typed))
         dms_before = len(box.private_messages(user_id))
         started = time.monotonic()
-        status, ack, response_url = box.slash(user_id, text)
+        status, ack, response_url = box.slash(user_id, text, channel_id=channel_id)
         ack_s = time.monotonic() - started
         ack_text = str(ack["text"]) if ack and ack.get("text") else None
         outcome = Outcome(status, ack_text, ack_s)
@@ -568,7 +569,8 @@ class Demo:
     # -- summaries
 
     def execs_summary(self) -> str:
-        counts = Counter(e.argv[1] if len(e.argv) > 1 else e.argv[0] for e in self.box.kube.execs)
+        execs = [e for cluster in self.box.clusters.values() for e in cluster.kube.execs]
+        counts = Counter(e.argv[1] if len(e.argv) > 1 else e.argv[0] for e in execs)
         return " + ".join(f"{n} {name}" for name, n in counts.items()) or "none"
 
 
@@ -904,8 +906,9 @@ def _wait_for_enter(demo: Demo) -> None:
         sys.stdin.readline()
 
 
-def run_demo(*, interactive: bool = False, open_page: bool = False) -> int:
-    """Start the fakes and the real bot on 127.0.0.1, then play the story (or read commands); 0 if all went well."""
+def run_demo(*, interactive: bool = False, open_page: bool = False, registries: bool = False) -> int:
+    """Start the fakes and the real bot on 127.0.0.1, then play the story (or read commands); 0 if all went well.
+    `registries`: two registries, prod and staging, each with its own fake cluster, and their story."""
     _quiet_logs()
     out = sys.stdout
     _quiet_output(out)
@@ -916,7 +919,15 @@ def run_demo(*, interactive: bool = False, open_page: bool = False) -> int:
         file=out,
         flush=True,
     )
-    box = Sandbox(exec_latency=0.3, policy=DEMO_POLICY)
+    story: Callable[[Demo], None] = play_story
+    if registries:
+        from sandbox.demo_registries import REGISTRIES, play_registries_story
+
+        print("Two registries, prod and staging: two fake clusters, two fake Rok Registries.", file=out, flush=True)
+        box = Sandbox(exec_latency=0.3, policy=DEMO_POLICY, registries=REGISTRIES)
+        story = play_registries_story
+    else:
+        box = Sandbox(exec_latency=0.3, policy=DEMO_POLICY)
     page: Any = None
     try:
         try:
@@ -936,7 +947,7 @@ def run_demo(*, interactive: bool = False, open_page: bool = False) -> int:
                 demo.say()
             return EXIT_OK
         try:
-            play_story(demo)
+            story(demo)
         except (DemoError, TimeoutError) as exc:
             demo.say(f"   ✗ {exc}")
             demo.say()
@@ -946,7 +957,8 @@ def run_demo(*, interactive: bool = False, open_page: bool = False) -> int:
             return EXIT_FAIL
         demo.say()
         demo.say(
-            f"Done in {_ms(time.monotonic() - began)}: {len(box.rok.minted)} tokens minted, "
+            f"Done in {_ms(time.monotonic() - began)}: "
+            f"{sum(len(c.rok.minted) for c in box.clusters.values())} tokens minted, "
             f"execs run in the pod: {demo.execs_summary()}, {len(box.audit_posts())} audit posts."
         )
         demo.say("Next: play with it yourself:  rok-token-bot demo --interactive   (add --open to watch in a browser)")

@@ -356,8 +356,10 @@ class Sandbox:
         enterprise_id: str | None = None,
         secret: str | None = None,
         timestamp: int | None = None,
+        channel_id: str = "C0GENERAL",
     ) -> tuple[int, dict[str, Any] | None, str]:
-        """Send `/rok-token text` as Slack would; returns (HTTP status, ack body, the response_url used)."""
+        """Send `/rok-token text` as Slack would, typed in `channel_id`; returns (HTTP status, ack body, the
+        response_url used)."""
         response_url = self.slack.new_response_url()
         fields = sr.slash_command(
             user_id=user_id,
@@ -365,6 +367,7 @@ class Sandbox:
             team_id=team_id or self.slack.team_id,
             response_url=response_url,
             enterprise_id=enterprise_id,
+            channel_id=channel_id,
         )
         if self.socket_mode:
             ack = self.slack.send_envelope("slash_commands", fields, timeout=10)
