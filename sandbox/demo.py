@@ -894,7 +894,9 @@ def _quiet_logs() -> None:
     setup_logging(level="WARNING", fmt="text")
 
     def not_a_refusal(record: logging.LogRecord) -> bool:
-        return not (record.name == "bot.slack.app" and record.getMessage().startswith("refused:"))
+        # The Slack front end logs them, and the use cases for a refusal after the ack (an unknown registry).
+        where = record.name in ("bot.slack.app", "bot.usecases")
+        return not (where and record.getMessage().startswith("refused:"))
 
     for handler in logging.getLogger().handlers:
         handler.addFilter(not_a_refusal)

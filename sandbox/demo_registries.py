@@ -114,9 +114,9 @@ def play_registries_story(demo: Demo) -> None:
     _minted_in(demo, reply, "staging", "the chooser's staging button")
     _done(demo, t, f"{len(buttons)} buttons, nothing minted until the click; then a staging token")
 
-    t = _step(demo, 4, "Jane mistypes the name:  /rok-token prdo 1h")
+    t = _step(demo, 4, "Jane mistypes the name:  /rok-token --registry prdo 1h")
     minted = {name: len(box.rok_of(name).minted) for name in box.clusters}
-    got = demo.command("U0JDOE", "prdo 1h")
+    got = demo.command("U0JDOE", "--registry prdo 1h")
     answer = got.reply.text if got.reply else got.ack_text or ""
     _expect("prod" in answer and "staging" in answer, f"the refusal does not list the registries: {answer!r}")
     _expect(minted == {name: len(box.rok_of(name).minted) for name in box.clusters}, "a token was minted")

@@ -121,7 +121,7 @@ def test_the_chooser_mints_nothing_until_a_click_then_in_the_registry_clicked(bo
 
 def test_an_unknown_name_is_refused_with_the_names_the_user_may_use_and_nothing_runs(box: Sandbox) -> None:
     execs = _execs(box)
-    reply = _ask(box, "U0JDOE", "prdo 1h")
+    reply = _ask(box, "U0JDOE", "--registry prdo 1h")  # a leading unknown word is a help request
     assert reply is not None and reply.token is None
     assert "prod" in reply.text and "staging" in reply.text
     assert _execs(box) == execs
