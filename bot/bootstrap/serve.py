@@ -21,6 +21,7 @@ from bot.bootstrap.core import (
     build_ports,
     build_store,
     build_user_maps,
+    registry_health,
     system_clock,
 )
 from bot.domain.audit import AuditEvent, Outcome
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # Slack, Bolt and the store are imported when the bot is buil
     from bot.adapters.audit import OutboxAudit, OutboxSender
     from bot.adapters.retries import PendingWrites
     from bot.runtime.jobs import Jobs
+    from bot.runtime.registry_health import RegistryHealth
     from bot.slack.app import SlackFrontEnd
     from bot.slack.server import BotServer
     from bot.store import Store
@@ -79,6 +81,8 @@ class SlackBot:
     # The sinks the senders deliver to (name: description without secrets), recorded in the store at start.
     sinks: dict[str, str] = field(default_factory=dict)
     store_status: str = "pending"
+    # Which registries answer their probe (the upkeep's registry-probe loops): ready while one does.
+    registries: RegistryHealth | None = None
 
     @property
     def ports(self) -> Ports:
@@ -113,7 +117,11 @@ class SlackBot:
             checks[name] = "ok" if sender.healthy else f"failing: {sender.last_error}"
             checks[f"{name}_backlog"] = sender.backlog
             checks[f"{name}_oldest_seconds"] = round(sender.oldest_seconds, 1)
-        return store.startswith("ok"), checks
+        ready = store.startswith("ok")
+        if self.registries is not None:
+            any_up, more = self.registries.report()
+            ready, checks = ready and any_up, checks | more
+        return ready, checks
 
     def flush_audit(self, timeout: float = 10.0) -> bool:
         """Deliver every pending audit event now, lingering refusals included (the demo, tests); True if done."""
@@ -158,6 +166,7 @@ def build_upkeep(
     ports: Ports,
     senders: list[OutboxSender],
     retries: PendingWrites | None = None,
+    registries: RegistryHealth | None = None,
 ) -> Upkeep:
     """The periodic rounds: the crash sweep and approval lapses, the retention, the expiry reminders, and the
     ledger writes a database blink refused after a mint."""
@@ -175,6 +184,8 @@ def build_upkeep(
     ]
     if retries is not None:
         loops.append(Loop(RETRY_LOOP, RETRY_SECONDS, retries.retry_due, at_start=False))
+    if registries is not None:  # one loop per registry: a hanging API server delays only its own probe
+        loops.extend(registries.loops())
     # Every replica sweeps the ledger every few seconds; its claim lets one of them remind each token once.
     # The pace keeps this replica's rounds off Slack until a 429's Retry-After has passed.
     shortest = min(peer.policy.absolute_min for peer in (ports.peers or {ports.registry: ports}).values())
@@ -257,6 +268,7 @@ def build_slack_bot(
         audit.subscribe(sender.wake)
     retries = PendingWrites(clock=clock, on_written=audit.wake)
     engines = build_engines(settings, clock=clock)
+    health = registry_health(engines)
     fleet = build_fleet(
         settings,
         client=client,
@@ -304,8 +316,11 @@ def build_slack_bot(
         store=store,
         audit=audit,
         senders=senders,
-        upkeep=build_upkeep(settings, clock=clock, store=store, ports=ports, senders=senders, retries=retries),
-        closers=[engine.close for engine in engines.values()],
+        upkeep=build_upkeep(
+            settings, clock=clock, store=store, ports=ports, senders=senders, retries=retries, registries=health
+        ),
+        closers=[engines.close],
+        registries=health,
         sinks=sinks,
     )
 
