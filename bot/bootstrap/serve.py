@@ -369,7 +369,7 @@ def build_fleet(
     from bot.slack.replies import SlackReplies
     from bot.slack.retry import retry_handlers
     from bot.slack.surfaces import SlackSurfaces
-    from bot.usecases import Fleet
+    from bot.usecases import Fleet, worker_share
 
     registries = settings.registries()
     user_maps = build_user_maps(settings)
@@ -417,9 +417,7 @@ def build_fleet(
             user_map=user_maps.get(registry.name),
         )
     channels = {channel: r.name for r in registries for channel in r.channels}
-    # With several registries, none may hold more than its share of the job workers (one that hangs leaves the
-    # others theirs); with one, nothing changes.
-    share = None if registries.single else max(settings.workers // len(registries), 1)
+    share = worker_share(settings.workers, len(registries))
     return Fleet.of(ports, channels=channels, titles={r.name: r.title for r in registries}, share=share)
 
 

@@ -13,7 +13,14 @@ approved renewal edits the token's reminder).
 from bot.usecases.approvals import Decision, ShowToken, decide_request, lapse_due, show_approved_token
 from bot.usecases.context import ADMIN_RULE, Command, Ports, new_checks, report
 from bot.usecases.engine import VERIFY_PROTECTION, TokenEngine
-from bot.usecases.fleet import Fleet, TokenAsk, form_with_registries, help_with_registries, request_token
+from bot.usecases.fleet import (
+    Fleet,
+    TokenAsk,
+    form_with_registries,
+    help_with_registries,
+    request_token,
+    worker_share,
+)
 from bot.usecases.home import help_for, list_tokens, open_token_form, pending_for, show_home, tokens_of
 from bot.usecases.issue import Issued, IssueRequest, issue_for_admin, issue_token
 from bot.usecases.renewal import RenewRequest, dismiss_reminder, renew_token, send_reminders
@@ -52,4 +59,5 @@ __all__ = [
     "show_home",
     "tokens_of",
     "verify_button",
+    "worker_share",
 ]

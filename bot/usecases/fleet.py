@@ -28,6 +28,17 @@ from bot.usecases.issue import Issued, IssueRequest, issue_token
 REASON_KEPT = 1000
 
 
+def worker_share(workers: int, registries: int) -> int | None:
+    """How many requests one registry may hold at once (queued for its exec slots or running): None with one
+    registry (no cap, as before). With several, a registry that hangs may take every worker but a reserve kept
+    for each other registry (an eighth of the workers each with two, at least one), so a healthy registry's
+    burst is served whole and a hung one never starves the others."""
+    if registries <= 1:
+        return None
+    reserve = max(1, workers // (2 * registries))
+    return max(1, workers - (registries - 1) * reserve)
+
+
 @dataclass(frozen=True)
 class Fleet:
     """Every registry's Ports by name, in the catalogue's order, and where each channel's default points."""
@@ -36,7 +47,7 @@ class Fleet:
     catalogue: CatalogueView
     titles: Mapping[str, str]
     # Requests each registry may hold at once (queued for its exec slots or running): a registry that hangs
-    # holds at most its share of the job workers, never all of them. Empty: no cap (one registry).
+    # takes every job worker but the reserve kept for the others (`worker_share`). Empty: no cap (one registry).
     gates: Mapping[str, Capacity] = field(default_factory=dict)
 
     @classmethod

@@ -18,6 +18,7 @@ from bot.usecases import (
     renew_token,
     show_approved_token,
     verify_button,
+    worker_share,
 )
 from tests.usecases.fakes_fleet import PROD_CHANNEL, FleetWorld, fleet_world
 
@@ -184,3 +185,12 @@ def test_a_registry_holding_its_share_of_the_workers_is_busy_and_the_other_is_no
     assert isinstance(w.ask("staging", rid="r3"), Issued)
     assert w.minted() == {"prod": 1, "staging": 1}
     assert (gate.in_flight, w.fleet.gates["prod"].in_flight) == (0, 0)
+
+
+def test_a_registry_may_take_every_worker_but_a_reserve_for_each_other_one() -> None:
+    """A healthy registry's burst is served whole (20 of 32 workers with two registries: no "busy"), a hung one
+    leaves each other registry its reserve; one registry has no cap at all."""
+    assert worker_share(32, 1) is None
+    assert worker_share(32, 2) == 24  # 8 kept for the other
+    assert worker_share(32, 4) == 20  # 4 kept for each of the three others
+    assert worker_share(2, 2) == 1
