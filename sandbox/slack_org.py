@@ -70,11 +70,13 @@ def stamp(
     team_id: str,
     bot_user_id: str = "UROKBOT",
     enterprise_name: str = ORG_NAME,
+    null_team: bool = False,
 ) -> dict[str, Any]:
     """Turn a workspace-install payload (built by `slack_requests`) into what an org-wide install receives.
 
     `team_id` is the workspace of the user who acted; `enterprise_id` their organisation (another one than the
-    install's for a user from elsewhere). Changes and returns `payload`.
+    install's for a user from elsewhere). `null_team`: an interaction's `team` is null, as Slack sends some
+    to org-wide installs (slack_bolt reads `user.team_id` then). Changes and returns `payload`.
     """
     if kind == "slash":
         payload.update(
@@ -91,6 +93,8 @@ def stamp(
             "enterprise_id": enterprise_id,
             "enterprise_name": enterprise_name,
         }
+        if null_team:
+            payload["team"] = None
         payload["enterprise"] = {"id": enterprise_id, "name": enterprise_name}
         payload["is_enterprise_install"] = True
         if isinstance(payload.get("user"), dict):

@@ -133,6 +133,8 @@ class Sandbox:
     ) -> None:
         self.socket_mode = socket_mode
         self.org = org
+        # Org mode only: interactions carry `team: null` (the workspace is then only in `user.team_id`).
+        self.org_null_team = False
         self.people = {p.user_id: p for p in people}
         self.clock = clock or ManualClock()
         self.clusters: dict[str, Cluster] = {}
@@ -687,6 +689,7 @@ class Sandbox:
             team_id=team_id or self.team_of(user_id),
             bot_user_id=self.slack.bot_user_id,
             enterprise_name=self.org.name,
+            null_team=self.org_null_team,
         )
 
     def grant_team(self, *team_ids: str) -> Any:

@@ -45,7 +45,7 @@ def test_workspace_install_auth_test_is_unchanged() -> None:
     with FakeSlack() as fake:
         resp = WebClient(token=fake.bot_token, base_url=fake.api_url).auth_test()
     assert (resp["team_id"], resp["is_enterprise_install"]) == ("T0ROKDEMO", False)
-    assert "enterprise_id" not in resp.data  # type: ignore[operator]
+    assert "enterprise_id" not in resp.data
 
 
 def test_auth_teams_list_follows_the_workspaces_the_app_is_in(fake: FakeSlack, client: WebClient) -> None:
@@ -98,6 +98,9 @@ def test_block_actions_and_view_submission_of_an_org_install() -> None:
     assert click["team"]["id"] == click["user"]["team_id"] == "T0B"
     assert click["enterprise"]["id"] == click["team"]["enterprise_id"] == "E0ORG"
     assert click["is_enterprise_install"] is True
+    nameless = sr.block_actions(user_id="W0BEA", team_id="T0ROKDEMO", action_id="a", value="v", response_url="r")
+    stamp("interactive", nameless, enterprise_id="E0ORG", team_id="T0B", null_team=True)
+    assert (nameless["team"], nameless["user"]["team_id"]) == (None, "T0B")
     submitted = sr.view_submission(user_id="W0BEA", team_id="T0ROKDEMO", view={"id": "V1"}, values={})
     stamp("interactive", submitted, enterprise_id="E0ORG", team_id="T0B")
     assert (submitted["team"]["id"], submitted["enterprise"]["id"], submitted["is_enterprise_install"]) == (
@@ -146,5 +149,7 @@ def test_sandbox_people_act_from_their_workspace_and_organisation() -> None:
         assert (box.team_of("U0EVE"), box.enterprise_of("U0EVE")) == ("T0X", "E0OTHER")
         assert box.slack.team_usergroups["T0B"][ADMINS_GROUP] == ["U0ALICE"]
         assert box.slack.users["W0BEA"]["team_id"] == "T0B"
+        box.slack.set_teams(["T0A"])
+        assert box.slack.granted_teams == ["T0A"]
     finally:
         box.stop()
