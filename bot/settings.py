@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.audit import REFUSAL_RETENTION_SECONDS
 from bot.domain.durations import config_seconds, format_duration
+from bot.domain.identity import SlackTeams
 from bot.domain.patterns import DEFAULT_REGISTRY, DNS_LABEL, PLACEHOLDER, SLACK_CHANNEL_ID
 from bot.domain.registries import Registries, Registry, RegistryError, load_registries
 from bot.domain.urls import credentials, endpoint, is_http_url, safe_url, sends_in_clear
@@ -152,6 +153,7 @@ class Settings(StoreSettings):
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
+    slack_teams: SlackTeams = Field(None, validation_alias=AliasChoices("ROK_BOT_SLACK_TEAMS"))
     audit_channel: str | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_CHANNEL"))
     # A second audit sink (a SIEM): the same outbox, signed with HMAC-SHA256. Its URL may hold the collector's key
     # (userinfo, `?token=`): never in a repr, masked in logs (secrets()), shown as `endpoint()` only.

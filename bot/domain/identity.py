@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from bot.domain.errors import AccessDenied, EmailMappingRefused
 from bot.domain.models import Account
-from bot.domain.patterns import ROK_USERNAME, SLACK_USER_ID
+from bot.domain.patterns import ROK_USERNAME, SLACK_TEAM_ID, SLACK_USER_ID
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +65,79 @@ def same_email(a: str, b: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    """The installing workspace (from auth.test): requests from anywhere else are refused."""
+    """Where requests may come from (auth.test at start): one workspace, or the workspaces of one organisation.
+
+    A workspace install serves its own team only. An org-wide install on Enterprise Grid
+    (`is_enterprise_install`) serves every workspace of its enterprise, or only those `teams` lists
+    (ROK_BOT_SLACK_TEAMS), and never a workspace whose access Slack revoked (`team_access_revoked`): the
+    revoked set is the one mutable part, shared by every registry's resolver.
+    """
 
     team_id: str
     enterprise_id: str | None = None
+    is_enterprise_install: bool = False
+    teams: frozenset[str] | None = None
+    revoked: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    @property
+    def org_wide(self) -> bool:
+        """An org-wide install (requests name the enterprise and one of its workspaces)."""
+        return self.is_enterprise_install and bool(self.enterprise_id)
 
     def owns(self, *, team_id: str | None, enterprise_id: str | None) -> bool:
-        """True when a request's team (or, on Enterprise Grid, its organisation) is the installing one."""
+        """True when a request comes from a workspace this install serves."""
+        if self.org_wide:
+            return enterprise_id == self.enterprise_id and self.allows_team(team_id)
         if self.enterprise_id:
+            # A workspace install on a Grid workspace: its enterprise's shared channels reach it too.
             return enterprise_id == self.enterprise_id
         return team_id == self.team_id
+
+    def allows_team(self, team_id: str | None) -> bool:
+        """In org mode: a workspace that is listed (or any, with no list) and not revoked."""
+        if not team_id or team_id in self.revoked:
+            return False
+        return self.teams is None or team_id in self.teams
+
+    def revoke(self, team_ids: Iterable[str]) -> None:
+        """Slack removed the app from these workspaces: refuse their requests from now on."""
+        self.revoked.update(team_ids)
+
+    def grant(self, team_ids: Iterable[str]) -> None:
+        """Slack added the app to these workspaces: serve them again (ROK_BOT_SLACK_TEAMS still narrows)."""
+        self.revoked.difference_update(team_ids)
+
+
+def workspace_of(auth: Mapping[str, Any], *, teams: str | None = None) -> Workspace:
+    """The Workspace an auth.test answer describes; `teams` (ROK_BOT_SLACK_TEAMS) narrows an org-wide install."""
+    flag = auth.get("is_enterprise_install")
+    return Workspace(
+        team_id=str(auth.get("team_id") or ""),
+        enterprise_id=auth.get("enterprise_id") or None,
+        is_enterprise_install=flag is True or str(flag).lower() == "true",
+        teams=parse_team_ids(teams),
+    )
+
+
+def parse_team_ids(text: str | None) -> frozenset[str] | None:
+    """ROK_BOT_SLACK_TEAMS (`T0A,T0B`) as a set; None (unset or blank) means every workspace of the org."""
+    if text is None or not text.strip():
+        return None
+    ids = [item.strip() for item in text.split(",") if item.strip()]
+    for team_id in ids:
+        if not SLACK_TEAM_ID.fullmatch(team_id):
+            raise ValueError(f"{team_id[:30]!r} is not a Slack workspace ID (T…)")
+    return frozenset(ids)
+
+
+def checked_team_ids(text: str | None) -> str | None:
+    """A settings validator: the value stays text, checked now so a typo stops the bot at start."""
+    parse_team_ids(text)
+    return text
+
+
+# ROK_BOT_SLACK_TEAMS: the workspaces an org-wide install serves (`T0A,T0B`); unset: every one of the org.
+SlackTeams = Annotated[str | None, AfterValidator(checked_team_ids)]
 
 
 def parse_user_map(data: Any) -> dict[str, str]:

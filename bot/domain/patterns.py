@@ -7,6 +7,8 @@ from typing import Final
 
 SLACK_USER_ID: Final = re.compile(r"[UW][A-Z0-9]{2,20}")
 SLACK_GROUP_ID: Final = re.compile(r"S[A-Z0-9]{2,20}")
+# A workspace (team) ID; on Enterprise Grid every workspace of the organisation has its own.
+SLACK_TEAM_ID: Final = re.compile(r"T[A-Z0-9]{2,20}")
 SLACK_CHANNEL_ID: Final = re.compile(r"[CGD][A-Z0-9]{2,}")
 ROK_USERNAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 # UUIDs in any case, as they appear in command output, log lines and reasons (`canonical_uuid`: lower case).

@@ -153,6 +153,10 @@ def register(app: App, bot: SlackFrontEnd) -> None:
         context["once_key"] = key
         REQUEST_ID.set(rid)
         team_id, enterprise_id, user_id = _body_ids(body)
+        # The payload's own fields name the user's workspace; Bolt's context fills a gap (its team_id may be the
+        # enterprise's on an org install's views, so it is the fallback, not the source).
+        team_id = team_id or context.get("team_id")
+        enterprise_id = enterprise_id or context.get("enterprise_id")
         try:
             bot.ports.identity.check_request(team_id=team_id, enterprise_id=enterprise_id)
         except AccessDenied as refusal:

@@ -23,7 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import __version__
-from bot.domain.identity import Workspace
+from bot.domain.identity import Workspace, workspace_of
 from bot.runtime import metrics
 from bot.runtime.aio import ServerThread
 from bot.runtime.jobs import Jobs
@@ -154,7 +154,7 @@ class BotServer(Generic[B]):
         self._http.start()
         client = self._connect()
         auth = self._auth_test(client, attempts=auth_attempts)
-        workspace = Workspace(team_id=str(auth["team_id"]), enterprise_id=auth.get("enterprise_id") or None)
+        workspace = workspace_of(auth, teams=self.settings.slack_teams)
         self.bot = self._assemble(client, workspace)
         self.bot.jobs.warm()
         self.bot.ui_jobs.warm()
