@@ -228,6 +228,7 @@ def build_slack_bot(
     from bot.slack.audit import SLOW_ERRORS, AuditChannel
     from bot.slack.dedupe import SeenRequests
     from bot.slack.lifecycle import register_lifecycle
+    from bot.slack.org import register_org
     from bot.usecases import report
 
     settings.require_slack()
@@ -307,6 +308,7 @@ def build_slack_bot(
     )
     register(app, front)
     register_lifecycle(app, front)
+    register_org(app, front)
     return SlackBot(
         app=app,
         front=front,

@@ -33,6 +33,9 @@ class Outcome(enum.StrEnum):
     DENIED = "denied"  # an approver said no; nothing minted
     LAPSED = "lapsed"  # nobody decided in time; nothing minted
     BREAK_GLASS = "break_glass"  # minted at once in an incident, with a reason, and delivered
+    # Enterprise Grid, org-wide install: an org admin added the app to workspaces, or removed it (`team_id` lists).
+    ACCESS_GRANTED = "access_granted"
+    ACCESS_REVOKED = "access_revoked"
 
 
 class Origin(enum.StrEnum):
@@ -83,6 +86,7 @@ def priority_of(outcome: str) -> Priority:
         Outcome.APPROVED,
         Outcome.DENIED,
         Outcome.LAPSED,
+        Outcome.ACCESS_GRANTED,
     ):
         return Priority.INFO
     return Priority.URGENT
@@ -107,6 +111,9 @@ class AuditEvent:
     # The registry the event concerns; always in the record (a SIEM filters on it), shown in the audit channel's
     # line only when several registries are configured. Records written before it existed read as `default`.
     registry: str = DEFAULT_REGISTRY
+    # Where the request came from: the Slack workspace and, on Enterprise Grid, the organisation.
+    team_id: str | None = None
+    enterprise_id: str | None = None
     # A UUID (hex) the store gives the event when it is appended: the same in every sink's copy and on every
     # retry, so a SIEM can drop the duplicates of an at-least-once delivery.
     event_id: str | None = field(default=None, compare=False)

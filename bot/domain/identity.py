@@ -236,8 +236,11 @@ class IdentityResolver:
         self.workspace = workspace
         self._contact = support_contact
 
-    def check_request(self, *, team_id: str | None, enterprise_id: str | None) -> None:
-        """Refuse a request that did not come from the installing workspace."""
+    def check_request(self, *, team_id: str | None, enterprise_id: str | None, org_event: bool = False) -> None:
+        """Refuse a request that did not come from a workspace this install serves. `org_event`: a
+        workspace-access event of an org install, which only has to come from its organisation."""
+        if org_event and self.workspace.org_wide and enterprise_id == self.workspace.enterprise_id:
+            return
         if not self.workspace.owns(team_id=team_id, enterprise_id=enterprise_id):
             raise AccessDenied(
                 f"This bot only serves its own Slack workspace; ask {self._contact} for access.",

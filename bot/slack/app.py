@@ -123,6 +123,12 @@ def _body_ids(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]
     return team.get("id"), enterprise.get("id") or None, user.get("id")
 
 
+def org_event(body: dict[str, Any]) -> bool:
+    """A workspace-access event of an org install: it names the organisation, not a workspace it serves."""
+    kind = (body.get("event") or {}).get("type")
+    return body.get("type") == "event_callback" and kind in ("team_access_granted", "team_access_revoked")
+
+
 def _request_kind(body: dict[str, Any]) -> str:
     """A low-cardinality name for a request: command, block_actions, view_submission, event_callback."""
     if "command" in body:
@@ -157,10 +163,12 @@ def register(app: App, bot: SlackFrontEnd) -> None:
         # enterprise's on an org install's views, so it is the fallback, not the source).
         team_id = team_id or context.get("team_id")
         enterprise_id = enterprise_id or context.get("enterprise_id")
+        context["request_enterprise_id"] = enterprise_id
         try:
-            bot.ports.identity.check_request(team_id=team_id, enterprise_id=enterprise_id)
+            bot.ports.identity.check_request(team_id=team_id, enterprise_id=enterprise_id, org_event=org_event(body))
         except AccessDenied as refusal:
-            ctx = RequestContext(rid, user_id or "unknown", Origin.COMMAND, team_id=team_id)
+            who = user_id or "unknown"
+            ctx = RequestContext(rid, who, Origin.COMMAND, team_id=team_id, enterprise_id=enterprise_id)
             bot.report_later("issue" if "command" in body else "verify", ctx, refusal)
             return _ephemeral(refusal.user_message)
         next()
@@ -180,6 +188,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             reply_to=command.get("response_url"),
             team_id=command.get("team_id"),
             once_key=context.get("once_key"),
+            enterprise_id=context.get("request_enterprise_id"),
         )
         if text.lower() == "list":
             ack()

@@ -39,6 +39,8 @@ ICONS = {
     "unconfirmed": ":rotating_light:",
     "started": ":arrow_forward:",
     "stopped": ":stop_button:",
+    "access_granted": ":office:",
+    "access_revoked": ":no_entry:",
     "reminded": ":hourglass_flowing_sand:",
     "approval_requested": ":raised_hand:",
     "approved": ":white_check_mark:",

@@ -146,6 +146,8 @@ class Facts:
             origin=str(self.ctx.origin),
             actor=self.actor,
             registry=self.registry,
+            team_id=self.ctx.team_id,
+            enterprise_id=self.ctx.enterprise_id,
             occurred_at=at,
         )
 
