@@ -380,7 +380,7 @@ def build_fleet(
         webhook_factory=lambda url: WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers()),
         clock=clock,
     )
-    directory = SlackDirectory(client, clock=clock)
+    directory = SlackDirectory(client, clock=clock, org_wide=workspace.org_wide)
     surfaces = SlackSurfaces(client, replies=replies)
     boards: dict[int, tuple[Any, Any]] = {}  # by policy: registries sharing one policy share its board
     ports: dict[str, Ports] = {}

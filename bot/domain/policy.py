@@ -18,7 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from bot.domain.durations import config_seconds, format_duration, parse_duration
 from bot.domain.errors import AccessDenied, DurationError
-from bot.domain.patterns import SLACK_GROUP_ID, SLACK_USER_ID
+from bot.domain.patterns import SLACK_GROUP_REF, SLACK_USER_ID
 
 
 class PolicyError(ValueError):
@@ -32,7 +32,7 @@ def _seconds_or_zero(value: object) -> int:
 Seconds = Annotated[int, BeforeValidator(config_seconds)]
 SecondsOrZero = Annotated[int, BeforeValidator(_seconds_or_zero)]
 SlackUserId = Annotated[str, Field(pattern=f"^{SLACK_USER_ID.pattern}$")]
-SlackGroupId = Annotated[str, Field(pattern=f"^{SLACK_GROUP_ID.pattern}$")]
+SlackGroupId = Annotated[str, Field(pattern=f"^{SLACK_GROUP_REF.pattern}$")]
 # A public or private channel the bot is invited to (not a DM: approvers must see the requests together).
 SlackChannelId = Annotated[str, Field(pattern=r"^[CG][A-Z0-9]{2,}$")]
 EXPIRE_AFTER_MIN = 60

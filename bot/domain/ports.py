@@ -76,8 +76,9 @@ class UserDirectory(Protocol):
         """The users.info object, or None when Slack does not know the user."""
         ...
 
-    def groups_of(self, user_id: str, groups: frozenset[str]) -> frozenset[str]:
-        """Which of `groups` the user belongs to."""
+    def groups_of(self, user_id: str, groups: frozenset[str], *, team_id: str | None = None) -> frozenset[str]:
+        """Which of `groups` the user belongs to. `team_id`: the request's workspace, which an org-wide
+        install's token must name to read a user group (a group written `T…:S…` names its own)."""
         ...
 
 

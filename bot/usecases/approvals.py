@@ -58,7 +58,7 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
         # Group membership only when the user is not listed by ID: one Slack call fewer, and a group Slack no
         # longer knows cannot stop the approvers listed by ID.
         listed = ctx.user_id in rules.users or not rules.usergroups
-        groups = frozenset() if listed else p.directory.groups_of(ctx.user_id, rules.usergroups)
+        groups = frozenset() if listed else p.directory.groups_of(ctx.user_id, rules.usergroups, team_id=ctx.team_id)
         # Every Rok user the decider's own account stands for (user map, profile email): one person's second
         # Slack account cannot approve a token for their own Rok user.
         own = p.identity.rok_users_of(ctx.user_id, p.directory.profile(ctx.user_id))

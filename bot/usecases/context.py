@@ -168,9 +168,11 @@ def identify(p: Ports, user_id: str) -> Identity:
     return p.identity.resolve(user_id, p.directory.profile(user_id))
 
 
-def limits_of(p: Ports, user_id: str) -> UserLimits:
-    """The user's limits under the policy (allowlist first), from the user groups it names."""
-    groups = p.directory.groups_of(user_id, p.policy.group_ids) if p.policy.group_ids else frozenset()
+def limits_of(p: Ports, user_id: str, *, team_id: str | None = None) -> UserLimits:
+    """The user's limits under the policy (allowlist first), from the user groups it names (read in the
+    request's workspace `team_id` on an org-wide install)."""
+    wanted = p.policy.group_ids
+    groups = p.directory.groups_of(user_id, wanted, team_id=team_id) if wanted else frozenset()
     p.policy.check_allowed(user_id, groups, p.contact)
     return p.policy.limits_for(groups)
 
@@ -180,10 +182,10 @@ def limits_view(limits: UserLimits, *, per_hour: int | None = None, left: int | 
     return Limits(limits.default, limits.min, limits.max, limits.source, per_hour, left)
 
 
-def whoever(p: Ports, user_id: str) -> tuple[str | None, UserLimits, str | None]:
+def whoever(p: Ports, user_id: str, *, team_id: str | None = None) -> tuple[str | None, UserLimits, str | None]:
     """(Rok username, limits, refusal) of a user: their own, or everyone's with the sentence saying why not."""
     try:
-        return identify(p, user_id).username, limits_of(p, user_id), None
+        return identify(p, user_id).username, limits_of(p, user_id, team_id=team_id), None
     except AccessDenied as exc:
         return None, p.policy.everyone, exc.user_message
 

@@ -93,11 +93,11 @@ class Fleet:
         """Each registry's policy, for `may_use`."""
         return Policies(everywhere=self.shared.policy, by_registry={n: p.policy for n, p in self.ports.items()})
 
-    def eligible(self, user_id: str) -> tuple[str, ...]:
+    def eligible(self, user_id: str, *, team_id: str | None = None) -> tuple[str, ...]:
         """The registries this user may use (their allowlists), with the user groups from the directory."""
         policies = self.policies()
         wanted = policies.group_ids
-        groups = self.shared.directory.groups_of(user_id, wanted) if wanted else frozenset()
+        groups = self.shared.directory.groups_of(user_id, wanted, team_id=team_id) if wanted else frozenset()
         return tuple(n for n in self.names if policies.may_use(n, user_id, groups))
 
     def ack_duration(self, text: str) -> int:
@@ -138,7 +138,7 @@ def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None
     facts = Facts(ctx, "issue", seconds=ask.seconds, registry=p.registry)
     try:
         # One registry named wrongly: refused naming it (its allowlist is the issue's to check, as before).
-        eligible = fleet.names if fleet.single else fleet.eligible(ctx.user_id)
+        eligible = fleet.names if fleet.single else fleet.eligible(ctx.user_id, team_id=ctx.team_id)
         choice = choose_registry(
             named=ask.named, channel_id=ask.channel_id, eligible=eligible, catalogue=fleet.catalogue
         )
@@ -171,7 +171,7 @@ def help_with_registries(fleet: Fleet, ctx: RequestContext, channel_id: str | No
     if fleet.single:
         return help_for(fleet.shared, ctx)
     try:
-        usable = fleet.eligible(ctx.user_id)
+        usable = fleet.eligible(ctx.user_id, team_id=ctx.team_id)
     except Exception as exc:
         report_failure(fleet.shared, Facts(ctx, "help", registry=fleet.shared.registry), exc)
         return None
@@ -184,7 +184,7 @@ def form_with_registries(fleet: Fleet, ctx: RequestContext, *, trigger: str) -> 
     choices: tuple[tuple[str, str], ...] = ()
     if not fleet.single:
         try:
-            choices = tuple((n, fleet.titles.get(n, n)) for n in fleet.eligible(ctx.user_id))
+            choices = tuple((n, fleet.titles.get(n, n)) for n in fleet.eligible(ctx.user_id, team_id=ctx.team_id))
         except Exception as exc:
             report_failure(fleet.shared, Facts(ctx, "form", registry=fleet.shared.registry), exc)
             return None

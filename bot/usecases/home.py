@@ -33,7 +33,7 @@ def help_for(p: Ports, ctx: RequestContext, *, registries: str = "") -> HelpInfo
     """Usage with the caller's own username, limits and quota left (or why they cannot ask); None when it
     failed (reported). `registries`: the paragraph on choosing a registry, when there are several."""
     try:
-        username, limits, refusal = whoever(p, ctx.user_id)
+        username, limits, refusal = whoever(p, ctx.user_id, team_id=ctx.team_id)
         if refusal is None:
             view = limits_view(limits, per_hour=p.quota.rule.per_hour, left=p.quota.remaining(ctx.user_id))
         else:
@@ -130,7 +130,7 @@ def open_token_form(
     if p.surfaces is None:
         return None
     try:
-        _, limits, refusal = whoever(p, ctx.user_id)
+        _, limits, refusal = whoever(p, ctx.user_id, team_id=ctx.team_id)
         view = limits_view(limits, per_hour=None if refusal else p.quota.rule.per_hour)
         form = TokenForm(view, [] if refusal else presets_for(view), refusal=refusal, registries=registries)
         if p.surfaces.open_form(trigger=trigger, form=form):

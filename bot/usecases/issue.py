@@ -95,7 +95,7 @@ def _issue(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
         identity = identify(p, ctx.user_id)
         facts = facts.but(username=identity.username)
         _check_approved_for(req, identity.username)
-        limits = limits_of(p, ctx.user_id)
+        limits = limits_of(p, ctx.user_id, team_id=ctx.team_id)
         seconds = limits.default if req.seconds is None else req.seconds
         facts = facts.but(seconds=seconds)
         needs_approval = _needs_approval(p, req, limits, seconds)
@@ -166,7 +166,7 @@ def _check_break_glass(p: Ports, req: IssueRequest, limits: UserLimits, seconds:
     rules = p.policy.break_glass
     if rules is None:
         raise AccessDenied("Break-glass is not enabled here.", detail="break_glass: not configured")
-    if not p.directory.groups_of(req.ctx.user_id, rules.usergroups):
+    if not p.directory.groups_of(req.ctx.user_id, rules.usergroups, team_id=req.ctx.team_id):
         raise AccessDenied(
             "You may not use break-glass: it is for the on-call groups the policy names. "
             f"Ask for an approval instead, or ask {p.contact}.",
