@@ -243,6 +243,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             Origin.BREAK_GLASS if clicked is not None and clicked.break_glass else Origin.COMMAND,
             reply_to=body.get("response_url"),
             team_id=(body.get("team") or {}).get("id"),
+            enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
         if clicked is None:
@@ -270,6 +271,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             Origin.VERIFY,
             reply_to=body.get("response_url"),
             team_id=(body.get("team") or {}).get("id"),
+            enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
         bot.run("verify", ctx, lambda: verify_button(bot.ports, ctx, value))
@@ -343,6 +345,7 @@ def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
             Origin.APPROVAL,
             reply_to=body.get("response_url"),
             team_id=(body.get("team") or {}).get("id"),
+            enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
         # Everything the click carries is untrusted: the use case checks who clicked, and reads the request
@@ -376,6 +379,7 @@ def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
             # From the DM: the click's response_url; from App Home (none): an ephemeral in the user's DM.
             reply_to=body.get("response_url") or dm_reply(user_id),
             team_id=(body.get("team") or {}).get("id"),
+            enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
         # The value names the approval, nothing more: the use case mints only for the requester's own click.
