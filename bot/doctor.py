@@ -67,7 +67,20 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
         checks.extend(found)
     if configured:  # else nothing could run but the settings: that one line says what to fix (as with one)
         checks.extend(_store_checks(settings))
+    if settings.slack_bot_token is not None:
+        checks.append(_run("slack install", lambda: _slack_install(settings)))
     return _report(checks, out, failing=failing if named else [])
+
+
+def _slack_install(settings: Settings) -> str:
+    """auth.test (and on an org-wide install, the workspaces it is in: auth.teams.list)."""
+    from slack_sdk import WebClient
+
+    from bot.slack.install import describe_install
+
+    assert settings.slack_bot_token is not None  # checked by the caller
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10)
+    return describe_install(client, teams=settings.slack_teams)
 
 
 def _registry_checks(settings: Settings, registry: Registry, *, clock: Clock) -> tuple[list[Check], bool]:
