@@ -56,6 +56,8 @@ class LedgerEntry:
     reminder_ts: str | None = None
     # The registry the token lives in (revision 0007; older rows: `default`). A renewal's row copies it.
     registry: str = DEFAULT_REGISTRY
+    # Enterprise Grid: the organisation of the request (revision 0008; older rows and workspace installs: None).
+    slack_enterprise: str | None = None
 
     def live(self, now: datetime) -> bool:
         """Issued and not yet expired."""

@@ -243,11 +243,13 @@ class Ledger(Protocol):
         now: datetime,
         renewed_from: int | None = None,
         registry: str = DEFAULT_REGISTRY,
+        enterprise_id: str | None = None,
     ) -> Reservation:
         """Take a place in `registry` under a per-user lock (never a global one); LimitExceeded (from `rule`,
         counting the user's places in that registry only) when none; RenewRefused when `renewed_from` (a row this
-        one renews) was renewed already. A renewal stays in its row's registry: ValueError when `registry`
-        names another (a wiring mistake, never a user's)."""
+        one renews) was renewed already. `team_id`/`enterprise_id`: where the request came from, recorded only
+        (the quota counts by user, whatever workspace they ask from). A renewal stays in its row's registry:
+        ValueError when `registry` names another (a wiring mistake, never a user's)."""
         ...
 
     def release(self, reservation: Reservation) -> None:

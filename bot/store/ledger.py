@@ -83,6 +83,7 @@ class SqlLedger:
         now: datetime,
         renewed_from: int | None = None,
         registry: str = DEFAULT_REGISTRY,
+        enterprise_id: str | None = None,
     ) -> Reservation:
         """Take a place in `registry` under a per-user lock (never a global one); LimitExceeded (from `rule`)
         when none; RenewRefused when `renewed_from` was renewed already; ValueError when it lives in another
@@ -105,6 +106,7 @@ class SqlLedger:
                 .values(
                     request_id=request_id[:64],
                     slack_team=team_id,
+                    slack_enterprise=enterprise_id,
                     user_id=user_id,
                     duration_seconds=duration_seconds,
                     origin=str(origin),
@@ -370,6 +372,7 @@ def _entry(row: sa.Row[tuple[object, ...]]) -> LedgerEntry:
         id=int(m["id"]),
         request_id=str(m["request_id"]),
         slack_team=m["slack_team"],
+        slack_enterprise=m["slack_enterprise"],
         slack_user=m["user_id"],
         rok_user=m["rok_user"],
         account_uuid=m["account_uuid"],

@@ -22,7 +22,7 @@ from bot.domain.patterns import DEFAULT_REGISTRY, REGISTRY_NAME_MAX
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
 # Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
-HEAD_REVISION = "0007_registry"
+HEAD_REVISION = "0008_enterprise"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -65,6 +65,7 @@ ledger = sa.Table(
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("request_id", sa.String(64), nullable=False),
     sa.Column("slack_team", sa.String(32)),
+    sa.Column("slack_enterprise", sa.String(32)),  # Enterprise Grid: the request's organisation (0008)
     # The requester: a Slack user ID, or `cli:<user>` for the admin CLI. The quota counts by it.
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("rok_user", sa.String(255)),

@@ -61,6 +61,7 @@ class FakeLedger:
         now: datetime,
         renewed_from: int | None = None,
         registry: str = DEFAULT_REGISTRY,
+        enterprise_id: str | None = None,
     ) -> Reservation:
         with self._lock:
             if renewed_from is not None and (done := self._renewal(renewed_from)) is not None:
@@ -76,6 +77,7 @@ class FakeLedger:
                 id=next(self._ids),
                 request_id=request_id,
                 slack_team=team_id,
+                slack_enterprise=enterprise_id,
                 slack_user=user_id,
                 rok_user=None,
                 account_uuid=None,
