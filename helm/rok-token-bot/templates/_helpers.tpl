@@ -401,6 +401,10 @@ app.kubernetes.io/part-of: rok-token-bot
 - name: ROK_BOT_EMAIL_DOMAINS
   value: {{ join "," . | quote }}
 {{- end }}
+{{- with .Values.slack.teams }}
+- name: ROK_BOT_SLACK_TEAMS
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- with .Values.slack.supportContact }}
 - name: ROK_BOT_SUPPORT_CONTACT
   value: {{ . | quote }}
