@@ -9,7 +9,7 @@ started and stopped in the order that loses nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -167,6 +167,7 @@ def build_upkeep(
     senders: list[OutboxSender],
     retries: PendingWrites | None = None,
     registries: RegistryHealth | None = None,
+    extra: Sequence[Loop] = (),
 ) -> Upkeep:
     """The periodic rounds: the crash sweep and approval lapses, the retention, the expiry reminders, and the
     ledger writes a database blink refused after a mint."""
@@ -193,7 +194,7 @@ def build_upkeep(
     if interval > 0:
         pace = ReminderPace()
         loops.append(Loop("reminders", interval, lambda: send_reminders(ports, pace=pace)))
-    return Upkeep(clock, loops)
+    return Upkeep(clock, [*loops, *extra])
 
 
 def alarm_channel(policy: Policy, settings: Settings) -> str:
@@ -228,7 +229,7 @@ def build_slack_bot(
     from bot.slack.audit import SLOW_ERRORS, AuditChannel
     from bot.slack.dedupe import SeenRequests
     from bot.slack.lifecycle import register_lifecycle
-    from bot.slack.org import register_org
+    from bot.slack.org import org_loops, register_org
     from bot.usecases import report
 
     settings.require_slack()
@@ -319,7 +320,14 @@ def build_slack_bot(
         audit=audit,
         senders=senders,
         upkeep=build_upkeep(
-            settings, clock=clock, store=store, ports=ports, senders=senders, retries=retries, registries=health
+            settings,
+            clock=clock,
+            store=store,
+            ports=ports,
+            senders=senders,
+            retries=retries,
+            registries=health,
+            extra=org_loops(client, workspace),
         ),
         closers=[engines.close],
         registries=health,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,21 +64,67 @@ def same_email(a: str, b: str) -> bool:
     return bool(left) and left == right
 
 
+class WorkspaceAccess:
+    """Which workspaces of the organisation the org-wide app is in, as this replica knows it.
+
+    Two sources: `auth.teams.list` (asked at start and every minute: the truth, but late) and the
+    `team_access_granted`/`_revoked` events (at once, but Slack delivers each to one replica). An answer to a
+    question asked before an event does not undo that event: the events heard since the question are kept and
+    replayed over the answer. A workspace neither source has named yet is served (Slack sends requests only
+    from workspaces the app is in).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._present: frozenset[str] | None = None  # auth.teams.list's last answer; None: never asked
+        self._changes: list[tuple[int, str, bool]] = []  # (sequence, team, granted) since that question
+        self._sequence = 0
+
+    def allows(self, team_id: str) -> bool:
+        with self._lock:
+            state = None if self._present is None else team_id in self._present
+            for _, team, granted in self._changes:
+                if team == team_id:
+                    state = granted
+        return state is not False
+
+    def change(self, team_ids: Iterable[str], *, granted: bool) -> None:
+        with self._lock:
+            for team in team_ids:
+                self._sequence += 1
+                self._changes.append((self._sequence, team, granted))
+
+    def asking(self) -> int:
+        """Call before asking auth.teams.list; pass the result to `learn` with its answer."""
+        with self._lock:
+            return self._sequence
+
+    def learn(self, present: Iterable[str], *, asked_at: int) -> None:
+        """auth.teams.list's answer to the question asked at `asked_at`: events heard after it still stand."""
+        with self._lock:
+            self._present = frozenset(present)
+            self._changes = [change for change in self._changes if change[0] > asked_at]
+
+    def present(self) -> frozenset[str] | None:
+        with self._lock:
+            return self._present
+
+
 @dataclass(frozen=True, slots=True)
 class Workspace:
     """Where requests may come from (auth.test at start): one workspace, or the workspaces of one organisation.
 
     A workspace install serves its own team only. An org-wide install on Enterprise Grid
-    (`is_enterprise_install`) serves every workspace of its enterprise, or only those `teams` lists
-    (ROK_BOT_SLACK_TEAMS), and never a workspace whose access Slack revoked (`team_access_revoked`): the
-    revoked set is the one mutable part, shared by every registry's resolver.
+    (`is_enterprise_install`) serves the workspaces of its enterprise the app is in, or only those `teams`
+    lists (ROK_BOT_SLACK_TEAMS), and never one whose access Slack revoked: `access` is the one mutable part,
+    shared by every registry's resolver (see WorkspaceAccess).
     """
 
     team_id: str
     enterprise_id: str | None = None
     is_enterprise_install: bool = False
     teams: frozenset[str] | None = None
-    revoked: set[str] = field(default_factory=set, compare=False, repr=False)
+    access: WorkspaceAccess = field(default_factory=WorkspaceAccess, compare=False, repr=False)
 
     @property
     def org_wide(self) -> bool:
@@ -94,18 +141,18 @@ class Workspace:
         return team_id == self.team_id
 
     def allows_team(self, team_id: str | None) -> bool:
-        """In org mode: a workspace that is listed (or any, with no list) and not revoked."""
-        if not team_id or team_id in self.revoked:
+        """In org mode: a workspace that is listed (or any, with no list), the app is in, and not revoked."""
+        if not team_id or (self.teams is not None and team_id not in self.teams):
             return False
-        return self.teams is None or team_id in self.teams
+        return self.access.allows(team_id)
 
     def revoke(self, team_ids: Iterable[str]) -> None:
         """Slack removed the app from these workspaces: refuse their requests from now on."""
-        self.revoked.update(team_ids)
+        self.access.change(team_ids, granted=False)
 
     def grant(self, team_ids: Iterable[str]) -> None:
         """Slack added the app to these workspaces: serve them again (ROK_BOT_SLACK_TEAMS still narrows)."""
-        self.revoked.difference_update(team_ids)
+        self.access.change(team_ids, granted=True)
 
 
 def workspace_of(auth: Mapping[str, Any], *, teams: str | None = None) -> Workspace:

@@ -26,7 +26,7 @@ def describe_install(client: WebClient, *, teams: str | None = None) -> str:
     if not workspace.org_wide:
         where = f" of enterprise {workspace.enterprise_id}" if workspace.enterprise_id else ""
         return f"workspace install: team {workspace.team_id}{where} (is_enterprise_install: false)"
-    found = _teams_of(client)
+    found = teams_of(client)
     if not found:
         raise InstallProblem(
             "The org-wide install is in no workspace yet: an org admin must add the app to workspaces.",
@@ -41,7 +41,7 @@ def describe_install(client: WebClient, *, teams: str | None = None) -> str:
     return f"org-wide install of {workspace.enterprise_id} (is_enterprise_install: true); in {len(found)}: {names}"
 
 
-def _teams_of(client: WebClient) -> dict[str, str]:
+def teams_of(client: WebClient) -> dict[str, str]:
     """Every workspace the org-wide app is in, `{team_id: name}`, following the cursor."""
     found: dict[str, str] = {}
     cursor: str | None = None

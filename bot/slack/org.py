@@ -3,8 +3,9 @@
 An org admin adds the app to workspaces, or removes it; Slack tells the bot with `team_access_granted` and
 `team_access_revoked` (`event.team_ids`). Each is audited (which workspaces) and updates the served set at
 once, so a request from a workspace the app just left is refused at the ack like any other-workspace request.
-The set is per replica: another replica learns of the change from its own copy of the event or, after a
-restart, from Slack no longer sending that workspace's requests.
+Slack delivers each event to one replica (one Socket Mode connection, or one pod behind the Service), so
+every replica also asks `auth.teams.list` at start and every minute (`refresh_teams`): a replica that missed
+the event refuses the workspace within a minute, and one that starts later never serves it.
 """
 
 from __future__ import annotations
@@ -14,10 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import App
+from slack_sdk import WebClient
 
 from bot.domain.audit import AuditEvent, Outcome
+from bot.domain.identity import Workspace
 from bot.domain.patterns import SLACK_TEAM_ID
+from bot.runtime.upkeep import Loop
 from bot.slack.app import SlackFrontEnd
+from bot.slack.install import teams_of
+
+TEAMS_SECONDS = 60.0  # how often each replica asks auth.teams.list which workspaces the app is in
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +32,27 @@ log = logging.getLogger(__name__)
 def team_ids_of(event: dict[str, Any]) -> list[str]:
     """The well-formed workspace IDs an access event names, sorted, each once."""
     return sorted({str(t) for t in event.get("team_ids") or [] if SLACK_TEAM_ID.fullmatch(str(t))})
+
+
+def refresh_teams(client: WebClient, workspace: Workspace) -> None:
+    """Ask `auth.teams.list` which workspaces the org-wide app is in, and serve those (an access event heard
+    meanwhile still stands). A failure leaves what this replica knew; the upkeep loop asks again."""
+    asked_at = workspace.access.asking()
+    found = teams_of(client)
+    before = workspace.access.present()
+    workspace.access.learn(found, asked_at=asked_at)
+    if before is not None and before != frozenset(found):
+        log.info(
+            "workspaces the app is in changed",
+            extra={"added": sorted(set(found) - before), "removed": sorted(before - set(found))},
+        )
+
+
+def org_loops(client: WebClient, workspace: Workspace) -> list[Loop]:
+    """The upkeep's rounds on an org-wide install: ask Slack every minute which workspaces the app is in."""
+    if not workspace.org_wide:
+        return []
+    return [Loop("slack-teams", TEAMS_SECONDS, lambda: refresh_teams(client, workspace), at_start=False)]
 
 
 def register_org(app: App, bot: SlackFrontEnd) -> None:

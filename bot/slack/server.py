@@ -155,6 +155,8 @@ class BotServer(Generic[B]):
         client = self._connect()
         auth = self._auth_test(client, attempts=auth_attempts)
         workspace = workspace_of(auth, teams=self.settings.slack_teams)
+        if workspace.org_wide:
+            self._learn_teams(client, workspace)
         self.bot = self._assemble(client, workspace)
         self.bot.jobs.warm()
         self.bot.ui_jobs.warm()
@@ -168,6 +170,17 @@ class BotServer(Generic[B]):
         self.health.slack_auth = "ok"
         log.info("ready", extra={"mode": "socket" if self.settings.socket_mode else "http", "url": self.url})
         return self
+
+    def _learn_teams(self, client: WebClient, workspace: Workspace) -> None:
+        """An org-wide install serves the workspaces it is in from its first request: ask Slack which they are.
+        If Slack does not answer, start anyway (it routes requests only from those workspaces) and let the
+        upkeep ask again."""
+        from bot.slack.org import refresh_teams
+
+        try:
+            refresh_teams(client, workspace)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("auth.teams.list failed at start; asking again soon", extra={"error": type(exc).__name__})
 
     def _auth_test(self, client: WebClient, *, attempts: int) -> dict[str, Any]:
         """auth.test until it answers (attempts=0: forever, with capped backoff); /readyz stays 503 meanwhile."""

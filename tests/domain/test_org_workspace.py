@@ -76,3 +76,33 @@ def test_equal_workspaces_compare_equal_whatever_was_revoked() -> None:
     a, b = Workspace("T0ORG", "E0ORG", True), Workspace("T0ORG", "E0ORG", True)
     a.revoke(["T0B"])
     assert a == b
+
+
+def test_auth_teams_list_names_the_workspaces_served_and_an_unlisted_one_is_refused() -> None:
+    org = workspace_of(ORG)
+    assert org.owns(team_id="T0C", enterprise_id="E0ORG")  # never asked: Slack routes only its workspaces
+    org.access.learn(["T0A", "T0B"], asked_at=org.access.asking())
+    assert org.owns(team_id="T0B", enterprise_id="E0ORG")
+    assert not org.owns(team_id="T0C", enterprise_id="E0ORG")
+
+
+def test_an_answer_asked_before_an_access_event_does_not_undo_it() -> None:
+    org = workspace_of(ORG)
+    asked_at = org.access.asking()
+    org.revoke(["T0B"])  # heard while auth.teams.list was on its way, its answer still naming T0B
+    org.access.learn(["T0A", "T0B"], asked_at=asked_at)
+    assert not org.owns(team_id="T0B", enterprise_id="E0ORG")
+    asked_at = org.access.asking()
+    org.grant(["T0C"])
+    org.access.learn(["T0A"], asked_at=asked_at)
+    assert org.owns(team_id="T0C", enterprise_id="E0ORG")
+    assert not org.owns(team_id="T0B", enterprise_id="E0ORG")
+
+
+def test_an_answer_asked_after_an_access_event_is_the_truth() -> None:
+    org = workspace_of(ORG)
+    org.revoke(["T0B"])
+    org.access.learn(["T0A", "T0B"], asked_at=org.access.asking())  # added back, the event went elsewhere
+    assert org.owns(team_id="T0B", enterprise_id="E0ORG")
+    org.access.learn(["T0A"], asked_at=org.access.asking())  # removed, the event went to another replica
+    assert not org.owns(team_id="T0B", enterprise_id="E0ORG")

@@ -15,6 +15,8 @@ PEOPLE = (
     *DEMO_PEOPLE,  # workspace T0A, the first
     Person("W0BEA", "bea", "bea@example.com", mapped_to="jdoe2", team_id="T0B"),  # an org-wide W… ID
     Person("U0EVE", "eve", "eve@example.com", mapped_to="alice", team_id="T0X", enterprise_id="E0OTHER"),
+    # A workspace of the organisation the app was never added to (auth.teams.list does not name it).
+    Person("W0CID", "cid", "cid@example.com", mapped_to="alice", team_id="T0C"),
 )
 # Two tokens an hour, so the third request of one person is refused wherever they ask from; a group rule, so
 # every request looks up user groups (with the request's workspace: an org token needs its team_id).
@@ -74,3 +76,22 @@ def test_the_quota_holds_for_one_person_across_two_workspaces(box: Sandbox) -> N
     refusal = box.wait_reply(url).text
     box.idle()
     assert "You have had 2 tokens in the last hour" in refusal and len(box.rok.minted) == 2
+
+
+def test_a_workspace_the_app_is_not_in_is_refused_from_the_first_request(box: Sandbox) -> None:
+    status, ack, _ = box.slash("W0CID", "1h")
+    assert status == 200 and ack is not None and "only serves its own Slack workspace" in ack["text"]
+    assert box.rok.minted == []
+
+
+def test_a_replica_that_missed_the_revoke_event_refuses_the_workspace_within_a_minute(box: Sandbox) -> None:
+    _token(box, "W0BEA")
+    box.slack.set_teams(["T0A"])  # removed from T0B; Slack delivered team_access_revoked to another replica
+    box.advance(60)
+    minted = len(box.rok.minted)
+    status, ack, _ = box.slash("W0BEA", "1h")
+    assert status == 200 and ack is not None and "only serves its own Slack workspace" in ack["text"]
+    box.slack.set_teams(["T0A", "T0B"])  # added back, the grant event went elsewhere too
+    box.advance(60)
+    _token(box, "W0BEA")
+    assert len(box.rok.minted) == minted + 1
