@@ -106,7 +106,9 @@ class SlackFrontEnd:
 
     def report_later(self, command: Command, ctx: RequestContext, exc: BaseException) -> None:
         """Audit a failure the ack already answered (the audit is I/O: it runs after the ack)."""
-        quiet = RequestContext(ctx.request_id, ctx.user_id, ctx.origin, reply_to=None, team_id=ctx.team_id)
+        quiet = RequestContext(
+            ctx.request_id, ctx.user_id, ctx.origin, reply_to=None, team_id=ctx.team_id, enterprise_id=ctx.enterprise_id
+        )
         self.jobs.submit(lambda: report(self.ports, command=command, ctx=quiet, error=exc), context=(command, quiet))
 
 

@@ -182,6 +182,7 @@ approval_requests = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("request_id", sa.String(64), nullable=False),
     sa.Column("slack_team", sa.String(32)),
+    sa.Column("slack_enterprise", sa.String(32)),  # Enterprise Grid: the requester's organisation (0008)
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("rok_user", sa.String(255), nullable=False),
     sa.Column("seconds", sa.Integer, nullable=False),

@@ -85,7 +85,7 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
         if where is not None:
             p.pending.attach_dm(decided.id, channel=where.channel, message_ts=where.ts)
         # The requester's Home tab no longer lists the request as waiting.
-        show_home(p, RequestContext(decided.request_id, decided.user_id, Origin.APPROVAL, team_id=decided.team_id))
+        show_home(p, _requester(decided, Origin.APPROVAL))
         return decided
     except Exception as exc:
         report_failure(p, facts, exc)
@@ -215,7 +215,7 @@ def lapse_due(p: Ports) -> list[PendingRequest]:
         home = p.at(request.registry) or p
         (home.board or p.board).decided(request)
         # The requester's Home tab no longer offers it (waiting, or with its Show my token).
-        show_home(p, RequestContext(request.request_id, request.user_id, Origin.SYSTEM, team_id=request.team_id))
+        show_home(p, _requester(request, Origin.SYSTEM))
     return lapsed
 
 
@@ -226,3 +226,10 @@ def _lapse_reason(request: PendingRequest) -> str:
         return f"approved, but the token was not opened within {window}: nothing minted"
     waited = format_duration(max(int((request.expires_at - request.requested_at).total_seconds()), 1))
     return f"nobody decided within {waited}"
+
+
+def _requester(request: PendingRequest, origin: Origin) -> RequestContext:
+    """The requester's context, rebuilt from their request: their workspace and organisation."""
+    return RequestContext(
+        request.request_id, request.user_id, origin, team_id=request.team_id, enterprise_id=request.enterprise_id
+    )

@@ -190,6 +190,7 @@ def _ask_approval(
         id=new_request_id(),
         request_id=ctx.request_id,
         team_id=ctx.team_id,
+        enterprise_id=ctx.enterprise_id,
         user_id=ctx.user_id,
         rok_user=username,
         seconds=seconds,

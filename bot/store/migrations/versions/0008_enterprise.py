@@ -1,4 +1,5 @@
-"""Enterprise Grid: every ledger row records the organisation of the request, next to its workspace.
+"""Enterprise Grid: every ledger row and approval request records the organisation of the request, next to its
+workspace.
 
 A nullable column: rows written before it, and every row of a workspace install, have none. The quota never
 reads it (one person is one identity in every workspace of the organisation).
@@ -22,7 +23,9 @@ depends_on = None
 def upgrade() -> None:
     # Plain ALTER TABLE, never a batch (see 0007): a nullable column is added in place on SQLite and PostgreSQL.
     op.add_column("ledger", sa.Column("slack_enterprise", sa.String(32)))
+    op.add_column("approval_requests", sa.Column("slack_enterprise", sa.String(32)))
 
 
 def downgrade() -> None:
+    op.drop_column("approval_requests", "slack_enterprise")
     op.drop_column("ledger", "slack_enterprise")
