@@ -45,6 +45,11 @@ def test_users_of_two_workspaces_get_tokens_from_one_bot_and_group_lookups_name_
     _token(box, "U0JDOE")  # workspace T0A
     _token(box, "W0BEA")  # workspace T0B, an org-wide W… user ID
     assert len(box.rok.minted) == 2
+    # One audit channel serves every workspace: each line says which one the request came from.
+    box.wait_audit("issued", count=2)
+    ids = {line.facts.split("<@")[1].split(">")[0]: line.ids for line in box.audit_lines("issued")}
+    assert "workspace `T0A` of org `E0ORG`" in ids["U0JDOE"]
+    assert "workspace `T0B` of org `E0ORG`" in ids["W0BEA"]
     # The fake refuses a user-group lookup without team_id, as Slack does for an org token.
     teams = {team for _, team in box.usergroup_calls()}
     assert {"T0A", "T0B"} <= teams and None not in teams
