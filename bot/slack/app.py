@@ -122,7 +122,8 @@ def _body_ids(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]
     team = body.get("team") or {}
     enterprise = body.get("enterprise") or {}
     user = body.get("user") or {}
-    return team.get("id"), enterprise.get("id") or None, user.get("id")
+    # An org-wide install's interactions may carry `team: null`; the user's own workspace is then in `user`.
+    return team.get("id") or user.get("team_id"), enterprise.get("id") or None, user.get("id")
 
 
 def org_event(body: dict[str, Any]) -> bool:
@@ -165,6 +166,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
         # enterprise's on an org install's views, so it is the fallback, not the source).
         team_id = team_id or context.get("team_id")
         enterprise_id = enterprise_id or context.get("enterprise_id")
+        context["request_team_id"] = team_id  # what every listener's RequestContext records
         context["request_enterprise_id"] = enterprise_id
         try:
             bot.ports.identity.check_request(team_id=team_id, enterprise_id=enterprise_id, org_event=org_event(body))
@@ -188,7 +190,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             command["user_id"],
             Origin.BREAK_GLASS if words.break_glass else Origin.COMMAND,
             reply_to=command.get("response_url"),
-            team_id=command.get("team_id"),
+            team_id=context.get("request_team_id"),
             once_key=context.get("once_key"),
             enterprise_id=context.get("request_enterprise_id"),
         )
@@ -244,7 +246,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             (body.get("user") or {}).get("id", ""),
             Origin.BREAK_GLASS if clicked is not None and clicked.break_glass else Origin.COMMAND,
             reply_to=body.get("response_url"),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
             enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
@@ -272,7 +274,7 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             (body.get("user") or {}).get("id", ""),
             Origin.VERIFY,
             reply_to=body.get("response_url"),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
             enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
@@ -346,7 +348,7 @@ def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
             (body.get("user") or {}).get("id", ""),
             Origin.APPROVAL,
             reply_to=body.get("response_url"),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
             enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
@@ -380,7 +382,7 @@ def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
             Origin.APPROVAL,
             # From the DM: the click's response_url; from App Home (none): an ephemeral in the user's DM.
             reply_to=body.get("response_url") or dm_reply(user_id),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
             enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )

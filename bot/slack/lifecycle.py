@@ -52,7 +52,7 @@ def _click(body: dict[str, Any], context: dict[str, Any], origin: Origin) -> Req
         user_id,
         origin,
         reply_to=body.get("response_url") or dm_reply(user_id),
-        team_id=(body.get("team") or {}).get("id"),
+        team_id=context.get("request_team_id"),
         enterprise_id=context.get("request_enterprise_id"),
         once_key=context.get("once_key"),
     )
@@ -77,7 +77,7 @@ def register_lifecycle(app: App, bot: SlackFrontEnd) -> None:
             context["request_id"],
             str(event.get("user") or ""),
             Origin.HOME,
-            team_id=context.get("team_id"),
+            team_id=context.get("request_team_id"),
             enterprise_id=context.get("request_enterprise_id"),
         )
         bot.run_ui("home", ctx, lambda: show_home(bot.ports, ctx))
@@ -99,7 +99,7 @@ def register_lifecycle(app: App, bot: SlackFrontEnd) -> None:
             user_id,
             Origin.MODAL,
             reply_to=dm_reply(user_id),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
             enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )

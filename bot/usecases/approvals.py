@@ -190,6 +190,8 @@ def _decision_event(request: PendingRequest, outcome: Outcome, *, at: datetime, 
         command="approve",
         actor=request.decided_by,
         registry=request.registry,
+        team_id=request.team_id,  # the requester's workspace and organisation: the story's, whoever decides
+        enterprise_id=request.enterprise_id,
         occurred_at=at,
     )
 

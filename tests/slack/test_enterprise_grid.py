@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from sandbox.slack_org import OrgSpec
-from sandbox.world import ADMINS_GROUP, DEMO_PEOPLE, Person, Sandbox
+from sandbox.world import ADMINS_GROUP, APPROVALS_CHANNEL, DEMO_PEOPLE, Person, Sandbox
 
 ORG = OrgSpec(enterprise_id="E0ORG", teams=("T0A", "T0B"))
 PEOPLE = (
@@ -100,3 +100,41 @@ def test_a_replica_that_missed_the_revoke_event_refuses_the_workspace_within_a_m
     box.advance(60)
     _token(box, "W0BEA")
     assert len(box.rok.minted) == minted + 1
+
+
+APPROVALS_POLICY = f"""\
+limits: {{default: 1h, min: 5m, max: 7d}}
+groups:
+  - {{usergroup: {ADMINS_GROUP}, name: admins, max: 30d}}
+quota: {{per_hour: 100, cooldown: 0}}
+approvals:
+  channel: {APPROVALS_CHANNEL}
+  approvers:
+    users: [U0BOB]
+  max: 30d
+  expire_after: 1h
+"""
+
+
+@pytest.mark.parametrize("mode", ["http", "socket"])
+def test_an_approver_in_one_workspace_approves_a_request_from_another(mode: str) -> None:
+    """The approvals channel is org-shared: W0BEA asks from T0B, U0BOB approves from T0A, W0BEA's click mints.
+    Each audit line of the story names the workspace the request came from; the stored request names the
+    organisation."""
+    with Sandbox(org=ORG, people=PEOPLE, policy=APPROVALS_POLICY, socket_mode=mode == "socket") as box:
+        status, ack, url = box.slash("W0BEA", "14d because training run X")
+        assert status == 200 and ack is not None
+        message = box.wait_approval_request()
+        box.wait_reply(url)
+        box.decide("U0BOB", message)
+        box.show_my_token("W0BEA")
+        reply = box.wait_private("W0BEA")[-1]
+        assert reply.token is not None and box.rok.lookup(reply.token).username == "jdoe2"  # type: ignore[union-attr]
+        box.wait_audit("issued")
+        ids = {line.outcome: line.ids for line in box.audit_lines()}
+        assert "workspace `T0B` of org `E0ORG`" in ids["approval_requested"]
+        assert "workspace `T0B` of org `E0ORG`" in ids["approved"]  # the request's, whoever decides
+        assert "workspace `T0B` of org `E0ORG`" in ids["issued"]
+        stored = box.server.bot.store.approvals.get(message.request_value)
+        assert stored is not None and (stored.team_id, stored.enterprise_id) == ("T0B", "E0ORG")
+        assert None not in {team for _, team in box.usergroup_calls()}
