@@ -306,7 +306,16 @@ def _sweep(
             .where(c.status == str(stale), c.reserved_at < now - older_than)
             .values(status=str(settled), settled_at=now)
             .returning(
-                c.id, c.request_id, c.user_id, c.duration_seconds, c.rok_user, c.token_uuid, c.expires_at, c.registry
+                c.id,
+                c.request_id,
+                c.user_id,
+                c.duration_seconds,
+                c.rok_user,
+                c.token_uuid,
+                c.expires_at,
+                c.registry,
+                c.slack_team,
+                c.slack_enterprise,
             )
         ).all()
     )
@@ -326,6 +335,8 @@ def _swept_event(row: sa.Row[tuple[object, ...]], *, now: datetime) -> AuditEven
         token_uuid=m["token_uuid"],
         reason=UNCONFIRMED_REASON if unconfirmed else CRASH_REASON,
         registry=str(m["registry"]),
+        team_id=m["slack_team"],
+        enterprise_id=m["slack_enterprise"],
         occurred_at=now,
     )
 

@@ -158,6 +158,8 @@ def _reminded(p: Ports, entry: LedgerEntry, *, posted: bool, now: datetime) -> N
             command="remind",
             origin=str(Origin.SYSTEM),
             registry=entry.registry,
+            team_id=entry.slack_team,
+            enterprise_id=entry.slack_enterprise,
             occurred_at=now,
         )
     )
