@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.domain.audit import UNVERSIONED_SCHEMA_VERSION
 from bot.domain.durations import format_duration
 from bot.domain.ledger import LedgerEntry
 from bot.domain.patterns import DEFAULT_REGISTRY
@@ -117,9 +118,14 @@ def list_audit(store: Store, *, since: datetime, limit: int) -> list[AuditLine]:
                     "last_error": row.last_error,
                 }
     return [
-        AuditLine(id=row.id, recorded_at=row.recorded_at, record=dict(row.record), deliveries=deliveries[row.id])
+        AuditLine(id=row.id, recorded_at=row.recorded_at, record=_versioned(row.record), deliveries=deliveries[row.id])
         for row in reversed(events)
     ]
+
+
+def _versioned(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored record with its `schema_version` (first), which records stored before versioning lack."""
+    return {"schema_version": UNVERSIONED_SCHEMA_VERSION} | dict(record)
 
 
 def audit_table(lines: Sequence[AuditLine]) -> str:
