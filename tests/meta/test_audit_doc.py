@@ -1,14 +1,17 @@
 """docs/AUDIT.md is the audit record's published schema: it and the code name the same things.
 
 Each side is read from its source: the document's tables (`## Fields`, `## Event types`, `## Origins`,
-`## Commands`: one row per name, the name in backticks in the first cell), and the code itself (the
-`AuditEvent` dataclass and the record `as_record` builds from it, the `Outcome` and `Origin` enums, the
-`Command` literal, `priority_of`). A name on one side only fails, in either direction, with the name.
+`## Commands`, `## Failure kinds`: one row per name, the name in backticks in the first cell), and the code
+itself (the `AuditEvent` dataclass and the record `as_record` builds from it, the `Outcome` and `Origin` enums,
+the `Command` literal, `priority_of`, every `RokBotError` class in `bot` and its `kind`). A name on one side
+only fails, in either direction, with the name.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import re
 import typing
 from dataclasses import MISSING, fields
@@ -16,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import NoneType, UnionType
 
+import bot
 from bot.domain.audit import AUDIT_SCHEMA_VERSION, AuditEvent, Origin, Outcome, priority_of
+from bot.domain.errors import RokBotError
 from bot.slack.audit import facts_line, ids_line
 from bot.usecases.context import Command
 
@@ -130,3 +135,30 @@ def test_the_worked_example_is_what_the_bot_renders() -> None:
         assert record["outcome"] in set(Outcome)
         # Rendered back from the event it describes, field for field and in the same order.
         assert list(AuditEvent.from_record(record).as_record().items()) == list(record.items())
+
+
+def error_classes() -> list[type[RokBotError]]:
+    """Every `RokBotError` class the bot defines (every module imported, so none is missed; not the migrations,
+    which need Alembic's context, nor `__main__`)."""
+    for module in pkgutil.walk_packages(bot.__path__, "bot."):
+        parts = module.name.split(".")
+        if "migrations" not in parts and parts[-1] != "__main__":
+            importlib.import_module(module.name)
+    found: list[type[RokBotError]] = []
+    todo = [RokBotError]
+    while todo:
+        found.append(todo.pop())
+        todo += found[-1].__subclasses__()
+    return found
+
+
+def test_every_failure_kind_is_documented_with_its_outcome_and_no_other() -> None:
+    # `kind` and `outcome` read only the class: an instance without __init__ (some need arguments) is enough.
+    bare = [cls.__new__(cls) for cls in error_classes() if cls is not RokBotError]
+    in_code = {error.kind: str(error.outcome) for error in bare}
+    rows = table("Failure kinds")
+    missing, extra = sorted(set(in_code) - set(rows)), sorted(set(rows) - set(in_code))
+    assert not missing, f"failure kinds not in docs/AUDIT.md: {missing}"
+    assert not extra, f"failure kinds in docs/AUDIT.md, not in the code: {extra}"
+    for kind, row in rows.items():
+        assert row["Outcome"] == in_code[kind], f"`{kind}` gives `{in_code[kind]}`"
