@@ -10,26 +10,10 @@ import sqlalchemy as sa
 from bot.domain.audit import AUDIT_SCHEMA_VERSION, AuditEvent, Outcome
 from bot.store import Store
 from bot.store.admin import list_audit
-from bot.store.schema import audit_events, audit_outbox
+from bot.store.schema import audit_events
+from tests.store.older import unversioned_event
 
 T0 = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
-
-
-def _older_release_event(store: Store) -> int:
-    """An event as a release before versioning (and before event IDs) wrote it, due for the Slack sink."""
-    record = {"outcome": "issued", "request_id": "old-1", "token_uuid": "0b1c", "occurred_at": T0.isoformat()}
-    with store.engine.begin() as conn:
-        row_id = conn.execute(
-            sa.insert(audit_events)
-            .values(occurred_at=T0, recorded_at=T0, outcome="issued", request_id="old-1", record=record)
-            .returning(audit_events.c.id)
-        ).scalar_one()
-        conn.execute(
-            sa.insert(audit_outbox).values(
-                event_id=row_id, sink="slack", priority=0, created_at=T0, due_at=T0, attempts=0
-            )
-        )
-    return int(row_id)
 
 
 def test_a_new_event_is_stored_with_the_schema_version(store: Store) -> None:
@@ -40,7 +24,7 @@ def test_a_new_event_is_stored_with_the_schema_version(store: Store) -> None:
 
 
 def test_an_event_an_older_release_stored_is_delivered_with_the_schema_version(store: Store) -> None:
-    row_id = _older_release_event(store)
+    row_id = unversioned_event(store, sink="slack", request_id="old-1", at=T0)
     (claimed,) = store.outbox.claim(sink="slack", worker="w", limit=10, lease_seconds=30, now=T0)
     record = claimed.event.as_record()
     assert (record["schema_version"], record["event_id"], record["token_uuid"]) == (
