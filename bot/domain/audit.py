@@ -42,7 +42,7 @@ class Outcome(enum.StrEnum):
     DENIED = "denied"  # an approver said no; nothing minted
     LAPSED = "lapsed"  # nobody decided in time; nothing minted
     BREAK_GLASS = "break_glass"  # minted at once in an incident, with a reason, and delivered
-    # Enterprise Grid, org-wide install: an org admin added the app to workspaces, or removed it (`team_id` lists).
+    # Enterprise Grid, org-wide install: an org admin added the app to workspaces, or removed it (`reason` lists them).
     ACCESS_GRANTED = "access_granted"
     ACCESS_REVOKED = "access_revoked"
 
