@@ -41,7 +41,10 @@ def section(title: str) -> str:
 
 def table(title: str) -> dict[str, dict[str, str]]:
     """The first table of a section: {name (the first cell, unquoted): {column: cell}}."""
-    lines = [line.strip() for line in section(title).splitlines() if line.strip().startswith("|")]
+    text = section(title)
+    first = re.search(r"^\|.*(?:\n\|.*)*", text, flags=re.M)  # consecutive lines that start with `|`
+    assert first, f"'{title}' has no table"
+    lines = [line.strip() for line in first.group(0).splitlines()]
     header, rule, *rows = ([cell.strip() for cell in line.strip("|").split("|")] for line in lines)
     assert set("".join(rule)) <= set("-: "), f"'{title}': the table's second line must be its rule"
     found: dict[str, dict[str, str]] = {}
