@@ -25,6 +25,7 @@ from slack_sdk.models.views import View
 from sandbox.server import FakeServer, ServerThread
 from sandbox.slack_org import OrgSpec, auth_test_body, teams_list_body
 from sandbox.slack_requests import envelope
+from sandbox.slack_tables import one_table_problem, table_problem, view_table_problem
 
 T = TypeVar("T")
 
@@ -157,7 +158,7 @@ def block_problem(blocks: Any, *, max_blocks: int = MAX_BLOCKS) -> str | None:
         problem = _limit_problem(raw, f"/blocks/{index}")
         if problem is not None:
             return problem
-    return None
+    return one_table_problem(blocks)
 
 
 def view_problem(view: Any) -> str | None:
@@ -177,6 +178,9 @@ def view_problem(view: Any) -> str | None:
     problem = block_problem(blocks, max_blocks=MAX_VIEW_BLOCKS)
     if problem is not None:
         return problem.replace("[json-pointer:/blocks", "[json-pointer:/view/blocks")
+    problem = view_table_problem(blocks or [])
+    if problem is not None:
+        return problem
     inputs = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks or [])
     if view.get("type") == "modal" and not view.get("submit") and inputs:
         return "a modal with input blocks needs a submit button [json-pointer:/view/submit]"
@@ -215,6 +219,8 @@ def _own_limit_problem(node: dict[str, Any], pointer: str) -> str | None:
             return f"must be less than {MAX_BUTTON_VALUE + 1} characters [json-pointer:{pointer}/value]"
     if node.get("type") == "section":
         return _section_problem(node, pointer)
+    if node.get("type") == "table":
+        return table_problem(node, pointer)
     return None
 
 

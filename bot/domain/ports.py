@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import AuditEvent, Origin
+from bot.domain.holders import Holdings, WhoRefusal
 from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, VerifyResult
@@ -126,6 +127,10 @@ class Surfaces(Protocol):
 
     def token_list(self, ctx: RequestContext, tokens: TokenList) -> None:
         """The user's live tokens, privately."""
+        ...
+
+    def who(self, ctx: RequestContext, answer: Holdings | WhoRefusal) -> None:
+        """`/rok-token who`, privately: everyone's live tokens (an admin), or the refusal naming the admins."""
         ...
 
     def remind(self, reminder: Reminder) -> Posted | Deferred | None:

@@ -9,7 +9,7 @@ for a bug that escaped one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -24,6 +24,7 @@ from bot.domain.errors import (
     RegistryUnreachable,
     RokBotError,
 )
+from bot.domain.holders import LiveTokens
 from bot.domain.identity import Identity, IdentityResolver
 from bot.domain.ledger import QuotaRule
 from bot.domain.models import Limits, RequestContext, Verdict, VerifyResult
@@ -59,7 +60,7 @@ _REGISTRY_FAILURES = (ClusterError, OutputParseError, RegistryUnreachable, Accou
 ONCE_WINDOW = 600.0  # a request's key acts once for this long: twice Slack's 5-minute signature window
 
 # What a request asked for: the audit event's `command`, the metrics' `command` label.
-Command = Literal["issue", "help", "verify", "home", "form", "list", "renew", "remind", "dismiss", "approve"]
+Command = Literal["issue", "help", "verify", "home", "form", "list", "renew", "remind", "dismiss", "approve", "who"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class Ports:
     # Break-glass's loud notice (the approvals channel, else the audit channel); None where there is none.
     alarm: BreakGlassAlarm | None = None
     registry: str = DEFAULT_REGISTRY
+    # Every registry's live tokens, for the policy's admins (`/rok-token who`); None where there is no store.
+    holders: LiveTokens | None = None
     # Every registry's Ports by name; empty: this registry alone (the CLI, a single-registry test world).
     peers: Mapping[str, Ports] = field(default_factory=dict, repr=False, compare=False)
 
@@ -190,9 +193,9 @@ def whoever(p: Ports, user_id: str, *, team_id: str | None = None) -> tuple[str 
         return None, p.policy.everyone, exc.user_message
 
 
-def report_failure(p: Ports, facts: Facts, exc: BaseException) -> None:
+def report_failure(p: Ports, facts: Facts, exc: BaseException, *, tell: Callable[[str], None] | None = None) -> None:
     """The one place failures go: its audit event, one private sentence, a log line (with the traceback
-    when it was not expected)."""
+    when it was not expected). `tell` answers the user instead of a plain notice (a refusal that names people)."""
     if isinstance(exc, RokBotError):
         failure = exc
         log.warning("%s: %s", failure.outcome, failure.kind, extra={"error": failure.kind, "detail": failure.detail})
@@ -206,7 +209,10 @@ def report_failure(p: Ports, facts: Facts, exc: BaseException) -> None:
     metrics.REQUESTS.labels(facts.command, outcome, facts.registry).inc()
     reason = "internal_error" if isinstance(failure, InternalError) else failure.kind
     try:
-        p.replies.notice(facts.ctx, message)
+        if tell is not None:
+            tell(message)
+        else:
+            p.replies.notice(facts.ctx, message)
     finally:
         _audit_failure(p, facts.event(outcome, at=p.clock.now(), reason=f"{reason}: {message}"))
 

@@ -1,4 +1,5 @@
 """What a user may see about their own tokens: help, the Home tab, the get-token form, `/rok-token list`.
+(An admin's Home tab also shows everyone's live tokens: `bot.usecases.holders`.)
 
 Reads only: none of these mints, and opening the Home tab or help is not audited. The issue use case ends
 with `show_home`, so the tab lists a new token whatever asked for it.
@@ -11,6 +12,7 @@ from datetime import datetime
 
 from bot.domain.approvals import PendingRequest
 from bot.domain.errors import InternalError
+from bot.domain.holders import HOME_WHO_ROWS
 from bot.domain.ledger import LedgerEntry
 from bot.domain.lifecycle import (
     EXPIRED_SHOWN_FOR,
@@ -27,6 +29,7 @@ from bot.domain.models import HelpInfo, RequestContext
 from bot.domain.ports import TokenQuery
 from bot.runtime import metrics
 from bot.usecases.context import Facts, Ports, limits_view, log, report_failure, whoever
+from bot.usecases.holders import admin_section
 
 
 def help_for(p: Ports, ctx: RequestContext, *, registries: str = "") -> HelpInfo | None:
@@ -97,6 +100,7 @@ def show_home(p: Ports, ctx: RequestContext) -> HomeView | None:
     now = p.clock.now()
     try:
         home = _home(p, ctx.user_id, now)
+        home = replace(home, holders=admin_section(p, ctx.user_id, team_id=ctx.team_id, limit=HOME_WHO_ROWS))
         outcome = "published"
     except Exception:
         log.error("the Home tab could not be built", exc_info=True)

@@ -17,6 +17,7 @@ from bot.adapters.quota import LedgerQuota
 from bot.adapters.retries import PendingWrites
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import RenewRefused
+from bot.domain.holders import Holding, Holdings, WhoRefusal
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import (
     Deferred,
@@ -213,6 +214,39 @@ class FakeLedger:
         return entry_id
 
 
+@dataclass
+class FakeLiveTokens:
+    """The `LiveTokens` port over the fake ledger: its issued, unexpired rows, soonest to expire first; an
+    approver or a reason by request ID (the store reads those from the approvals and the audit trail)."""
+
+    ledger: FakeLedger
+    approvers: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    broken: bool = False  # the next reads raise the store's error (a database blink)
+    asked: list[tuple[datetime, int]] = field(default_factory=list)
+
+    def live_at(self, at: datetime, *, limit: int) -> tuple[list[Holding], int]:
+        self.asked.append((at, limit))
+        if self.broken:
+            raise StoreUnreachable(detail="live tokens: the database blinked (test switch)")
+        rows = self.ledger.tokens(TokenQuery(active_at=at, limit=1_000_000))
+        rows.sort(key=lambda r: (r.expires_at, r.id))
+        return [self._holding(r) for r in rows[:limit]], len(rows)
+
+    def _holding(self, row: LedgerEntry) -> Holding:
+        assert row.expires_at is not None
+        return Holding(
+            token_uuid=row.token_uuid,
+            slack_user=row.slack_user,
+            rok_user=row.rok_user,
+            registry=row.registry,
+            expires_at=row.expires_at,
+            origin=str(row.origin),
+            approver=self.approvers.get(row.request_id),
+            reason=self.reasons.get(row.request_id),
+        )
+
+
 def _minted_changes(minted: Minted) -> dict[str, Any]:
     return {
         "rok_user": minted.rok_user,
@@ -231,6 +265,7 @@ class FakeSurfaces:
     forms: list[tuple[str, TokenForm]] = field(default_factory=list)
     lists: list[tuple[RequestContext, TokenList]] = field(default_factory=list)
     reminders: list[Reminder] = field(default_factory=list)
+    answers: list[tuple[RequestContext, Holdings | WhoRefusal]] = field(default_factory=list)  # /rok-token who
     edits: list[tuple[str, Posted, str | None]] = field(default_factory=list)
     open_ok: bool = True
     post_ok: bool = True
@@ -247,6 +282,9 @@ class FakeSurfaces:
 
     def token_list(self, ctx: RequestContext, tokens: TokenList) -> None:
         self.lists.append((ctx, tokens))
+
+    def who(self, ctx: RequestContext, answer: Holdings | WhoRefusal) -> None:
+        self.answers.append((ctx, answer))
 
     def remind(self, reminder: Reminder) -> Posted | Deferred | None:
         if self.deferrals:
@@ -269,6 +307,7 @@ class LifeWorld:
     ledger: FakeLedger
     surfaces: FakeSurfaces
     retries: PendingWrites  # the writes after a mint the fake ledger refused; `retry_due()` is the upkeep's round
+    holders: FakeLiveTokens  # everyone's live tokens, for the policy's admins
 
     @property
     def ports(self) -> Ports:
@@ -297,8 +336,11 @@ def life_world(*, remind_before: int = 3600, policy: dict[str, Any] | None = Non
     retries = PendingWrites(clock=base.clock)
     rule = QuotaRule(base.ports.policy.per_hour, base.ports.policy.cooldown)
     quota = LedgerQuota(ledger=ledger, rule=rule, clock=base.clock, retries=retries)
-    base.ports = replace(base.ports, quota=quota, ledger=ledger, surfaces=surfaces, remind_before=remind_before)
-    return LifeWorld(base, ledger, surfaces, retries)
+    holders = FakeLiveTokens(ledger)
+    base.ports = replace(
+        base.ports, quota=quota, ledger=ledger, surfaces=surfaces, remind_before=remind_before, holders=holders
+    )
+    return LifeWorld(base, ledger, surfaces, retries, holders)
 
 
-__all__ = ["HOUR", "FakeLedger", "FakeSurfaces", "LifeWorld", "life_world"]
+__all__ = ["HOUR", "FakeLedger", "FakeLiveTokens", "FakeSurfaces", "LifeWorld", "life_world"]
