@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.errors import ClusterError
+from bot.domain.holders import LiveTokens
 from bot.domain.identity import IdentityResolver, Workspace, load_user_map
 from bot.domain.ledger import QuotaRule
 from bot.domain.patterns import DEFAULT_REGISTRY
@@ -232,6 +233,7 @@ def build_ports(
     alarm: BreakGlassAlarm | None = None,
     registry: str = DEFAULT_REGISTRY,
     user_map: dict[str, str] | None = None,
+    holders: LiveTokens | None = None,
 ) -> Ports:
     """One registry's use case ports: identity and policy from settings, around the given adapters (real or
     fake). `user_map`: the registry's own map, else ROK_BOT_USER_MAP."""
@@ -273,6 +275,7 @@ def build_ports(
         board=board,
         alarm=alarm,
         registry=registry,
+        holders=holders,
     )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.domain.audit import Origin
-from bot.domain.command import split_command, wants_help
+from bot.domain.command import LIST_WORD, WHO_WORD, split_command, wants_help
 from bot.domain.durations import format_duration
 from bot.domain.errors import AccessDenied, LimitExceeded, RokBotError, UsageError
 from bot.domain.models import RequestContext
@@ -52,6 +52,7 @@ from bot.usecases import (
     request_token,
     show_approved_token,
     verify_button,
+    who_holds,
 )
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,14 @@ class SlackFrontEnd:
             ctx.request_id, ctx.user_id, ctx.origin, reply_to=None, team_id=ctx.team_id, enterprise_id=ctx.enterprise_id
         )
         self.jobs.submit(lambda: report(self.ports, command=command, ctx=quiet, error=exc), context=(command, quiet))
+
+
+# `/rok-token list` (the caller's live tokens) and `who` (everyone's, for the policy's admins: whether the caller
+# is one needs their user groups, so it is decided after the ack like everything else).
+_SUBCOMMANDS: dict[str, tuple[Command, Callable[[Ports, RequestContext], object]]] = {
+    LIST_WORD: ("list", list_tokens),
+    WHO_WORD: ("who", who_holds),
+}
 
 
 def _body_ids(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
@@ -194,9 +203,10 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             once_key=context.get("once_key"),
             enterprise_id=context.get("request_enterprise_id"),
         )
-        if text.lower() == "list":
+        if (subcommand := _SUBCOMMANDS.get(text.lower())) is not None:
             ack()
-            bot.run("list", ctx, lambda: list_tokens(bot.ports, ctx))
+            name, use_case = subcommand
+            bot.run(name, ctx, lambda: use_case(bot.ports, ctx))
             return
         if wants_help(text, names):
             ack()
