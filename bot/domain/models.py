@@ -103,6 +103,7 @@ class HelpInfo:
     refusal: str | None
     limits: Limits
     registries: str = ""  # with several registries: which ones this user may use, and how one is chosen
+    admin: bool = False  # one of the policy's admins: help lists `/rok-token who`
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,6 +115,9 @@ def help_message(info: HelpInfo, *, command: str) -> tuple[str, list[Block]]:
         f"Example: `{command} 24h`",
         f"`{command} list` lists your live tokens. The bot's *Home* tab shows them too, with a *Get a token* "
         "form and a *Renew* button on each.",
+        f"`{command} who` shows who holds live tokens (everyone's: you are one of the bot's admins)."
+        if info.admin
+        else "",
         escape(info.registries),
         who,
     ]

@@ -29,7 +29,7 @@ from bot.domain.models import HelpInfo, RequestContext
 from bot.domain.ports import TokenQuery
 from bot.runtime import metrics
 from bot.usecases.context import Facts, Ports, limits_view, log, report_failure, whoever
-from bot.usecases.holders import admin_section
+from bot.usecases.holders import admin_section, is_admin
 
 
 def help_for(p: Ports, ctx: RequestContext, *, registries: str = "") -> HelpInfo | None:
@@ -41,7 +41,7 @@ def help_for(p: Ports, ctx: RequestContext, *, registries: str = "") -> HelpInfo
             view = limits_view(limits, per_hour=p.quota.rule.per_hour, left=p.quota.remaining(ctx.user_id))
         else:
             view = limits_view(limits)
-        info = HelpInfo(username, refusal, view, registries)
+        info = HelpInfo(username, refusal, view, registries, admin=is_admin(p, ctx.user_id, team_id=ctx.team_id))
         p.replies.help(ctx, info)
         metrics.REQUESTS.labels("help", "answered", p.registry).inc()
         return info

@@ -127,3 +127,10 @@ def test_an_admins_home_tab_shows_the_section_and_nobody_elses_does(box: Sandbox
     mine = len(box.home_publishes("U0JDOE"))
     box.open_home("U0JDOE")
     assert "Who holds tokens" not in json.dumps(box.wait_home("U0JDOE", count=mine + 1))
+
+
+def test_help_lists_who_for_an_admin_only(box: Sandbox) -> None:
+    _, _, url = box.slash("U0ALICE", "help")
+    assert "`/rok-token who` shows who holds live tokens" in json.dumps(box.wait_reply(url).blocks)
+    _, _, url = box.slash("U0JDOE", "help")
+    assert "/rok-token who" not in json.dumps(box.wait_reply(url).blocks)

@@ -164,3 +164,11 @@ def test_an_admins_home_tab_still_shows_their_own_tokens_when_the_section_fails(
     assert home is not None and home.refusal is None
     assert [line.short_uuid for line in home.tokens.live] == [(mine.token_uuid or "")[:8]]
     assert home.holders is not None and home.holders.problem is not None and home.holders.rows == ()
+
+
+def test_help_lists_who_for_an_admin_only() -> None:
+    from bot.usecases import help_for
+
+    w = _world()
+    admin, other = help_for(w.ports, w.ctx("U0BOB")), help_for(w.ports, w.ctx("U0JDOE"))
+    assert admin is not None and admin.admin and other is not None and not other.admin
