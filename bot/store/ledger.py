@@ -41,7 +41,7 @@ from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.ports import Reservation, TokenQuery
 from bot.store.db import reading, writing
 from bot.store.outbox import DEFAULT_SINKS, append_event, live_sinks
-from bot.store.schema import audit_events, audit_outbox, ledger, once_claims
+from bot.store.schema import REASON_COLUMN, audit_events, audit_outbox, ledger, once_claims
 
 # The first key of the ledger's two-integer advisory locks (b"rokq"): keeps them apart from any other
 # application's advisory locks in a shared database.
@@ -348,6 +348,8 @@ def _minted_values(minted: Minted) -> dict[str, object]:
         "token_uuid": minted.token_uuid,
         "issued_at": minted.issued_at,
         "expires_at": minted.expires_at,
+        "approved_by": minted.approved_by[:64] if minted.approved_by else None,
+        "reason": minted.reason[:REASON_COLUMN] if minted.reason else None,
     }
 
 
@@ -399,4 +401,6 @@ def _entry(row: sa.Row[tuple[object, ...]]) -> LedgerEntry:
         reminder_channel=m["reminder_channel"],
         reminder_ts=m["reminder_ts"],
         registry=str(m["registry"]),
+        approved_by=m["approved_by"],
+        reason=m["reason"],
     )

@@ -108,7 +108,7 @@ def _issue(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
         if issued is None:
             return None  # possibly minted: settled, audited and told
         facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
-        minted = _minted(issued, p.clock)
+        minted = _minted(issued, p.clock, approved_by=req.approved_by, reason=clean_text(req.reason or req.note))
         place.minted(minted)  # the UUID and expiry before delivery: a crash or a blink from here keeps them
         if not _deliver(p, ctx, issued):
             _undelivered(p, place, facts, minted)
@@ -291,9 +291,18 @@ def _mint(p: Ports, place: QuotaPlace, facts: Facts, account: Account, *, second
         raise
 
 
-def _minted(issued: IssuedToken, clock: Clock) -> Minted:
-    """The facts of a minted token the ledger keeps (never the token)."""
-    return Minted(issued.username, issued.account_uuid, issued.token_uuid, clock.now(), issued.expires_at)
+def _minted(issued: IssuedToken, clock: Clock, *, approved_by: str | None = None, reason: str = "") -> Minted:
+    """The facts of a minted token the ledger keeps (never the token): with who approved it and the requester's
+    reason, the access report's "who approved it, and why"."""
+    return Minted(
+        issued.username,
+        issued.account_uuid,
+        issued.token_uuid,
+        clock.now(),
+        issued.expires_at,
+        approved_by=approved_by,
+        reason=reason or None,
+    )
 
 
 def _deliver(p: Ports, ctx: RequestContext, issued: IssuedToken) -> bool:

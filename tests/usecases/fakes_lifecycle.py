@@ -32,6 +32,7 @@ from bot.domain.lifecycle import (
 from bot.domain.models import RequestContext
 from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.ports import Reservation, TokenQuery
+from bot.domain.report import LiveToken, live_tokens
 from bot.store.errors import StoreUnreachable
 from bot.usecases import Ports, send_reminders
 from tests.usecases.fakes import FakeAudit, World, world
@@ -142,6 +143,12 @@ class FakeLedger:
 
     def entry(self, entry_id: int) -> LedgerEntry | None:
         return next((r for r in self.rows if r.id == entry_id), None)
+
+    def live_at(
+        self, at: datetime, *, registry: str | None = None, limit: int | None = None
+    ) -> tuple[list[LiveToken], int]:
+        """The `LiveTokens` port over these rows (the domain's rule; the store's SQL is held to it)."""
+        return live_tokens(list(self.rows), at, registry=registry, limit=limit)
 
     def renewal_of(self, entry_id: int) -> LedgerEntry | None:
         return self._renewal(entry_id)
@@ -254,6 +261,8 @@ def _minted_changes(minted: Minted) -> dict[str, Any]:
         "token_uuid": minted.token_uuid,
         "issued_at": minted.issued_at,
         "expires_at": minted.expires_at,
+        "approved_by": minted.approved_by,
+        "reason": minted.reason,
     }
 
 
