@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.errors import ClusterError
-from bot.domain.holders import LiveTokens
 from bot.domain.identity import IdentityResolver, Workspace, load_user_map
 from bot.domain.ledger import QuotaRule
 from bot.domain.patterns import DEFAULT_REGISTRY
@@ -34,6 +33,7 @@ from bot.domain.ports import (
 )
 from bot.domain.registries import Registry, RegistryError, load_user_maps
 from bot.domain.registry_policy import Policies, load_policies
+from bot.domain.report import LiveTokens
 from bot.domain.secret import Token
 from bot.runtime import logs
 from bot.runtime.clock import Clock, SystemClock

@@ -374,7 +374,6 @@ def build_fleet(
     approvals board and break-glass alarm (under its policy's rules); everything else one shared object."""
     from slack_sdk.webhook import WebhookClient
 
-    from bot.adapters.holders import LedgerHolders
     from bot.adapters.quota import LedgerQuota
     from bot.slack.directory import SlackDirectory
     from bot.slack.replies import SlackReplies
@@ -391,7 +390,6 @@ def build_fleet(
     )
     directory = SlackDirectory(client, clock=clock, org_wide=workspace.org_wide)
     surfaces = SlackSurfaces(client, replies=replies)
-    holders = LedgerHolders(shared.store.ledger)  # every registry's live tokens, for the policy's admins
     boards: dict[int, tuple[Any, Any]] = {}  # by policy: registries sharing one policy share its board
     ports: dict[str, Ports] = {}
     for registry in registries:
@@ -427,7 +425,7 @@ def build_fleet(
             alarm=alarm,
             registry=registry.name,
             user_map=user_maps.get(registry.name),
-            holders=holders,
+            holders=shared.store.live,  # every registry's live tokens, for the policy's admins
         )
     channels = {channel: r.name for r in registries for channel in r.channels}
     share = worker_share(settings.workers, len(registries))

@@ -1,20 +1,21 @@
 """Who holds tokens: every live token as the policy's admins see it (`/rok-token who`, their Home tab).
 
 An auditor's first question is "who holds access right now, and how did they get it?". The answer comes from
-the ledger (one row per token: never a token, nor anything it can be recovered from), through the `LiveTokens`
-port, as a capped page and the total; the Slack adapter draws it as a table in a private message, or as lines
-on the Home tab (Slack takes no table block in a view). `rok-token-bot report` answers past the cap.
+the ledger (one row per token: never a token, nor anything it can be recovered from) through the `LiveTokens`
+port of `bot.domain.report`, the query `rok-token-bot report --at` runs too: a capped page and the total. The
+Slack adapter draws it as a table in a private message, or as lines on the Home tab (Slack takes no table
+block in a view); `rok-token-bot report` answers past the cap.
 
-Pure values and the port: no I/O here.
+Pure values: no I/O here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from bot.domain.audit import Origin
+from bot.domain.report import LiveToken
 
 # Slack's table block holds 100 rows at most, its header one of them (docs.slack.dev, "Table block").
 WHO_ROWS = 99
@@ -46,6 +47,25 @@ class Holding:
     approver: str | None = None  # an approval's approver (a Slack user ID)
     reason: str | None = None  # a break-glass token's reason (cleaned when it was typed)
     requester: str | None = None  # who asked when it was no Slack user (the CLI's `cli:<user>`)
+    held: bool = True  # False: minted and never delivered (nobody holds it, yet it works until it expires)
+
+    @classmethod
+    def of(cls, token: LiveToken) -> Holding:
+        """A live token of the ledger, as the admins' view shows it."""
+        slack = None if token.slack_user.startswith("cli:") or not token.slack_user else token.slack_user
+        return cls(
+            token_uuid=token.token_uuid,
+            slack_user=slack,
+            rok_user=token.rok_user,
+            registry=token.registry,
+            expires_at=token.expires_at,
+            origin=str(token.origin),
+            approver=token.approver,
+            # A reason is shown for break-glass, where it is the point; others' reasons stay in the report.
+            reason=token.reason if token.origin is Origin.BREAK_GLASS else None,
+            requester=None if slack else token.slack_user or None,
+            held=token.held,
+        )
 
     @property
     def how(self) -> str:
@@ -88,11 +108,3 @@ class WhoRefusal:
     text: str
     users: tuple[str, ...] = ()
     usergroups: tuple[str, ...] = ()
-
-
-class LiveTokens(Protocol):
-    """The ledger's live tokens, for the admins' view (the store implements it; never a token)."""
-
-    def live_at(self, at: datetime, *, limit: int) -> tuple[list[Holding], int]:
-        """The tokens issued and not expired at `at` (at most `limit`), and how many there are in all."""
-        ...

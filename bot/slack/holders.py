@@ -33,6 +33,7 @@ from bot.slack.blocks import escape, mrkdwn, slack_date, time_left
 _DATE_FORMAT = "{date_short_pretty} {time}"
 REPORT_HINT = "`rok-token-bot report --at now`"
 NONE = "—"  # Slack refuses an empty cell
+UNDELIVERED = " (never delivered: nobody holds it)"
 
 Cell = RawTextObject | RichTextBlock
 
@@ -143,13 +144,19 @@ def _expires(h: Holding, held: Holdings) -> RichTextBlock:
     return _rich(when, RichTextElementParts.Text(text=f" (in {time_left(h.expires_at, held.now)})"))
 
 
+def _unheld(h: Holding) -> str:
+    """What a token minted and never delivered adds: it works until it expires, yet nobody holds it."""
+    return "" if h.held else UNDELIVERED
+
+
 def _how(h: Holding) -> Cell:
     approver = _mention(h.approver)
     if approver is not None:
-        return _rich(RichTextElementParts.Text(text=f"{h.how} by "), approver)
+        after = [RichTextElementParts.Text(text=_unheld(h))] if _unheld(h) else []
+        return _rich(RichTextElementParts.Text(text=f"{h.how} by "), approver, *after)
     if h.shown_reason:
-        return _raw(f"{h.how}: {h.shown_reason}")
-    return _raw(h.how)
+        return _raw(f"{h.how}: {h.shown_reason}{_unheld(h)}")
+    return _raw(h.how + _unheld(h))
 
 
 # -- the Home tab's lines -----------------------------------------------------------------------------
@@ -168,5 +175,5 @@ def _line(h: Holding, held: Holdings) -> str:
         how += f" by <@{h.approver}>"
     elif h.shown_reason:
         how += f": {escape(h.shown_reason)}"
-    parts.append(how)
+    parts.append(how + _unheld(h))
     return " · ".join(parts)

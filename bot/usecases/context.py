@@ -24,7 +24,6 @@ from bot.domain.errors import (
     RegistryUnreachable,
     RokBotError,
 )
-from bot.domain.holders import LiveTokens
 from bot.domain.identity import Identity, IdentityResolver
 from bot.domain.ledger import QuotaRule
 from bot.domain.models import Limits, RequestContext, Verdict, VerifyResult
@@ -44,6 +43,7 @@ from bot.domain.ports import (
     Surfaces,
     UserDirectory,
 )
+from bot.domain.report import LiveTokens
 from bot.runtime import metrics
 from bot.runtime.cache import RecentChecks
 from bot.runtime.clock import Clock

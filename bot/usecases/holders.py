@@ -8,7 +8,7 @@ to know who tried. The refusal names who may use it, so the asker knows whom to 
 from __future__ import annotations
 
 from bot.domain.errors import InternalError, NotAnAdmin
-from bot.domain.holders import WHO_ROWS, Holdings, WhoRefusal
+from bot.domain.holders import WHO_ROWS, Holding, Holdings, WhoRefusal
 from bot.domain.models import RequestContext
 from bot.runtime import metrics
 from bot.usecases.context import Facts, Ports, log, report_failure
@@ -48,11 +48,12 @@ def is_admin(p: Ports, user_id: str, *, team_id: str | None = None) -> bool:
 
 
 def live_tokens(p: Ports, *, limit: int) -> Holdings:
-    """The live tokens now, at most `limit` of them, and how many there are."""
+    """The live tokens now (oldest issue first), at most `limit` of them, and how many there are."""
     assert p.holders is not None  # both callers check it first
     now = p.clock.now()
     rows, total = p.holders.live_at(now, limit=limit)
-    return Holdings(tuple(rows[:limit]), max(total, len(rows)), now, several=len(p.peers) > 1)
+    shown = tuple(Holding.of(token) for token in rows[:limit])
+    return Holdings(shown, max(total, len(shown)), now, several=len(p.peers) > 1)
 
 
 def admin_section(p: Ports, user_id: str, *, team_id: str | None, limit: int) -> Holdings | None:

@@ -80,8 +80,10 @@ def test_the_cli_an_approval_and_a_typed_reason_are_shown_for_what_they_are() ->
             _holding(1, slack_user=None, requester="cli:root", origin="cli", rok_user=None),
             _holding(2, origin="approval", approver="U0LEAD"),
             _holding(3, origin="break_glass", reason="<@U0ALL> *incident* 4711 <https://evil.example|x>"),
+            _holding(4, held=False),
+            _holding(5, origin="approval", approver="U0LEAD", held=False),
         ),
-        3,
+        5,
         NOW,
     )
     rows = _rows(_blocks(held))
@@ -92,6 +94,9 @@ def test_the_cli_an_approval_and_a_typed_reason_are_shown_for_what_they_are() ->
     ]
     # Typed text is a raw_text cell: Slack shows it as typed, no mention, no link, no bold.
     assert rows[3][4] == {"type": "raw_text", "text": "break-glass: <@U0ALL> *incident* 4711 <https://evil.example|x>"}
+    # A token minted and never delivered works until it expires: the admins see it, and that nobody holds it.
+    assert rows[4][4] == {"type": "raw_text", "text": "command (never delivered: nobody holds it)"}
+    assert rows[5][4]["elements"][0]["elements"][-1] == {"type": "text", "text": " (never delivered: nobody holds it)"}
 
 
 def test_nobody_holding_a_token_is_said_without_a_table() -> None:

@@ -13,6 +13,7 @@ import pytest
 from sandbox.world import ADMINS_GROUP, Sandbox
 
 SECURITY = "S0SEC"
+ONCALL = "S0ONCALL"
 WHO_POLICY = f"""\
 limits: {{default: 24h, min: 5m, max: 7d}}
 groups:
@@ -21,14 +22,18 @@ quota: {{per_hour: 1000, cooldown: 0}}
 admins:
   users: [U0ALICE]
   usergroups: [{SECURITY}]
+break_glass:
+  usergroups: [{ONCALL}]
+  max: 4h
 """
 
 
 @pytest.fixture(scope="module", params=["http", "socket"])
 def who_world(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    """Admins: U0ALICE by ID, U0BOB through the S0SEC user group."""
+    """Admins: U0ALICE by ID, U0BOB through the S0SEC user group; U0JDOE2 may use break-glass."""
     with Sandbox(socket_mode=request.param == "socket", policy=WHO_POLICY) as box:
         box.slack.usergroups[SECURITY] = ["U0BOB"]
+        box.slack.usergroups[ONCALL] = ["U0JDOE2"]
         yield box
 
 
@@ -88,14 +93,22 @@ def test_an_admin_gets_every_live_token_as_a_private_table_and_never_a_token(box
     assert (
         [r[:3] for r in rows[1:]]
         == [
-            ["<@U0JDOE2>", "jdoe2", _uuid(box, tokens[1])[:8]],  # soonest to expire first
-            ["<@U0JDOE>", "jdoe", _uuid(box, tokens[0])[:8]],
+            ["<@U0JDOE>", "jdoe", _uuid(box, tokens[0])[:8]],  # oldest issue first
+            ["<@U0JDOE2>", "jdoe2", _uuid(box, tokens[1])[:8]],
         ]
     )
-    assert rows[1][3].endswith("UTC (in 2h)") and rows[1][4] == "command"
+    assert rows[2][3].endswith("UTC (in 2h)") and rows[2][4] == "command"
     answer = json.dumps(blocks)
     assert "2 live Rok Registry tokens" in answer
     assert not [t for t in tokens if t in answer]
+
+
+def test_a_break_glass_token_shows_its_reason_as_typed(box: Sandbox) -> None:
+    token = _issue(box, "U0JDOE2", '2h --break-glass "incident 4711 <@U0ALL>"')
+    _, blocks = _who(box, "U0ALICE")
+    [row] = _table(blocks)[1:]
+    assert row[-1] == {"type": "raw_text", "text": "break-glass: incident 4711 <@U0ALL>"}  # quotes cleaned
+    assert token not in json.dumps(blocks)
 
 
 def test_an_admin_through_a_user_group_gets_it_too(box: Sandbox) -> None:

@@ -17,7 +17,7 @@ from bot.adapters.quota import LedgerQuota
 from bot.adapters.retries import PendingWrites
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import RenewRefused
-from bot.domain.holders import Holding, Holdings, WhoRefusal
+from bot.domain.holders import Holdings, WhoRefusal
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import (
     Deferred,
@@ -223,35 +223,20 @@ class FakeLedger:
 
 @dataclass
 class FakeLiveTokens:
-    """The `LiveTokens` port over the fake ledger: its issued, unexpired rows, soonest to expire first; an
-    approver or a reason by request ID (the store reads those from the approvals and the audit trail)."""
+    """The `LiveTokens` port over the fake ledger (`FakeLedger.live_at`, the domain's rule), recording what was
+    asked; `broken` makes the reads raise the store's error (a database blink)."""
 
     ledger: FakeLedger
-    approvers: dict[str, str] = field(default_factory=dict)
-    reasons: dict[str, str] = field(default_factory=dict)
-    broken: bool = False  # the next reads raise the store's error (a database blink)
-    asked: list[tuple[datetime, int]] = field(default_factory=list)
+    broken: bool = False
+    asked: list[tuple[datetime, int | None]] = field(default_factory=list)
 
-    def live_at(self, at: datetime, *, limit: int) -> tuple[list[Holding], int]:
+    def live_at(
+        self, at: datetime, *, registry: str | None = None, limit: int | None = None
+    ) -> tuple[list[LiveToken], int]:
         self.asked.append((at, limit))
         if self.broken:
             raise StoreUnreachable(detail="live tokens: the database blinked (test switch)")
-        rows = self.ledger.tokens(TokenQuery(active_at=at, limit=1_000_000))
-        rows.sort(key=lambda r: (r.expires_at, r.id))
-        return [self._holding(r) for r in rows[:limit]], len(rows)
-
-    def _holding(self, row: LedgerEntry) -> Holding:
-        assert row.expires_at is not None
-        return Holding(
-            token_uuid=row.token_uuid,
-            slack_user=row.slack_user,
-            rok_user=row.rok_user,
-            registry=row.registry,
-            expires_at=row.expires_at,
-            origin=str(row.origin),
-            approver=self.approvers.get(row.request_id),
-            reason=self.reasons.get(row.request_id),
-        )
+        return self.ledger.live_at(at, registry=registry, limit=limit)
 
 
 def _minted_changes(minted: Minted) -> dict[str, Any]:

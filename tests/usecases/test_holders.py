@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.domain.audit import Origin
 from bot.domain.errors import InternalError
 from bot.domain.holders import HOME_WHO_ROWS, WHO_ROWS, Holdings, WhoRefusal
+from bot.domain.ledger import TokenStatus
 from bot.usecases import Issued, IssueRequest, issue_token, show_home, who_holds
 from tests.usecases.fakes import START
 from tests.usecases.fakes_lifecycle import LifeWorld, life_world
@@ -40,22 +42,26 @@ def _no_token_anywhere(w: LifeWorld) -> None:
     assert not any(s in seen for s in secrets)
 
 
-def test_an_admin_by_id_sees_every_live_token_soonest_to_expire_first_and_never_a_token() -> None:
+def test_an_admin_by_id_sees_every_live_token_oldest_first_and_never_a_token() -> None:
     w = _world()
-    long, short = _issue(w, 7200, "a"), _issue(w, 3600, "b")
+    first_issued = _issue(w, 7200, "a")
+    w.at(START + timedelta(minutes=1))
+    second = _issue(w, 3600, "b")
     w.ledger.add_issued("U0MALLORY", seconds=600, issued_at=START - timedelta(hours=1), token_uuid="dead-expired")
     held = who_holds(w.ports, w.ctx("U0ALICE"))
     assert held is not None and _answer(w) == held
-    assert [h.token_uuid for h in held.rows] == [short.token_uuid, long.token_uuid]
-    assert (held.total, held.more, held.now, held.several) == (2, 0, START, False)
+    assert [h.token_uuid for h in held.rows] == [first_issued.token_uuid, second.token_uuid]
+    now = START + timedelta(minutes=1)
+    assert (held.total, held.more, held.now, held.several) == (2, 0, now, False)
     first = held.rows[0]
-    assert (first.slack_user, first.rok_user, first.how, first.expires_at) == (
+    assert (first.slack_user, first.rok_user, first.how, first.expires_at, first.held) == (
         "U0JDOE",
         "jdoe",
         "command",
-        START + timedelta(hours=1),
+        START + timedelta(hours=2),
+        True,
     )
-    assert w.holders.asked == [(START, WHO_ROWS)]
+    assert w.holders.asked == [(now, WHO_ROWS)]
     # An admin's answer is a read: not audited (the two issues are).
     assert w.base.audit.outcomes() == ["issued", "issued"]
     _no_token_anywhere(w)
@@ -110,16 +116,21 @@ def test_no_live_token_is_an_empty_answer() -> None:
     assert held is not None and (held.rows, held.total, held.more) == ((), 0, 0)
 
 
-def test_approvals_break_glass_and_the_cli_are_named_as_such() -> None:
+def test_approvals_break_glass_the_cli_and_an_undelivered_token_are_named_as_such() -> None:
     w = _world()
-    _issue(w, rid="approved")
-    w.holders.approvers["approved"] = "U0LEAD"
-    w.holders.reasons["approved"] = "incident 4711 " + "x" * 200
+    ids = [w.ledger.add_issued("U0JDOE", seconds=3600, issued_at=START, token_uuid=f"{n:08d}-x") for n in range(4)]
+    w.ledger._update(ids[0], origin=Origin.APPROVAL, approved_by="U0LEAD", reason="training run X")
+    w.ledger._update(ids[1], origin=Origin.BREAK_GLASS, reason="incident 4711 " + "x" * 200)
+    w.ledger._update(ids[2], origin=Origin.CLI, slack_user="cli:root", reason="ops")
+    w.ledger._update(ids[3], status=TokenStatus.UNDELIVERED)
     held = who_holds(w.ports, w.ctx("U0ALICE"))
     assert held is not None
-    row = held.rows[0]
-    assert row.approver == "U0LEAD"
-    assert row.shown_reason is not None and len(row.shown_reason) == 80 and row.shown_reason.endswith("…")
+    approval, glass, cli, undelivered = held.rows
+    assert (approval.how, approval.approver, approval.reason) == ("approval", "U0LEAD", None)
+    assert glass.how == "break-glass" and glass.shown_reason is not None
+    assert len(glass.shown_reason) == 80 and glass.shown_reason.endswith("…")
+    assert (cli.how, cli.slack_user, cli.requester, cli.reason) == ("CLI", None, "cli:root", None)
+    assert not undelivered.held and approval.held
 
 
 def test_a_store_that_fails_is_reported_with_a_reference_and_audited() -> None:
