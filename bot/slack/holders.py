@@ -80,9 +80,8 @@ def holders_home_blocks(held: Holdings) -> list[Block]:
         blocks.append(ContextBlock(block_id="holders-problem", elements=[mrkdwn(escape(held.problem))]))
         return blocks
     lines = [_line(h, held) for h in held.rows]
-    for start in range(0, len(lines), _LINES_PER_BLOCK):
-        chunk = "\n".join(lines[start : start + _LINES_PER_BLOCK])
-        blocks.append(SectionBlock(block_id=f"holders-{start}", text=mrkdwn(chunk)))
+    for n, chunk in enumerate(_packed(lines)):
+        blocks.append(SectionBlock(block_id=f"holders-{n}", text=mrkdwn(chunk)))
     if not lines:
         blocks.append(ContextBlock(block_id="holders-none", elements=[mrkdwn("Nobody holds a live token.")]))
     more = f"{_more(held.more)} " if held.more else ""
@@ -91,8 +90,19 @@ def holders_home_blocks(held: Holdings) -> list[Block]:
     return blocks
 
 
-# Lines of at most ~250 characters: 10 stay far inside a section's 3000.
-_LINES_PER_BLOCK = 10
+# A section's text holds 3000 characters; a line is at most ~450 (a 128-character Rok user, an 80-character reason).
+_SECTION_TEXT = 2900
+
+
+def _packed(lines: list[str]) -> list[str]:
+    """The lines joined into as few section texts as fit, in order."""
+    chunks: list[str] = []
+    for line in lines:
+        if chunks and len(chunks[-1]) + 1 + len(line) <= _SECTION_TEXT:
+            chunks[-1] += "\n" + line
+        else:
+            chunks.append(line[:_SECTION_TEXT])
+    return chunks
 
 
 def _more(more: int) -> str:

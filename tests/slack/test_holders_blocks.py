@@ -140,3 +140,16 @@ def test_an_admins_full_home_tab_stays_inside_100_blocks_with_no_table() -> None
 def test_an_admins_home_tab_says_when_the_live_tokens_could_not_be_read() -> None:
     view = _full_home(Holdings((), 0, NOW, problem="The live tokens could not be read just now."))
     assert "could not be read" in json.dumps(view)
+
+
+def test_the_longest_lines_still_fit_the_home_tab() -> None:
+    rows = tuple(
+        _holding(n, rok_user="u" * 128, origin="break_glass", reason="r" * 500, slack_user=f"W0{n:018d}")
+        for n in range(HOME_WHO_ROWS)
+    )
+    view = _full_home(Holdings(rows, 500, NOW, several=True))
+    assert len(view["blocks"]) <= 100
+    sections = [
+        b for b in view["blocks"] if str(b.get("block_id", "")).startswith("holders-") and b["type"] == "section"
+    ]
+    assert sum(b["text"]["text"].count("\n") + 1 for b in sections) == HOME_WHO_ROWS
