@@ -74,7 +74,11 @@ def holders_home_blocks(held: Holdings) -> list[Block]:
     are mostly the admin's own tokens), then how many more."""
     blocks: list[Block] = [
         DividerBlock(),
-        SectionBlock(block_id="holders", text=mrkdwn(f"*Who holds tokens* (admins only) · {held.total} live")),
+        # The tab is as of when it was published (its opening): the time says so.
+        SectionBlock(
+            block_id="holders",
+            text=mrkdwn(f"*Who holds tokens* (admins only) · {held.total} live at {slack_date(held.now)}"),
+        ),
     ]
     if held.problem:
         blocks.append(ContextBlock(block_id="holders-problem", elements=[mrkdwn(escape(held.problem))]))
