@@ -147,3 +147,14 @@ def test_help_lists_who_for_an_admin_only(box: Sandbox) -> None:
     assert "`/rok-token who` shows who holds live tokens" in json.dumps(box.wait_reply(url).blocks)
     _, _, url = box.slash("U0JDOE", "help")
     assert "/rok-token who" not in json.dumps(box.wait_reply(url).blocks)
+
+
+def test_with_several_registries_each_row_names_its_registry() -> None:
+    with Sandbox(registries=("prod", "staging"), policy=WHO_POLICY) as several:
+        tokens = [_issue(several, "U0JDOE", "prod 24h"), _issue(several, "U0JDOE2", "staging 2h")]
+        _, blocks = _who(several, "U0ALICE")
+        rows = [[_cell_text(c) for c in row] for row in _table(blocks)]
+        assert rows[0] == ["Slack user", "Rok user", "Registry", "Token", "Expires", "How"]
+        assert [r[:3] for r in rows[1:]] == [["<@U0JDOE>", "jdoe", "prod"], ["<@U0JDOE2>", "jdoe2", "staging"]]
+        assert not [t for t in tokens if t in json.dumps(blocks)]
+        assert several.slack.block_errors == []
