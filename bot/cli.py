@@ -1,4 +1,4 @@
-"""The command line: `rok-token-bot serve | issue | verify | doctor | demo | db | tokens | audit`.
+"""The command line: `rok-token-bot serve | issue | verify | doctor | demo | db | tokens | audit | report`.
 
 Exit codes: 0 ok, 1 failure, 2 usage. Only the token (or the `--json` object) goes to stdout, so that
 `export ROK_REGISTRY_TOKEN=$(rok-token-bot issue jdoe --duration 24h)` works; everything else is stderr.
@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import RokBotError, UsageError
+from bot.report import add_report_command, joined_relative_times, report_plan, run_report
 from bot.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def _settings() -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(joined_relative_times(argv) if "report" in argv else argv)
     if args.command == "demo":
         try:
             from sandbox.demo import run_demo
@@ -265,7 +267,7 @@ def _verify(settings: Settings, *, registry: str | None) -> int:
 
 # -- the store's commands: they need only the database settings (no Slack, no registry, no cluster) --------
 
-STORE_COMMANDS = frozenset({"db", "tokens", "audit"})
+STORE_COMMANDS = frozenset({"db", "tokens", "audit", "report"})
 _MAX_SINCE = 10 * 366 * 86400
 
 
@@ -289,6 +291,7 @@ def _add_store_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     audit.add_argument("--since", metavar="DURATION", default="24h", help="how far back (default 24h)")
     audit.add_argument("--limit", type=int, default=1000, help="at most the newest this many (default 1000)")
     audit.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    add_report_command(sub)  # bot/report.py
 
 
 def _store_command(args: argparse.Namespace) -> int:
@@ -299,6 +302,8 @@ def _store_command(args: argparse.Namespace) -> int:
 
     setup_logging(level=os.environ.get("ROK_BOT_LOG_LEVEL", "ERROR"), fmt="text", secrets=settings.store_secrets())
     since = _since(args.since) if getattr(args, "since", None) else None
+    now = datetime.now(UTC)
+    plan = report_plan(args, now=now) if args.command == "report" else None  # bad input: exit 2, no database
     if getattr(args, "limit", 1) < 1:
         raise UsageError("--limit must be at least 1.")
     if args.command == "db" and (args.action == "downgrade") != (args.revision is not None):
@@ -312,6 +317,8 @@ def _store_command(args: argparse.Namespace) -> int:
             if args.command == "db":
                 return _db(store, args.action, args.revision)
             store.check()  # a missing or stale schema is one line, not a traceback
+            if plan is not None:
+                return run_report(store, plan, now=now)
             if args.command == "tokens":
                 return _tokens(store, args, since)
             return _audit(store, args, since)

@@ -15,18 +15,25 @@ is exactly what an auditor must see (with its status, so a report can say nobody
                      time (the --from/--to summary counts these)
 
 `SqlLiveTokens.live_at` (bot/store/report.py) is the query; `live_tokens` here is the same rule over rows in
-memory (the use-case fakes), and the contract test holds the two together.
+memory (the use-case fakes), and the contract test holds the two together. `parse_instant` reads the
+report's `--at`, `--from` and `--to`; `live_records` and `live_table` are what `rok-token-bot report --at`
+prints (bot/domain/export.py turns the records into CSV or JSON lines).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Final, Protocol
 
 from bot.domain.audit import Origin
+from bot.domain.durations import parse_duration
+from bot.domain.errors import UsageError
+from bot.domain.export import Record, shorten, to_table, utc_iso
 from bot.domain.ledger import LedgerEntry, TokenStatus
+from bot.domain.patterns import DEFAULT_REGISTRY
+from bot.domain.text import mask_token_shaped
 
 LIVE_STATUSES = frozenset({TokenStatus.ISSUED, TokenStatus.MINTED, TokenStatus.UNCONFIRMED, TokenStatus.UNDELIVERED})
 # Of those, the ones whose token reached (or may have reached) its requester.
@@ -108,3 +115,98 @@ class LiveTokens(Protocol):
     ) -> tuple[list[LiveToken], int]:
         """Tokens live at `at`, oldest issue first: at most `limit` of them, and the total count."""
         ...
+
+
+# -- the report's input: an instant -----------------------------------------------------------------------------
+
+_FURTHEST: Final = 10 * 366 * 86400  # a relative time reaches back at most ten years
+INSTANT_HELP: Final = "ISO 8601 (2026-12-01T09:00:00Z; no offset: UTC), now, or relative: -2h, -30m, -1d"
+
+
+def parse_instant(text: str, *, now: datetime, option: str = "--at") -> datetime:
+    """An instant from what an admin types: ISO 8601 with or without an offset (without one: UTC), `now`, or
+    `-` and a duration before `now` (-2h, -30m, -1d12h). A UsageError of one line otherwise."""
+    word = text.strip()
+    if word.lower() == "now":
+        return now
+    if word.startswith("-") and len(word) > 1:
+        try:
+            return now - timedelta(seconds=parse_duration(word[1:], maximum=_FURTHEST))
+        except UsageError:
+            pass  # named below, with every accepted form
+    else:
+        try:
+            parsed = datetime.fromisoformat(word)
+        except ValueError:
+            pass
+        else:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    shown = mask_token_shaped(shorten(word, 40))
+    raise UsageError(f"{option}: {shown!r} is not a time; give {INSTANT_HELP}.", detail="bad instant")
+
+
+# -- the report's output: one record per live token -------------------------------------------------------------
+
+LIVE_FIELDS: Final = (
+    "token_uuid", "slack_user", "slack_team", "rok_user", "registry", "issued_at", "expires_at",
+    "origin", "approver", "reason", "status", "ledger_id", "request_id",
+)  # fmt: skip
+
+
+def live_records(tokens: Sequence[LiveToken]) -> list[Record]:
+    """The tokens as records with `LIVE_FIELDS` (CSV columns, JSON keys); never the token, only its UUID."""
+    return [
+        {
+            "token_uuid": t.token_uuid,
+            "slack_user": t.slack_user,
+            "slack_team": t.slack_team,
+            "rok_user": t.rok_user,
+            "registry": t.registry,
+            "issued_at": t.issued_at,
+            "expires_at": t.expires_at,
+            "origin": str(t.origin),
+            "approver": t.approver,
+            "reason": t.reason,
+            "status": str(t.status),
+            "ledger_id": t.ledger_id,
+            "request_id": t.request_id,
+        }
+        for t in tokens
+    ]
+
+
+def origin_label(token: LiveToken, *, width: int = 60) -> str:
+    """How the token was granted, in a few words: `approval by U0BOSS`, `break_glass: incident 4711`, `cli`."""
+    if token.origin is Origin.APPROVAL:
+        return f"approval by {token.approver or 'unknown'}"
+    if token.origin is Origin.BREAK_GLASS:
+        return shorten(f"break_glass: {token.reason or '(no reason recorded)'}", width)
+    if token.origin is Origin.MODAL:
+        return "form"
+    return str(token.origin)
+
+
+def live_table(tokens: Sequence[LiveToken]) -> str:
+    """An aligned table of live tokens for a terminal. A REGISTRY column when a token lives in a registry other
+    than `default` (several registries), a STATUS column when one was not delivered as issued."""
+    registries = any(t.registry != DEFAULT_REGISTRY for t in tokens)
+    statuses = any(t.status is not TokenStatus.ISSUED for t in tokens)
+    header = (
+        *(("REGISTRY",) if registries else ()),
+        "TOKEN UUID", "SLACK USER", "ROK USER", "ISSUED", "EXPIRES", "ORIGIN",
+        *(("STATUS",) if statuses else ()),
+    )  # fmt: skip
+    rows = [
+        (
+            *((t.registry,) if registries else ()),
+            t.token_uuid or "-",
+            t.slack_user or "-",
+            t.rok_user or "-",
+            utc_iso(t.issued_at),
+            utc_iso(t.expires_at),
+            origin_label(t),
+            *((str(t.status),) if statuses else ()),
+        )
+        for t in tokens
+    ]
+    return to_table(header, rows)

@@ -1,4 +1,5 @@
-"""The access report's queries: the tokens live at an instant (`SqlLiveTokens`, the `LiveTokens` port).
+"""The access report's queries: the tokens live at an instant (`SqlLiveTokens`, the `LiveTokens` port), and the
+audit records of a window (`audit_records`, counted by bot/domain/activity.py).
 
 Read-only: the admin CLI's `rok-token-bot report` and the admins' view in Slack use the same query. What
 "live" means (and why an undelivered token counts) is bot/domain/report.py's; this is that rule in SQL, held
@@ -7,7 +8,9 @@ to the in-memory one by tests/store/test_report_contract.py.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -15,7 +18,7 @@ from sqlalchemy.engine import Engine
 from bot.domain.report import LIVE_STATUSES, LiveToken
 from bot.store.db import reading
 from bot.store.ledger import _entry
-from bot.store.schema import ledger
+from bot.store.schema import audit_events, ledger
 
 
 class SqlLiveTokens:
@@ -43,3 +46,20 @@ class SqlLiveTokens:
             total = int(conn.execute(sa.select(sa.func.count()).select_from(ledger).where(live)).scalar_one())
             entries = [_entry(row) for row in conn.execute(rows)]
         return [LiveToken.of(e) for e in entries], total
+
+
+def audit_records(
+    engine: Engine, *, start: datetime, end: datetime, registry: str | None = None, batch: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """The records of the audit events that occurred in [start, end) (of one registry, when named), oldest
+    first, read in batches (a window of months holds many refusals) within one transaction."""
+    e = audit_events.c
+    stmt = (
+        sa.select(e.record)
+        .where(e.occurred_at >= start, e.occurred_at < end, *([e.registry == registry] if registry else []))
+        .order_by(e.occurred_at, e.id)
+        .execution_options(yield_per=batch)
+    )
+    with reading(engine) as conn:
+        for record in conn.execute(stmt).scalars():
+            yield dict(record)

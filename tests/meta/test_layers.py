@@ -1,6 +1,6 @@
 """The shape of the package, checked: a request walks listener -> use case -> ports -> adapters, never back up.
 
-    __main__ > cli > doctor > bootstrap > slack > settings > usecases | adapters | store > runtime > domain
+    __main__ > cli > doctor | report > bootstrap > slack > settings > usecases | adapters | store > runtime > domain
 
 Each layer imports only layers below it (and itself); the use cases and the domain import no client library;
 Slack's front end sees the use cases through their package API only; one clock; no cycle anywhere. Imports
@@ -33,10 +33,13 @@ RANKS: dict[str, int] = {
     "slack": 5,
     "bootstrap": 6,
     "doctor": 7,
+    # `rok-token-bot report` (bot/report.py): a CLI command in its own module (cli.py stays under the line limit),
+    # below cli, which registers and runs it; a sibling of doctor, never importing it.
+    "report": 7,
     "cli": 8,
     "__main__": 9,
 }
-ROOT_MODULES = {"__init__.py", "__main__.py", "cli.py", "doctor.py"}
+ROOT_MODULES = {"__init__.py", "__main__.py", "cli.py", "doctor.py", "report.py"}
 PACKAGES = {"domain", "runtime", "usecases", "adapters", "store", "settings", "slack", "bootstrap"}
 # Where the wall clock may be read: the clock itself, and the entry points and wiring that create or use it.
 WALL_CLOCK_ALLOWED = {"bot/runtime/clock.py", "bot/cli.py", "bot/__main__.py"}
