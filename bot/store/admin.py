@@ -49,6 +49,9 @@ def token_record(entry: LedgerEntry) -> dict[str, Any]:
         "renewed_from": entry.renewed_from,
         "reminded_at": entry.reminded_at,
         "registry": entry.registry,
+        # Who approved it and the requester's reason (revision 0009): what `report --at` shows as its origin.
+        "approved_by": entry.approved_by,
+        "reason": entry.reason,
     }
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 

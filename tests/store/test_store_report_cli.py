@@ -113,6 +113,10 @@ def test_live_before_between_and_after_the_tokens_lives_with_who_approved_and_wh
     assert command["issued_at"] == utc_iso(story.t0) and command["expires_at"] == utc_iso(story.t0 + H)
     assert str(approved["expires_at"]).endswith("Z")
 
+    assert main(["tokens", "--json", "--user", "U0JDOE"]) == 0  # the ledger's own listing has them too
+    listed = {r["token_uuid"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert (listed[u["approved"]]["approved_by"], listed[u["approved"]]["reason"]) == ("U0BOB", "training run X")
+
     code, out, err = _report(capsys, "--at", utc_iso(story.t1 + timedelta(minutes=10)))
     assert code == 0 and "3 tokens live at" in err
     assert "approval by U0BOB" in out and "break_glass: =HYPERLINK" in out and "REGISTRY" not in out
