@@ -137,10 +137,9 @@ def parse_instant(text: str, *, now: datetime, option: str = "--at") -> datetime
     else:
         try:
             parsed = datetime.fromisoformat(word)
-        except ValueError:
-            pass
-        else:
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):  # not ISO 8601, or an offset that leaves the years 1-9999
+            pass
     shown = mask_token_shaped(shorten(word, 40))
     raise UsageError(f"{option}: {shown!r} is not a time; give {INSTANT_HELP}.", detail="bad instant")
 

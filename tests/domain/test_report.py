@@ -69,7 +69,10 @@ def test_an_instant_is_iso_8601_now_or_relative_and_always_utc(typed: str, expec
     assert parsed == expected and parsed.tzinfo is UTC
 
 
-@pytest.mark.parametrize("typed", ["yesterday", "", "-", "-2x", "+2h", "2026-13-01", "12/01/2026", "-99999d"])
+@pytest.mark.parametrize(
+    "typed",
+    ["yesterday", "", "-", "-2x", "+2h", "2026-13-01", "12/01/2026", "-99999d", "0001-01-01T00:00+01:00"],
+)
 def test_anything_else_is_one_line_naming_the_option_and_the_accepted_forms(typed: str) -> None:
     with pytest.raises(UsageError) as raised:
         parse_instant(typed, now=NOW, option="--from")
