@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import RokBotError, UsageError
-from bot.report import add_report_command, joined_relative_times, report_plan, run_report
+from bot.report import add_report_command, joined_relative_times, registry_name, report_plan, run_report
 from bot.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -361,7 +361,7 @@ def _tokens(store: Store, args: argparse.Namespace, since: datetime | None) -> i
     from bot.store.admin import ledger_registries, token_record, tokens_table
 
     now = datetime.now(UTC)
-    registry = _registry_name(args.registry)
+    registry = registry_name(args.registry)
     query = TokenQuery(
         slack_user=args.user,
         rok_user=args.rok_user,
@@ -381,17 +381,6 @@ def _tokens(store: Store, args: argparse.Namespace, since: datetime | None) -> i
     else:
         print("no tokens match", file=sys.stderr)
     return EXIT_OK
-
-
-def _registry_name(name: str | None) -> str | None:
-    """`tokens --registry NAME`: a registry name's shape (the store commands do not read the registries file)."""
-    from bot.domain.patterns import REGISTRY_NAME
-
-    if name is None:
-        return None
-    if not REGISTRY_NAME.fullmatch(name.strip().lower()):
-        raise UsageError(f"--registry: {name[:40]!r} is not a registry name (a-z, 0-9 and '-').")
-    return name.strip().lower()
 
 
 def _audit(store: Store, args: argparse.Namespace, since: datetime | None) -> int:

@@ -43,7 +43,7 @@ class ReportPlan:
     end: datetime | None = None
 
 
-def add_report_command(sub: Any) -> None:
+def add_report_command(sub: argparse._SubParsersAction[Any]) -> None:
     """`report` and its options, on the CLI's subcommands."""
     report = sub.add_parser(
         "report",
@@ -73,7 +73,7 @@ def report_plan(args: argparse.Namespace, *, now: datetime) -> ReportPlan:
     fmt = str(args.format).strip().lower()
     if fmt not in FORMATS:
         raise UsageError(f"--format: {shorten(str(args.format), 20)!r} is not one of table, csv, jsonl.")
-    registry = _registry(args.registry)
+    registry = registry_name(args.registry)
     if args.at is not None:
         if args.start is not None or args.end is not None:
             raise UsageError("Give --at TIME, or --from TIME [--to TIME], not both.")
@@ -87,7 +87,9 @@ def report_plan(args: argparse.Namespace, *, now: datetime) -> ReportPlan:
     return ReportPlan(fmt, registry, start=start, end=end)
 
 
-def _registry(name: str | None) -> str | None:
+def registry_name(name: str | None) -> str | None:
+    """`--registry NAME` of `tokens` and `report`: a registry name's shape, lower-cased (the store commands do not
+    read the registries file: the ledger's rows name theirs)."""
     from bot.domain.patterns import REGISTRY_NAME
 
     if name is None:
