@@ -35,7 +35,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot import __version__
+
     parser = _Parser(prog="rok-token-bot", description=__doc__.splitlines()[0] if __doc__ else None)
+    # pyproject's version, as installed: the same one the image's OCI label, doctor and the `started` event carry.
+    parser.add_argument("--version", action="version", version=f"rok-token-bot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("serve", help="run the Slack app (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
     issue = sub.add_parser("issue", help="mint a token for a Rok Registry username; the token alone on stdout")

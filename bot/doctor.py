@@ -1,4 +1,4 @@
-"""`rok-token-bot doctor`: one line per check, ok or fail, exit 1 on any failure."""
+"""`rok-token-bot doctor`: one line per check, ok or fail, exit 1 on any failure; the summary names the version."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from bot import __version__
 from bot.domain.errors import RokBotError
 from bot.domain.urls import safe_url
 from bot.runtime.logs import without_userinfo
@@ -208,7 +209,8 @@ def _report(checks: list[Check], out: Callable[[str], None], *, failing: Sequenc
         out(f"{status}  {check.name:<9} {without_userinfo(check.detail)}")
     failed = sum(not c.ok for c in checks)
     warnings = sum(c.warning for c in checks)
-    summary = f"{len(checks) - failed - warnings} ok, {failed} failed"
+    # The version first: a report pasted into a ticket says which build it describes.
+    summary = f"rok-token-bot {__version__}: {len(checks) - failed - warnings} ok, {failed} failed"
     if warnings:
         summary += f", {warnings} warning{'s' if warnings > 1 else ''}"
     if failing:
