@@ -109,6 +109,8 @@ def _command(args: argparse.Namespace) -> int:
         level=cli_level,
         fmt=settings.log_format if args.command == "serve" else "text",
         secrets=settings.secrets(),
+        # `issue` prints the token alone on stdout, `doctor` its report: only `serve` may log there.
+        stream=settings.log_stream if args.command == "serve" else "stderr",
     )
     if args.command == "serve":
         from bot.bootstrap import build_server

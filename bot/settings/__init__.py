@@ -11,7 +11,7 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 
@@ -30,6 +30,7 @@ from bot.settings.base import (
     StoreSettings,
     http_url,
 )
+from bot.settings.logs import LogSettings
 
 __all__ = [
     "ACCOUNT_LIST_COMMAND",
@@ -56,7 +57,7 @@ TOKEN_CREATE_COMMAND = [
 TOKEN_CREATE_PLACEHOLDERS = frozenset({"uuid", "seconds"})
 
 
-class Settings(AuditSettings, StoreSettings):
+class Settings(AuditSettings, LogSettings, StoreSettings):
     """Everything the bot reads from its environment."""
 
     model_config = MODEL_CONFIG
@@ -91,10 +92,6 @@ class Settings(AuditSettings, StoreSettings):
         default_factory=lambda: list(TOKEN_CREATE_COMMAND),
         validation_alias=AliasChoices("ROK_BOT_TOKEN_CREATE_COMMAND"),
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", validation_alias=AliasChoices("ROK_BOT_LOG_LEVEL")
-    )
-    log_format: Literal["json", "text"] = Field("json", validation_alias=AliasChoices("ROK_BOT_LOG_FORMAT"))
 
     # Slack.
     slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))

@@ -391,6 +391,8 @@ app.kubernetes.io/part-of: rok-token-bot
   value: {{ .Values.logging.level | quote }}
 - name: ROK_BOT_LOG_FORMAT
   value: {{ .Values.logging.format | quote }}
+- name: ROK_BOT_LOG_STREAM
+  value: {{ .Values.logging.stream | quote }}
 - name: SLACK_API_URL
   value: {{ .Values.slack.apiUrl | quote }}
 {{- with .Values.slack.auditChannel }}
