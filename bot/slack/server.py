@@ -98,6 +98,7 @@ class Health:
             ok = ok and connected
         if self.draining:
             checks["draining"] = True
+        metrics.READY.set(1 if ok else 0)
         return ok, checks
 
 
@@ -243,6 +244,7 @@ class BotServer(Generic[B]):
         return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        self.health.ready()  # rok_bot_ready as of this scrape, not of the last probe
         body = generate_latest()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -279,6 +279,7 @@ def test_probes_and_metrics(box: Sandbox) -> None:
     assert 'rok_bot_requests_total{command="issue",outcome="issued",registry="default"}' in metrics
     assert "rok_bot_exec_seconds_bucket" in metrics
     assert 'rok_bot_cache_lookups_total{cache="accounts",result="hit"}' in metrics
+    assert re.search(r"^rok_bot_ready 1\.0$", metrics, re.M)  # as /readyz says
 
 
 def test_expiry_in_the_message_matches_the_registry(box: Sandbox) -> None:
