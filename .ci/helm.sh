@@ -12,8 +12,10 @@
 #      rokRegistry.url beside them, a bad or duplicate name, a missing or clear-text URL, a channel claimed
 #      twice, a context without its kubeconfig, a remote registry without its API server's egress rule.
 #   3. helm template | kubernetes-validate --strict (offline schemas) for KUBE_VERSIONS. The
-#      ServiceMonitor is a CRD kubernetes-validate has no schema for (it would only WARN and pass), so
-#      it is split out and checked structurally below instead; any other kind without a schema fails.
+#      ServiceMonitor and the PrometheusRule are CRDs kubernetes-validate has no schema for (it would only
+#      WARN and pass), so they are split out and validated by scripts/crdcheck.mjs against the Prometheus
+#      Operator's CRD schemas (an npm package); any other kind without a schema fails. The all-on render has
+#      every option on, the PrometheusRule and the Grafana dashboard's ConfigMap included.
 #   4. Policy checks on the rendered objects: the exact kinds of the default render, nothing
 #      cluster-scoped, the exact RBAC rules in the registry namespace, the pod hardening, secrets as
 #      files only, checksum annotations, the NetworkPolicy shape, the ServiceMonitor wiring, the
@@ -59,6 +61,7 @@ WEBHOOK=(--set audit.webhook.existingSecret=rok-siem --set audit.webhook.url=htt
 for tool in "$HELM" "$KV" "$PY"; do
   [[ -x $tool ]] || { echo "[helm] FAIL: $tool missing (run bash .ci/tools.sh)" >&2; exit 1; }
 done
+[[ -f $ROOT/.tools/node/.installed ]] || { echo "[helm] FAIL: .tools/node missing (run bash .ci/tools.sh)" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 fail() { echo "[helm] FAIL: $*" >&2; exit 1; }
@@ -159,7 +162,14 @@ for v in $KUBE_VERSIONS; do
     if grep -q "Couldn't find schema" "$out/kv.log"; then cat "$out/kv.log" >&2; fail "unvalidated kind in $r render"; fi
   done
 done
-echo "[helm] kubernetes-validate --strict OK for Kubernetes $KUBE_VERSIONS (ServiceMonitor checked structurally)"
+echo "[helm] kubernetes-validate --strict OK for Kubernetes $KUBE_VERSIONS"
+# The ServiceMonitor and the PrometheusRule against the Prometheus Operator's CRD schemas (helmcheck.py wrote them
+# out of each render as <name>.crds.json; its policy step checked their wiring).
+node "$ROOT/scripts/crdcheck.mjs" "$ROOT/.tools/node" "$out"/*.crds.json >"$out/crd.log" 2>&1 \
+  || { cat "$out/crd.log" >&2; fail "a Prometheus Operator object fails its CRD schema"; }
+grep -q "all-on.crds.json: 1 PrometheusRule, 1 ServiceMonitor valid" "$out/crd.log" \
+  || { cat "$out/crd.log" >&2; fail "the all-on render's ServiceMonitor and PrometheusRule were not validated"; }
+echo "[helm] ServiceMonitor and PrometheusRule valid against the Prometheus Operator's CRD schemas (npm $(cat "$ROOT/.tools/node/.installed"))"
 
 # --- 5. README ---------------------------------------------------------------------------------------
 "$PY" "$ROOT/scripts/helmcheck.py" readme "$CHART"

@@ -10,6 +10,7 @@ Kept out of heredocs so that ruff and mypy see it. It runs on the gate tools' ve
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +36,11 @@ NAMESPACED = {
     "PodDisruptionBudget",
     "Pod",
     "PersistentVolumeClaim",
+    "PrometheusRule",
 }
-CRDS = {"ServiceMonitor"}
+# The Prometheus Operator's kinds: kubernetes-validate has no schema for them; scripts/crdcheck.mjs validates them
+# against the operator's CRD schemas (the npm package .ci/tools.sh installs), and the checks below check the wiring.
+CRDS = {"ServiceMonitor", "PrometheusRule"}
 # Pod: the `helm test` hook (templates/tests/doctor.yaml); `helm template` renders test hooks.
 EXPECTED_DEFAULT = {
     "ServiceAccount",
@@ -49,7 +53,13 @@ EXPECTED_DEFAULT = {
     "NetworkPolicy",
     "Pod",
 }
-EXPECTED_ALL_ON = EXPECTED_DEFAULT - {"Secret"} | {"Ingress", "ServiceMonitor", "PodDisruptionBudget"}
+# And the Grafana dashboard's ConfigMap, a second ConfigMap, checked apart (check_dashboard).
+EXPECTED_ALL_ON = EXPECTED_DEFAULT - {"Secret"} | {"Ingress", "ServiceMonitor", "PodDisruptionBudget", "PrometheusRule"}
+DASHBOARD_KEY = "rok-token-bot.json"
+SEVERITIES = {"critical", "warning"}
+# What ci-values-all-on.yaml asks for: labels on every alert, the sidecar's label and folder on the dashboard.
+ALL_ON_ALERT_LABELS = {"team": "platform"}
+ALL_ON_DASHBOARD_LABELS = {"grafana_dashboard": "1"}
 RULES = [
     {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},  # resourceNames checked below
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
@@ -252,7 +262,14 @@ REGISTRY_NAMESPACE = {
     "webhook": "rok-registry",
 }
 # Values whose children the README need not list one by one (plain Kubernetes structures).
-README_OPAQUE = ("resources", "livenessProbe", "readinessProbe", "podSecurityContext", "containerSecurityContext")
+README_OPAQUE = (
+    "resources",
+    "livenessProbe",
+    "readinessProbe",
+    "podSecurityContext",
+    "containerSecurityContext",
+    "dashboard.labels",  # a label map with one default entry, documented as a whole
+)
 
 
 @dataclass
@@ -295,11 +312,19 @@ class BotPod:
 
 
 def load(out: Path, name: str) -> list[Doc]:
-    """Read a render, and write its objects but the CRDs to <name>.core.yaml for kubernetes-validate."""
+    """Read a render, and write its objects but the CRDs to <name>.core.yaml for kubernetes-validate, the CRDs to
+    <name>.crds.json for scripts/crdcheck.mjs."""
     docs = [d for d in yaml.safe_load_all((out / f"{name}.yaml").read_text(encoding="utf-8")) if d]
     core = [d for d in docs if d["kind"] not in CRDS]
     (out / f"{name}.core.yaml").write_text(yaml.safe_dump_all(core), encoding="utf-8")
+    crds = [d for d in docs if d["kind"] in CRDS]
+    (out / f"{name}.crds.json").write_text(json.dumps(crds), encoding="utf-8")
     return docs
+
+
+def is_dashboard(doc: Doc) -> bool:
+    """The Grafana dashboard's ConfigMap (templates/dashboard.yaml), beside the bot's own ConfigMap."""
+    return doc["kind"] == "ConfigMap" and DASHBOARD_KEY in (doc.get("data") or {})
 
 
 def check_kinds(report: Report, name: str, docs: list[Doc]) -> None:
@@ -720,8 +745,49 @@ def check_service_monitor(report: Report, name: str, smon: Doc, svc: Doc) -> Non
     check(smon["spec"]["namespaceSelector"]["matchNames"] == ["bots"], f"{name}: ServiceMonitor namespace")
 
 
+def check_prometheus_rule(report: Report, name: str, rule: Doc, svc: Doc) -> None:
+    """The alerts read this release's series (job = the Service's name, as a ServiceMonitor labels them; its
+    namespace), each with a severity, a summary and a description, and the values' extra labels on each."""
+    check = report.check
+    job, ns = svc["metadata"]["name"], svc["metadata"]["namespace"]
+    rules = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    check(len(rules) >= 8, f"{name}: PrometheusRule has {len(rules)} rules")
+    for r in rules:
+        where = f"{name}: PrometheusRule alert {r.get('alert')}"
+        expr = r["expr"]
+        check("__JOB__" not in expr and "__NAMESPACE__" not in expr, f"{where}: a placeholder left in {expr!r}")
+        selectors = expr.count("{")
+        check(
+            selectors > 0 and expr.count(f'job="{job}", namespace="{ns}"') == selectors,
+            f"{where}: not every selector is scoped to job={job}, namespace={ns}: {expr!r}",
+        )
+        check(r["labels"].get("severity") in SEVERITIES, f"{where}: severity {r['labels'].get('severity')!r}")
+        check({"summary", "description"} <= set(r.get("annotations", {})), f"{where}: summary or description missing")
+        if name == "all-on":
+            check(ALL_ON_ALERT_LABELS.items() <= r["labels"].items(), f"{where}: alertLabels not applied")
+
+
+def check_dashboard(report: Report, name: str, cm: Doc) -> None:
+    """The dashboard's ConfigMap: in the release's namespace, labelled for the sidecar, a dashboard with panels."""
+    check = report.check
+    where = f"{name}: ConfigMap/{cm['metadata']['name']}"
+    check(cm["metadata"].get("namespace") == "bots", f"{where}: namespace")
+    labels = cm["metadata"].get("labels", {})
+    check("app.kubernetes.io/instance" in labels, f"{where}: no standard labels")
+    check(ALL_ON_DASHBOARD_LABELS.items() <= labels.items(), f"{where}: not labelled for the Grafana sidecar")
+    dashboard = json.loads(cm["data"][DASHBOARD_KEY])
+    panels = dashboard.get("panels", [])
+    check(dashboard.get("uid") == "rok-token-bot" and len(panels) >= 8, f"{where}: not the bot's dashboard")
+    check(all(p.get("targets") for p in panels), f"{where}: a panel without a query")
+
+
 def check_render(report: Report, name: str, docs: list[Doc]) -> None:
     """Every policy check on one render, in a fixed order (the order of the failures printed)."""
+    dashboards = [d for d in docs if is_dashboard(d)]
+    docs = [d for d in docs if not is_dashboard(d)]
+    for cm in dashboards:
+        check_dashboard(report, name, cm)
+    report.check(bool(dashboards) == (name == "all-on"), f"{name}: a dashboard ConfigMap only in the all-on render")
     check_kinds(report, name, docs)
     by = {d["kind"]: d for d in docs}
     check_rbac(report, name, docs)
@@ -739,6 +805,9 @@ def check_render(report: Report, name: str, docs: list[Doc]) -> None:
     smon = by.get("ServiceMonitor")
     if smon:
         check_service_monitor(report, name, smon, by["Service"])
+    rule = by.get("PrometheusRule")
+    if rule:
+        check_prometheus_rule(report, name, rule, by["Service"])
 
 
 def policy(out: Path) -> int:
