@@ -26,6 +26,8 @@
 #      ROK_BOT_REGISTRIES file and each path in it mounted (user maps, CAs, kubeconfig Secrets), one Role and
 #      RoleBinding per in-cluster registry namespace and none for a remote one, the egress rules per registry.
 #   5. The chart README documents every value.
+#   6. helm package: the .tgz (in dist/) lints, renders as the directory does, holds the chart's files and no
+#      other, and its Artifact Hub annotations parse.
 # Steps 4 and 5 are scripts/helmcheck.py (where ruff and mypy check them), run on the tools venv's python.
 # Fails (never skips) when helm or kubernetes-validate is missing: run .ci/tools.sh first.
 set -euo pipefail
@@ -173,4 +175,20 @@ echo "[helm] ServiceMonitor and PrometheusRule valid against the Prometheus Oper
 
 # --- 5. README ---------------------------------------------------------------------------------------
 "$PY" "$ROOT/scripts/helmcheck.py" readme "$CHART"
+
+# --- 6. package ------------------------------------------------------------------------------------
+# The chart as its users get it (`helm push` to an OCI registry, README "Verify what you run"): packaged into
+# DIST (default dist/, gitignored), linted and rendered from the .tgz, which must render exactly as the directory.
+DIST=${DIST:-$ROOT/dist}
+mkdir -p "$DIST"
+chart_version=$(sed -n 's/^version: //p' "$CHART/Chart.yaml")
+pkg=$DIST/rok-token-bot-$chart_version.tgz
+rm -f "$pkg"
+"$HELM" package "$CHART" --destination "$DIST" >/dev/null || fail "helm package"
+[[ -f $pkg ]] || fail "helm package wrote no $pkg"
+"$HELM" lint --strict --quiet "$pkg" -f "$ALL_ON" --kube-version 1.33.0 || fail "lint (the package)"
+"$HELM" template rok "$pkg" --namespace bots --kube-version 1.33.0 -f "$ALL_ON" >"$out/package.yaml" \
+  || fail "template (the package)"
+cmp -s "$out/package.yaml" "$out/all-on.yaml" || fail "the package renders differently from $CHART"
+"$PY" "$ROOT/scripts/helmcheck.py" package "$pkg"
 echo "[helm] OK in $((SECONDS - start))s"

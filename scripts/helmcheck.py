@@ -5,6 +5,7 @@ Kept out of heredocs so that ruff and mypy see it. It runs on the gate tools' ve
 
     python scripts/helmcheck.py policy OUT_DIR    # OUT_DIR holds helm.sh's renders, <name>.yaml
     python scripts/helmcheck.py readme CHART_DIR
+    python scripts/helmcheck.py package CHART.tgz    # what `helm package` wrote
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -848,6 +850,49 @@ def readme(chart: Path) -> int:
     return 0
 
 
+# What the packaged chart must hold (beside templates/), and the Artifact Hub annotations it must carry.
+PACKAGE_FILES = {
+    "Chart.yaml",
+    "values.yaml",
+    "values.schema.json",
+    "README.md",
+    "files/prometheus-rules.yaml",
+    "files/grafana-dashboard.json",
+}
+ARTIFACT_HUB = {"artifacthub.io/images", "artifacthub.io/license", "artifacthub.io/changes"}
+CHANGE_KINDS = {"added", "changed", "deprecated", "removed", "fixed", "security"}
+
+
+def package(tgz: Path) -> int:
+    """Fail unless the packaged chart holds the chart's files under one directory, and its annotations parse."""
+    with tarfile.open(tgz) as tar:
+        names = {m.name for m in tar.getmembers() if m.isfile()}
+        chart_file = tar.extractfile("rok-token-bot/Chart.yaml")
+        assert chart_file is not None
+        chart = yaml.safe_load(chart_file.read())
+    report = Report()
+    inside = {n.removeprefix("rok-token-bot/") for n in names}
+    report.check(all(n.startswith("rok-token-bot/") for n in names), f"{tgz.name}: a file outside rok-token-bot/")
+    report.check(inside >= PACKAGE_FILES, f"{tgz.name}: missing {sorted(PACKAGE_FILES - inside)}")
+    report.check(any(n.startswith("templates/tests/") for n in inside), f"{tgz.name}: no helm test hook")
+    report.check(tgz.name == f"rok-token-bot-{chart['version']}.tgz", f"{tgz.name}: not the chart's version")
+    annotations = chart.get("annotations", {})
+    report.check(set(annotations) >= ARTIFACT_HUB, f"{tgz.name}: Artifact Hub annotations missing")
+    images = yaml.safe_load(annotations.get("artifacthub.io/images", "[]"))
+    report.check(
+        [i["image"] for i in images] == [f"rok-token-bot:{chart['appVersion']}"], f"{tgz.name}: images {images}"
+    )
+    changes = yaml.safe_load(annotations.get("artifacthub.io/changes", "[]"))
+    report.check(bool(changes), f"{tgz.name}: no artifacthub.io/changes for this version")
+    report.check(all(c.get("kind") in CHANGE_KINDS and c.get("description") for c in changes), f"{tgz.name}: changes")
+    for e in report.errors:
+        print(f"[helm] FAIL: {e}", file=sys.stderr)
+    if report.errors:
+        return 1
+    print(f"[helm] package {tgz.name}: {len(names)} files, Artifact Hub annotations OK")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; the exit code is 1 when a check failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -856,9 +901,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("readme", help="check CHART_DIR/README.md against its values.yaml").add_argument(
         "chart_dir", type=Path
     )
+    sub.add_parser("package", help="check a `helm package` .tgz").add_argument("tgz", type=Path)
     args = parser.parse_args(argv)
     if args.command == "policy":
         return policy(args.out_dir)
+    if args.command == "package":
+        return package(args.tgz)
     return readme(args.chart_dir)
 
 
