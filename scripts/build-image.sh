@@ -14,7 +14,7 @@
 #
 # The labels' values: VERSION from pyproject.toml, REVISION the checked-out commit (`-dirty` with local
 # changes), CREATED now (RFC 3339, UTC) unless IMAGE_CREATED is set, SOURCE from IMAGE_SOURCE (default: the
-# `origin` remote's URL without credentials, else "unknown"; a release build sets the public repository URL).
+# `origin` remote's https URL without credentials, else "unknown"; a release build sets the public repository URL).
 #
 # Environment knobs: IMAGE (default localhost/rok-token-bot:ci), IMAGE_MAX_MB (default 450),
 # BUILD_DIR (default .image-build), DEBIAN_MIRROR (default http://deb.debian.org/debian),
@@ -117,7 +117,9 @@ VERSION=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], 
 REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 if [[ $REVISION != unknown && -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then REVISION+=-dirty; fi
 CREATED=${IMAGE_CREATED:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
-origin=$(git config --get remote.origin.url 2>/dev/null | sed -E 's#://[^/@]*@#://#' || true)
+# The origin remote only when it is a public-looking https URL (credentials stripped): a CI clone's origin is a
+# local path, which names nothing a reader of the label could open.
+origin=$(git config --get remote.origin.url 2>/dev/null | sed -E 's#://[^/@]*@#://#' | grep -E '^https://' || true)
 SOURCE=${IMAGE_SOURCE:-${origin:-unknown}}
 label_args=(--build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" --build-arg "CREATED=$CREATED"
             --build-arg "SOURCE=$SOURCE")
