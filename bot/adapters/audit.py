@@ -27,7 +27,7 @@ from datetime import timedelta
 from bot.domain.audit import AuditEvent
 from bot.domain.ports import AuditOutbox, ClaimedEvent
 from bot.domain.retry_after import clamp_wait
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.clock import Clock
 
 log = logging.getLogger("rok_token_bot.audit")
@@ -171,7 +171,7 @@ class OutboxSender:
         )
         result = Delivery()
         if claimed:
-            result = self._deliver(claimed)
+            result = self._send(claimed)
             self._outbox.delivered(result.delivered, now=self._clock.now())
             if result.retry:
                 attempts = max(c.attempts for c in claimed if c.id in set(result.retry))
@@ -190,6 +190,15 @@ class OutboxSender:
         metrics.AUDIT_OLDEST_SECONDS.labels(self.sink).set(self.oldest_seconds)
         # Delivered: look again at once. Nothing due, or everything given back: wait (the retries are due later).
         return bool(claimed) and not result.retry
+
+    def _send(self, claimed: Sequence[ClaimedEvent]) -> Delivery:
+        """Deliver claimed events, as a trace of its own (when on): it happens later, on this sender's thread,
+        often for several requests at once; their request IDs name them."""
+        ids = sorted({c.event.request_id for c in claimed})
+        with tracing.request(f"audit deliver {self.sink}", sink=self.sink, events=len(claimed), request_ids=ids):
+            result = self._deliver(claimed)
+            tracing.annotate(delivered=len(result.delivered), retried=len(result.retry), error=result.error)
+            return result
 
     def _backoff(self, result: Delivery, attempts: int) -> float:
         """Seconds before the next attempt: what the sink asked (within 1..300 s), slowly for errors an admin must

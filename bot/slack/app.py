@@ -22,7 +22,7 @@ from bot.domain.command import LIST_WORD, WHO_WORD, split_command, wants_help
 from bot.domain.durations import format_duration
 from bot.domain.errors import AccessDenied, LimitExceeded, RokBotError, UsageError
 from bot.domain.models import RequestContext
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.jobs import Capacity, Jobs
 from bot.runtime.logs import REQUEST_ID
 from bot.slack.blocks import (
@@ -89,28 +89,38 @@ class SlackFrontEnd:
     def run(self, command: Command, ctx: RequestContext, work: Callable[[], object]) -> bool:
         """Run a use case after the ack, with the request's ID in every log line; False when shutting down.
         A bug that escapes it reaches the one reporter with (command, ctx)."""
-
-        def job() -> None:
-            REQUEST_ID.set(ctx.request_id)
-            work()
-
-        return self.jobs.submit(job, context=(command, ctx))
+        return self.jobs.submit(_job(command, ctx, work), context=(command, ctx))
 
     def run_ui(self, command: Command, ctx: RequestContext, work: Callable[[], object]) -> bool:
         """Like `run`, on the UI pool (the main one when there is none)."""
-
-        def job() -> None:
-            REQUEST_ID.set(ctx.request_id)
-            work()
-
-        return (self.ui or self.jobs).submit(job, context=(command, ctx))
+        return (self.ui or self.jobs).submit(_job(command, ctx, work), context=(command, ctx))
 
     def report_later(self, command: Command, ctx: RequestContext, exc: BaseException) -> None:
         """Audit a failure the ack already answered (the audit is I/O: it runs after the ack)."""
         quiet = RequestContext(
             ctx.request_id, ctx.user_id, ctx.origin, reply_to=None, team_id=ctx.team_id, enterprise_id=ctx.enterprise_id
         )
-        self.jobs.submit(lambda: report(self.ports, command=command, ctx=quiet, error=exc), context=(command, quiet))
+        work = _job(command, quiet, lambda: report(self.ports, command=command, ctx=quiet, error=exc))
+        self.jobs.submit(work, context=(command, quiet))
+
+
+def _job(command: Command, ctx: RequestContext, work: Callable[[], object]) -> Callable[[], None]:
+    """A request's work after the ack: its ID on every log line, and its trace (when tracing is on) started here,
+    on the job thread, so that the ack path does no tracing at all."""
+
+    def job() -> None:
+        REQUEST_ID.set(ctx.request_id)
+        with tracing.request(
+            f"slack {command}",
+            request_id=ctx.request_id,
+            command=command,
+            origin=str(ctx.origin),
+            team_id=ctx.team_id,
+            enterprise_id=ctx.enterprise_id,
+        ):
+            work()
+
+    return job
 
 
 # `/rok-token list` (the caller's live tokens) and `who` (everyone's, for the policy's admins: whether the caller

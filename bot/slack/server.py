@@ -24,7 +24,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import __version__
 from bot.domain.identity import Workspace, workspace_of
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.aio import ServerThread
 from bot.runtime.jobs import Jobs
 from bot.settings import Settings, SettingsError
@@ -126,6 +126,7 @@ class BotServer(Generic[B]):
         self.stopping = threading.Event()
         self.bot: B | None = None
         self._socket: Any = None
+        self._traced = False  # this server started tracing: it stops it
         web_app = web.Application(client_max_size=256 * 1024)
         web_app.router.add_get("/healthz", self._healthz)
         web_app.router.add_get("/readyz", self._readyz)
@@ -162,6 +163,7 @@ class BotServer(Generic[B]):
         self.bot.jobs.warm()
         self.bot.ui_jobs.warm()
         mode = "Socket Mode" if self.settings.socket_mode else "HTTP mode"
+        self._traced = tracing.start()  # the OTEL_* variables decide; off, nothing of OpenTelemetry is imported
         self.bot.start(mode=mode)
         self.health.bot = self.bot
         if self.settings.socket_mode:
@@ -296,6 +298,9 @@ class BotServer(Generic[B]):
             left = max(timeout - (time.monotonic() - began), 1.0)
             finished = self.bot.ui_jobs.drain(left) and finished
             self.bot.stop(drained=finished)
+        if self._traced:
+            self._traced = False
+            tracing.stop()  # after the senders' last round: its spans are exported too
         self._http.stop()
         return finished
 

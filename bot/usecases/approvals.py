@@ -17,7 +17,7 @@ from bot.domain.durations import format_duration
 from bot.domain.errors import AccessDenied, RequestNotPending
 from bot.domain.models import RequestContext
 from bot.domain.text import clean_text
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.usecases.context import Facts, Ports, first_time, report_failure
 from bot.usecases.home import show_home
 from bot.usecases.issue import Issued, IssueRequest, issue_token
@@ -35,6 +35,7 @@ class Decision:
     note: str | None = None  # the approver's reason, told to the requester
 
 
+@tracing.traced
 def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
     """Approve (the requester gets Show my token in their DM) or deny a pending request, once: the first
     listed approver to decide wins; the requester, their other accounts and anyone not listed are refused.
@@ -100,6 +101,7 @@ class ShowToken:
     request_id: str  # the approval request's ID, from the button (untrusted: it grants nothing by itself)
 
 
+@tracing.traced
 def show_approved_token(p: Ports, s: ShowToken) -> Issued | None:
     """Mint an approved token for its requester, now that they are here to see it: only the requester's own
     click, once (the store's claim, whichever click or replica comes first), through `issue_token` (identity,

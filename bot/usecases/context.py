@@ -44,7 +44,7 @@ from bot.domain.ports import (
     UserDirectory,
 )
 from bot.domain.report import LiveTokens
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.cache import RecentChecks
 from bot.runtime.clock import Clock
 
@@ -136,6 +136,8 @@ class Facts:
     def event(
         self, outcome: Outcome, *, at: datetime, reason: str | None = None, expires_at: datetime | None = None
     ) -> AuditEvent:
+        # Every outcome a use case audits is built here: the request's trace (when on) names it too.
+        tracing.outcome(outcome, registry=self.registry)
         return AuditEvent(
             outcome=outcome,
             request_id=self.ctx.request_id,
@@ -237,6 +239,7 @@ def _audit_failure(p: Ports, event: AuditEvent) -> None:
         )
 
 
+@tracing.traced
 def report(p: Ports, *, command: Command, ctx: RequestContext, error: BaseException) -> None:
     """For a front end: a refusal it already answered in the ack (audited now, after it), or a bug that escaped
     a use case (the job guard's last resort)."""

@@ -18,7 +18,7 @@ from bot.domain.models import HelpInfo, RequestContext
 from bot.domain.registry_policy import Policies
 from bot.domain.routing import CatalogueView, Choose, Chosen, RegistryOffer, choose_registry, resolution_help
 from bot.domain.text import clean_text
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.jobs import Capacity
 from bot.usecases.context import Facts, Ports, first_time, report_failure
 from bot.usecases.home import help_for, open_token_form
@@ -126,6 +126,7 @@ class TokenAsk:
     note: str | None = None  # the form's reason, for the audit trail
 
 
+@tracing.traced
 def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None:
     """Resolve the registry, then issue there; a chooser (nothing minted) or one refusal (audited, nothing run in
     any cluster) otherwise. A forged click naming a registry the user may not use is refused like a typed one."""
@@ -165,6 +166,7 @@ def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None
         return None
 
 
+@tracing.traced
 def help_with_registries(fleet: Fleet, ctx: RequestContext, channel_id: str | None) -> HelpInfo | None:
     """`/rok-token help`: with several registries it also says which this user may use and how one is chosen
     (with one, exactly the help of before)."""
@@ -179,6 +181,7 @@ def help_with_registries(fleet: Fleet, ctx: RequestContext, channel_id: str | No
     return help_for(fleet.shared, ctx, registries=resolution_help(usable=usable, channel_default=default))
 
 
+@tracing.traced
 def form_with_registries(fleet: Fleet, ctx: RequestContext, *, trigger: str) -> TokenForm | None:
     """The get-token form; with several registries the user may use, a select of those (of them only)."""
     choices: tuple[tuple[str, str], ...] = ()

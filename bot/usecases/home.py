@@ -27,7 +27,7 @@ from bot.domain.lifecycle import (
 )
 from bot.domain.models import HelpInfo, RequestContext
 from bot.domain.ports import TokenQuery
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.usecases.context import Facts, Ports, limits_view, log, report_failure, whoever
 from bot.usecases.holders import admin_section, is_admin
 
@@ -90,6 +90,7 @@ def tokens_of(p: Ports, user_id: str, *, now: datetime, cap: int, expired_cap: i
     )
 
 
+@tracing.traced
 def show_home(p: Ports, ctx: RequestContext) -> HomeView | None:
     """Publish the user's Home tab: their live tokens, what they may ask for (or why not), whom to ask.
 
@@ -150,6 +151,7 @@ def open_token_form(
         return None
 
 
+@tracing.traced
 def list_tokens(p: Ports, ctx: RequestContext) -> TokenList | None:
     """`/rok-token list`: the user's live tokens, privately (never a token: their UUIDs)."""
     try:

@@ -31,7 +31,7 @@ from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.policy import UserLimits
 from bot.domain.ports import Minter, Quota, QuotaPlace
 from bot.domain.text import clean_text
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.clock import Clock
 from bot.usecases.context import (
     POSSIBLY_MINTED,
@@ -76,6 +76,7 @@ class Issued:
     token_uuid: str | None
 
 
+@tracing.traced
 def issue_token(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
     """Identity, policy, quota, mint, deliver privately, audit, refresh the Home tab: None when refused or failed
     (already told), a PendingRequest when it went to the approvers instead."""

@@ -19,7 +19,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BOT = ROOT / "bot"
-CLIENTS = ("slack_sdk", "slack_bolt", "kubernetes", "websocket", "httpx", "aiohttp", "sqlalchemy", "alembic", "psycopg")
+CLIENTS = (
+    "slack_sdk",
+    "slack_bolt",
+    "kubernetes",
+    "websocket",
+    "httpx",
+    "aiohttp",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "opentelemetry",
+)
 # Layers, lowest first; a module may import its own layer and those of a lower rank. Equal ranks are siblings
 # that must not import each other (a use case never reaches an adapter or the store: it has ports).
 RANKS: dict[str, int] = {
@@ -162,6 +173,14 @@ def test_kubernetes_is_imported_in_the_kube_adapter_only() -> None:
         str(p.relative_to(ROOT)) for p in BOT.rglob("*.py") if any(_top(n) == "kubernetes" for n in _imports(p))
     )
     assert users == ["bot/adapters/kube.py"]
+
+
+def test_opentelemetry_is_imported_in_the_tracing_port_only() -> None:
+    """Use cases and adapters trace through `bot.runtime.tracing`; only it knows the SDK (and imports it lazily)."""
+    users = sorted(
+        str(p.relative_to(ROOT)) for p in BOT.rglob("*.py") if any(_top(n) == "opentelemetry" for n in _imports(p))
+    )
+    assert users == ["bot/runtime/tracing.py"]
 
 
 def test_time_comes_from_the_one_clock() -> None:
