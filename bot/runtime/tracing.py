@@ -44,6 +44,8 @@ MAX_CHARS = 100  # an attribute's string value, cut (IDs and names are far short
 MAX_ITEMS = 50  # a list attribute's items (the request IDs of one audit delivery)
 # Keywords with a name of their own; every other keyword `k` becomes the attribute `rok.k`.
 NAMES: Mapping[str, str] = {"team_id": "slack.team_id", "enterprise_id": "slack.enterprise_id"}
+# How long `stop` waits for the last export: a part of the shutdown's budget (the drain and the audit come first).
+STOP_SECONDS = 2.0
 EXPORTER_GROUP = "opentelemetry_traces_exporter"  # the entry points the SDK's exporters register under
 
 _OFF: contextlib.nullcontext[None] = contextlib.nullcontext()
@@ -225,8 +227,9 @@ def start() -> bool:
         return True
 
 
-def stop(timeout: float = 10.0) -> None:
-    """One `start()` less; the last one exports what is queued (bounded by the exporter's own timeout)."""
+def stop(timeout: float = STOP_SECONDS) -> None:
+    """One `start()` less; the last one exports what is queued, for `timeout` seconds at most: a collector that
+    does not answer must not hold the shutdown (the exporter's own retries last OTEL_EXPORTER_OTLP_TIMEOUT)."""
     with _state.lock:
         on = _state.on
         if on is None or _state.users == 0:
@@ -235,8 +238,11 @@ def stop(timeout: float = 10.0) -> None:
         if _state.users:
             return
         _state.on = None
-    on.provider.force_flush(int(timeout * 1000))
-    on.provider.shutdown()
+    last = threading.Thread(target=on.provider.shutdown, name="tracing-stop", daemon=True)
+    last.start()
+    last.join(timeout)
+    if last.is_alive():
+        log.warning("tracing: the collector did not take the last spans in %.1f s; they are dropped", timeout)
 
 
 def flush(timeout: float = 10.0) -> bool:

@@ -7,10 +7,12 @@ The spans are exported for real, over OTLP/HTTP to the receiver in tests/slack/o
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,6 +178,26 @@ def test_each_request_is_a_trace_of_its_own_even_inside_another(traced: OtlpRece
     assert tracing.flush()
     spans = {s.name: s for s in traced.spans}
     assert spans["inner"].parent_id == "" and spans["inner"].trace_id != spans["outer"].trace_id
+
+
+@pytest.mark.usefixtures("no_otel")
+def test_a_collector_that_does_not_answer_does_not_hold_the_stop(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The exporter waits for OTEL_EXPORTER_OTLP_TIMEOUT; the bot's shutdown waits `timeout` at most."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # takes the connection (the backlog), never answers
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2")  # the abandoned export ends soon after the test
+        assert tracing.start()
+        with tracing.request("slack issue"):
+            pass
+        began = time.monotonic()
+        tracing.stop(timeout=0.2)
+        assert time.monotonic() - began < 1.5
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.runtime.tracing" and r.levelname == "WARNING"] == [
+        "tracing: the collector did not take the last spans in 0.2 s; they are dropped"
+    ]
+    assert tracing.span("x") is tracing.span("y")
 
 
 # -- the whole bot in a process of its own -------------------------------------------------------------
