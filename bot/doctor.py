@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 from bot import __version__
 from bot.domain.errors import RokBotError
 from bot.domain.urls import safe_url
+from bot.runtime import tracing
 from bot.runtime.logs import without_userinfo
 from bot.settings import Settings
 
@@ -70,6 +72,9 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
         checks.extend(_store_checks(settings))
     if settings.slack_bot_token is not None:
         checks.append(_run("slack install", lambda: _slack_install(settings)))
+    if (traces := tracing.doctor_line(os.environ)) is not None:  # only when OTEL_* variables ask for traces
+        usable, detail = traces
+        checks.append(Check("tracing", True, detail, warning=not usable))
     return _report(checks, out, failing=failing if named else [])
 
 

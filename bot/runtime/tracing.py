@@ -208,6 +208,39 @@ def outcome(value: str, **given: Attribute) -> None:
         root.set_attributes(marks)
 
 
+def doctor_line(env: Mapping[str, str]) -> tuple[bool, str] | None:
+    """What `serve` will do about traces, for doctor: None when no variable asks for them; (False, why not) when
+    it cannot (the extra or an exporter missing: serve warns and runs untraced); else (True, where spans go)."""
+    wanted = exporters_wanted(env)
+    if not wanted:
+        return None
+    import importlib.util
+    from importlib.metadata import entry_points
+
+    try:
+        installed = importlib.util.find_spec("opentelemetry.sdk.trace") is not None
+    except ImportError:
+        installed = False
+    if not installed:
+        return False, "OTEL_* variables ask for traces but the otel extra is not installed: serve runs untraced"
+    missing = [n for n in wanted if not list(entry_points(group=EXPORTER_GROUP, name=n))]
+    if missing:
+        return False, f"OTEL_TRACES_EXPORTER: {', '.join(missing)} not installed: serve leaves it out"
+    where = ", ".join(_destination(name, env) for name in wanted)
+    sampler = env.get("OTEL_TRACES_SAMPLER") or "parentbased_always_on"
+    return True, f"on: {where}; sampler {sampler}"
+
+
+def _destination(exporter: str, env: Mapping[str, str]) -> str:
+    """Where an exporter sends spans, as its SDK package reads the variables (for doctor's line only)."""
+    if not exporter.startswith("otlp"):
+        return exporter
+    if url := env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return f"{exporter} to {url}"
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318"
+    return f"{exporter} to {base.rstrip('/')}/v1/traces" if exporter == "otlp_proto_http" else f"{exporter} to {base}"
+
+
 # -- on and off ------------------------------------------------------------------------------------
 
 

@@ -72,6 +72,43 @@ def test_attributes_are_named_bounded_and_never_none() -> None:
     assert len(got["rok.request_ids"]) == tracing.MAX_ITEMS
 
 
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        ({}, None),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"},
+            (True, "on: otlp_proto_http to http://collector:4318/v1/traces; sampler parentbased_always_on"),
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c/otlp/v1/traces",
+                "OTEL_TRACES_EXPORTER": "otlp,console",
+                "OTEL_TRACES_SAMPLER": "traceidratio",
+            },
+            (True, "on: otlp_proto_http to https://c/otlp/v1/traces, console; sampler traceidratio"),
+        ),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+            (False, "OTEL_TRACES_EXPORTER: otlp_proto_grpc not installed: serve leaves it out"),
+        ),
+    ],
+)
+def test_doctor_says_what_serve_will_do_about_traces(env: dict[str, str], line: tuple[bool, str] | None) -> None:
+    assert tracing.doctor_line(env) == line
+
+
+def test_doctor_says_so_when_the_extra_is_missing() -> None:
+    code = (
+        "import sys; sys.modules['opentelemetry'] = None; from bot.runtime import tracing; "
+        "print(tracing.doctor_line({'OTEL_EXPORTER_OTLP_ENDPOINT': 'http://c:4318'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == repr(
+        (False, "OTEL_* variables ask for traces but the otel extra is not installed: serve runs untraced")
+    )
+
+
 @pytest.fixture
 def no_otel(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
