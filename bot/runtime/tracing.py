@@ -3,7 +3,7 @@
 Off unless the standard variables ask for it (`exporters_wanted`): OTEL_EXPORTER_OTLP_ENDPOINT or
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT set, or OTEL_TRACES_EXPORTER naming an exporter other than `none`; and
 OTEL_SDK_DISABLED=true wins. Off, nothing of opentelemetry is imported and `span`, `request`, `annotate`,
-`outcome` and a `traced` function cost one global read each (bench/tracing_off.py measures it). On, the
+`outcome` and a `traced` function cost an attribute read and a return each (`python -m bench.tracing`). On, the
 SDK reads everything else from the environment itself: the endpoint, headers, timeout and compression of the
 exporter, OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER(_ARG), the batch processor's
 OTEL_BSP_* and the span limits. Spans are exported in batches by the SDK's BatchSpanProcessor on its own
