@@ -30,7 +30,7 @@ from bot.settings.base import (
     StoreSettings,
     http_url,
 )
-from bot.settings.logs import LogSettings
+from bot.settings.logs import LogSettings, otlp_header_secrets
 
 __all__ = [
     "ACCOUNT_LIST_COMMAND",
@@ -300,6 +300,7 @@ class Settings(AuditSettings, LogSettings, StoreSettings):
             found += [key for key in re.split(r"[\s,]+", self.seal_key.get_secret_value()) if key]
         found += self.audit_secrets()
         found += self.store_secrets()
+        found += otlp_header_secrets()
         return list(dict.fromkeys(found))
 
     def require_slack(self) -> None:

@@ -408,3 +408,13 @@ def test_settings_is_the_public_model() -> None:
     # Every field is read from one named variable, never from its Python name.
     for field_name, info in Settings.model_fields.items():
         assert info.validation_alias is not None, field_name
+
+
+def test_the_otlp_exporters_header_values_are_secrets_for_the_log_redactor(env: pytest.MonkeyPatch) -> None:
+    """A collector's API key travels in OTEL_EXPORTER_OTLP_HEADERS, read by the OpenTelemetry SDK from the
+    environment: the redaction filter masks its values, as written and URL-decoded, never the header names."""
+    env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=c0llector-key-123,x-tenant=acme%20corp")
+    env.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization=Bearer%20tr4ces-key")
+    found = load_settings().secrets()
+    assert {"c0llector-key-123", "acme%20corp", "acme corp", "Bearer tr4ces-key"} <= set(found)
+    assert "api-key" not in found and "x-tenant" not in found
