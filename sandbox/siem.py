@@ -2,6 +2,8 @@
 
 It checks each POST's signature (`X-Rok-Bot-Signature`, see bot/adapters/webhook.py), answers what a test
 planned (`plan.append((429, "86400"))`: status and Retry-After), then 200, and keeps the events it accepted.
+It reads both signed formats: `rok` (`{"events": [...]}`) and `jsonl` (`application/x-ndjson`, one event per
+line; `raw` keeps every body as sent, for a test to parse line by line).
 
     with FakeSiem(secret) as siem:
         ... ROK_BOT_AUDIT_WEBHOOK_URL=siem.url, ROK_BOT_AUDIT_WEBHOOK_SECRET=secret ...
@@ -27,6 +29,7 @@ class FakeSiem(ThreadingHTTPServer):
         self.secret = secret
         self.plan: list[tuple[int, str | None]] = []
         self.posts: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.raw: list[bytes] = []
         self.accepted: list[dict[str, Any]] = []
         self.bad_signatures = 0
         self.lock = threading.Lock()
@@ -62,6 +65,17 @@ class FakeSiem(ThreadingHTTPServer):
         return hmac.compare_digest(signature, expected)
 
 
+def _payload(content_type: str, body: bytes) -> dict[str, Any]:
+    """A body as `{"events": [...]}` whatever its format (JSONL: every line one event, the last one ended too)."""
+    if content_type.startswith("application/x-ndjson"):
+        text = body.decode()
+        if not text.endswith("\n"):
+            raise ValueError("a JSONL body ends with a newline")
+        return {"events": [json.loads(line) for line in text.splitlines()]}
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: FakeSiem
 
@@ -75,7 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not good:
                 self.server.bad_signatures += 1
                 status, retry_after = 401, None
-            payload = json.loads(body) if good else {}
+            self.server.raw.append(body)
+            payload = _payload(self.headers.get("Content-Type", ""), body) if good else {}
             self.server.posts.append((dict(self.headers), payload))
             if status == 200:
                 self.server.accepted.extend(payload["events"])

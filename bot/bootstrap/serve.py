@@ -9,6 +9,7 @@ started and stopped in the order that loses nothing.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -114,7 +115,7 @@ class SlackBot:
         checks: dict[str, Any] = {"store": store}
         for sender in self.senders:
             name = "audit_channel" if sender.sink == "slack" else f"audit_{sender.sink}"
-            checks[name] = "ok" if sender.healthy else f"failing: {sender.last_error}"
+            checks[name] = sender.state
             checks[f"{name}_backlog"] = sender.backlog
             checks[f"{name}_oldest_seconds"] = round(sender.oldest_seconds, 1)
         ready = store.startswith("ok")
@@ -262,7 +263,8 @@ def build_slack_bot(
         from bot.adapters.webhook import AuditWebhook
 
         sinks["webhook"] = "webhook"  # not its URL: that may hold a key
-        hook = AuditWebhook(settings.audit_webhook_url, settings.audit_webhook_secret.get_secret_value(), clock=clock)
+        secret, fmt = settings.audit_webhook_secret.get_secret_value(), settings.audit_webhook_format
+        hook = AuditWebhook(settings.audit_webhook_url, secret, clock=clock, fmt=fmt, host=socket.gethostname())
         senders.append(
             OutboxSender(outbox=store.outbox, sink="webhook", deliver=hook.deliver, worker=holder, clock=clock)
         )

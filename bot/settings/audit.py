@@ -6,6 +6,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings
 
 from bot.domain.patterns import SLACK_CHANNEL_ID
+from bot.domain.siem import WEBHOOK_FORMATS, WebhookFormat, not_an_event_endpoint
 from bot.domain.urls import credentials, endpoint, is_http_url, sends_in_clear
 from bot.settings.base import MODEL_CONFIG
 
@@ -20,6 +21,9 @@ class AuditSettings(BaseSettings):
     # (userinfo, `?token=`): never in a repr, masked in logs (secrets()), shown as `endpoint()` only.
     audit_webhook_url: str | None = Field(None, repr=False, validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_URL"))
     audit_webhook_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_SECRET"))
+    # What the webhook's body looks like (bot/domain/siem.py): `rok` (signed JSON), `jsonl` (signed NDJSON) or
+    # `splunk_hec` (the URL is HEC's `/services/collector/event`, the secret its token).
+    audit_webhook_format: WebhookFormat = Field("rok", validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_FORMAT"))
 
     @field_validator("audit_channel")
     @classmethod
@@ -27,6 +31,14 @@ class AuditSettings(BaseSettings):
         if value is not None and not SLACK_CHANNEL_ID.fullmatch(value):
             raise ValueError("must be a Slack channel ID such as C0123ABCD (not a #name)")
         return value
+
+    @field_validator("audit_webhook_format", mode="before")
+    @classmethod
+    def _known_format(cls, value: object) -> object:
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text not in WEBHOOK_FORMATS:
+            raise ValueError(f"must be one of {', '.join(WEBHOOK_FORMATS)} (rok is the default)")
+        return text
 
     @model_validator(mode="after")
     def _webhook_over_tls(self) -> AuditSettings:
@@ -39,6 +51,11 @@ class AuditSettings(BaseSettings):
             if self.audit_webhook_secret is None or len(self.audit_webhook_secret.get_secret_value()) < 16:
                 raise ValueError(
                     "ROK_BOT_AUDIT_WEBHOOK_SECRET: required with ROK_BOT_AUDIT_WEBHOOK_URL (16+ characters)"
+                )
+            if self.audit_webhook_format == "splunk_hec" and not_an_event_endpoint(self.audit_webhook_url):
+                raise ValueError(
+                    f"ROK_BOT_AUDIT_WEBHOOK_URL: {endpoint(self.audit_webhook_url)[:80]} is not HEC's event endpoint "
+                    "(with ROK_BOT_AUDIT_WEBHOOK_FORMAT=splunk_hec use https://HOST:8088/services/collector/event)"
                 )
         return self
 
