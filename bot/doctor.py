@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot.domain.errors import RokBotError
-from bot.domain.urls import safe_url
+from bot.domain.urls import endpoint, safe_url
 from bot.runtime import tracing
 from bot.runtime.logs import without_userinfo
 from bot.settings import Settings
@@ -70,6 +70,8 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
         checks.extend(found)
     if configured:  # else nothing could run but the settings: that one line says what to fix (as with one)
         checks.extend(_store_checks(settings))
+    if settings.audit_webhook_url and settings.audit_webhook_secret:
+        checks.extend(_webhook_checks(settings, clock=clock))
     if settings.slack_bot_token is not None:
         checks.append(_run("slack install", lambda: _slack_install(settings)))
     if (traces := tracing.doctor_line(os.environ)) is not None:  # only when OTEL_* variables ask for traces
@@ -167,6 +169,59 @@ def _cluster_checks(engine: Engine, registry: Registry) -> list[Check]:
 
     checks.append(_run("accounts", accounts))
     return checks
+
+
+def _webhook_checks(settings: Settings, *, clock: Clock) -> list[Check]:
+    """The SIEM webhook: for Splunk HEC, whether the collector takes the URL and token (an empty POST, which
+    indexes nothing: `AuditWebhook.probe`); for every format, what waits for it in the outbox and the error
+    the replicas last met there (a parked sink fails doctor until someone fixes it)."""
+    from bot.adapters.webhook import AuditWebhook
+
+    assert settings.audit_webhook_url is not None and settings.audit_webhook_secret is not None  # by the caller
+    fmt = settings.audit_webhook_format
+    where = f"webhook ({fmt}) {endpoint(settings.audit_webhook_url)}"
+    checks: list[Check] = []
+    hook = AuditWebhook(
+        settings.audit_webhook_url, settings.audit_webhook_secret.get_secret_value(), clock=clock, fmt=fmt
+    )
+    try:
+        answer = hook.probe()
+    finally:
+        hook.close()
+    if answer is not None and answer.delivered:
+        checks.append(Check("audit", True, f"{where}: HEC takes the token (an empty POST: no data, nothing indexed)"))
+    elif answer is not None:
+        checks.append(Check("audit", False, f"{where}: HEC refused an empty POST: {answer.error}"))
+    checks.extend(_outbox_check(settings, where=where, clock=clock))
+    return checks
+
+
+def _outbox_check(settings: Settings, *, where: str, clock: Clock) -> list[Check]:
+    """What waits for the webhook in the outbox (nothing when there is no store yet)."""
+    from bot.bootstrap import build_store
+
+    try:
+        store = build_store(settings, read_only=True)
+    except RokBotError:  # the store's own check says why
+        return []
+    try:
+        waiting, oldest = store.outbox.backlog(sink="webhook", now=clock.now())
+        error = store.outbox.last_error(sink="webhook") if waiting else None
+    except Exception:  # no schema yet, or the database failed: the store's own line says so
+        return []
+    finally:
+        store.close()
+    if not waiting:
+        return [Check("audit", True, f"{where}: every event delivered")]
+    summary = f"{where}: {waiting} event{'s' if waiting > 1 else ''} waiting, the oldest {_age(oldest)}"
+    if error is None:
+        return [Check("audit", True, f"{summary} (not yet tried)")]
+    return [Check("audit", False, f"{summary}; last answer: {error} (see /readyz: audit_webhook)")]
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m" if minutes else f"{int(seconds)}s"
 
 
 def _store_checks(settings: Settings) -> list[Check]:

@@ -32,7 +32,17 @@ from bot.adapters.audit import Delivery
 from bot.domain.audit import AuditEvent
 from bot.domain.ports import ClaimedEvent
 from bot.domain.retry_after import retry_after_wait
-from bot.domain.siem import Answer, WebhookFormat, hec_answer, hec_body, http_answer, jsonl_body, rok_body
+from bot.domain.siem import (
+    HEC_NO_DATA,
+    Answer,
+    WebhookFormat,
+    hec_answer,
+    hec_body,
+    hec_code,
+    http_answer,
+    jsonl_body,
+    rok_body,
+)
 from bot.runtime.clock import Clock
 
 SIGNATURE_VERSION = "v1"
@@ -81,6 +91,24 @@ class AuditWebhook:
             return Delivery(delivered=ids)
         retry_after = retry_after_wait(response.headers.get("Retry-After"))  # bounded: a gateway may say a day
         return Delivery(retry=ids, error=answer.error, retry_after=retry_after, parked=answer.parked)
+
+    def probe(self) -> Answer | None:
+        """Splunk HEC only: whether the collector takes this URL and token, without indexing anything.
+
+        An empty POST to the event endpoint: HEC checks the token first (401 or 403 when it is missing, wrong
+        or disabled), then finds no data (400, code 5). /services/collector/health would not do: it answers
+        "healthy" to anyone, so a revoked token would pass. The signed formats have no such request (an empty
+        signed body is an event to a receiver we do not know): None."""
+        if self._format != "splunk_hec":
+            return None
+        headers = {"Content-Type": "application/json", "Authorization": f"Splunk {self._secret}"}
+        try:
+            response = self._client.post(self._url, content=b"", headers=headers)
+        except httpx.HTTPError as exc:
+            return Answer(delivered=False, error=type(exc).__name__)
+        if hec_code(response.content) == HEC_NO_DATA:
+            return Answer(delivered=True)
+        return hec_answer(response.status_code, response.content)
 
     def _request(self, events: Sequence[AuditEvent]) -> tuple[bytes, dict[str, str]]:
         """The body and headers of one POST in this webhook's format."""

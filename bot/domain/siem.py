@@ -31,6 +31,7 @@ WebhookFormat = Literal["rok", "jsonl", "splunk_hec"]
 WEBHOOK_FORMATS: Final[tuple[WebhookFormat, ...]] = get_args(WebhookFormat)
 HEC_SOURCE: Final = "rok-token-bot"
 HEC_SOURCETYPE: Final = "rok-token-bot:audit"
+HEC_NO_DATA: Final = 5  # HEC's answer to an empty POST with a token it accepts
 
 # Splunk HEC's status codes (the `code` of its JSON answer), as Splunk documents them. Our own words, so that
 # nothing a collector says in its `text` reaches the store, /readyz or a log line.
