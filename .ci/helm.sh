@@ -7,10 +7,11 @@
 #   2. Renders that must FAIL: defaults alone (required values missing), an unknown key (strict
 #      schema), an Ingress in socket mode, two replicas without a database (SQLite is for one),
 #      persistence together with a database, a retention that is not a duration, a SIEM webhook URL
-#      without its signing secret, with a credential in it or in clear text, a webhook without an egress
-#      rule under the NetworkPolicy, a secret passed as an env var through extraEnv; with several registries,
-#      rokRegistry.url beside them, a bad or duplicate name, a missing or clear-text URL, a channel claimed
-#      twice, a context without its kubeconfig, a remote registry without its API server's egress rule.
+#      without its signing secret, with a credential in it or in clear text, a webhook format not known, a
+#      webhook without an egress rule under the NetworkPolicy, a secret passed as an env var through
+#      extraEnv; with several registries, rokRegistry.url beside them, a bad or duplicate name, a missing or
+#      clear-text URL, a channel claimed twice, a context without its kubeconfig, a remote registry without
+#      its API server's egress rule.
 #   3. helm template | kubernetes-validate --strict (offline schemas) for KUBE_VERSIONS. The
 #      ServiceMonitor and the PrometheusRule are CRDs kubernetes-validate has no schema for (it would only
 #      WARN and pass), so they are split out and validated by scripts/crdcheck.mjs against the Prometheus
@@ -124,6 +125,8 @@ must_fail "webhook URL with a password" "audit.webhook.url carries a credential"
   "${WEBHOOK[@]}" --set 'audit.webhook.url=https://rok:hunter2@siem.example.com/hook'
 must_fail "webhook URL in clear text" "audit.webhook.url must be an https:// URL" "${REQUIRED[@]}" \
   "${WEBHOOK[@]}" --set audit.webhook.url=http://siem.example.com/hook
+must_fail "unknown webhook format" "audit.webhook.format must be one of" "${REQUIRED[@]}" \
+  "${WEBHOOK[@]}" --set audit.webhook.format=splunk
 must_fail "a secret as an env var" "extraEnv: ROK_BOT_AUDIT_WEBHOOK_SECRET is a secret" "${REQUIRED[@]}" \
   --set 'extraEnv[0].name=ROK_BOT_AUDIT_WEBHOOK_SECRET' --set 'extraEnv[0].valueFrom.secretKeyRef.name=bot' \
   --set 'extraEnv[0].valueFrom.secretKeyRef.key=ROK_BOT_AUDIT_WEBHOOK_SECRET'

@@ -71,6 +71,7 @@ SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "RO
 # Never an env var either, though not in the chart's own Secret: the SIEM webhook's signing secret.
 SIGNING_VAR = "ROK_BOT_AUDIT_WEBHOOK_SECRET"  # the variable's name, not a value
 WEBHOOK_URL_VAR = "ROK_BOT_AUDIT_WEBHOOK_URL"
+WEBHOOK_FORMAT_VAR = "ROK_BOT_AUDIT_WEBHOOK_FORMAT"
 DATA_MOUNT = "/var/lib/rok-token-bot"
 DATA_DIR = f"{DATA_MOUNT}/store"  # a directory the bot creates 0700 inside the volume, whose root is the platform's
 # The PostgreSQL Secret per render (name, key) and the egress peers expected for it; absent: SQLite.
@@ -104,11 +105,14 @@ class Webhook:
     url: str | None  # a plain URL (no credential in it) is the env var ROK_BOT_AUDIT_WEBHOOK_URL
     to: list[Doc]
     ports: list[int]
+    fmt: str = "rok"  # ROK_BOT_AUDIT_WEBHOOK_FORMAT, an env var whenever the webhook is on
 
 
 # The SIEM webhook per render; absent: no webhook, nothing of it projected, no egress rule for it.
 WEBHOOK: dict[str, Webhook] = {
-    "all-on": Webhook("rok-token-bot-siem", "hmac", "hec-url", None, [{"ipBlock": {"cidr": "10.30.0.0/24"}}], [8088]),
+    "all-on": Webhook(
+        "rok-token-bot-siem", "hmac", "hec-url", None, [{"ipBlock": {"cidr": "10.30.0.0/24"}}], [8088], "splunk_hec"
+    ),
     "webhook": Webhook(
         "rok-siem",
         SIGNING_VAR,
@@ -495,10 +499,16 @@ def check_webhook(report: Report, name: str, bot: BotPod) -> None:
         if any(i["path"] in (WEBHOOK_URL_VAR, SIGNING_VAR) for i in s["secret"]["items"])
     ]
     url_env = bot.env.get(WEBHOOK_URL_VAR)
+    format_env = bot.env.get(WEBHOOK_FORMAT_VAR)
     want = WEBHOOK.get(name)
     if want is None:
-        check(sources == [] and url_env is None, f"{name}: webhook settings without audit.webhook: {sources} {url_env}")
+        check(
+            sources == [] and url_env is None and format_env is None,
+            f"{name}: webhook settings without audit.webhook: {sources} {url_env} {format_env}",
+        )
         return
+    want_format = {"name": WEBHOOK_FORMAT_VAR, "value": want.fmt}
+    check(format_env == want_format, f"{name}: webhook format env {format_env}, want {want_format}")
     items = [{"key": want.signing_key, "path": SIGNING_VAR}]
     if want.url_key:
         items.insert(0, {"key": want.url_key, "path": WEBHOOK_URL_VAR})

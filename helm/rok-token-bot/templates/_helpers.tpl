@@ -416,6 +416,10 @@ app.kubernetes.io/part-of: rok-token-bot
 - name: ROK_BOT_AUDIT_WEBHOOK_URL
   value: {{ .Values.audit.webhook.url | quote }}
 {{- end }}
+{{- if .Values.audit.webhook.existingSecret }}
+- name: ROK_BOT_AUDIT_WEBHOOK_FORMAT
+  value: {{ .Values.audit.webhook.format | quote }}
+{{- end }}
 - name: ROK_BOT_DATA_DIR
   value: {{ include "rok-token-bot.dataDir" . | quote }}
 - name: ROK_BOT_RETENTION
