@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -24,16 +23,6 @@ from tests.fakes import FakeKube, FakeRegistry, FakeRok
 
 ERROR_PREFIX = "rok-token-bot: error: "
 VENV_BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(autouse=True)
-def _restore_root_logger() -> Iterator[None]:
-    """`main()` installs its own stderr handler on the root logger: put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ registry only; `tokens` filters by it; `doctor` checks each one and names the fa
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,15 +21,6 @@ from tests.e2e.registries import Site, two_sites, write_world
 from tests.fakes import FakeRok
 
 ERROR_PREFIX = "rok-token-bot: error: "
-
-
-@pytest.fixture(autouse=True)
-def _restore_root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture
