@@ -4,7 +4,6 @@ never the token, and nothing indexed by doctor itself."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -18,16 +17,6 @@ from bot.store import open_url
 from sandbox.hec import FakeHec
 
 HEC_TOKEN = "6d2f5a1c-8b3e-4f0a-9c7d-2e1b0a9f8c7d"
-
-
-@pytest.fixture(autouse=True)
-def _restore_root_logger() -> Iterator[None]:
-    """`main()` installs its own stderr handler on the root logger: put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 @pytest.fixture
