@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from sandbox.server import StdlibFake
 
 TEXTS = {
     0: "Success",
@@ -51,8 +52,10 @@ def split_objects(body: str) -> list[Any]:
         found.append(value)
 
 
-class FakeHec(ThreadingHTTPServer):
+class FakeHec(StdlibFake):
     """The collector; `token` is the one it accepts."""
+
+    thread_name = "fake-hec"
 
     def __init__(self, token: str) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -62,7 +65,6 @@ class FakeHec(ThreadingHTTPServer):
         self.answers: list[int] = []  # the HEC code of every POST's answer
         self.accepted: list[dict[str, Any]] = []
         self.lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     @property
     def base(self) -> str:
@@ -76,26 +78,6 @@ class FakeHec(ThreadingHTTPServer):
     def events(self) -> list[dict[str, Any]]:
         """The `event` of every accepted HEC object: the bot's audit records."""
         return [hec["event"] for hec in self.accepted]
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fake-hec", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def judge(self, authorization: str | None, body: bytes) -> tuple[int, list[Any], int | None]:
         """HEC's code for a POST, the objects it would index, and the invalid event's number (code 6)."""

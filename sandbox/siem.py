@@ -16,13 +16,16 @@ import hashlib
 import hmac
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+from sandbox.server import StdlibFake
 
 
-class FakeSiem(ThreadingHTTPServer):
+class FakeSiem(StdlibFake):
     """The receiver; `posts` holds every POST (headers, body), `accepted` the events of those answered 200."""
+
+    thread_name = "fake-siem"
 
     def __init__(self, secret: str) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -33,31 +36,10 @@ class FakeSiem(ThreadingHTTPServer):
         self.accepted: list[dict[str, Any]] = []
         self.bad_signatures = 0
         self.lock = threading.Lock()
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/events"
-
-    def start(self) -> Self:
-        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="fake-siem", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self.server_close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def signed(self, timestamp: str, body: bytes, signature: str) -> bool:
         base = f"v1:{timestamp}:".encode() + body
