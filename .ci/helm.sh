@@ -7,13 +7,16 @@
 #   2. Renders that must FAIL: defaults alone (required values missing), an unknown key (strict
 #      schema), an Ingress in socket mode, two replicas without a database (SQLite is for one),
 #      persistence together with a database, a retention that is not a duration, a SIEM webhook URL
-#      without its signing secret, with a credential in it or in clear text, a webhook without an egress
-#      rule under the NetworkPolicy, a secret passed as an env var through extraEnv; with several registries,
-#      rokRegistry.url beside them, a bad or duplicate name, a missing or clear-text URL, a channel claimed
-#      twice, a context without its kubeconfig, a remote registry without its API server's egress rule.
+#      without its signing secret, with a credential in it or in clear text, a webhook format not known, a
+#      webhook without an egress rule under the NetworkPolicy, a secret passed as an env var through
+#      extraEnv; with several registries, rokRegistry.url beside them, a bad or duplicate name, a missing or
+#      clear-text URL, a channel claimed twice, a context without its kubeconfig, a remote registry without
+#      its API server's egress rule.
 #   3. helm template | kubernetes-validate --strict (offline schemas) for KUBE_VERSIONS. The
-#      ServiceMonitor is a CRD kubernetes-validate has no schema for (it would only WARN and pass), so
-#      it is split out and checked structurally below instead; any other kind without a schema fails.
+#      ServiceMonitor and the PrometheusRule are CRDs kubernetes-validate has no schema for (it would only
+#      WARN and pass), so they are split out and validated by scripts/crdcheck.mjs against the Prometheus
+#      Operator's CRD schemas (an npm package); any other kind without a schema fails. The all-on render has
+#      every option on, the PrometheusRule and the Grafana dashboard's ConfigMap included.
 #   4. Policy checks on the rendered objects: the exact kinds of the default render, nothing
 #      cluster-scoped, the exact RBAC rules in the registry namespace, the pod hardening, secrets as
 #      files only, checksum annotations, the NetworkPolicy shape, the ServiceMonitor wiring, the
@@ -24,6 +27,8 @@
 #      ROK_BOT_REGISTRIES file and each path in it mounted (user maps, CAs, kubeconfig Secrets), one Role and
 #      RoleBinding per in-cluster registry namespace and none for a remote one, the egress rules per registry.
 #   5. The chart README documents every value.
+#   6. helm package: the .tgz (in dist/) lints, renders as the directory does, holds the chart's files and no
+#      other, and its Artifact Hub annotations parse.
 # Steps 4 and 5 are scripts/helmcheck.py (where ruff and mypy check them), run on the tools venv's python.
 # Fails (never skips) when helm or kubernetes-validate is missing: run .ci/tools.sh first.
 set -euo pipefail
@@ -59,6 +64,7 @@ WEBHOOK=(--set audit.webhook.existingSecret=rok-siem --set audit.webhook.url=htt
 for tool in "$HELM" "$KV" "$PY"; do
   [[ -x $tool ]] || { echo "[helm] FAIL: $tool missing (run bash .ci/tools.sh)" >&2; exit 1; }
 done
+[[ -f $ROOT/.tools/node/.installed ]] || { echo "[helm] FAIL: .tools/node missing (run bash .ci/tools.sh)" >&2; exit 1; }
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 fail() { echo "[helm] FAIL: $*" >&2; exit 1; }
@@ -119,6 +125,8 @@ must_fail "webhook URL with a password" "audit.webhook.url carries a credential"
   "${WEBHOOK[@]}" --set 'audit.webhook.url=https://rok:hunter2@siem.example.com/hook'
 must_fail "webhook URL in clear text" "audit.webhook.url must be an https:// URL" "${REQUIRED[@]}" \
   "${WEBHOOK[@]}" --set audit.webhook.url=http://siem.example.com/hook
+must_fail "unknown webhook format" "audit.webhook.format must be one of" "${REQUIRED[@]}" \
+  "${WEBHOOK[@]}" --set audit.webhook.format=splunk
 must_fail "a secret as an env var" "extraEnv: ROK_BOT_AUDIT_WEBHOOK_SECRET is a secret" "${REQUIRED[@]}" \
   --set 'extraEnv[0].name=ROK_BOT_AUDIT_WEBHOOK_SECRET' --set 'extraEnv[0].valueFrom.secretKeyRef.name=bot' \
   --set 'extraEnv[0].valueFrom.secretKeyRef.key=ROK_BOT_AUDIT_WEBHOOK_SECRET'
@@ -159,8 +167,31 @@ for v in $KUBE_VERSIONS; do
     if grep -q "Couldn't find schema" "$out/kv.log"; then cat "$out/kv.log" >&2; fail "unvalidated kind in $r render"; fi
   done
 done
-echo "[helm] kubernetes-validate --strict OK for Kubernetes $KUBE_VERSIONS (ServiceMonitor checked structurally)"
+echo "[helm] kubernetes-validate --strict OK for Kubernetes $KUBE_VERSIONS"
+# The ServiceMonitor and the PrometheusRule against the Prometheus Operator's CRD schemas (helmcheck.py wrote them
+# out of each render as <name>.crds.json; its policy step checked their wiring).
+node "$ROOT/scripts/crdcheck.mjs" "$ROOT/.tools/node" "$out"/*.crds.json >"$out/crd.log" 2>&1 \
+  || { cat "$out/crd.log" >&2; fail "a Prometheus Operator object fails its CRD schema"; }
+grep -q "all-on.crds.json: 1 PrometheusRule, 1 ServiceMonitor valid" "$out/crd.log" \
+  || { cat "$out/crd.log" >&2; fail "the all-on render's ServiceMonitor and PrometheusRule were not validated"; }
+echo "[helm] ServiceMonitor and PrometheusRule valid against the Prometheus Operator's CRD schemas (npm $(cat "$ROOT/.tools/node/.installed"))"
 
 # --- 5. README ---------------------------------------------------------------------------------------
 "$PY" "$ROOT/scripts/helmcheck.py" readme "$CHART"
+
+# --- 6. package ------------------------------------------------------------------------------------
+# The chart as its users get it (`helm push` to an OCI registry, README "Verify what you run"): packaged into
+# DIST (default dist/, gitignored), linted and rendered from the .tgz, which must render exactly as the directory.
+DIST=${DIST:-$ROOT/dist}
+mkdir -p "$DIST"
+chart_version=$(sed -n 's/^version: //p' "$CHART/Chart.yaml")
+pkg=$DIST/rok-token-bot-$chart_version.tgz
+rm -f "$pkg"
+"$HELM" package "$CHART" --destination "$DIST" >/dev/null || fail "helm package"
+[[ -f $pkg ]] || fail "helm package wrote no $pkg"
+"$HELM" lint --strict --quiet "$pkg" -f "$ALL_ON" --kube-version 1.33.0 || fail "lint (the package)"
+"$HELM" template rok "$pkg" --namespace bots --kube-version 1.33.0 -f "$ALL_ON" >"$out/package.yaml" \
+  || fail "template (the package)"
+cmp -s "$out/package.yaml" "$out/all-on.yaml" || fail "the package renders differently from $CHART"
+"$PY" "$ROOT/scripts/helmcheck.py" package "$pkg"
 echo "[helm] OK in $((SECONDS - start))s"

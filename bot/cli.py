@@ -1,4 +1,4 @@
-"""The command line: `rok-token-bot serve | issue | verify | doctor | demo | db | tokens | audit`.
+"""The command line: `rok-token-bot serve | issue | verify | doctor | demo | db | tokens | audit | report`.
 
 Exit codes: 0 ok, 1 failure, 2 usage. Only the token (or the `--json` object) goes to stdout, so that
 `export ROK_REGISTRY_TOKEN=$(rok-token-bot issue jdoe --duration 24h)` works; everything else is stderr.
@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.domain.errors import RokBotError, UsageError
+from bot.report import add_report_command, joined_relative_times, registry_name, report_plan, run_report
 from bot.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -34,7 +35,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bot import __version__
+
     parser = _Parser(prog="rok-token-bot", description=__doc__.splitlines()[0] if __doc__ else None)
+    # pyproject's version, as installed: the same one the image's OCI label, doctor and the `started` event carry.
+    parser.add_argument("--version", action="version", version=f"rok-token-bot {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("serve", help="run the Slack app (Socket Mode if SLACK_APP_TOKEN is set, else HTTP)")
     issue = sub.add_parser("issue", help="mint a token for a Rok Registry username; the token alone on stdout")
@@ -69,7 +74,8 @@ def _settings() -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(joined_relative_times(argv) if "report" in argv else argv)
     if args.command == "demo":
         try:
             from sandbox.demo import run_demo
@@ -103,6 +109,8 @@ def _command(args: argparse.Namespace) -> int:
         level=cli_level,
         fmt=settings.log_format if args.command == "serve" else "text",
         secrets=settings.secrets(),
+        # `issue` prints the token alone on stdout, `doctor` its report: only `serve` may log there.
+        stream=settings.log_stream if args.command == "serve" else "stderr",
     )
     if args.command == "serve":
         from bot.bootstrap import build_server
@@ -265,7 +273,7 @@ def _verify(settings: Settings, *, registry: str | None) -> int:
 
 # -- the store's commands: they need only the database settings (no Slack, no registry, no cluster) --------
 
-STORE_COMMANDS = frozenset({"db", "tokens", "audit"})
+STORE_COMMANDS = frozenset({"db", "tokens", "audit", "report"})
 _MAX_SINCE = 10 * 366 * 86400
 
 
@@ -289,6 +297,7 @@ def _add_store_commands(sub: argparse._SubParsersAction[_Parser]) -> None:
     audit.add_argument("--since", metavar="DURATION", default="24h", help="how far back (default 24h)")
     audit.add_argument("--limit", type=int, default=1000, help="at most the newest this many (default 1000)")
     audit.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+    add_report_command(sub)  # bot/report.py
 
 
 def _store_command(args: argparse.Namespace) -> int:
@@ -299,6 +308,8 @@ def _store_command(args: argparse.Namespace) -> int:
 
     setup_logging(level=os.environ.get("ROK_BOT_LOG_LEVEL", "ERROR"), fmt="text", secrets=settings.store_secrets())
     since = _since(args.since) if getattr(args, "since", None) else None
+    now = datetime.now(UTC)
+    plan = report_plan(args, now=now) if args.command == "report" else None  # bad input: exit 2, no database
     if getattr(args, "limit", 1) < 1:
         raise UsageError("--limit must be at least 1.")
     if args.command == "db" and (args.action == "downgrade") != (args.revision is not None):
@@ -312,6 +323,8 @@ def _store_command(args: argparse.Namespace) -> int:
             if args.command == "db":
                 return _db(store, args.action, args.revision)
             store.check()  # a missing or stale schema is one line, not a traceback
+            if plan is not None:
+                return run_report(store, plan, now=now)
             if args.command == "tokens":
                 return _tokens(store, args, since)
             return _audit(store, args, since)
@@ -354,7 +367,7 @@ def _tokens(store: Store, args: argparse.Namespace, since: datetime | None) -> i
     from bot.store.admin import ledger_registries, token_record, tokens_table
 
     now = datetime.now(UTC)
-    registry = _registry_name(args.registry)
+    registry = registry_name(args.registry)
     query = TokenQuery(
         slack_user=args.user,
         rok_user=args.rok_user,
@@ -374,17 +387,6 @@ def _tokens(store: Store, args: argparse.Namespace, since: datetime | None) -> i
     else:
         print("no tokens match", file=sys.stderr)
     return EXIT_OK
-
-
-def _registry_name(name: str | None) -> str | None:
-    """`tokens --registry NAME`: a registry name's shape (the store commands do not read the registries file)."""
-    from bot.domain.patterns import REGISTRY_NAME
-
-    if name is None:
-        return None
-    if not REGISTRY_NAME.fullmatch(name.strip().lower()):
-        raise UsageError(f"--registry: {name[:40]!r} is not a registry name (a-z, 0-9 and '-').")
-    return name.strip().lower()
 
 
 def _audit(store: Store, args: argparse.Namespace, since: datetime | None) -> int:

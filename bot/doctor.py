@@ -1,14 +1,17 @@
-"""`rok-token-bot doctor`: one line per check, ok or fail, exit 1 on any failure."""
+"""`rok-token-bot doctor`: one line per check, ok or fail, exit 1 on any failure; the summary names the version."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from bot import __version__
 from bot.domain.errors import RokBotError
-from bot.domain.urls import safe_url
+from bot.domain.urls import endpoint, safe_url
+from bot.runtime import tracing
 from bot.runtime.logs import without_userinfo
 from bot.settings import Settings
 
@@ -67,7 +70,25 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
         checks.extend(found)
     if configured:  # else nothing could run but the settings: that one line says what to fix (as with one)
         checks.extend(_store_checks(settings))
+    if settings.audit_webhook_url and settings.audit_webhook_secret:
+        checks.extend(_webhook_checks(settings, clock=clock))
+    if settings.slack_bot_token is not None:
+        checks.append(_run("slack install", lambda: _slack_install(settings)))
+    if (traces := tracing.doctor_line(os.environ)) is not None:  # only when OTEL_* variables ask for traces
+        usable, detail = traces
+        checks.append(Check("tracing", True, detail, warning=not usable))
     return _report(checks, out, failing=failing if named else [])
+
+
+def _slack_install(settings: Settings) -> str:
+    """auth.test (and on an org-wide install, the workspaces it is in: auth.teams.list)."""
+    from slack_sdk import WebClient
+
+    from bot.slack.install import describe_install
+
+    assert settings.slack_bot_token is not None  # checked by the caller
+    client = WebClient(token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url, timeout=10)
+    return describe_install(client, teams=settings.slack_teams)
 
 
 def _registry_checks(settings: Settings, registry: Registry, *, clock: Clock) -> tuple[list[Check], bool]:
@@ -150,6 +171,59 @@ def _cluster_checks(engine: Engine, registry: Registry) -> list[Check]:
     return checks
 
 
+def _webhook_checks(settings: Settings, *, clock: Clock) -> list[Check]:
+    """The SIEM webhook: for Splunk HEC, whether the collector takes the URL and token (an empty POST, which
+    indexes nothing: `AuditWebhook.probe`); for every format, what waits for it in the outbox and the error
+    the replicas last met there (a parked sink fails doctor until someone fixes it)."""
+    from bot.adapters.webhook import AuditWebhook
+
+    assert settings.audit_webhook_url is not None and settings.audit_webhook_secret is not None  # by the caller
+    fmt = settings.audit_webhook_format
+    where = f"webhook ({fmt}) {endpoint(settings.audit_webhook_url)}"
+    checks: list[Check] = []
+    hook = AuditWebhook(
+        settings.audit_webhook_url, settings.audit_webhook_secret.get_secret_value(), clock=clock, fmt=fmt
+    )
+    try:
+        answer = hook.probe()
+    finally:
+        hook.close()
+    if answer is not None and answer.delivered:
+        checks.append(Check("audit", True, f"{where}: HEC takes the token (an empty POST: no data, nothing indexed)"))
+    elif answer is not None:
+        checks.append(Check("audit", False, f"{where}: HEC refused an empty POST: {answer.error}"))
+    checks.extend(_outbox_check(settings, where=where, clock=clock))
+    return checks
+
+
+def _outbox_check(settings: Settings, *, where: str, clock: Clock) -> list[Check]:
+    """What waits for the webhook in the outbox (nothing when there is no store yet)."""
+    from bot.bootstrap import build_store
+
+    try:
+        store = build_store(settings, read_only=True)
+    except RokBotError:  # the store's own check says why
+        return []
+    try:
+        waiting, oldest = store.outbox.backlog(sink="webhook", now=clock.now())
+        error = store.outbox.last_error(sink="webhook") if waiting else None
+    except Exception:  # no schema yet, or the database failed: the store's own line says so
+        return []
+    finally:
+        store.close()
+    if not waiting:
+        return [Check("audit", True, f"{where}: every event delivered")]
+    summary = f"{where}: {waiting} event{'s' if waiting > 1 else ''} waiting, the oldest {_age(oldest)}"
+    if error is None:
+        return [Check("audit", True, f"{summary} (not yet tried)")]
+    return [Check("audit", False, f"{summary}; last answer: {error} (see /readyz: audit_webhook)")]
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60}h {minutes % 60}m" if minutes >= 60 else f"{minutes}m" if minutes else f"{int(seconds)}s"
+
+
 def _store_checks(settings: Settings) -> list[Check]:
     """The store answers and its schema is this version's; an empty or missing SQLite file is a warning (the
     bot creates it at start), an empty PostgreSQL database a failure (the replicas should have migrated it).
@@ -195,7 +269,8 @@ def _report(checks: list[Check], out: Callable[[str], None], *, failing: Sequenc
         out(f"{status}  {check.name:<9} {without_userinfo(check.detail)}")
     failed = sum(not c.ok for c in checks)
     warnings = sum(c.warning for c in checks)
-    summary = f"{len(checks) - failed - warnings} ok, {failed} failed"
+    # The version first: a report pasted into a ticket says which build it describes.
+    summary = f"rok-token-bot {__version__}: {len(checks) - failed - warnings} ok, {failed} failed"
     if warnings:
         summary += f", {warnings} warning{'s' if warnings > 1 else ''}"
     if failing:

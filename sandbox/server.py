@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import ClassVar, Self
 
 from bot.runtime.aio import ServerThread
 
-__all__ = ["FakeServer", "ServerThread"]
+__all__ = ["FakeServer", "ServerThread", "StdlibFake"]
 
 
 class FakeServer:
@@ -33,6 +35,34 @@ class FakeServer:
     def stop(self) -> None:
         """Stop serving; open connections are dropped."""
         self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class StdlibFake(ThreadingHTTPServer):
+    """Lifecycle of a fake built on the standard library's HTTP server (the SIEM receivers): served on a
+    daemon thread named `thread_name`, `start()`/`stop()` and a context manager, like `FakeServer`."""
+
+    thread_name: ClassVar[str] = "fake-http"
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self.serve_forever, args=(0.05,), name=self.thread_name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self.server_close()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -23,7 +23,9 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from sandbox.server import FakeServer, ServerThread
+from sandbox.slack_org import OrgSpec, auth_test_body, teams_list_body
 from sandbox.slack_requests import envelope
+from sandbox.slack_tables import one_table_problem, table_problem, view_table_problem
 
 T = TypeVar("T")
 
@@ -41,11 +43,13 @@ BOT_ID = "B0ROKBOT"
 _METHODS = frozenset(
     {
         "auth.test",
+        "auth.teams.list",
         "conversations.open",
         "chat.postEphemeral",
         "chat.postMessage",
         "users.info",
         "usergroups.users.list",
+        "usergroups.list",
         "apps.connections.open",
         # The token's life in Slack: App Home, the get-token modal, editing a reminder.
         "views.publish",
@@ -154,7 +158,7 @@ def block_problem(blocks: Any, *, max_blocks: int = MAX_BLOCKS) -> str | None:
         problem = _limit_problem(raw, f"/blocks/{index}")
         if problem is not None:
             return problem
-    return None
+    return one_table_problem(blocks)
 
 
 def view_problem(view: Any) -> str | None:
@@ -174,6 +178,9 @@ def view_problem(view: Any) -> str | None:
     problem = block_problem(blocks, max_blocks=MAX_VIEW_BLOCKS)
     if problem is not None:
         return problem.replace("[json-pointer:/blocks", "[json-pointer:/view/blocks")
+    problem = view_table_problem(blocks or [])
+    if problem is not None:
+        return problem
     inputs = any(isinstance(b, dict) and b.get("type") == "input" for b in blocks or [])
     if view.get("type") == "modal" and not view.get("submit") and inputs:
         return "a modal with input blocks needs a submit button [json-pointer:/view/submit]"
@@ -212,6 +219,8 @@ def _own_limit_problem(node: dict[str, Any], pointer: str) -> str | None:
             return f"must be less than {MAX_BUTTON_VALUE + 1} characters [json-pointer:{pointer}/value]"
     if node.get("type") == "section":
         return _section_problem(node, pointer)
+    if node.get("type") == "table":
+        return table_problem(node, pointer)
     return None
 
 
@@ -238,11 +247,17 @@ class FakeSlack(FakeServer):
         enterprise_id: str | None = None,
         bot_user_id: str = "UROKBOT",
         channels: Iterable[str] = ("C0GENERAL",),
+        org: OrgSpec | None = None,
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
-        self.team_id = team_id
-        self.enterprise_id = enterprise_id
+        # An org-wide install (Enterprise Grid): `team_id` is then the default workspace of new users.
+        self.org = org
+        self.team_id = org.teams[0] if org is not None else team_id
+        self.enterprise_id = org.enterprise_id if org is not None else enterprise_id
+        # The workspaces an org install was added to (`auth.teams.list`), and each one's user groups.
+        self.granted_teams: list[str] = list(org.teams) if org is not None else [self.team_id]
+        self.team_usergroups: dict[str, dict[str, list[str]]] = {t: {} for t in self.granted_teams}
         self.bot_user_id = bot_user_id
         self.team_domain = "rok-demo"
         self.app_id = APP_ID
@@ -308,8 +323,10 @@ class FakeSlack(FakeServer):
         restricted: bool = False,
         ultra_restricted: bool = False,
         team_id: str | None = None,
+        enterprise_id: str | None = None,
     ) -> dict[str, Any]:
-        """Add (or replace) a user object as `users.info` returns it."""
+        """Add (or replace) a user object as `users.info` returns it (`enterprise_id`: a user of another
+        organisation than the install's)."""
         handle = name or user_id.lower()
         user: dict[str, Any] = {
             "id": user_id,
@@ -334,10 +351,10 @@ class FakeSlack(FakeServer):
         if email is None:
             # Without the users:read.email scope, or for bots, Slack leaves the field out entirely.
             del user["profile"]["email"]
-        if self.enterprise_id is not None:
+        if enterprise_id is not None or self.enterprise_id is not None:
             user["enterprise_user"] = {
                 "id": user_id,
-                "enterprise_id": self.enterprise_id,
+                "enterprise_id": enterprise_id or self.enterprise_id,
                 "teams": [user["team_id"]],
             }
         self.users[user_id] = user
@@ -626,11 +643,19 @@ class FakeSlack(FakeServer):
             return self._post_message(params)
         if method == "users.info":
             return {"ok": True, "user": self._user(params.get("user"))}
+        if method == "auth.teams.list":
+            with self._lock:
+                return teams_list_body(list(self.granted_teams))
         if method == "usergroups.users.list":
             group = params.get("usergroup")
-            if not isinstance(group, str) or group not in self.usergroups:
+            groups = self._usergroups_for(params)
+            if not isinstance(group, str) or group not in groups:
                 raise _ApiError("no_such_subteam")
-            return {"ok": True, "users": list(self.usergroups[group])}
+            return {"ok": True, "users": list(groups[group])}
+        if method == "usergroups.list":
+            groups = self._usergroups_for(params)
+            listed = [{"id": g, "team_id": params.get("team_id") or self.team_id, "handle": g.lower()} for g in groups]
+            return {"ok": True, "usergroups": listed}
         if method in _LIFECYCLE_METHODS:
             return _LIFECYCLE_METHODS[method](self, params)
         if method == "apps.connections.open":
@@ -641,7 +666,30 @@ class FakeSlack(FakeServer):
             return {"ok": True, "url": f"{ws_url}/socket-mode?ticket={ticket}&app_id={self.app_id}"}
         raise _ApiError("unknown_method")
 
+    def _usergroups_for(self, params: dict[str, Any]) -> dict[str, list[str]]:
+        """The user groups a call may see: a workspace token's own; an org token's, of the `team_id` it names."""
+        if self.org is None:
+            return self.usergroups
+        team_id = params.get("team_id")
+        if not team_id:
+            # An org-level token acts on many workspaces: Slack wants to be told which one.
+            raise _ApiError("missing_argument")
+        with self._lock:
+            granted = team_id in self.granted_teams
+        if not granted:
+            raise _ApiError("team_access_not_granted")
+        return self.team_usergroups.setdefault(str(team_id), {})
+
+    def set_teams(self, team_ids: Iterable[str]) -> None:
+        """The workspaces an org install is in now (`auth.teams.list`), as an org admin's change leaves them."""
+        with self._lock:
+            self.granted_teams = list(team_ids)
+            for team_id in self.granted_teams:
+                self.team_usergroups.setdefault(team_id, {})
+
     def _auth_test(self) -> dict[str, Any]:
+        if self.org is not None:
+            return auth_test_body(self.org, bot_user_id=self.bot_user_id, bot_id=BOT_ID)
         body: dict[str, Any] = {
             "ok": True,
             "url": f"https://{self.team_domain}.slack.com/",

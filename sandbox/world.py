@@ -45,6 +45,7 @@ from sandbox.kube import FakeKube
 from sandbox.registry import FakeRegistry
 from sandbox.rok import FakeAccount, FakeRok
 from sandbox.slack import Call, FakeSlack, ResponsePost, view_problem
+from sandbox.slack_org import OrgSpec, PayloadKind, stamp, team_access_event
 
 SIGNING_SECRET = "sandbox-signing-secret-" + "0" * 16
 AUDIT_CHANNEL = "C0AUDIT"
@@ -70,6 +71,10 @@ class Person:
     restricted: bool = False
     is_bot: bool = False
     deleted: bool = False
+    # Enterprise Grid (`Sandbox(org=...)`): the person's workspace (None: the first one) and, for a person of
+    # another organisation than the install's, that organisation's enterprise ID.
+    team_id: str | None = None
+    enterprise_id: str | None = None
 
 
 DEMO_PEOPLE: tuple[Person, ...] = (
@@ -124,8 +129,12 @@ class Sandbox:
         workdir: Path | None = None,
         clock: Clock | None = None,
         registries: Sequence[str | RegistrySpec] | None = None,
+        org: OrgSpec | None = None,
     ) -> None:
         self.socket_mode = socket_mode
+        self.org = org
+        # Org mode only: interactions carry `team: null` (the workspace is then only in `user.team_id`).
+        self.org_null_team = False
         self.people = {p.user_id: p for p in people}
         self.clock = clock or ManualClock()
         self.clusters: dict[str, Cluster] = {}
@@ -141,7 +150,7 @@ class Sandbox:
         # The first registry's fakes: all of them with one registry, as every single-registry test knows them.
         first = next(iter(self.clusters.values()))
         self.rok, self.kube, self.registry = first.rok, first.kube, first.registry
-        self.slack = FakeSlack(channels=("C0GENERAL", AUDIT_CHANNEL))
+        self.slack = FakeSlack(channels=("C0GENERAL", AUDIT_CHANNEL), org=org)
         self._extra = dict(settings or {})
         self._policy = policy
         self._start_bot = start_bot
@@ -167,8 +176,13 @@ class Sandbox:
                 is_bot=person.is_bot,
                 deleted=person.deleted,
                 restricted=person.restricted,
+                team_id=person.team_id,
+                enterprise_id=person.enterprise_id,
             )
         self.slack.usergroups[ADMINS_GROUP] = ["U0ALICE"]
+        for groups in self.slack.team_usergroups.values():
+            # An org-wide admins group, shared to every workspace of the organisation.
+            groups[ADMINS_GROUP] = ["U0ALICE"]
         self.slack.add_channel(APPROVALS_CHANNEL)
         for channel in sorted({c for cluster in self.clusters.values() for c in cluster.spec.channels}):
             self.slack.add_channel(channel)
@@ -364,11 +378,12 @@ class Sandbox:
         fields = sr.slash_command(
             user_id=user_id,
             text=text,
-            team_id=team_id or self.slack.team_id,
+            team_id=team_id or self.team_of(user_id),
             response_url=response_url,
             enterprise_id=enterprise_id,
             channel_id=channel_id,
         )
+        self._stamp("slash", fields, user_id, team_id=team_id, enterprise_id=enterprise_id)
         if self.socket_mode:
             ack = self.slack.send_envelope("slash_commands", fields, timeout=10)
             return 200, ack.payload, response_url
@@ -391,11 +406,12 @@ class Sandbox:
         response_url = self.slack.new_response_url()
         payload = sr.block_actions(
             user_id=user_id,
-            team_id=team_id or self.slack.team_id,
+            team_id=team_id or self.team_of(user_id),
             action_id=action_id,
             value=value,
             response_url=response_url,
         )
+        self._stamp("interactive", payload, user_id, team_id=team_id)
         if self.socket_mode:
             self.slack.send_envelope("interactive", payload, timeout=10)
             return 200, response_url
@@ -452,9 +468,9 @@ class Sandbox:
             state["approval_seconds"] = {"seconds": {"type": "static_select", "selected_option": option}}
         if note is not None:
             state["approval_note"] = {"note": {"type": "plain_text_input", "value": note}}
-        return sr.block_actions(
+        payload = sr.block_actions(
             user_id=user_id,
-            team_id=self.slack.team_id,
+            team_id=self.team_of(user_id),
             action_id=action_id,
             value=value if value is not None else message.request_value,
             response_url=self.slack.new_response_url(),
@@ -464,6 +480,7 @@ class Sandbox:
             state=state,
             is_ephemeral=False,
         )
+        return self._stamp("interactive", payload, user_id)
 
     def post_interaction(self, payload: dict[str, Any], secret: str | None = None) -> tuple[int, str]:
         """Deliver a block_actions payload (HTTP or Socket Mode); (HTTP status, its response_url)."""
@@ -540,10 +557,11 @@ class Sandbox:
         """The user opens the app's Home tab: Slack sends `app_home_opened` (Events API, or over Socket Mode)."""
         event = sr.app_home_opened(
             user_id=user_id,
-            team_id=self.slack.team_id,
+            team_id=self.team_of(user_id),
             channel_id=self.slack.dm_channel(user_id),
             view=self.slack.home_view(user_id),
         )
+        self._stamp("event", event, user_id)
         self._deliver("events_api", event, sr.json_body(event), json_body=True)
 
     def home_publishes(self, user_id: str) -> list[Call]:
@@ -567,12 +585,13 @@ class Sandbox:
         block_id = _find_button(view.get("blocks") or [], action_id, value)
         payload = sr.view_block_actions(
             user_id=user_id,
-            team_id=self.slack.team_id,
+            team_id=self.team_of(user_id),
             view=view,
             action_id=action_id,
             value=value,
             block_id=block_id,
         )
+        self._stamp("interactive", payload, user_id)
         self.slack.register_trigger(payload["trigger_id"], user_id)
         self._deliver("interactive", payload, sr.interactivity_body(payload))
         return payload
@@ -592,7 +611,8 @@ class Sandbox:
 
         A view the ack sends back (`update`) is checked as Slack would check it, into `slack.block_errors`.
         """
-        payload = sr.view_submission(user_id=user_id, team_id=self.slack.team_id, view=view, values=values)
+        payload = sr.view_submission(user_id=user_id, team_id=self.team_of(user_id), view=view, values=values)
+        self._stamp("interactive", payload, user_id)
         ack = self._deliver("interactive", payload, sr.interactivity_body(payload))
         if isinstance(ack, dict) and isinstance(ack.get("view"), dict):
             problem = view_problem(ack["view"])
@@ -625,7 +645,7 @@ class Sandbox:
         response_url = self.slack.new_response_url()
         payload = sr.message_block_actions(
             user_id=user_id,
-            team_id=self.slack.team_id,
+            team_id=self.team_of(user_id),
             channel_id=str(message["channel"]),
             message={k: v for k, v in message.items() if k != "channel"},
             action_id=action_id,
@@ -633,9 +653,68 @@ class Sandbox:
             block_id=block_id,
             response_url=response_url,
         )
+        self._stamp("interactive", payload, user_id)
         self.slack.register_trigger(payload["trigger_id"], user_id)
         self._deliver("interactive", payload, sr.interactivity_body(payload))
         return response_url
+
+    # -- Enterprise Grid: an org-wide install ------------------------------------------------------
+
+    def team_of(self, user_id: str) -> str:
+        """The workspace a user acts from: their `Person.team_id`, else the fake's (first) workspace."""
+        person = self.people.get(user_id)
+        return (person.team_id if person else None) or self.slack.team_id
+
+    def enterprise_of(self, user_id: str) -> str | None:
+        """The organisation a user belongs to: their `Person.enterprise_id`, else the install's (None: no Grid)."""
+        person = self.people.get(user_id)
+        return (person.enterprise_id if person else None) or self.slack.enterprise_id
+
+    def _stamp(
+        self,
+        kind: PayloadKind,
+        payload: dict[str, Any],
+        user_id: str,
+        *,
+        team_id: str | None = None,
+        enterprise_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Give a payload the enterprise fields an org-wide install receives; unchanged for a workspace install."""
+        if self.org is None:
+            return payload
+        return stamp(
+            kind,
+            payload,
+            enterprise_id=enterprise_id or self.enterprise_of(user_id) or self.org.enterprise_id,
+            team_id=team_id or self.team_of(user_id),
+            bot_user_id=self.slack.bot_user_id,
+            enterprise_name=self.org.name,
+            null_team=self.org_null_team,
+        )
+
+    def grant_team(self, *team_ids: str) -> Any:
+        """An org admin adds the app to workspaces: `auth.teams.list` shows them and the bot gets
+        `team_access_granted`; the ack payload (Socket Mode) or JSON body (HTTP)."""
+        self.slack.set_teams([*self.slack.granted_teams, *(t for t in team_ids if t not in self.slack.granted_teams)])
+        return self._team_access(True, list(team_ids))
+
+    def revoke_team(self, *team_ids: str) -> Any:
+        """An org admin removes the app from workspaces: `auth.teams.list` drops them, user-group calls naming
+        them answer `team_access_not_granted`, and the bot gets `team_access_revoked`."""
+        self.slack.set_teams([t for t in self.slack.granted_teams if t not in team_ids])
+        return self._team_access(False, list(team_ids))
+
+    def _team_access(self, granted: bool, team_ids: list[str]) -> Any:
+        if self.org is None:
+            raise RuntimeError("team access events go to an org-wide install: Sandbox(org=OrgSpec(...))")
+        event = team_access_event(
+            granted, team_ids, enterprise_id=self.org.enterprise_id, bot_user_id=self.slack.bot_user_id
+        )
+        return self._deliver("events_api", event, sr.json_body(event), json_body=True)
+
+    def usergroup_calls(self, method: str = "usergroups.users.list") -> list[tuple[str | None, str | None]]:
+        """(usergroup, team_id) of every user-group call the bot made, in order, to assert the workspace named."""
+        return [(c.params.get("usergroup"), c.params.get("team_id")) for c in self.slack.calls_to(method)]
 
 
 def _find_button(blocks: list[dict[str, Any]], action_id: str, value: str | None) -> str:

@@ -9,7 +9,12 @@
 #      host's CA bundle and pip index settings are passed in so pip reaches PyPI as the host does.
 #   4. Checks: the configured user is 10001, entrypoint/cmd/port are as the chart expects, the
 #      console script answers `--help` (or, while bot/__main__.py does not exist yet, `import bot`
-#      works), and the image is below IMAGE_MAX_MB.
+#      works), the OCI labels (version = pyproject's = `rok-token-bot --version`), the SBOM lists every
+#      installed distribution with its version, and the image is below IMAGE_MAX_MB.
+#
+# The labels' values: VERSION from pyproject.toml, REVISION the checked-out commit (`-dirty` with local
+# changes), CREATED now (RFC 3339, UTC) unless IMAGE_CREATED is set, SOURCE from IMAGE_SOURCE (default: the
+# `origin` remote's https URL without credentials, else "unknown"; a release build sets the public repository URL).
 #
 # Environment knobs: IMAGE (default localhost/rok-token-bot:ci), IMAGE_MAX_MB (default 450),
 # BUILD_DIR (default .image-build), DEBIAN_MIRROR (default http://deb.debian.org/debian),
@@ -107,6 +112,18 @@ if [[ -f $HOST_CA ]]; then
   pip_args+=(--build-arg "PIP_CERT=$HOST_CA")
 fi
 log "pip build args: ${pip_args[*]:-(none)}"
+# The OCI labels' values (the Dockerfile's VERSION, REVISION, CREATED and SOURCE build args).
+VERSION=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' pyproject.toml)
+REVISION=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if [[ $REVISION != unknown && -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]]; then REVISION+=-dirty; fi
+CREATED=${IMAGE_CREATED:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
+# The origin remote only when it is a public-looking https URL (credentials stripped): a CI clone's origin is a
+# local path, which names nothing a reader of the label could open.
+origin=$(git config --get remote.origin.url 2>/dev/null | sed -E 's#://[^/@]*@#://#' | grep -E '^https://' || true)
+SOURCE=${IMAGE_SOURCE:-${origin:-unknown}}
+label_args=(--build-arg "VERSION=$VERSION" --build-arg "REVISION=$REVISION" --build-arg "CREATED=$CREATED"
+            --build-arg "SOURCE=$SOURCE")
+log "labels: version=$VERSION revision=$REVISION created=$CREATED source=$SOURCE"
 
 log "buildah bud -> $IMAGE"
 t0=$SECONDS
@@ -115,7 +132,7 @@ t0=$SECONDS
 old_id=$(buildah inspect --type image --format '{{.FromImageID}}' "$IMAGE" 2>/dev/null || true)
 buildah bud --isolation chroot \
   --build-arg "BASE_IMAGE=$BASE" \
-  "${pip_args[@]}" "${mounts[@]}" \
+  "${pip_args[@]}" "${label_args[@]}" "${mounts[@]}" \
   -f Dockerfile -t "$IMAGE" . >"$BUILD_DIR/bud.log" 2>&1 \
   || { tail -n 40 "$BUILD_DIR/bud.log" >&2; die "buildah bud failed (log: $BUILD_DIR/bud.log)"; }
 log "buildah bud took $((SECONDS - t0))s"
@@ -134,6 +151,18 @@ log "user=$user entrypoint=$entry cmd=$cmd ports=$ports"
 [[ $entry == '["rok-token-bot"]' ]] || die "entrypoint is $entry, want [\"rok-token-bot\"]"
 [[ $cmd == '["serve"]' ]] || die "cmd is $cmd, want [\"serve\"]"
 [[ ,$ports, == *,3000/tcp,* ]] || die "port 3000 not exposed: $ports"
+# The OCI labels, exactly (docker inspect shows the same Config.Labels).
+buildah inspect --type image "$IMAGE" | python3 -c '
+import json, sys
+want = dict(zip(("version", "revision", "created", "source"), sys.argv[1:]), title="rok-token-bot",
+            licenses="Apache-2.0",
+            description="Slack bot that issues short-lived Rok Registry tokens through the Kubernetes API")
+labels = json.load(sys.stdin)["OCIv1"]["config"].get("Labels") or {}
+got = {k.removeprefix("org.opencontainers.image."): v for k, v in labels.items() if k.startswith("org.opencontainers.image.")}
+if got != want:
+    sys.exit(f"OCI labels are {got}, want {want}")' "$VERSION" "$REVISION" "$CREATED" "$SOURCE" \
+  || die "the image's OCI labels are not the build's"
+log "OCI labels: version $VERSION, revision $REVISION, created $CREATED, source $SOURCE, licenses, title, description"
 
 ctr=$(buildah from --quiet "$IMAGE")
 cleanup() { buildah umount "$ctr" >/dev/null 2>&1 || true; buildah rm "$ctr" >/dev/null 2>&1 || true; }
@@ -153,6 +182,26 @@ else
     || die "'import bot' failed in the image"
   run sh -c 'command -v rok-token-bot' >/dev/null || die "console script rok-token-bot not on PATH"
 fi
+# The one version: the label's is what the console script prints.
+[[ $(run rok-token-bot --version) == "rok-token-bot $VERSION" ]] \
+  || die "rok-token-bot --version in the image is '$(run rok-token-bot --version)', want rok-token-bot $VERSION"
+# The SBOM (CycloneDX JSON, made in the build's sbom stage) lists every distribution installed in the image's
+# environment with its version, no more and no less (pip is not in the image: importlib.metadata reads the same
+# records `pip list` would).
+run python3 -c '
+import json, re
+from importlib.metadata import distributions
+def key(name): return re.sub(r"[-_.]+", "-", name).lower()
+bom = json.load(open("/usr/share/doc/rok-token-bot/sbom.cdx.json"))
+assert bom["bomFormat"] == "CycloneDX", bom.get("bomFormat")
+listed = {(key(c["name"]), c["version"]) for c in [bom["metadata"]["component"], *bom["components"]]}
+installed = {(key(d.metadata["Name"]), d.version) for d in distributions()}
+if listed != installed:
+    raise SystemExit(f"SBOM lacks {sorted(installed - listed)}; lists what is not installed: {sorted(listed - installed)}")
+print(bom["specVersion"], len(installed))' >"$BUILD_DIR/sbom.txt" 2>&1 \
+  || { cat "$BUILD_DIR/sbom.txt" >&2; die "the SBOM does not match the image's environment"; }
+read -r sbom_spec sbom_count <"$BUILD_DIR/sbom.txt"
+log "SBOM: CycloneDX $sbom_spec at /usr/share/doc/rok-token-bot/sbom.cdx.json lists all $sbom_count installed distributions"
 # The runtime dependencies import (catches a wheel that installed but cannot load, e.g. a libc clash).
 run python3 -c 'import slack_bolt, slack_sdk, kubernetes, httpx, pydantic, pydantic_settings, yaml, aiohttp, prometheus_client, cryptography.hazmat.primitives.ciphers.aead' \
   || die "a runtime dependency does not import"

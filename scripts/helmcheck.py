@@ -5,12 +5,15 @@ Kept out of heredocs so that ruff and mypy see it. It runs on the gate tools' ve
 
     python scripts/helmcheck.py policy OUT_DIR    # OUT_DIR holds helm.sh's renders, <name>.yaml
     python scripts/helmcheck.py readme CHART_DIR
+    python scripts/helmcheck.py package CHART.tgz    # what `helm package` wrote
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import tarfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,8 +38,11 @@ NAMESPACED = {
     "PodDisruptionBudget",
     "Pod",
     "PersistentVolumeClaim",
+    "PrometheusRule",
 }
-CRDS = {"ServiceMonitor"}
+# The Prometheus Operator's kinds: kubernetes-validate has no schema for them; scripts/crdcheck.mjs validates them
+# against the operator's CRD schemas (the npm package .ci/tools.sh installs), and the checks below check the wiring.
+CRDS = {"ServiceMonitor", "PrometheusRule"}
 # Pod: the `helm test` hook (templates/tests/doctor.yaml); `helm template` renders test hooks.
 EXPECTED_DEFAULT = {
     "ServiceAccount",
@@ -49,7 +55,13 @@ EXPECTED_DEFAULT = {
     "NetworkPolicy",
     "Pod",
 }
-EXPECTED_ALL_ON = EXPECTED_DEFAULT - {"Secret"} | {"Ingress", "ServiceMonitor", "PodDisruptionBudget"}
+# And the Grafana dashboard's ConfigMap, a second ConfigMap, checked apart (check_dashboard).
+EXPECTED_ALL_ON = EXPECTED_DEFAULT - {"Secret"} | {"Ingress", "ServiceMonitor", "PodDisruptionBudget", "PrometheusRule"}
+DASHBOARD_KEY = "rok-token-bot.json"
+SEVERITIES = {"critical", "warning"}
+# What ci-values-all-on.yaml asks for: labels on every alert, the sidecar's label and folder on the dashboard.
+ALL_ON_ALERT_LABELS = {"team": "platform"}
+ALL_ON_DASHBOARD_LABELS = {"grafana_dashboard": "1"}
 RULES = [
     {"apiGroups": [""], "resources": ["services"], "verbs": ["get"]},  # resourceNames checked below
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
@@ -59,6 +71,7 @@ SECRET_KEYS = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "RO
 # Never an env var either, though not in the chart's own Secret: the SIEM webhook's signing secret.
 SIGNING_VAR = "ROK_BOT_AUDIT_WEBHOOK_SECRET"  # the variable's name, not a value
 WEBHOOK_URL_VAR = "ROK_BOT_AUDIT_WEBHOOK_URL"
+WEBHOOK_FORMAT_VAR = "ROK_BOT_AUDIT_WEBHOOK_FORMAT"
 DATA_MOUNT = "/var/lib/rok-token-bot"
 DATA_DIR = f"{DATA_MOUNT}/store"  # a directory the bot creates 0700 inside the volume, whose root is the platform's
 # The PostgreSQL Secret per render (name, key) and the egress peers expected for it; absent: SQLite.
@@ -92,11 +105,14 @@ class Webhook:
     url: str | None  # a plain URL (no credential in it) is the env var ROK_BOT_AUDIT_WEBHOOK_URL
     to: list[Doc]
     ports: list[int]
+    fmt: str = "rok"  # ROK_BOT_AUDIT_WEBHOOK_FORMAT, an env var whenever the webhook is on
 
 
 # The SIEM webhook per render; absent: no webhook, nothing of it projected, no egress rule for it.
 WEBHOOK: dict[str, Webhook] = {
-    "all-on": Webhook("rok-token-bot-siem", "hmac", "hec-url", None, [{"ipBlock": {"cidr": "10.30.0.0/24"}}], [8088]),
+    "all-on": Webhook(
+        "rok-token-bot-siem", "hmac", "hec-url", None, [{"ipBlock": {"cidr": "10.30.0.0/24"}}], [8088], "splunk_hec"
+    ),
     "webhook": Webhook(
         "rok-siem",
         SIGNING_VAR,
@@ -252,7 +268,14 @@ REGISTRY_NAMESPACE = {
     "webhook": "rok-registry",
 }
 # Values whose children the README need not list one by one (plain Kubernetes structures).
-README_OPAQUE = ("resources", "livenessProbe", "readinessProbe", "podSecurityContext", "containerSecurityContext")
+README_OPAQUE = (
+    "resources",
+    "livenessProbe",
+    "readinessProbe",
+    "podSecurityContext",
+    "containerSecurityContext",
+    "dashboard.labels",  # a label map with one default entry, documented as a whole
+)
 
 
 @dataclass
@@ -295,11 +318,19 @@ class BotPod:
 
 
 def load(out: Path, name: str) -> list[Doc]:
-    """Read a render, and write its objects but the CRDs to <name>.core.yaml for kubernetes-validate."""
+    """Read a render, and write its objects but the CRDs to <name>.core.yaml for kubernetes-validate, the CRDs to
+    <name>.crds.json for scripts/crdcheck.mjs."""
     docs = [d for d in yaml.safe_load_all((out / f"{name}.yaml").read_text(encoding="utf-8")) if d]
     core = [d for d in docs if d["kind"] not in CRDS]
     (out / f"{name}.core.yaml").write_text(yaml.safe_dump_all(core), encoding="utf-8")
+    crds = [d for d in docs if d["kind"] in CRDS]
+    (out / f"{name}.crds.json").write_text(json.dumps(crds), encoding="utf-8")
     return docs
+
+
+def is_dashboard(doc: Doc) -> bool:
+    """The Grafana dashboard's ConfigMap (templates/dashboard.yaml), beside the bot's own ConfigMap."""
+    return doc["kind"] == "ConfigMap" and DASHBOARD_KEY in (doc.get("data") or {})
 
 
 def check_kinds(report: Report, name: str, docs: list[Doc]) -> None:
@@ -468,10 +499,16 @@ def check_webhook(report: Report, name: str, bot: BotPod) -> None:
         if any(i["path"] in (WEBHOOK_URL_VAR, SIGNING_VAR) for i in s["secret"]["items"])
     ]
     url_env = bot.env.get(WEBHOOK_URL_VAR)
+    format_env = bot.env.get(WEBHOOK_FORMAT_VAR)
     want = WEBHOOK.get(name)
     if want is None:
-        check(sources == [] and url_env is None, f"{name}: webhook settings without audit.webhook: {sources} {url_env}")
+        check(
+            sources == [] and url_env is None and format_env is None,
+            f"{name}: webhook settings without audit.webhook: {sources} {url_env} {format_env}",
+        )
         return
+    want_format = {"name": WEBHOOK_FORMAT_VAR, "value": want.fmt}
+    check(format_env == want_format, f"{name}: webhook format env {format_env}, want {want_format}")
     items = [{"key": want.signing_key, "path": SIGNING_VAR}]
     if want.url_key:
         items.insert(0, {"key": want.url_key, "path": WEBHOOK_URL_VAR})
@@ -720,8 +757,49 @@ def check_service_monitor(report: Report, name: str, smon: Doc, svc: Doc) -> Non
     check(smon["spec"]["namespaceSelector"]["matchNames"] == ["bots"], f"{name}: ServiceMonitor namespace")
 
 
+def check_prometheus_rule(report: Report, name: str, rule: Doc, svc: Doc) -> None:
+    """The alerts read this release's series (job = the Service's name, as a ServiceMonitor labels them; its
+    namespace), each with a severity, a summary and a description, and the values' extra labels on each."""
+    check = report.check
+    job, ns = svc["metadata"]["name"], svc["metadata"]["namespace"]
+    rules = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    check(len(rules) >= 8, f"{name}: PrometheusRule has {len(rules)} rules")
+    for r in rules:
+        where = f"{name}: PrometheusRule alert {r.get('alert')}"
+        expr = r["expr"]
+        check("__JOB__" not in expr and "__NAMESPACE__" not in expr, f"{where}: a placeholder left in {expr!r}")
+        selectors = expr.count("{")
+        check(
+            selectors > 0 and expr.count(f'job="{job}", namespace="{ns}"') == selectors,
+            f"{where}: not every selector is scoped to job={job}, namespace={ns}: {expr!r}",
+        )
+        check(r["labels"].get("severity") in SEVERITIES, f"{where}: severity {r['labels'].get('severity')!r}")
+        check({"summary", "description"} <= set(r.get("annotations", {})), f"{where}: summary or description missing")
+        if name == "all-on":
+            check(ALL_ON_ALERT_LABELS.items() <= r["labels"].items(), f"{where}: alertLabels not applied")
+
+
+def check_dashboard(report: Report, name: str, cm: Doc) -> None:
+    """The dashboard's ConfigMap: in the release's namespace, labelled for the sidecar, a dashboard with panels."""
+    check = report.check
+    where = f"{name}: ConfigMap/{cm['metadata']['name']}"
+    check(cm["metadata"].get("namespace") == "bots", f"{where}: namespace")
+    labels = cm["metadata"].get("labels", {})
+    check("app.kubernetes.io/instance" in labels, f"{where}: no standard labels")
+    check(ALL_ON_DASHBOARD_LABELS.items() <= labels.items(), f"{where}: not labelled for the Grafana sidecar")
+    dashboard = json.loads(cm["data"][DASHBOARD_KEY])
+    panels = dashboard.get("panels", [])
+    check(dashboard.get("uid") == "rok-token-bot" and len(panels) >= 8, f"{where}: not the bot's dashboard")
+    check(all(p.get("targets") for p in panels), f"{where}: a panel without a query")
+
+
 def check_render(report: Report, name: str, docs: list[Doc]) -> None:
     """Every policy check on one render, in a fixed order (the order of the failures printed)."""
+    dashboards = [d for d in docs if is_dashboard(d)]
+    docs = [d for d in docs if not is_dashboard(d)]
+    for cm in dashboards:
+        check_dashboard(report, name, cm)
+    report.check(bool(dashboards) == (name == "all-on"), f"{name}: a dashboard ConfigMap only in the all-on render")
     check_kinds(report, name, docs)
     by = {d["kind"]: d for d in docs}
     check_rbac(report, name, docs)
@@ -739,6 +817,9 @@ def check_render(report: Report, name: str, docs: list[Doc]) -> None:
     smon = by.get("ServiceMonitor")
     if smon:
         check_service_monitor(report, name, smon, by["Service"])
+    rule = by.get("PrometheusRule")
+    if rule:
+        check_prometheus_rule(report, name, rule, by["Service"])
 
 
 def policy(out: Path) -> int:
@@ -779,6 +860,49 @@ def readme(chart: Path) -> int:
     return 0
 
 
+# What the packaged chart must hold (beside templates/), and the Artifact Hub annotations it must carry.
+PACKAGE_FILES = {
+    "Chart.yaml",
+    "values.yaml",
+    "values.schema.json",
+    "README.md",
+    "files/prometheus-rules.yaml",
+    "files/grafana-dashboard.json",
+}
+ARTIFACT_HUB = {"artifacthub.io/images", "artifacthub.io/license", "artifacthub.io/changes"}
+CHANGE_KINDS = {"added", "changed", "deprecated", "removed", "fixed", "security"}
+
+
+def package(tgz: Path) -> int:
+    """Fail unless the packaged chart holds the chart's files under one directory, and its annotations parse."""
+    with tarfile.open(tgz) as tar:
+        names = {m.name for m in tar.getmembers() if m.isfile()}
+        chart_file = tar.extractfile("rok-token-bot/Chart.yaml")
+        assert chart_file is not None
+        chart = yaml.safe_load(chart_file.read())
+    report = Report()
+    inside = {n.removeprefix("rok-token-bot/") for n in names}
+    report.check(all(n.startswith("rok-token-bot/") for n in names), f"{tgz.name}: a file outside rok-token-bot/")
+    report.check(inside >= PACKAGE_FILES, f"{tgz.name}: missing {sorted(PACKAGE_FILES - inside)}")
+    report.check(any(n.startswith("templates/tests/") for n in inside), f"{tgz.name}: no helm test hook")
+    report.check(tgz.name == f"rok-token-bot-{chart['version']}.tgz", f"{tgz.name}: not the chart's version")
+    annotations = chart.get("annotations", {})
+    report.check(set(annotations) >= ARTIFACT_HUB, f"{tgz.name}: Artifact Hub annotations missing")
+    images = yaml.safe_load(annotations.get("artifacthub.io/images", "[]"))
+    report.check(
+        [i["image"] for i in images] == [f"rok-token-bot:{chart['appVersion']}"], f"{tgz.name}: images {images}"
+    )
+    changes = yaml.safe_load(annotations.get("artifacthub.io/changes", "[]"))
+    report.check(bool(changes), f"{tgz.name}: no artifacthub.io/changes for this version")
+    report.check(all(c.get("kind") in CHANGE_KINDS and c.get("description") for c in changes), f"{tgz.name}: changes")
+    for e in report.errors:
+        print(f"[helm] FAIL: {e}", file=sys.stderr)
+    if report.errors:
+        return 1
+    print(f"[helm] package {tgz.name}: {len(names)} files, Artifact Hub annotations OK")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand; the exit code is 1 when a check failed."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -787,9 +911,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("readme", help="check CHART_DIR/README.md against its values.yaml").add_argument(
         "chart_dir", type=Path
     )
+    sub.add_parser("package", help="check a `helm package` .tgz").add_argument("tgz", type=Path)
     args = parser.parse_args(argv)
     if args.command == "policy":
         return policy(args.out_dir)
+    if args.command == "package":
+        return package(args.tgz)
     return readme(args.chart_dir)
 
 

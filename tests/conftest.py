@@ -56,9 +56,9 @@ def kubeconfig(kube: FakeKube, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
-    """No ROK_*/SLACK_*/cluster variables, no secrets directory, and a cwd without a stray `.env`."""
+    """No ROK_*/SLACK_*/OTEL_*/cluster variables, no secrets directory, and a cwd without a stray `.env`."""
     for name in list(os.environ):
-        if name.startswith(("ROK_", "SLACK_")) or name in _CLUSTER_VARIABLES:
+        if name.startswith(("ROK_", "SLACK_", "OTEL_")) or name in _CLUSTER_VARIABLES:
             monkeypatch.delenv(name)
     secrets_dir = str(tmp_path / "no-secrets-here")
     monkeypatch.setenv("ROK_BOT_SECRETS_DIR", secrets_dir)

@@ -27,13 +27,14 @@ from datetime import timedelta
 from bot.domain.audit import AuditEvent
 from bot.domain.ports import AuditOutbox, ClaimedEvent
 from bot.domain.retry_after import clamp_wait
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.clock import Clock
 
 log = logging.getLogger("rok_token_bot.audit")
 
 CLAIM_LIMIT = 200  # events per claim: refusals merge, so many fit in a few channel messages
 LEASE_SECONDS = 60.0
+PARKED_SECONDS = 300.0  # a parked sink (a bad token, a wrong URL) is tried again this often, never faster
 POLL_SECONDS = 2.0  # how often a sender looks for work it was not told about (other replicas, retries)
 
 
@@ -75,6 +76,7 @@ class Delivery:
     retry: list[int] = field(default_factory=list)
     error: str | None = None
     retry_after: float | None = None  # seconds the sink asks us to wait (Retry-After), else backoff
+    parked: bool = False  # the sink refused in a way only an admin can fix: retried slowly, shown as parked
 
 
 Deliver = Callable[[Sequence[ClaimedEvent]], Delivery]
@@ -109,12 +111,22 @@ class OutboxSender:
         self._idle_round = 0
         self._thread: threading.Thread | None = None
         self.last_error: str | None = None
+        self.parked = False  # the last error is one only an admin can fix (retried every PARKED_SECONDS)
         self.backlog = 0
         self.oldest_seconds = 0.0
 
     @property
     def healthy(self) -> bool:
         return self.last_error is None
+
+    @property
+    def state(self) -> str:
+        """For /readyz: `ok`, `failing: <error>` (retried with backoff) or `parked: <error>` (an admin must act)."""
+        if self.last_error is None:
+            return "ok"
+        if self.parked:
+            return f"parked: {self.last_error}; retried every {PARKED_SECONDS:.0f} s until fixed"
+        return f"failing: {self.last_error}"
 
     def start(self) -> None:
         if self._thread is None:
@@ -171,31 +183,44 @@ class OutboxSender:
         )
         result = Delivery()
         if claimed:
-            result = self._deliver(claimed)
+            result = self._send(claimed)
             self._outbox.delivered(result.delivered, now=self._clock.now())
+            parked = result.parked or result.error in self._slow
             if result.retry:
                 attempts = max(c.attempts for c in claimed if c.id in set(result.retry))
-                wait = self._backoff(result, attempts)
+                wait = self._backoff(result, attempts, parked=parked)
                 self._outbox.retry(
                     result.retry, at=self._clock.now() + timedelta(seconds=wait), error=result.error or "failed"
                 )
                 metrics.AUDIT_FAILURES.inc()
+                what = "parked: an admin must fix the sink" if parked else "failed, will retry"
                 log.warning(
-                    "audit delivery failed, will retry",
+                    f"audit delivery {what}",
                     extra={"sink": self.sink, "error": result.error, "retry_in_seconds": round(wait, 1)},
                 )
             self.last_error = result.error if result.retry else None
+            self.parked = parked and bool(result.retry)
         self.backlog, self.oldest_seconds = self._outbox.backlog(sink=self.sink, now=self._clock.now())
         metrics.AUDIT_BACKLOG.labels(self.sink).set(self.backlog)
         metrics.AUDIT_OLDEST_SECONDS.labels(self.sink).set(self.oldest_seconds)
         # Delivered: look again at once. Nothing due, or everything given back: wait (the retries are due later).
         return bool(claimed) and not result.retry
 
-    def _backoff(self, result: Delivery, attempts: int) -> float:
-        """Seconds before the next attempt: what the sink asked (within 1..300 s), slowly for errors an admin must
-        fix, else exponential with jitter (capped at 5 minutes)."""
+    def _send(self, claimed: Sequence[ClaimedEvent]) -> Delivery:
+        """Deliver claimed events, as a trace of its own (when on): it happens later, on this sender's thread,
+        often for several requests at once; their request IDs name them."""
+        ids = sorted({c.event.request_id for c in claimed})
+        with tracing.request(f"audit deliver {self.sink}", sink=self.sink, events=len(claimed), request_ids=ids):
+            result = self._deliver(claimed)
+            tracing.annotate(delivered=len(result.delivered), retried=len(result.retry), error=result.error)
+            return result
+
+    def _backoff(self, result: Delivery, attempts: int, *, parked: bool) -> float:
+        """Seconds before the next attempt: slowly for errors an admin must fix (parked: whatever Retry-After a
+        403 carries), else what the sink asked (within 1..300 s), else exponential with jitter (capped at 5
+        minutes)."""
+        if parked:
+            return PARKED_SECONDS
         if result.retry_after is not None:
             return clamp_wait(result.retry_after)
-        if result.error in self._slow:
-            return 300.0
         return min(2.0 ** min(attempts + 1, 8), 300.0) * (0.75 + random.random() / 2)  # noqa: S311  # nosec B311

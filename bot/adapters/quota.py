@@ -150,6 +150,7 @@ class LedgerQuota:
         reservation = self.ledger.reserve(
             user_id=ctx.user_id,
             team_id=ctx.team_id,
+            enterprise_id=ctx.enterprise_id,
             request_id=ctx.request_id,
             origin=ctx.origin,
             duration_seconds=seconds,

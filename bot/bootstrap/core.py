@@ -33,6 +33,7 @@ from bot.domain.ports import (
 )
 from bot.domain.registries import Registry, RegistryError, load_user_maps
 from bot.domain.registry_policy import Policies, load_policies
+from bot.domain.report import LiveTokens
 from bot.domain.secret import Token
 from bot.runtime import logs
 from bot.runtime.clock import Clock, SystemClock
@@ -232,6 +233,7 @@ def build_ports(
     alarm: BreakGlassAlarm | None = None,
     registry: str = DEFAULT_REGISTRY,
     user_map: dict[str, str] | None = None,
+    holders: LiveTokens | None = None,
 ) -> Ports:
     """One registry's use case ports: identity and policy from settings, around the given adapters (real or
     fake). `user_map`: the registry's own map, else ROK_BOT_USER_MAP."""
@@ -273,6 +275,7 @@ def build_ports(
         board=board,
         alarm=alarm,
         registry=registry,
+        holders=holders,
     )
 
 

@@ -9,7 +9,8 @@ started and stopped in the order that loses nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -114,7 +115,7 @@ class SlackBot:
         checks: dict[str, Any] = {"store": store}
         for sender in self.senders:
             name = "audit_channel" if sender.sink == "slack" else f"audit_{sender.sink}"
-            checks[name] = "ok" if sender.healthy else f"failing: {sender.last_error}"
+            checks[name] = sender.state
             checks[f"{name}_backlog"] = sender.backlog
             checks[f"{name}_oldest_seconds"] = round(sender.oldest_seconds, 1)
         ready = store.startswith("ok")
@@ -167,6 +168,7 @@ def build_upkeep(
     senders: list[OutboxSender],
     retries: PendingWrites | None = None,
     registries: RegistryHealth | None = None,
+    extra: Sequence[Loop] = (),
 ) -> Upkeep:
     """The periodic rounds: the crash sweep and approval lapses, the retention, the expiry reminders, and the
     ledger writes a database blink refused after a mint."""
@@ -193,7 +195,7 @@ def build_upkeep(
     if interval > 0:
         pace = ReminderPace()
         loops.append(Loop("reminders", interval, lambda: send_reminders(ports, pace=pace)))
-    return Upkeep(clock, loops)
+    return Upkeep(clock, [*loops, *extra])
 
 
 def alarm_channel(policy: Policy, settings: Settings) -> str:
@@ -228,6 +230,7 @@ def build_slack_bot(
     from bot.slack.audit import SLOW_ERRORS, AuditChannel
     from bot.slack.dedupe import SeenRequests
     from bot.slack.lifecycle import register_lifecycle
+    from bot.slack.org import org_loops, register_org
     from bot.usecases import report
 
     settings.require_slack()
@@ -260,7 +263,8 @@ def build_slack_bot(
         from bot.adapters.webhook import AuditWebhook
 
         sinks["webhook"] = "webhook"  # not its URL: that may hold a key
-        hook = AuditWebhook(settings.audit_webhook_url, settings.audit_webhook_secret.get_secret_value(), clock=clock)
+        secret, fmt = settings.audit_webhook_secret.get_secret_value(), settings.audit_webhook_format
+        hook = AuditWebhook(settings.audit_webhook_url, secret, clock=clock, fmt=fmt, host=socket.gethostname())
         senders.append(
             OutboxSender(outbox=store.outbox, sink="webhook", deliver=hook.deliver, worker=holder, clock=clock)
         )
@@ -307,6 +311,7 @@ def build_slack_bot(
     )
     register(app, front)
     register_lifecycle(app, front)
+    register_org(app, front)
     return SlackBot(
         app=app,
         front=front,
@@ -317,7 +322,14 @@ def build_slack_bot(
         audit=audit,
         senders=senders,
         upkeep=build_upkeep(
-            settings, clock=clock, store=store, ports=ports, senders=senders, retries=retries, registries=health
+            settings,
+            clock=clock,
+            store=store,
+            ports=ports,
+            senders=senders,
+            retries=retries,
+            registries=health,
+            extra=org_loops(client, workspace),
         ),
         closers=[engines.close],
         registries=health,
@@ -378,7 +390,7 @@ def build_fleet(
         webhook_factory=lambda url: WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers()),
         clock=clock,
     )
-    directory = SlackDirectory(client, clock=clock)
+    directory = SlackDirectory(client, clock=clock, org_wide=workspace.org_wide)
     surfaces = SlackSurfaces(client, replies=replies)
     boards: dict[int, tuple[Any, Any]] = {}  # by policy: registries sharing one policy share its board
     ports: dict[str, Ports] = {}
@@ -415,6 +427,7 @@ def build_fleet(
             alarm=alarm,
             registry=registry.name,
             user_map=user_maps.get(registry.name),
+            holders=shared.store.live,  # every registry's live tokens, for the policy's admins
         )
     channels = {channel: r.name for r in registries for channel in r.channels}
     share = worker_share(settings.workers, len(registries))

@@ -79,6 +79,7 @@ class PendingRequest:
     dm_ts: str | None = None
     # The registry the token would be minted in (revision 0007); a user may wait for one request per registry.
     registry: str = DEFAULT_REGISTRY
+    enterprise_id: str | None = None  # the requester's organisation on Enterprise Grid (revision 0008)
 
     def live(self, now: datetime) -> bool:
         """Still waiting for a decision at `now`."""

@@ -2,16 +2,25 @@
 
 The vocabulary is closed: every outcome is an `Outcome`, every way to ask for a token an `Origin`. How an
 event is shown (the audit channel's Block Kit, a SIEM webhook's JSON) is the adapters' business.
+
+The record (`AuditEvent.as_record`) is a published schema, documented field by field in docs/AUDIT.md (a test
+holds the two together) and versioned by `AUDIT_SCHEMA_VERSION`.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from bot.domain.patterns import DEFAULT_REGISTRY
+
+# The version of the record's shape, in every record. Bumped when a field is removed, renamed or changes type (or
+# meaning); not when an optional field or an outcome is added: receivers must ignore what they do not know.
+AUDIT_SCHEMA_VERSION = 1
+# Records an older release stored (without the field) have version 1's shape, whatever the current version is.
+UNVERSIONED_SCHEMA_VERSION = 1
 
 
 class Outcome(enum.StrEnum):
@@ -33,6 +42,9 @@ class Outcome(enum.StrEnum):
     DENIED = "denied"  # an approver said no; nothing minted
     LAPSED = "lapsed"  # nobody decided in time; nothing minted
     BREAK_GLASS = "break_glass"  # minted at once in an incident, with a reason, and delivered
+    # Enterprise Grid, org-wide install: an org admin added the app to workspaces, or removed it (`reason` lists them).
+    ACCESS_GRANTED = "access_granted"
+    ACCESS_REVOKED = "access_revoked"
 
 
 class Origin(enum.StrEnum):
@@ -83,6 +95,7 @@ def priority_of(outcome: str) -> Priority:
         Outcome.APPROVED,
         Outcome.DENIED,
         Outcome.LAPSED,
+        Outcome.ACCESS_GRANTED,
     ):
         return Priority.INFO
     return Priority.URGENT
@@ -107,18 +120,25 @@ class AuditEvent:
     # The registry the event concerns; always in the record (a SIEM filters on it), shown in the audit channel's
     # line only when several registries are configured. Records written before it existed read as `default`.
     registry: str = DEFAULT_REGISTRY
+    # Where the request came from: the Slack workspace and, on Enterprise Grid, the organisation.
+    team_id: str | None = None
+    enterprise_id: str | None = None
     # A UUID (hex) the store gives the event when it is appended: the same in every sink's copy and on every
     # retry, so a SIEM can drop the duplicates of an at-least-once delivery.
     event_id: str | None = field(default=None, compare=False)
     occurred_at: datetime = field(kw_only=True, compare=False)  # from the one clock (bot.runtime.clock)
+    # Not an argument: always this release's version. The record is rendered from this dataclass, so an event
+    # stored by an older release (with an older version, or none) is delivered in this release's shape, and says
+    # so. A bump must teach `from_record` to read the older shapes.
+    schema_version: int = field(default=AUDIT_SCHEMA_VERSION, init=False, compare=False)
 
     @property
     def priority(self) -> Priority:
         return priority_of(self.outcome)
 
     def as_record(self) -> dict[str, Any]:
-        """The event's non-empty fields, datetimes as ISO 8601 strings."""
-        data = {k: v for k, v in asdict(self).items() if v is not None}
+        """The event's non-empty fields, `schema_version` first, datetimes as ISO 8601 strings."""
+        data = {"schema_version": self.schema_version} | {k: v for k, v in asdict(self).items() if v is not None}
         for key in ("expires_at", "occurred_at"):
             if isinstance(data.get(key), datetime):
                 data[key] = data[key].isoformat()
@@ -126,8 +146,9 @@ class AuditEvent:
 
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> AuditEvent:
-        """The inverse of `as_record` (unknown keys ignored, so old rows stay readable)."""
-        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        """The inverse of `as_record` (unknown keys ignored, so old rows stay readable; `schema_version` becomes
+        this release's)."""
+        known = {f.name: data[f.name] for f in fields(cls) if f.init and f.name in data}
         for key in ("expires_at", "occurred_at"):
             if isinstance(known.get(key), str):
                 known[key] = datetime.fromisoformat(known[key])

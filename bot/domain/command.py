@@ -6,6 +6,7 @@
     /rok-token 24h --registry prod                 ... or as a flag, anywhere (also --registry=prod)
     /rok-token 14d because training run X          above the user's limit: the reason goes to the approvers
     /rok-token 2h --break-glass "incident 4711"    an incident responder, at once, loudly
+    /rok-token list | who                          subcommands (your live tokens; everyone's, for admins)
 
 A word is a registry only when it is one of the configured names the caller passes: otherwise the words mean
 exactly what they meant before registries existed, and a reason word is never taken for a registry. A caller
@@ -30,6 +31,11 @@ DASHES = ("--", "\u2014", "\u2013")
 BREAK_GLASS_FLAGS = frozenset(dash + "break-glass" for dash in DASHES)
 REGISTRY_FLAGS = frozenset(dash + "registry" for dash in DASHES)
 HELP_WORDS = frozenset({"help", "-h", "--help", "?", "usage"})
+# Whole commands that are no request: `/rok-token list` (your live tokens), `/rok-token who` (everyone's, for the
+# policy's admins). No registry may take one of these names, so neither is ever read as a registry.
+LIST_WORD = "list"
+WHO_WORD = "who"
+SUBCOMMANDS = frozenset({LIST_WORD, WHO_WORD})
 NO_REGISTRY_NAME = "Name a registry after --registry, as in `--registry NAME`."
 
 

@@ -9,6 +9,7 @@
     │   ├── LimitExceeded          quota, cooldown or capacity: says how long to wait
     │   └── RenewRefused           a Renew of a token not the clicker's, unknown, or renewed already
     │   └── NotAnApprover          an Approve/Deny click by the requester or a non-approver
+    │   └── NotAnAdmin             `/rok-token who` by someone the policy's admins do not name
     ├── SealError                  a Verify/Renew value forged, tampered, another's  refused
     │   ├── SealExpired            ... or expired
     │   └── SealKeyRetired         ... or sealed with a key the bot no longer has
@@ -116,6 +117,12 @@ class NotAnApprover(AccessDenied):
     """An Approve or Deny click by someone who may not decide: the requester, or anyone not listed."""
 
     user_message = "You cannot approve this request: only the listed approvers can."
+
+
+class NotAnAdmin(AccessDenied):
+    """`/rok-token who` (everyone's live tokens) asked by someone who is not one of the policy's admins."""
+
+    user_message = "Only the bot's admins may see who holds tokens."
 
 
 class SealError(RokBotError):

@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from bot.domain.errors import AccessDenied, EmailMappingRefused
 from bot.domain.models import Account
-from bot.domain.patterns import ROK_USERNAME, SLACK_USER_ID
+from bot.domain.patterns import ROK_USERNAME, SLACK_TEAM_ID, SLACK_USER_ID
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +64,127 @@ def same_email(a: str, b: str) -> bool:
     return bool(left) and left == right
 
 
+class WorkspaceAccess:
+    """Which workspaces of the organisation the org-wide app is in, as this replica knows it.
+
+    Two sources: `auth.teams.list` (asked at start and every minute: the truth, but late) and the
+    `team_access_granted`/`_revoked` events (at once, but Slack delivers each to one replica). An answer to a
+    question asked before an event does not undo that event: the events heard since the question are kept and
+    replayed over the answer. A workspace neither source has named yet is served (Slack sends requests only
+    from workspaces the app is in).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._present: frozenset[str] | None = None  # auth.teams.list's last answer; None: never asked
+        self._changes: list[tuple[int, str, bool]] = []  # (sequence, team, granted) since that question
+        self._sequence = 0
+
+    def allows(self, team_id: str) -> bool:
+        with self._lock:
+            state = None if self._present is None else team_id in self._present
+            for _, team, granted in self._changes:
+                if team == team_id:
+                    state = granted
+        return state is not False
+
+    def change(self, team_ids: Iterable[str], *, granted: bool) -> None:
+        with self._lock:
+            for team in team_ids:
+                self._sequence += 1
+                self._changes.append((self._sequence, team, granted))
+
+    def asking(self) -> int:
+        """Call before asking auth.teams.list; pass the result to `learn` with its answer."""
+        with self._lock:
+            return self._sequence
+
+    def learn(self, present: Iterable[str], *, asked_at: int) -> None:
+        """auth.teams.list's answer to the question asked at `asked_at`: events heard after it still stand."""
+        with self._lock:
+            self._present = frozenset(present)
+            self._changes = [change for change in self._changes if change[0] > asked_at]
+
+    def present(self) -> frozenset[str] | None:
+        with self._lock:
+            return self._present
+
+
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    """The installing workspace (from auth.test): requests from anywhere else are refused."""
+    """Where requests may come from (auth.test at start): one workspace, or the workspaces of one organisation.
+
+    A workspace install serves its own team only. An org-wide install on Enterprise Grid
+    (`is_enterprise_install`) serves the workspaces of its enterprise the app is in, or only those `teams`
+    lists (ROK_BOT_SLACK_TEAMS), and never one whose access Slack revoked: `access` is the one mutable part,
+    shared by every registry's resolver (see WorkspaceAccess).
+    """
 
     team_id: str
     enterprise_id: str | None = None
+    is_enterprise_install: bool = False
+    teams: frozenset[str] | None = None
+    access: WorkspaceAccess = field(default_factory=WorkspaceAccess, compare=False, repr=False)
+
+    @property
+    def org_wide(self) -> bool:
+        """An org-wide install (requests name the enterprise and one of its workspaces)."""
+        return self.is_enterprise_install and bool(self.enterprise_id)
 
     def owns(self, *, team_id: str | None, enterprise_id: str | None) -> bool:
-        """True when a request's team (or, on Enterprise Grid, its organisation) is the installing one."""
+        """True when a request comes from a workspace this install serves."""
+        if self.org_wide:
+            return enterprise_id == self.enterprise_id and self.allows_team(team_id)
         if self.enterprise_id:
+            # A workspace install on a Grid workspace: its enterprise's shared channels reach it too.
             return enterprise_id == self.enterprise_id
         return team_id == self.team_id
+
+    def allows_team(self, team_id: str | None) -> bool:
+        """In org mode: a workspace that is listed (or any, with no list), the app is in, and not revoked."""
+        if not team_id or (self.teams is not None and team_id not in self.teams):
+            return False
+        return self.access.allows(team_id)
+
+    def revoke(self, team_ids: Iterable[str]) -> None:
+        """Slack removed the app from these workspaces: refuse their requests from now on."""
+        self.access.change(team_ids, granted=False)
+
+    def grant(self, team_ids: Iterable[str]) -> None:
+        """Slack added the app to these workspaces: serve them again (ROK_BOT_SLACK_TEAMS still narrows)."""
+        self.access.change(team_ids, granted=True)
+
+
+def workspace_of(auth: Mapping[str, Any], *, teams: str | None = None) -> Workspace:
+    """The Workspace an auth.test answer describes; `teams` (ROK_BOT_SLACK_TEAMS) narrows an org-wide install."""
+    flag = auth.get("is_enterprise_install")
+    return Workspace(
+        team_id=str(auth.get("team_id") or ""),
+        enterprise_id=auth.get("enterprise_id") or None,
+        is_enterprise_install=flag is True or str(flag).lower() == "true",
+        teams=parse_team_ids(teams),
+    )
+
+
+def parse_team_ids(text: str | None) -> frozenset[str] | None:
+    """ROK_BOT_SLACK_TEAMS (`T0A,T0B`) as a set; None (unset or blank) means every workspace of the org."""
+    if text is None or not text.strip():
+        return None
+    ids = [item.strip() for item in text.split(",") if item.strip()]
+    for team_id in ids:
+        if not SLACK_TEAM_ID.fullmatch(team_id):
+            raise ValueError(f"{team_id[:30]!r} is not a Slack workspace ID (T…)")
+    return frozenset(ids)
+
+
+def checked_team_ids(text: str | None) -> str | None:
+    """A settings validator: the value stays text, checked now so a typo stops the bot at start."""
+    parse_team_ids(text)
+    return text
+
+
+# ROK_BOT_SLACK_TEAMS: the workspaces an org-wide install serves (`T0A,T0B`); unset: every one of the org.
+SlackTeams = Annotated[str | None, AfterValidator(checked_team_ids)]
 
 
 def parse_user_map(data: Any) -> dict[str, str]:
@@ -171,8 +283,11 @@ class IdentityResolver:
         self.workspace = workspace
         self._contact = support_contact
 
-    def check_request(self, *, team_id: str | None, enterprise_id: str | None) -> None:
-        """Refuse a request that did not come from the installing workspace."""
+    def check_request(self, *, team_id: str | None, enterprise_id: str | None, org_event: bool = False) -> None:
+        """Refuse a request that did not come from a workspace this install serves. `org_event`: a
+        workspace-access event of an org install, which only has to come from its organisation."""
+        if org_event and self.workspace.org_wide and enterprise_id == self.workspace.enterprise_id:
+            return
         if not self.workspace.owns(team_id=team_id, enterprise_id=enterprise_id):
             raise AccessDenied(
                 f"This bot only serves its own Slack workspace; ask {self._contact} for access.",

@@ -56,6 +56,12 @@ class LedgerEntry:
     reminder_ts: str | None = None
     # The registry the token lives in (revision 0007; older rows: `default`). A renewal's row copies it.
     registry: str = DEFAULT_REGISTRY
+    # Enterprise Grid: the organisation of the request (revision 0008; older rows and workspace installs: None).
+    slack_enterprise: str | None = None
+    # Who approved it (an approver's Slack user ID, origin `approval`) and the requester's reason (cleaned), kept
+    # with the token so an access report needs no other table (revision 0009; older rows: backfilled, or None).
+    approved_by: str | None = None
+    reason: str | None = None
 
     def live(self, now: datetime) -> bool:
         """Issued and not yet expired."""
@@ -71,6 +77,8 @@ class Minted:
     token_uuid: str | None
     issued_at: datetime
     expires_at: datetime
+    approved_by: str | None = None  # the approver's Slack user ID, when an approval was minted
+    reason: str | None = None  # the requester's reason (cleaned): an approval's, a break-glass's, the command's
 
 
 @dataclass(frozen=True, slots=True)

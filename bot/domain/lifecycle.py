@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.domain.approvals import PendingRequest
+from bot.domain.holders import Holdings
 from bot.domain.ledger import LedgerEntry
 from bot.domain.models import Limits
 
@@ -120,6 +121,7 @@ class HomeView:
     now: datetime
     remind_before: int = 0  # ROK_BOT_REMIND_BEFORE: the tab says reminders come, when they do
     pending: tuple[PendingRequest, ...] = ()  # their requests waiting for an approver (issue 14)
+    holders: Holdings | None = None  # an admin's: everyone's live tokens (None: not an admin, or no admins)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ class RequestContext:
     once_key: str | None = None  # the front end's ID of this request (Slack's trigger_id): it acts once
     # No live reply_to (an approval decided long after the request): notices go to the user's DM instead.
     notify_dm: bool = False
+    enterprise_id: str | None = None  # Enterprise Grid: the organisation the request came from
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,7 @@ class HelpInfo:
     refusal: str | None
     limits: Limits
     registries: str = ""  # with several registries: which ones this user may use, and how one is chosen
+    admin: bool = False  # one of the policy's admins: help lists `/rok-token who`
 
 
 @dataclass(frozen=True, slots=True)

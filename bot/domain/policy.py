@@ -4,7 +4,8 @@ Limits come from the overall section, overridden by the most generous Slack user
 An over-limit request is refused with the limit stated, never silently clamped, unless the policy has an
 `approvals` section: then a request above the user's own limit and at most `approvals.max` waits for a
 listed approver instead. `break_glass` lets members of its user groups mint at once, up to its own `max`,
-with a reason, loudly.
+with a reason, loudly. `admins` names who may see every live token (`/rok-token who`); it is process-wide, so
+a registry's `policy:` override cannot set it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from bot.domain.durations import config_seconds, format_duration, parse_duration
 from bot.domain.errors import AccessDenied, DurationError
-from bot.domain.patterns import SLACK_GROUP_ID, SLACK_USER_ID
+from bot.domain.patterns import SLACK_GROUP_REF, SLACK_USER_ID
 
 
 class PolicyError(ValueError):
@@ -32,7 +33,7 @@ def _seconds_or_zero(value: object) -> int:
 Seconds = Annotated[int, BeforeValidator(config_seconds)]
 SecondsOrZero = Annotated[int, BeforeValidator(_seconds_or_zero)]
 SlackUserId = Annotated[str, Field(pattern=f"^{SLACK_USER_ID.pattern}$")]
-SlackGroupId = Annotated[str, Field(pattern=f"^{SLACK_GROUP_ID.pattern}$")]
+SlackGroupId = Annotated[str, Field(pattern=f"^{SLACK_GROUP_REF.pattern}$")]
 # A public or private channel the bot is invited to (not a DM: approvers must see the requests together).
 SlackChannelId = Annotated[str, Field(pattern=r"^[CG][A-Z0-9]{2,}$")]
 EXPIRE_AFTER_MIN = 60
@@ -108,6 +109,20 @@ class BreakGlass(_Strict):
     max: Seconds = Field(description="The longest break-glass token.")
 
 
+class Admins(_Strict):
+    """Who may see every live token (`/rok-token who`, the Home tab's section): these users and the members of
+    these groups. Read-only: an admin gets no other power from this list."""
+
+    users: list[SlackUserId] = Field(default_factory=list)
+    usergroups: list[SlackGroupId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _someone(self) -> Admins:
+        if not self.users and not self.usergroups:
+            raise ValueError("name at least one admin (users or usergroups)")
+        return self
+
+
 class PolicyFile(_Strict):
     """The YAML document: every field optional; unset limits fall back to the ROK_BOT_* settings."""
 
@@ -119,6 +134,7 @@ class PolicyFile(_Strict):
     max_concurrent_issues: int = Field(default=256, ge=1, le=100_000)
     approvals: Approvals | None = None
     break_glass: BreakGlass | None = None
+    admins: Admins | None = None
 
     @model_validator(mode="after")
     def _unique_groups(self) -> PolicyFile:
@@ -174,6 +190,18 @@ class BreakGlassRules:
     max: int
 
 
+@dataclass(frozen=True, slots=True)
+class AdminRules:
+    """The resolved `admins` section: who may see who holds tokens."""
+
+    users: frozenset[str]
+    usergroups: frozenset[str]
+
+    def may_see(self, user_id: str, user_groups: Iterable[str]) -> bool:
+        """Whether the user is a listed admin (by ID, or as a member of a listed group)."""
+        return user_id in self.users or bool(self.usergroups & set(user_groups))
+
+
 @dataclass(frozen=True)
 class Policy:
     """The effective policy: the file's rules with the settings' durations as the baseline."""
@@ -188,6 +216,7 @@ class Policy:
     max_concurrent_issues: int
     approvals: ApprovalRules | None = None
     break_glass: BreakGlassRules | None = None
+    admins: AdminRules | None = None
 
     @property
     def group_ids(self) -> frozenset[str]:
@@ -348,7 +377,12 @@ def build_policy(
         max_concurrent_issues=doc.max_concurrent_issues,
         approvals=approvals,
         break_glass=break_glass,
+        admins=_admins(doc.admins),
     )
+
+
+def _admins(raw: Admins | None) -> AdminRules | None:
+    return None if raw is None else AdminRules(users=frozenset(raw.users), usergroups=frozenset(raw.usergroups))
 
 
 def read_policy_file(path: Path | None) -> Mapping[str, Any] | None:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import AuditEvent, Origin
+from bot.domain.holders import Holdings, WhoRefusal
 from bot.domain.ledger import LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import Account, HelpInfo, IssuedToken, RequestContext, Sealed, VerifyResult
@@ -76,8 +77,9 @@ class UserDirectory(Protocol):
         """The users.info object, or None when Slack does not know the user."""
         ...
 
-    def groups_of(self, user_id: str, groups: frozenset[str]) -> frozenset[str]:
-        """Which of `groups` the user belongs to."""
+    def groups_of(self, user_id: str, groups: frozenset[str], *, team_id: str | None = None) -> frozenset[str]:
+        """Which of `groups` the user belongs to. `team_id`: the request's workspace, which an org-wide
+        install's token must name to read a user group (a group written `T…:S…` names its own)."""
         ...
 
 
@@ -125,6 +127,10 @@ class Surfaces(Protocol):
 
     def token_list(self, ctx: RequestContext, tokens: TokenList) -> None:
         """The user's live tokens, privately."""
+        ...
+
+    def who(self, ctx: RequestContext, answer: Holdings | WhoRefusal) -> None:
+        """`/rok-token who`, privately: everyone's live tokens (an admin), or the refusal naming the admins."""
         ...
 
     def remind(self, reminder: Reminder) -> Posted | Deferred | None:
@@ -242,11 +248,13 @@ class Ledger(Protocol):
         now: datetime,
         renewed_from: int | None = None,
         registry: str = DEFAULT_REGISTRY,
+        enterprise_id: str | None = None,
     ) -> Reservation:
         """Take a place in `registry` under a per-user lock (never a global one); LimitExceeded (from `rule`,
         counting the user's places in that registry only) when none; RenewRefused when `renewed_from` (a row this
-        one renews) was renewed already. A renewal stays in its row's registry: ValueError when `registry`
-        names another (a wiring mistake, never a user's)."""
+        one renews) was renewed already. `team_id`/`enterprise_id`: where the request came from, recorded only
+        (the quota counts by user, whatever workspace they ask from). A renewal stays in its row's registry:
+        ValueError when `registry` names another (a wiring mistake, never a user's)."""
         ...
 
     def release(self, reservation: Reservation) -> None:

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bot.domain.command import HELP_WORDS
+from bot.domain.command import HELP_WORDS, SUBCOMMANDS
 from bot.domain.durations import parse_duration
 from bot.domain.errors import DurationError
 from bot.domain.identity import UserMapError, load_user_map
@@ -33,7 +33,7 @@ from bot.domain.registry_policy import PolicyOverrides
 from bot.domain.urls import is_http_url, safe_url, sends_in_clear
 
 # Words `/rok-token` reads as a subcommand, never as a registry.
-RESERVED_NAMES: Final = HELP_WORDS | {"list"}
+RESERVED_NAMES: Final = HELP_WORDS | SUBCOMMANDS
 
 
 class RegistryError(ValueError):

@@ -252,12 +252,17 @@ def protect(value: str, *, until: float) -> None:
         redactor.protect(value, until=until)
 
 
-def setup_logging(*, level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = ()) -> Redactor:
-    """Install the redacting handler on the root logger before anything else logs; returns the redactor."""
+def setup_logging(
+    *, level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (), stream: str = "stderr"
+) -> Redactor:
+    """Install the redacting handler on the root logger before anything else logs; returns the redactor.
+
+    `stream` is "stderr" (the default) or "stdout" (ROK_BOT_LOG_STREAM, for platforms that read only stdout); the
+    redaction is the same on either."""
     redactor = Redactor(secrets)
     if _Installed.redactor is not None:
         redactor.adopt(_Installed.redactor)  # tokens protected under the previous set-up are still live
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(sys.stdout if stream == "stdout" else sys.stderr)
     handler.addFilter(RedactingFilter(redactor))
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()

@@ -73,3 +73,8 @@ REGISTRY_UP = Gauge(
     "1 while the registry's Kubernetes API answers the bot's periodic probe, 0 while it does not, by registry.",
     ["registry"],
 )
+READY = Gauge(
+    "rok_bot_ready",
+    "1 while the bot is ready (what /readyz answers: Slack connected, the store working, a registry up), else 0; "
+    "refreshed at every /readyz and every scrape.",
+)

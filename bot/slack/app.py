@@ -18,11 +18,11 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.domain.audit import Origin
-from bot.domain.command import split_command, wants_help
+from bot.domain.command import LIST_WORD, WHO_WORD, split_command, wants_help
 from bot.domain.durations import format_duration
 from bot.domain.errors import AccessDenied, LimitExceeded, RokBotError, UsageError
 from bot.domain.models import RequestContext
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.jobs import Capacity, Jobs
 from bot.runtime.logs import REQUEST_ID
 from bot.slack.blocks import (
@@ -52,6 +52,7 @@ from bot.usecases import (
     request_token,
     show_approved_token,
     verify_button,
+    who_holds,
 )
 
 log = logging.getLogger(__name__)
@@ -88,26 +89,46 @@ class SlackFrontEnd:
     def run(self, command: Command, ctx: RequestContext, work: Callable[[], object]) -> bool:
         """Run a use case after the ack, with the request's ID in every log line; False when shutting down.
         A bug that escapes it reaches the one reporter with (command, ctx)."""
-
-        def job() -> None:
-            REQUEST_ID.set(ctx.request_id)
-            work()
-
-        return self.jobs.submit(job, context=(command, ctx))
+        return self.jobs.submit(_job(command, ctx, work), context=(command, ctx))
 
     def run_ui(self, command: Command, ctx: RequestContext, work: Callable[[], object]) -> bool:
         """Like `run`, on the UI pool (the main one when there is none)."""
-
-        def job() -> None:
-            REQUEST_ID.set(ctx.request_id)
-            work()
-
-        return (self.ui or self.jobs).submit(job, context=(command, ctx))
+        return (self.ui or self.jobs).submit(_job(command, ctx, work), context=(command, ctx))
 
     def report_later(self, command: Command, ctx: RequestContext, exc: BaseException) -> None:
         """Audit a failure the ack already answered (the audit is I/O: it runs after the ack)."""
-        quiet = RequestContext(ctx.request_id, ctx.user_id, ctx.origin, reply_to=None, team_id=ctx.team_id)
-        self.jobs.submit(lambda: report(self.ports, command=command, ctx=quiet, error=exc), context=(command, quiet))
+        quiet = RequestContext(
+            ctx.request_id, ctx.user_id, ctx.origin, reply_to=None, team_id=ctx.team_id, enterprise_id=ctx.enterprise_id
+        )
+        work = _job(command, quiet, lambda: report(self.ports, command=command, ctx=quiet, error=exc))
+        self.jobs.submit(work, context=(command, quiet))
+
+
+def _job(command: Command, ctx: RequestContext, work: Callable[[], object]) -> Callable[[], None]:
+    """A request's work after the ack: its ID on every log line, and its trace (when tracing is on) started here,
+    on the job thread, so that the ack path does no tracing at all."""
+
+    def job() -> None:
+        REQUEST_ID.set(ctx.request_id)
+        with tracing.request(
+            f"slack {command}",
+            request_id=ctx.request_id,
+            command=command,
+            origin=str(ctx.origin),
+            team_id=ctx.team_id,
+            enterprise_id=ctx.enterprise_id,
+        ):
+            work()
+
+    return job
+
+
+# `/rok-token list` (the caller's live tokens) and `who` (everyone's, for the policy's admins: whether the caller
+# is one needs their user groups, so it is decided after the ack like everything else).
+_SUBCOMMANDS: dict[str, tuple[Command, Callable[[Ports, RequestContext], object]]] = {
+    LIST_WORD: ("list", list_tokens),
+    WHO_WORD: ("who", who_holds),
+}
 
 
 def _body_ids(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
@@ -120,7 +141,14 @@ def _body_ids(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]
     team = body.get("team") or {}
     enterprise = body.get("enterprise") or {}
     user = body.get("user") or {}
-    return team.get("id"), enterprise.get("id") or None, user.get("id")
+    # An org-wide install's interactions may carry `team: null`; the user's own workspace is then in `user`.
+    return team.get("id") or user.get("team_id"), enterprise.get("id") or None, user.get("id")
+
+
+def org_event(body: dict[str, Any]) -> bool:
+    """A workspace-access event of an org install: it names the organisation, not a workspace it serves."""
+    kind = (body.get("event") or {}).get("type")
+    return body.get("type") == "event_callback" and kind in ("team_access_granted", "team_access_revoked")
 
 
 def _request_kind(body: dict[str, Any]) -> str:
@@ -153,10 +181,17 @@ def register(app: App, bot: SlackFrontEnd) -> None:
         context["once_key"] = key
         REQUEST_ID.set(rid)
         team_id, enterprise_id, user_id = _body_ids(body)
+        # The payload's own fields name the user's workspace; Bolt's context fills a gap (its team_id may be the
+        # enterprise's on an org install's views, so it is the fallback, not the source).
+        team_id = team_id or context.get("team_id")
+        enterprise_id = enterprise_id or context.get("enterprise_id")
+        context["request_team_id"] = team_id  # what every listener's RequestContext records
+        context["request_enterprise_id"] = enterprise_id
         try:
-            bot.ports.identity.check_request(team_id=team_id, enterprise_id=enterprise_id)
+            bot.ports.identity.check_request(team_id=team_id, enterprise_id=enterprise_id, org_event=org_event(body))
         except AccessDenied as refusal:
-            ctx = RequestContext(rid, user_id or "unknown", Origin.COMMAND, team_id=team_id)
+            who = user_id or "unknown"
+            ctx = RequestContext(rid, who, Origin.COMMAND, team_id=team_id, enterprise_id=enterprise_id)
             bot.report_later("issue" if "command" in body else "verify", ctx, refusal)
             return _ephemeral(refusal.user_message)
         next()
@@ -174,12 +209,14 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             command["user_id"],
             Origin.BREAK_GLASS if words.break_glass else Origin.COMMAND,
             reply_to=command.get("response_url"),
-            team_id=command.get("team_id"),
+            team_id=context.get("request_team_id"),
             once_key=context.get("once_key"),
+            enterprise_id=context.get("request_enterprise_id"),
         )
-        if text.lower() == "list":
+        if (subcommand := _SUBCOMMANDS.get(text.lower())) is not None:
             ack()
-            bot.run("list", ctx, lambda: list_tokens(bot.ports, ctx))
+            name, use_case = subcommand
+            bot.run(name, ctx, lambda: use_case(bot.ports, ctx))
             return
         if wants_help(text, names):
             ack()
@@ -229,7 +266,8 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             (body.get("user") or {}).get("id", ""),
             Origin.BREAK_GLASS if clicked is not None and clicked.break_glass else Origin.COMMAND,
             reply_to=body.get("response_url"),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
+            enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
         if clicked is None:
@@ -256,7 +294,8 @@ def register(app: App, bot: SlackFrontEnd) -> None:
             (body.get("user") or {}).get("id", ""),
             Origin.VERIFY,
             reply_to=body.get("response_url"),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
+            enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
         bot.run("verify", ctx, lambda: verify_button(bot.ports, ctx, value))
@@ -329,7 +368,8 @@ def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
             (body.get("user") or {}).get("id", ""),
             Origin.APPROVAL,
             reply_to=body.get("response_url"),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
+            enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
         # Everything the click carries is untrusted: the use case checks who clicked, and reads the request
@@ -362,7 +402,8 @@ def _register_approvals(app: App, bot: SlackFrontEnd) -> None:
             Origin.APPROVAL,
             # From the DM: the click's response_url; from App Home (none): an ephemeral in the user's DM.
             reply_to=body.get("response_url") or dm_reply(user_id),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
+            enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
         # The value names the approval, nothing more: the use case mints only for the requester's own click.

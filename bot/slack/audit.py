@@ -39,6 +39,8 @@ ICONS = {
     "unconfirmed": ":rotating_light:",
     "started": ":arrow_forward:",
     "stopped": ":stop_button:",
+    "access_granted": ":office:",
+    "access_revoked": ":no_entry:",
     "reminded": ":hourglass_flowing_sand:",
     "approval_requested": ":raised_hand:",
     "approved": ":white_check_mark:",
@@ -75,13 +77,17 @@ def facts_line(event: AuditEvent, *, repeated: int = 1, span_seconds: float = 0.
 
 
 def ids_line(event: AuditEvent, *, repeated: int = 1) -> str:
-    """The IDs that match the event to logs and the registry: request, token UUID, command."""
+    """The IDs that match the event to logs and the registry: request, token UUID, command; on Enterprise Grid
+    the workspace and organisation the request came from (one audit channel serves them all)."""
     ids = [f"request `{event.request_id}`" + (" (the first)" if repeated > 1 else "")]
     if event.token_uuid:
         ids.append(f"token `{event.token_uuid}`")
     if event.command:
         via = f" via {event.origin}" if event.origin in _SHOWN_ORIGINS else ""
         ids.append(escape(event.command + via))
+    if event.enterprise_id:
+        where = f"workspace `{escape(event.team_id)}` of " if event.team_id else ""
+        ids.append(f"{where}org `{escape(event.enterprise_id)}`")
     return " · ".join(ids)
 
 

@@ -24,7 +24,7 @@ from bot.domain.approvals import PendingRequest, RequestStatus, duration_choices
 from bot.domain.audit import AuditEvent
 from bot.domain.durations import format_duration
 from bot.domain.models import HelpInfo, IssuedToken, VerifyResult
-from bot.domain.patterns import DEFAULT_REGISTRY
+from bot.domain.patterns import DEFAULT_REGISTRY, group_part
 from bot.domain.policy import ApprovalRules
 from bot.domain.text import REASON_MAX
 
@@ -115,6 +115,9 @@ def help_message(info: HelpInfo, *, command: str) -> tuple[str, list[Block]]:
         f"Example: `{command} 24h`",
         f"`{command} list` lists your live tokens. The bot's *Home* tab shows them too, with a *Get a token* "
         "form and a *Renew* button on each.",
+        f"`{command} who` shows who holds live tokens (everyone's: you are one of the bot's admins)."
+        if info.admin
+        else "",
         escape(info.registries),
         who,
     ]
@@ -163,7 +166,7 @@ APPROVAL_NOTE_ACTION = "note"
 
 def approvers_mrkdwn(rules: ApprovalRules) -> str:
     """The approvers as Slack renders them: user mentions and user-group handles (IDs from the policy)."""
-    who = [f"<@{u}>" for u in sorted(rules.users)] + [f"<!subteam^{g}>" for g in sorted(rules.usergroups)]
+    who = [f"<@{u}>" for u in sorted(rules.users)] + [f"<!subteam^{group_part(g)}>" for g in sorted(rules.usergroups)]
     return ", ".join(who)
 
 

@@ -52,7 +52,8 @@ def _click(body: dict[str, Any], context: dict[str, Any], origin: Origin) -> Req
         user_id,
         origin,
         reply_to=body.get("response_url") or dm_reply(user_id),
-        team_id=(body.get("team") or {}).get("id"),
+        team_id=context.get("request_team_id"),
+        enterprise_id=context.get("request_enterprise_id"),
         once_key=context.get("once_key"),
     )
 
@@ -73,7 +74,11 @@ def register_lifecycle(app: App, bot: SlackFrontEnd) -> None:
         if event.get("tab") != "home":
             return  # the Messages tab opens too: nothing to publish
         ctx = RequestContext(
-            context["request_id"], str(event.get("user") or ""), Origin.HOME, team_id=context.get("team_id")
+            context["request_id"],
+            str(event.get("user") or ""),
+            Origin.HOME,
+            team_id=context.get("request_team_id"),
+            enterprise_id=context.get("request_enterprise_id"),
         )
         bot.run_ui("home", ctx, lambda: show_home(bot.ports, ctx))
 
@@ -94,7 +99,8 @@ def register_lifecycle(app: App, bot: SlackFrontEnd) -> None:
             user_id,
             Origin.MODAL,
             reply_to=dm_reply(user_id),
-            team_id=(body.get("team") or {}).get("id"),
+            team_id=context.get("request_team_id"),
+            enterprise_id=context.get("request_enterprise_id"),
             once_key=context.get("once_key"),
         )
         try:

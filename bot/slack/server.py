@@ -23,8 +23,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot import __version__
-from bot.domain.identity import Workspace
-from bot.runtime import metrics
+from bot.domain.identity import Workspace, workspace_of
+from bot.runtime import metrics, tracing
 from bot.runtime.aio import ServerThread
 from bot.runtime.jobs import Jobs
 from bot.settings import Settings, SettingsError
@@ -98,6 +98,7 @@ class Health:
             ok = ok and connected
         if self.draining:
             checks["draining"] = True
+        metrics.READY.set(1 if ok else 0)
         return ok, checks
 
 
@@ -125,6 +126,7 @@ class BotServer(Generic[B]):
         self.stopping = threading.Event()
         self.bot: B | None = None
         self._socket: Any = None
+        self._traced = False  # this server started tracing: it stops it
         web_app = web.Application(client_max_size=256 * 1024)
         web_app.router.add_get("/healthz", self._healthz)
         web_app.router.add_get("/readyz", self._readyz)
@@ -154,11 +156,14 @@ class BotServer(Generic[B]):
         self._http.start()
         client = self._connect()
         auth = self._auth_test(client, attempts=auth_attempts)
-        workspace = Workspace(team_id=str(auth["team_id"]), enterprise_id=auth.get("enterprise_id") or None)
+        workspace = workspace_of(auth, teams=self.settings.slack_teams)
+        if workspace.org_wide:
+            self._learn_teams(client, workspace)
         self.bot = self._assemble(client, workspace)
         self.bot.jobs.warm()
         self.bot.ui_jobs.warm()
         mode = "Socket Mode" if self.settings.socket_mode else "HTTP mode"
+        self._traced = tracing.start()  # the OTEL_* variables decide; off, nothing of OpenTelemetry is imported
         self.bot.start(mode=mode)
         self.health.bot = self.bot
         if self.settings.socket_mode:
@@ -168,6 +173,17 @@ class BotServer(Generic[B]):
         self.health.slack_auth = "ok"
         log.info("ready", extra={"mode": "socket" if self.settings.socket_mode else "http", "url": self.url})
         return self
+
+    def _learn_teams(self, client: WebClient, workspace: Workspace) -> None:
+        """An org-wide install serves the workspaces it is in from its first request: ask Slack which they are.
+        If Slack does not answer, start anyway (it routes requests only from those workspaces) and let the
+        upkeep ask again."""
+        from bot.slack.org import refresh_teams
+
+        try:
+            refresh_teams(client, workspace)
+        except (SlackApiError, SlackClientError, OSError) as exc:
+            log.warning("auth.teams.list failed at start; asking again soon", extra={"error": type(exc).__name__})
 
     def _auth_test(self, client: WebClient, *, attempts: int) -> dict[str, Any]:
         """auth.test until it answers (attempts=0: forever, with capped backoff); /readyz stays 503 meanwhile."""
@@ -230,6 +246,7 @@ class BotServer(Generic[B]):
         return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        self.health.ready()  # rok_bot_ready as of this scrape, not of the last probe
         body = generate_latest()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -281,6 +298,9 @@ class BotServer(Generic[B]):
             left = max(timeout - (time.monotonic() - began), 1.0)
             finished = self.bot.ui_jobs.drain(left) and finished
             self.bot.stop(drained=finished)
+        if self._traced:
+            self._traced = False
+            tracing.stop()  # after the senders' last round: its spans are exported too
         self._http.stop()
         return finished
 

@@ -1,6 +1,6 @@
 """The `Surfaces` port on Slack: the Home tab (views.publish), the get-token form (views.open), the token
-list (a private reply), and the expiry reminder (a persistent DM: conversations.open + chat.postMessage,
-edited with chat.update after a renewal or a dismissal).
+list and `/rok-token who` (private replies), and the expiry reminder (a persistent DM: conversations.open +
+chat.postMessage, edited with chat.update after a renewal or a dismissal).
 
 Slack errors are logged and counted, never raised (as in `bot.slack.replies`): the use case decides what a
 failure means. Nothing here ever carries a token.
@@ -16,10 +16,12 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from bot.domain.holders import Holdings, WhoRefusal
 from bot.domain.lifecycle import Deferred, HomeView, Posted, Reminder, TokenForm, TokenList
 from bot.domain.models import RequestContext
 from bot.domain.retry_after import retry_after_wait
 from bot.runtime import metrics
+from bot.slack.holders import who_message, who_refused_message
 from bot.slack.replies import SlackReplies
 from bot.slack.views import dismissed_message, form_view, home_view, list_message, reminder_message, renewed_message
 
@@ -44,6 +46,14 @@ class SlackSurfaces:
     def token_list(self, ctx: RequestContext, tokens: TokenList) -> None:
         if ctx.reply_to:
             self._replies.respond(ctx.reply_to, *list_message(tokens))
+
+    def who(self, ctx: RequestContext, answer: Holdings | WhoRefusal) -> None:
+        if isinstance(answer, WhoRefusal):
+            text, blocks = who_refused_message(answer, request_id=ctx.request_id)
+        else:
+            text, blocks = who_message(answer)
+        if ctx.reply_to:
+            self._replies.respond(ctx.reply_to, text, blocks)
 
     def remind(self, reminder: Reminder) -> Posted | Deferred | None:
         """Post the reminder; `Deferred` when Slack could not take it now (429, 5xx, unreachable: slack_sdk's

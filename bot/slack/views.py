@@ -45,6 +45,7 @@ from bot.domain.lifecycle import (
 from bot.domain.models import Limits
 from bot.domain.text import REASON_MAX, clean_text
 from bot.slack.blocks import escape, mrkdwn, pending_requests_blocks, slack_date, time_left
+from bot.slack.holders import holders_home_blocks
 
 OPEN_FORM_ACTION_ID = "get_token"
 RENEW_ACTION_ID = "renew_token"
@@ -102,7 +103,8 @@ def _limits_line(limits: Limits) -> str:
 
 
 def home_view(home: HomeView) -> View:
-    """The Home tab: Get a token, the user's limits, live tokens with Renew, expired ones greyed, whom to ask."""
+    """The Home tab: Get a token, the user's limits, live tokens with Renew, expired ones greyed, an admin's
+    "who holds tokens", whom to ask."""
     intro = "Short-lived *Rok Registry API tokens*, sent to you privately."
     blocks: list[Block] = [HeaderBlock(text="Rok Registry tokens")]
     if home.refusal is None:
@@ -131,6 +133,8 @@ def home_view(home: HomeView) -> View:
         if tokens.expired_more:
             more = f"…and {tokens.expired_more} more expired."
             blocks.append(ContextBlock(block_id="expired-more", elements=[_md(more)]))
+    if home.holders is not None:
+        blocks += holders_home_blocks(home.holders)
     reminders = (
         f" A reminder comes here before a token expires ({format_duration(home.remind_before)} ahead), "
         "with a one-click *Renew*."

@@ -3,6 +3,7 @@
     store = open_store(url=..., data_dir=..., retention_seconds=...)   # nothing connected yet
     store.ensure_schema()                             # at start: migrate under a lock (idempotent), probe a write
     store.ledger.reserve(...); store.outbox.claim(...); store.once.claim(...); store.approvals.decide(...)
+    store.live.live_at(at)                            # the tokens live at an instant (bot/domain/report.py)
     store.sweep(now=...); store.prune(now=...)        # at start and periodically
     store.check()                                     # doctor: "schema at revision X (head)" or a StoreError
     store.close()
@@ -31,16 +32,24 @@ from bot.store.files import exposure, sqlite_path
 from bot.store.ledger import STALE_AFTER, Pruned, SqlLedger
 from bot.store.once import SqlOnceClaims
 from bot.store.outbox import DEFAULT_SINKS, SqlAuditOutbox
+from bot.store.report import SqlLiveTokens
 from bot.store.schema import HEAD_REVISION, approval_requests, audit_events, audit_outbox, ledger, once_claims
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from bot.domain.ports import AuditOutbox, Ledger, OnceClaims, PendingRequests
+    from bot.domain.report import LiveTokens
 
-    def _implements_the_ports(engine: Engine) -> tuple[Ledger, AuditOutbox, OnceClaims, PendingRequests]:
+    def _implements_the_ports(engine: Engine) -> tuple[Ledger, AuditOutbox, OnceClaims, PendingRequests, LiveTokens]:
         """Never called: mypy checks here that the adapters satisfy the domain's ports."""
-        return SqlLedger(engine), SqlAuditOutbox(engine), SqlOnceClaims(engine), SqlPendingRequests(engine)
+        return (
+            SqlLedger(engine),
+            SqlAuditOutbox(engine),
+            SqlOnceClaims(engine),
+            SqlPendingRequests(engine),
+            SqlLiveTokens(engine),
+        )
 
 
 class Store:
@@ -62,6 +71,7 @@ class Store:
         self.outbox = SqlAuditOutbox(engine, sinks=sinks)
         self.once = SqlOnceClaims(engine)
         self.approvals = SqlPendingRequests(engine)
+        self.live = SqlLiveTokens(engine)  # the tokens live at an instant: the access report, the admins' view
 
     @property
     def url(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from bot.domain.audit import UNVERSIONED_SCHEMA_VERSION
 from bot.domain.durations import format_duration
 from bot.domain.ledger import LedgerEntry
 from bot.domain.patterns import DEFAULT_REGISTRY
@@ -48,6 +49,9 @@ def token_record(entry: LedgerEntry) -> dict[str, Any]:
         "renewed_from": entry.renewed_from,
         "reminded_at": entry.reminded_at,
         "registry": entry.registry,
+        # Who approved it and the requester's reason (revision 0009): what `report --at` shows as its origin.
+        "approved_by": entry.approved_by,
+        "reason": entry.reason,
     }
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 
@@ -117,9 +121,14 @@ def list_audit(store: Store, *, since: datetime, limit: int) -> list[AuditLine]:
                     "last_error": row.last_error,
                 }
     return [
-        AuditLine(id=row.id, recorded_at=row.recorded_at, record=dict(row.record), deliveries=deliveries[row.id])
+        AuditLine(id=row.id, recorded_at=row.recorded_at, record=_versioned(row.record), deliveries=deliveries[row.id])
         for row in reversed(events)
     ]
+
+
+def _versioned(record: dict[str, Any]) -> dict[str, Any]:
+    """A stored record with its `schema_version` (first), which records stored before versioning lack."""
+    return {"schema_version": UNVERSIONED_SCHEMA_VERSION} | dict(record)
 
 
 def audit_table(lines: Sequence[AuditLine]) -> str:

@@ -41,7 +41,7 @@ from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.ports import Reservation, TokenQuery
 from bot.store.db import reading, writing
 from bot.store.outbox import DEFAULT_SINKS, append_event, live_sinks
-from bot.store.schema import audit_events, audit_outbox, ledger, once_claims
+from bot.store.schema import REASON_COLUMN, audit_events, audit_outbox, ledger, once_claims
 
 # The first key of the ledger's two-integer advisory locks (b"rokq"): keeps them apart from any other
 # application's advisory locks in a shared database.
@@ -83,6 +83,7 @@ class SqlLedger:
         now: datetime,
         renewed_from: int | None = None,
         registry: str = DEFAULT_REGISTRY,
+        enterprise_id: str | None = None,
     ) -> Reservation:
         """Take a place in `registry` under a per-user lock (never a global one); LimitExceeded (from `rule`)
         when none; RenewRefused when `renewed_from` was renewed already; ValueError when it lives in another
@@ -105,6 +106,7 @@ class SqlLedger:
                 .values(
                     request_id=request_id[:64],
                     slack_team=team_id,
+                    slack_enterprise=enterprise_id,
                     user_id=user_id,
                     duration_seconds=duration_seconds,
                     origin=str(origin),
@@ -304,7 +306,16 @@ def _sweep(
             .where(c.status == str(stale), c.reserved_at < now - older_than)
             .values(status=str(settled), settled_at=now)
             .returning(
-                c.id, c.request_id, c.user_id, c.duration_seconds, c.rok_user, c.token_uuid, c.expires_at, c.registry
+                c.id,
+                c.request_id,
+                c.user_id,
+                c.duration_seconds,
+                c.rok_user,
+                c.token_uuid,
+                c.expires_at,
+                c.registry,
+                c.slack_team,
+                c.slack_enterprise,
             )
         ).all()
     )
@@ -324,6 +335,8 @@ def _swept_event(row: sa.Row[tuple[object, ...]], *, now: datetime) -> AuditEven
         token_uuid=m["token_uuid"],
         reason=UNCONFIRMED_REASON if unconfirmed else CRASH_REASON,
         registry=str(m["registry"]),
+        team_id=m["slack_team"],
+        enterprise_id=m["slack_enterprise"],
         occurred_at=now,
     )
 
@@ -335,6 +348,8 @@ def _minted_values(minted: Minted) -> dict[str, object]:
         "token_uuid": minted.token_uuid,
         "issued_at": minted.issued_at,
         "expires_at": minted.expires_at,
+        "approved_by": minted.approved_by[:64] if minted.approved_by else None,
+        "reason": minted.reason[:REASON_COLUMN] if minted.reason else None,
     }
 
 
@@ -370,6 +385,7 @@ def _entry(row: sa.Row[tuple[object, ...]]) -> LedgerEntry:
         id=int(m["id"]),
         request_id=str(m["request_id"]),
         slack_team=m["slack_team"],
+        slack_enterprise=m["slack_enterprise"],
         slack_user=m["user_id"],
         rok_user=m["rok_user"],
         account_uuid=m["account_uuid"],
@@ -385,4 +401,6 @@ def _entry(row: sa.Row[tuple[object, ...]]) -> LedgerEntry:
         reminder_channel=m["reminder_channel"],
         reminder_ts=m["reminder_ts"],
         registry=str(m["registry"]),
+        approved_by=m["approved_by"],
+        reason=m["reason"],
     )

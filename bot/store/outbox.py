@@ -213,6 +213,18 @@ class SqlAuditOutbox:
         # min() keeps the column's type, so `oldest` is an aware datetime on both backends.
         return int(count), max((now - oldest).total_seconds(), 0.0)
 
+    def last_error(self, *, sink: str) -> str | None:
+        """The error that stopped the undelivered event of `sink` given back last (None when none was): what any
+        replica saw, for doctor, which has no sender of its own to ask."""
+        o = audit_outbox.c
+        with reading(self._engine) as conn:
+            return conn.execute(
+                sa.select(o.last_error)
+                .where(o.sink == sink, o.delivered_at.is_(None), o.last_error.is_not(None))
+                .order_by(o.due_at.desc(), o.id.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+
 
 def _event(row_id: int, record: dict[str, Any]) -> AuditEvent:
     """A stored event; one written before events had IDs gets a stable one from its row (`row-<id>`)."""

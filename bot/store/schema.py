@@ -18,11 +18,13 @@ from sqlalchemy.engine import Dialect
 
 from bot.domain.patterns import DEFAULT_REGISTRY, REGISTRY_NAME_MAX
 
+REASON_COLUMN = 500  # characters of a ledger row's reason (clean_text keeps 300)
+
 # A table name of our own, so a database shared with another Alembic project keeps both histories apart.
 VERSION_TABLE = "rok_token_bot_alembic_version"
 # The newest migration's revision: lets the CLI see "the schema is current" with one query, without importing
 # Alembic. tests/store/test_store_migrations.py checks it against the migration scripts' head.
-HEAD_REVISION = "0007_registry"
+HEAD_REVISION = "0009_s3_report"
 
 # INTEGER PRIMARY KEY is SQLite's rowid (autoincrement); BIGINT (BIGSERIAL) elsewhere.
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -65,6 +67,7 @@ ledger = sa.Table(
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
     sa.Column("request_id", sa.String(64), nullable=False),
     sa.Column("slack_team", sa.String(32)),
+    sa.Column("slack_enterprise", sa.String(32)),  # Enterprise Grid: the request's organisation (0008)
     # The requester: a Slack user ID, or `cli:<user>` for the admin CLI. The quota counts by it.
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("rok_user", sa.String(255)),
@@ -84,6 +87,11 @@ ledger = sa.Table(
     sa.Column("reminder_channel", sa.String(32)),
     sa.Column("reminder_ts", sa.String(32)),
     registry_column(),
+    # Who approved the token (an approver's Slack user ID) and the requester's reason, cleaned (revision 0009): the
+    # access report's "who approved it, and why" without a join to approvals or audit events, which are pruned
+    # on their own schedule while a long-lived token's row is kept.
+    sa.Column("approved_by", sa.String(64)),
+    sa.Column("reason", sa.String(REASON_COLUMN)),
     # The quota's query: one user's rows of the last hour in one registry (revision 0007 added `registry`). The
     # user's own listings (App Home, /rok-token list) use its `user_id` prefix, or `user_id, registry`.
     sa.Index("ix_ledger_user_registry_reserved", "user_id", "registry", "reserved_at"),
@@ -98,6 +106,8 @@ ledger = sa.Table(
         postgresql_where=sa.text("status IN ('reserved', 'minted')"),
     ),
     sa.Index("ux_ledger_renewed_from", "renewed_from", unique=True),
+    # The access report (tokens live at T): rows expiring after T, few of them for a recent T (revision 0009).
+    sa.Index("ix_ledger_expires", "expires_at"),
     # The reminder sweep: rows not reminded yet, by expiry (reminded rows leave the index).
     sa.Index(
         "ix_ledger_remind",
@@ -181,6 +191,7 @@ approval_requests = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("request_id", sa.String(64), nullable=False),
     sa.Column("slack_team", sa.String(32)),
+    sa.Column("slack_enterprise", sa.String(32)),  # Enterprise Grid: the requester's organisation (0008)
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("rok_user", sa.String(255), nullable=False),
     sa.Column("seconds", sa.Integer, nullable=False),

@@ -5,7 +5,8 @@ the CLI and the upkeep loops only translate their input into one of these calls.
 world only through the ports in `bot.domain.ports` and the token engine, so the unit tests run them on
 in-memory fakes. No Slack, Kubernetes, HTTP or database import in this package (tests/meta/test_layers.py).
 
-Features depend one way: `context` (ports, facts, the failure reporter) under `home` and `verify`, `issue`
+Features depend one way: `context` (ports, facts, the failure reporter) under `holders` (the admins' view of
+every live token), `home` (on `holders`: an admin's tab shows them) and `verify`, `issue`
 on `home` (a delivered token refreshes the Home tab), `renewal` on `issue`, `approvals` on both (an
 approved renewal edits the token's reminder).
 """
@@ -21,6 +22,7 @@ from bot.usecases.fleet import (
     request_token,
     worker_share,
 )
+from bot.usecases.holders import is_admin, who_holds
 from bot.usecases.home import help_for, list_tokens, open_token_form, pending_for, show_home, tokens_of
 from bot.usecases.issue import Issued, IssueRequest, issue_for_admin, issue_token
 from bot.usecases.renewal import RenewRequest, dismiss_reminder, renew_token, send_reminders
@@ -44,6 +46,7 @@ __all__ = [
     "form_with_registries",
     "help_for",
     "help_with_registries",
+    "is_admin",
     "issue_for_admin",
     "issue_token",
     "lapse_due",
@@ -59,5 +62,6 @@ __all__ = [
     "show_home",
     "tokens_of",
     "verify_button",
+    "who_holds",
     "worker_share",
 ]

@@ -17,7 +17,7 @@ from bot.domain.durations import format_duration
 from bot.domain.errors import AccessDenied, RequestNotPending
 from bot.domain.models import RequestContext
 from bot.domain.text import clean_text
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.usecases.context import Facts, Ports, first_time, report_failure
 from bot.usecases.home import show_home
 from bot.usecases.issue import Issued, IssueRequest, issue_token
@@ -35,6 +35,7 @@ class Decision:
     note: str | None = None  # the approver's reason, told to the requester
 
 
+@tracing.traced
 def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
     """Approve (the requester gets Show my token in their DM) or deny a pending request, once: the first
     listed approver to decide wins; the requester, their other accounts and anyone not listed are refused.
@@ -58,7 +59,7 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
         # Group membership only when the user is not listed by ID: one Slack call fewer, and a group Slack no
         # longer knows cannot stop the approvers listed by ID.
         listed = ctx.user_id in rules.users or not rules.usergroups
-        groups = frozenset() if listed else p.directory.groups_of(ctx.user_id, rules.usergroups)
+        groups = frozenset() if listed else p.directory.groups_of(ctx.user_id, rules.usergroups, team_id=ctx.team_id)
         # Every Rok user the decider's own account stands for (user map, profile email): one person's second
         # Slack account cannot approve a token for their own Rok user.
         own = p.identity.rok_users_of(ctx.user_id, p.directory.profile(ctx.user_id))
@@ -85,7 +86,7 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
         if where is not None:
             p.pending.attach_dm(decided.id, channel=where.channel, message_ts=where.ts)
         # The requester's Home tab no longer lists the request as waiting.
-        show_home(p, RequestContext(decided.request_id, decided.user_id, Origin.APPROVAL, team_id=decided.team_id))
+        show_home(p, _requester(decided, Origin.APPROVAL))
         return decided
     except Exception as exc:
         report_failure(p, facts, exc)
@@ -100,6 +101,7 @@ class ShowToken:
     request_id: str  # the approval request's ID, from the button (untrusted: it grants nothing by itself)
 
 
+@tracing.traced
 def show_approved_token(p: Ports, s: ShowToken) -> Issued | None:
     """Mint an approved token for its requester, now that they are here to see it: only the requester's own
     click, once (the store's claim, whichever click or replica comes first), through `issue_token` (identity,
@@ -190,6 +192,8 @@ def _decision_event(request: PendingRequest, outcome: Outcome, *, at: datetime, 
         command="approve",
         actor=request.decided_by,
         registry=request.registry,
+        team_id=request.team_id,  # the requester's workspace and organisation: the story's, whoever decides
+        enterprise_id=request.enterprise_id,
         occurred_at=at,
     )
 
@@ -215,7 +219,7 @@ def lapse_due(p: Ports) -> list[PendingRequest]:
         home = p.at(request.registry) or p
         (home.board or p.board).decided(request)
         # The requester's Home tab no longer offers it (waiting, or with its Show my token).
-        show_home(p, RequestContext(request.request_id, request.user_id, Origin.SYSTEM, team_id=request.team_id))
+        show_home(p, _requester(request, Origin.SYSTEM))
     return lapsed
 
 
@@ -226,3 +230,10 @@ def _lapse_reason(request: PendingRequest) -> str:
         return f"approved, but the token was not opened within {window}: nothing minted"
     waited = format_duration(max(int((request.expires_at - request.requested_at).total_seconds()), 1))
     return f"nobody decided within {waited}"
+
+
+def _requester(request: PendingRequest, origin: Origin) -> RequestContext:
+    """The requester's context, rebuilt from their request: their workspace and organisation."""
+    return RequestContext(
+        request.request_id, request.user_id, origin, team_id=request.team_id, enterprise_id=request.enterprise_id
+    )

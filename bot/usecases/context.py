@@ -9,7 +9,7 @@ for a bug that escaped one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
@@ -43,7 +43,8 @@ from bot.domain.ports import (
     Surfaces,
     UserDirectory,
 )
-from bot.runtime import metrics
+from bot.domain.report import LiveTokens
+from bot.runtime import metrics, tracing
 from bot.runtime.cache import RecentChecks
 from bot.runtime.clock import Clock
 
@@ -59,7 +60,7 @@ _REGISTRY_FAILURES = (ClusterError, OutputParseError, RegistryUnreachable, Accou
 ONCE_WINDOW = 600.0  # a request's key acts once for this long: twice Slack's 5-minute signature window
 
 # What a request asked for: the audit event's `command`, the metrics' `command` label.
-Command = Literal["issue", "help", "verify", "home", "form", "list", "renew", "remind", "dismiss", "approve"]
+Command = Literal["issue", "help", "verify", "home", "form", "list", "renew", "remind", "dismiss", "approve", "who"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,8 @@ class Ports:
     # Break-glass's loud notice (the approvals channel, else the audit channel); None where there is none.
     alarm: BreakGlassAlarm | None = None
     registry: str = DEFAULT_REGISTRY
+    # Every registry's live tokens, for the policy's admins (`/rok-token who`); None where there is no store.
+    holders: LiveTokens | None = None
     # Every registry's Ports by name; empty: this registry alone (the CLI, a single-registry test world).
     peers: Mapping[str, Ports] = field(default_factory=dict, repr=False, compare=False)
 
@@ -133,6 +136,8 @@ class Facts:
     def event(
         self, outcome: Outcome, *, at: datetime, reason: str | None = None, expires_at: datetime | None = None
     ) -> AuditEvent:
+        # Every outcome a use case audits is built here: the request's trace (when on) names it too.
+        tracing.outcome(outcome, registry=self.registry)
         return AuditEvent(
             outcome=outcome,
             request_id=self.ctx.request_id,
@@ -146,6 +151,8 @@ class Facts:
             origin=str(self.ctx.origin),
             actor=self.actor,
             registry=self.registry,
+            team_id=self.ctx.team_id,
+            enterprise_id=self.ctx.enterprise_id,
             occurred_at=at,
         )
 
@@ -166,9 +173,11 @@ def identify(p: Ports, user_id: str) -> Identity:
     return p.identity.resolve(user_id, p.directory.profile(user_id))
 
 
-def limits_of(p: Ports, user_id: str) -> UserLimits:
-    """The user's limits under the policy (allowlist first), from the user groups it names."""
-    groups = p.directory.groups_of(user_id, p.policy.group_ids) if p.policy.group_ids else frozenset()
+def limits_of(p: Ports, user_id: str, *, team_id: str | None = None) -> UserLimits:
+    """The user's limits under the policy (allowlist first), from the user groups it names (read in the
+    request's workspace `team_id` on an org-wide install)."""
+    wanted = p.policy.group_ids
+    groups = p.directory.groups_of(user_id, wanted, team_id=team_id) if wanted else frozenset()
     p.policy.check_allowed(user_id, groups, p.contact)
     return p.policy.limits_for(groups)
 
@@ -178,17 +187,17 @@ def limits_view(limits: UserLimits, *, per_hour: int | None = None, left: int | 
     return Limits(limits.default, limits.min, limits.max, limits.source, per_hour, left)
 
 
-def whoever(p: Ports, user_id: str) -> tuple[str | None, UserLimits, str | None]:
+def whoever(p: Ports, user_id: str, *, team_id: str | None = None) -> tuple[str | None, UserLimits, str | None]:
     """(Rok username, limits, refusal) of a user: their own, or everyone's with the sentence saying why not."""
     try:
-        return identify(p, user_id).username, limits_of(p, user_id), None
+        return identify(p, user_id).username, limits_of(p, user_id, team_id=team_id), None
     except AccessDenied as exc:
         return None, p.policy.everyone, exc.user_message
 
 
-def report_failure(p: Ports, facts: Facts, exc: BaseException) -> None:
+def report_failure(p: Ports, facts: Facts, exc: BaseException, *, tell: Callable[[str], None] | None = None) -> None:
     """The one place failures go: its audit event, one private sentence, a log line (with the traceback
-    when it was not expected)."""
+    when it was not expected). `tell` answers the user instead of a plain notice (a refusal that names people)."""
     if isinstance(exc, RokBotError):
         failure = exc
         log.warning("%s: %s", failure.outcome, failure.kind, extra={"error": failure.kind, "detail": failure.detail})
@@ -202,7 +211,10 @@ def report_failure(p: Ports, facts: Facts, exc: BaseException) -> None:
     metrics.REQUESTS.labels(facts.command, outcome, facts.registry).inc()
     reason = "internal_error" if isinstance(failure, InternalError) else failure.kind
     try:
-        p.replies.notice(facts.ctx, message)
+        if tell is not None:
+            tell(message)
+        else:
+            p.replies.notice(facts.ctx, message)
     finally:
         _audit_failure(p, facts.event(outcome, at=p.clock.now(), reason=f"{reason}: {message}"))
 
@@ -227,6 +239,7 @@ def _audit_failure(p: Ports, event: AuditEvent) -> None:
         )
 
 
+@tracing.traced
 def report(p: Ports, *, command: Command, ctx: RequestContext, error: BaseException) -> None:
     """For a front end: a refusal it already answered in the ack (audited now, after it), or a bug that escaped
     a use case (the job guard's last resort)."""

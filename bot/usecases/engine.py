@@ -30,7 +30,7 @@ from bot.domain.patterns import DEFAULT_REGISTRY, ROK_USERNAME, canonical_uuid
 from bot.domain.ports import CommandRunner, ExecResult, PodTarget, Verifier
 from bot.domain.secret import Token
 from bot.domain.tables import AccountTable, parse_accounts, parse_token_output, render_argv
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.cache import SingleFlight
 from bot.runtime.clock import Clock
 
@@ -142,7 +142,7 @@ class TokenEngine:
 
     def _learn_uuid(self, token: Token, expires_at: datetime) -> tuple[str | None, datetime]:
         """The token's UUID (and expiry) from the registry, for the ledger and the audit trail."""
-        result = self._verifier.verify(token)
+        result = self._ask_registry(token)
         if result.verdict is Verdict.REJECTED:
             # Rok printed a token its own registry refuses: whatever was created is no use to anyone.
             raise CommandFailed(
@@ -177,9 +177,16 @@ class TokenEngine:
     def verify(self, token: Token) -> VerifyResult:
         """Ask the registry about a token."""
         self._protect(token, self._clock.now() + VERIFY_PROTECTION)
-        result = self._verifier.verify(token)
+        result = self._ask_registry(token)
         metrics.VERIFY_OUTCOMES.labels(result.verdict.value, self._registry).inc()
         return result
+
+    def _ask_registry(self, token: Token) -> VerifyResult:
+        """The registry's verify call, as its own span (its verdict, never the token nor the answer's text)."""
+        with tracing.span("registry verify", registry=self._registry):
+            result = self._verifier.verify(token)
+            tracing.annotate(verdict=result.verdict.value)
+            return result
 
     # -- exec -------------------------------------------------------------------------------------
 
@@ -198,9 +205,13 @@ class TokenEngine:
         target: PodTarget | None = None
         for attempt in (1, 2):
             try:
-                target = self._runner.resolve(fresh=attempt > 1)
-                with metrics.EXEC_SECONDS.labels(name, self._registry).time():
-                    return self._runner.run(argv, target=target)
+                # The span names the verb alone: argv's values (an account's UUID, a duration) stay out of it.
+                with tracing.span(f"exec {name}", verb=name, registry=self._registry, attempt=attempt):
+                    target = self._runner.resolve(fresh=attempt > 1)
+                    with metrics.EXEC_SECONDS.labels(name, self._registry).time():
+                        result = self._runner.run(argv, target=target)
+                    tracing.annotate(exit_code=result.exit_code)
+                    return result
             except ExecError as exc:
                 metrics.EXEC_FAILURES.labels(name, exc.kind, self._registry).inc()
                 if target is not None:

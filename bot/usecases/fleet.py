@@ -18,7 +18,7 @@ from bot.domain.models import HelpInfo, RequestContext
 from bot.domain.registry_policy import Policies
 from bot.domain.routing import CatalogueView, Choose, Chosen, RegistryOffer, choose_registry, resolution_help
 from bot.domain.text import clean_text
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.jobs import Capacity
 from bot.usecases.context import Facts, Ports, first_time, report_failure
 from bot.usecases.home import help_for, open_token_form
@@ -93,11 +93,11 @@ class Fleet:
         """Each registry's policy, for `may_use`."""
         return Policies(everywhere=self.shared.policy, by_registry={n: p.policy for n, p in self.ports.items()})
 
-    def eligible(self, user_id: str) -> tuple[str, ...]:
+    def eligible(self, user_id: str, *, team_id: str | None = None) -> tuple[str, ...]:
         """The registries this user may use (their allowlists), with the user groups from the directory."""
         policies = self.policies()
         wanted = policies.group_ids
-        groups = self.shared.directory.groups_of(user_id, wanted) if wanted else frozenset()
+        groups = self.shared.directory.groups_of(user_id, wanted, team_id=team_id) if wanted else frozenset()
         return tuple(n for n in self.names if policies.may_use(n, user_id, groups))
 
     def ack_duration(self, text: str) -> int:
@@ -126,6 +126,7 @@ class TokenAsk:
     note: str | None = None  # the form's reason, for the audit trail
 
 
+@tracing.traced
 def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None:
     """Resolve the registry, then issue there; a chooser (nothing minted) or one refusal (audited, nothing run in
     any cluster) otherwise. A forged click naming a registry the user may not use is refused like a typed one."""
@@ -138,7 +139,7 @@ def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None
     facts = Facts(ctx, "issue", seconds=ask.seconds, registry=p.registry)
     try:
         # One registry named wrongly: refused naming it (its allowlist is the issue's to check, as before).
-        eligible = fleet.names if fleet.single else fleet.eligible(ctx.user_id)
+        eligible = fleet.names if fleet.single else fleet.eligible(ctx.user_id, team_id=ctx.team_id)
         choice = choose_registry(
             named=ask.named, channel_id=ask.channel_id, eligible=eligible, catalogue=fleet.catalogue
         )
@@ -165,13 +166,14 @@ def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None
         return None
 
 
+@tracing.traced
 def help_with_registries(fleet: Fleet, ctx: RequestContext, channel_id: str | None) -> HelpInfo | None:
     """`/rok-token help`: with several registries it also says which this user may use and how one is chosen
     (with one, exactly the help of before)."""
     if fleet.single:
         return help_for(fleet.shared, ctx)
     try:
-        usable = fleet.eligible(ctx.user_id)
+        usable = fleet.eligible(ctx.user_id, team_id=ctx.team_id)
     except Exception as exc:
         report_failure(fleet.shared, Facts(ctx, "help", registry=fleet.shared.registry), exc)
         return None
@@ -179,12 +181,13 @@ def help_with_registries(fleet: Fleet, ctx: RequestContext, channel_id: str | No
     return help_for(fleet.shared, ctx, registries=resolution_help(usable=usable, channel_default=default))
 
 
+@tracing.traced
 def form_with_registries(fleet: Fleet, ctx: RequestContext, *, trigger: str) -> TokenForm | None:
     """The get-token form; with several registries the user may use, a select of those (of them only)."""
     choices: tuple[tuple[str, str], ...] = ()
     if not fleet.single:
         try:
-            choices = tuple((n, fleet.titles.get(n, n)) for n in fleet.eligible(ctx.user_id))
+            choices = tuple((n, fleet.titles.get(n, n)) for n in fleet.eligible(ctx.user_id, team_id=ctx.team_id))
         except Exception as exc:
             report_failure(fleet.shared, Facts(ctx, "form", registry=fleet.shared.registry), exc)
             return None

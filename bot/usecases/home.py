@@ -1,4 +1,5 @@
 """What a user may see about their own tokens: help, the Home tab, the get-token form, `/rok-token list`.
+(An admin's Home tab also shows everyone's live tokens: `bot.usecases.holders`.)
 
 Reads only: none of these mints, and opening the Home tab or help is not audited. The issue use case ends
 with `show_home`, so the tab lists a new token whatever asked for it.
@@ -11,6 +12,7 @@ from datetime import datetime
 
 from bot.domain.approvals import PendingRequest
 from bot.domain.errors import InternalError
+from bot.domain.holders import HOME_WHO_ROWS
 from bot.domain.ledger import LedgerEntry
 from bot.domain.lifecycle import (
     EXPIRED_SHOWN_FOR,
@@ -25,20 +27,21 @@ from bot.domain.lifecycle import (
 )
 from bot.domain.models import HelpInfo, RequestContext
 from bot.domain.ports import TokenQuery
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.usecases.context import Facts, Ports, limits_view, log, report_failure, whoever
+from bot.usecases.holders import admin_section, is_admin
 
 
 def help_for(p: Ports, ctx: RequestContext, *, registries: str = "") -> HelpInfo | None:
     """Usage with the caller's own username, limits and quota left (or why they cannot ask); None when it
     failed (reported). `registries`: the paragraph on choosing a registry, when there are several."""
     try:
-        username, limits, refusal = whoever(p, ctx.user_id)
+        username, limits, refusal = whoever(p, ctx.user_id, team_id=ctx.team_id)
         if refusal is None:
             view = limits_view(limits, per_hour=p.quota.rule.per_hour, left=p.quota.remaining(ctx.user_id))
         else:
             view = limits_view(limits)
-        info = HelpInfo(username, refusal, view, registries)
+        info = HelpInfo(username, refusal, view, registries, admin=is_admin(p, ctx.user_id, team_id=ctx.team_id))
         p.replies.help(ctx, info)
         metrics.REQUESTS.labels("help", "answered", p.registry).inc()
         return info
@@ -87,6 +90,7 @@ def tokens_of(p: Ports, user_id: str, *, now: datetime, cap: int, expired_cap: i
     )
 
 
+@tracing.traced
 def show_home(p: Ports, ctx: RequestContext) -> HomeView | None:
     """Publish the user's Home tab: their live tokens, what they may ask for (or why not), whom to ask.
 
@@ -97,6 +101,7 @@ def show_home(p: Ports, ctx: RequestContext) -> HomeView | None:
     now = p.clock.now()
     try:
         home = _home(p, ctx.user_id, now)
+        home = replace(home, holders=admin_section(p, ctx.user_id, team_id=ctx.team_id, limit=HOME_WHO_ROWS))
         outcome = "published"
     except Exception:
         log.error("the Home tab could not be built", exc_info=True)
@@ -130,7 +135,7 @@ def open_token_form(
     if p.surfaces is None:
         return None
     try:
-        _, limits, refusal = whoever(p, ctx.user_id)
+        _, limits, refusal = whoever(p, ctx.user_id, team_id=ctx.team_id)
         view = limits_view(limits, per_hour=None if refusal else p.quota.rule.per_hour)
         form = TokenForm(view, [] if refusal else presets_for(view), refusal=refusal, registries=registries)
         if p.surfaces.open_form(trigger=trigger, form=form):
@@ -146,6 +151,7 @@ def open_token_form(
         return None
 
 
+@tracing.traced
 def list_tokens(p: Ports, ctx: RequestContext) -> TokenList | None:
     """`/rok-token list`: the user's live tokens, privately (never a token: their UUIDs)."""
     try:

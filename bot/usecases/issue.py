@@ -31,7 +31,7 @@ from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.policy import UserLimits
 from bot.domain.ports import Minter, Quota, QuotaPlace
 from bot.domain.text import clean_text
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.runtime.clock import Clock
 from bot.usecases.context import (
     POSSIBLY_MINTED,
@@ -76,6 +76,7 @@ class Issued:
     token_uuid: str | None
 
 
+@tracing.traced
 def issue_token(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
     """Identity, policy, quota, mint, deliver privately, audit, refresh the Home tab: None when refused or failed
     (already told), a PendingRequest when it went to the approvers instead."""
@@ -95,7 +96,7 @@ def _issue(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
         identity = identify(p, ctx.user_id)
         facts = facts.but(username=identity.username)
         _check_approved_for(req, identity.username)
-        limits = limits_of(p, ctx.user_id)
+        limits = limits_of(p, ctx.user_id, team_id=ctx.team_id)
         seconds = limits.default if req.seconds is None else req.seconds
         facts = facts.but(seconds=seconds)
         needs_approval = _needs_approval(p, req, limits, seconds)
@@ -108,7 +109,7 @@ def _issue(p: Ports, req: IssueRequest) -> Issued | PendingRequest | None:
         if issued is None:
             return None  # possibly minted: settled, audited and told
         facts = facts.but(token_uuid=issued.token_uuid, expires_at=issued.expires_at)
-        minted = _minted(issued, p.clock)
+        minted = _minted(issued, p.clock, approved_by=req.approved_by, reason=clean_text(req.reason or req.note))
         place.minted(minted)  # the UUID and expiry before delivery: a crash or a blink from here keeps them
         if not _deliver(p, ctx, issued):
             _undelivered(p, place, facts, minted)
@@ -166,7 +167,7 @@ def _check_break_glass(p: Ports, req: IssueRequest, limits: UserLimits, seconds:
     rules = p.policy.break_glass
     if rules is None:
         raise AccessDenied("Break-glass is not enabled here.", detail="break_glass: not configured")
-    if not p.directory.groups_of(req.ctx.user_id, rules.usergroups):
+    if not p.directory.groups_of(req.ctx.user_id, rules.usergroups, team_id=req.ctx.team_id):
         raise AccessDenied(
             "You may not use break-glass: it is for the on-call groups the policy names. "
             f"Ask for an approval instead, or ask {p.contact}.",
@@ -190,6 +191,7 @@ def _ask_approval(
         id=new_request_id(),
         request_id=ctx.request_id,
         team_id=ctx.team_id,
+        enterprise_id=ctx.enterprise_id,
         user_id=ctx.user_id,
         rok_user=username,
         seconds=seconds,
@@ -290,9 +292,18 @@ def _mint(p: Ports, place: QuotaPlace, facts: Facts, account: Account, *, second
         raise
 
 
-def _minted(issued: IssuedToken, clock: Clock) -> Minted:
-    """The facts of a minted token the ledger keeps (never the token)."""
-    return Minted(issued.username, issued.account_uuid, issued.token_uuid, clock.now(), issued.expires_at)
+def _minted(issued: IssuedToken, clock: Clock, *, approved_by: str | None = None, reason: str = "") -> Minted:
+    """The facts of a minted token the ledger keeps (never the token): with who approved it and the requester's
+    reason, the access report's "who approved it, and why"."""
+    return Minted(
+        issued.username,
+        issued.account_uuid,
+        issued.token_uuid,
+        clock.now(),
+        issued.expires_at,
+        approved_by=approved_by,
+        reason=reason or None,
+    )
 
 
 def _deliver(p: Ports, ctx: RequestContext, issued: IssuedToken) -> bool:

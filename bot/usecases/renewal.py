@@ -15,7 +15,7 @@ from bot.domain.errors import RenewRefused
 from bot.domain.ledger import LedgerEntry, TokenStatus
 from bot.domain.lifecycle import Deferred, Posted, Reminder, ReminderPace, already_renewed, reminder_due_at
 from bot.domain.models import RequestContext
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.usecases.context import Facts, Ports, first_time, log, report_failure
 from bot.usecases.issue import Issued, IssueRequest, issue_token
 
@@ -28,6 +28,7 @@ class RenewRequest:
     entry_id: int | None
 
 
+@tracing.traced
 def renew_token(p: Ports, req: RenewRequest) -> Issued | PendingRequest | None:
     """A Renew click: only the token's owner, once per token, the same duration through `issue_token` (policy
     and quota checked again); the new token's ledger row names the old one, and its reminder is edited."""
@@ -87,6 +88,7 @@ def reminder_renewed(p: Ports, entry_id: int, issued: Issued) -> None:
     )
 
 
+@tracing.traced
 def dismiss_reminder(p: Ports, ctx: RequestContext, entry_id: int | None) -> bool:
     """A reminder's Dismiss: its owner's only; the message is edited to say so, the token is untouched."""
     facts = Facts(ctx, "dismiss", registry=p.registry)
@@ -158,6 +160,8 @@ def _reminded(p: Ports, entry: LedgerEntry, *, posted: bool, now: datetime) -> N
             command="remind",
             origin=str(Origin.SYSTEM),
             registry=entry.registry,
+            team_id=entry.slack_team,
+            enterprise_id=entry.slack_enterprise,
             occurred_at=now,
         )
     )

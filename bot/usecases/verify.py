@@ -7,10 +7,11 @@ import hashlib
 from bot.domain.audit import Outcome
 from bot.domain.errors import SealError
 from bot.domain.models import RequestContext, VerifyResult
-from bot.runtime import metrics
+from bot.runtime import metrics, tracing
 from bot.usecases.context import Facts, Ports, first_time, log, report_failure
 
 
+@tracing.traced
 def verify_button(p: Ports, ctx: RequestContext, value: str) -> VerifyResult | None:
     """Open a sealed Verify value for its owner and ask the registry, at most once per cooldown per token."""
     facts = Facts(ctx, "verify", registry=p.registry)
@@ -34,6 +35,7 @@ def verify_button(p: Ports, ctx: RequestContext, value: str) -> VerifyResult | N
         if age is not None:
             ago = max(int(age), 1)
             metrics.REQUESTS.labels("verify", "cached", facts.registry).inc()
+            tracing.outcome("cached", registry=facts.registry)
             log.info("verify answered from the last check", extra={"checked_seconds_ago": ago})
             p.replies.verified(ctx, result, checked_ago=ago)
             return result

@@ -109,6 +109,13 @@ def test_allowlist() -> None:
         ({"break_glass": {"usergroups": ["S0ONCALL"]}}, "break_glass.max: Field required"),
         ({"break_glass": {"usergroups": ["S0ONCALL"], "max": "1m"}}, "break_glass.max .1m. is shorter than limits.min"),
         ({"break_glass": {"users": ["U1AAA"], "usergroups": ["S0ONCALL"], "max": "4h"}}, "break_glass.users"),
+        ({"admins": {}}, "admins: name at least one admin"),
+        ({"admins": {"users": ["alice"]}}, "admins.users.0"),
+        ({"admins": {"users": ["U1AAA\n"]}}, "admins.users.0"),
+        ({"admins": {"usergroups": ["U1AAA"]}}, "admins.usergroups.0"),
+        ({"admins": {"usergroups": ["T0A:U1AAA"]}}, "admins.usergroups.0"),
+        ({"admins": {"users": ["U1AAA"], "channels": ["C0A"]}}, "admins.channels"),
+        ({"admins": ["U1AAA"]}, "admins"),
     ],
 )
 def test_invalid_policy_names_the_field(doc: dict[str, object], where: str) -> None:
@@ -211,3 +218,15 @@ def test_the_charts_all_on_policy_is_valid_for_the_app() -> None:
     policy = build_policy(values["policy"], **BASE)
     assert policy.approvals is not None and policy.approvals.max == 30 * D
     assert policy.break_glass is not None and policy.break_glass.max == 4 * H
+
+
+def test_admins_are_listed_users_or_members_of_listed_groups_on_any_workspace() -> None:
+    policy = build_policy({"admins": {"users": ["U0ALICE", "W0GRID"], "usergroups": ["S0SEC", "T0A:S0AUDIT"]}}, **BASE)
+    admins = policy.admins
+    assert admins is not None
+    assert admins.users == {"U0ALICE", "W0GRID"} and admins.usergroups == {"S0SEC", "T0A:S0AUDIT"}
+    assert admins.may_see("U0ALICE", []) and admins.may_see("W0GRID", [])
+    assert admins.may_see("U0BOB", ["T0A:S0AUDIT"])
+    assert not admins.may_see("U0BOB", ["S0AUDIT"])  # the directory answers with the policy's own references
+    assert not admins.may_see("U0alice", [])
+    assert build_policy(None, **BASE).admins is None

@@ -127,6 +127,8 @@ def test_a_single_registry_is_the_default_everywhere() -> None:
         ("a" * 21, "1-20 characters"),
         ("help", "subcommand"),
         ("list", "subcommand"),
+        ("who", "subcommand"),
+        ("WHO", "1-20 characters"),
     ],
 )
 def test_a_name_people_could_not_type_unambiguously_is_refused(name: str, why: str) -> None:

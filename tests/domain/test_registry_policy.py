@@ -123,3 +123,19 @@ def test_without_a_policy_file_overrides_apply_over_the_settings(tmp_path: Path)
     path.write_text(yaml.safe_dump(GLOBAL), encoding="utf-8")
     from_file = load_policies(path, {"prod": PolicyOverrides.model_validate({"quota": {"per_hour": 1}})}, **BASE)
     assert from_file.policy_for("prod").per_hour == 1 and from_file.policy_for("prod").everyone.min == H
+
+
+def test_admins_are_one_list_for_the_whole_bot() -> None:
+    data = {**GLOBAL, "admins": {"users": ["U0SEC"]}}
+    built = policies({"prod": {"limits": {"max": "2d"}}}, data)
+    assert built.policy_for("prod").admins == built.everywhere.admins
+    assert built.everywhere.admins is not None and built.everywhere.admins.users == {"U0SEC"}
+
+
+def test_a_registry_cannot_name_its_own_admins() -> None:
+    from bot.domain.registries import RegistryError
+
+    entry = {"name": "prod", "url": "https://prod.example.com", "policy": {"admins": {"users": ["U0SEC"]}}}
+    with pytest.raises(RegistryError) as err:
+        parse_registries({"registries": [entry]})
+    assert "registry prod: policy.admins" in str(err.value) and "\n" not in str(err.value)

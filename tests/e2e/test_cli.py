@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import __version__
 from bot.cli import main
 from tests.fakes import FakeKube, FakeRegistry, FakeRok
 
@@ -132,7 +133,7 @@ def test_doctor_all_ok(sub_env: dict[str, str], tmp_path: Path, kube: FakeKube) 
     assert all(line.startswith("ok ") for line in lines)
     assert "rok-registry-0" in done.stdout and "6 account(s)" in done.stdout
     assert "schema at revision" in lines[-1] and "(head)" in lines[-1]
-    assert done.stderr.strip() == "11 ok, 0 failed"
+    assert done.stderr.strip() == f"rok-token-bot {__version__}: 11 ok, 0 failed"
     assert len(kube.access_reviews) == 5
 
 
@@ -221,6 +222,13 @@ def test_help_from_both_entries(sub_env: dict[str, str], tmp_path: Path) -> None
         assert done.stdout.startswith("usage: rok-token-bot")
         for command in ("issue", "verify", "doctor", "serve"):
             assert command in done.stdout
+
+
+def test_version_prints_pyprojects_version_from_both_entries(sub_env: dict[str, str], tmp_path: Path) -> None:
+    """The one version: pyproject's, as installed (tests/meta/test_packaging.py holds bot.__version__ to it)."""
+    for entry in ([sys.executable, "-m", "bot"], [str(VENV_BIN / "rok-token-bot")]):
+        done = cli(["--version"], sub_env, tmp_path, entry=entry)
+        assert (done.returncode, done.stdout, done.stderr) == (0, f"rok-token-bot {__version__}\n", "")
 
 
 def test_a_token_given_as_an_argument_is_refused_without_echo(sub_env: dict[str, str], tmp_path: Path) -> None:
@@ -492,7 +500,7 @@ def test_doctor_warns_while_plain_http_is_allowed(
     assert code == 0, out + err
     [warning] = [line for line in out.splitlines() if line.startswith("WARN") and "store" not in line.split()[1]]
     assert "ROK_REGISTRY_ALLOW_HTTP" in warning and "clear text" in warning
-    assert err.strip() == "10 ok, 0 failed, 2 warnings"  # and the empty store's
+    assert err.strip() == f"rok-token-bot {__version__}: 10 ok, 0 failed, 2 warnings"  # and the empty store's
 
 
 def test_a_plain_http_registry_url_is_refused_with_one_line(

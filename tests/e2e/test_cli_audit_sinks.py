@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot import __version__
 from sandbox.siem import FakeSiem
 from sandbox.world import AUDIT_CHANNEL, Sandbox
 
@@ -52,6 +53,9 @@ def test_the_clis_issued_event_is_delivered_by_the_bot_to_its_channel_and_its_we
             assert any(token_uuid in line.ids for line in box.audit_lines("issued"))
             assert box.server.bot.flush_audit(10)
             assert [e["token_uuid"] for e in siem.accepted if e["outcome"] == "issued"] == [token_uuid]
+            # Each start names the version that ran, in both sinks.
+            starts = [e["reason"] for e in siem.accepted if e["outcome"] == "started"]
+            assert len(starts) == 2 and all(reason.startswith(f"rok-token-bot {__version__}, ") for reason in starts)
 
 
 def test_the_cli_warns_when_its_event_would_reach_no_sink(tmp_path: Path) -> None:

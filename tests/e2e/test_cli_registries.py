@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot import __version__
 from bot.cli import main
 from tests.e2e.registries import Site, two_sites, write_world
 from tests.fakes import FakeRok
@@ -143,7 +144,7 @@ def test_doctor_checks_every_registry(run: Callable[..., tuple[int, str, str]], 
             "settings", "cluster", "rbac", "rbac", "rbac", "rbac", "rbac", "pod", "accounts", "registry",
         ]  # fmt: skip
     assert "in rok-staging" in out and "6 account(s)" in out
-    assert err.strip() == "21 ok, 0 failed"
+    assert err.strip() == f"rok-token-bot {__version__}: 21 ok, 0 failed"
     assert len(sites["staging"].kube.access_reviews) == 5
 
 

@@ -68,6 +68,17 @@ def test_serve_on_a_newer_schema_names_the_downgrade(box: Sandbox) -> None:
     assert f"revision {FUTURE}, newer than this release's {head()}: run `rok-token-bot db downgrade {head()}`" in line
 
 
+def test_serve_logs_to_stdout_when_asked_and_keeps_its_error_line_on_stderr(box: Sandbox) -> None:
+    """ROK_BOT_LOG_STREAM=stdout moves the JSON log records; the one-line error a person reads stays on stderr."""
+    migrate(sqlite_url(box))
+    set_revision(sqlite_url(box), FUTURE)
+    done = serve(box, ROK_BOT_LOG_STREAM="stdout")
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert records and all(r["logger"].startswith(("bot", "alembic", "slack")) for r in records), done.stdout
+    assert the_error(done).startswith(ERROR)
+    assert not [line for line in done.stderr.splitlines() if line.startswith("{")]
+
+
 def test_serve_on_a_read_only_sqlite_file_names_the_fix(box: Sandbox) -> None:
     migrate(sqlite_url(box))
     path = Path(box.env["ROK_BOT_DATA_DIR"]) / "rok-token-bot.sqlite3"

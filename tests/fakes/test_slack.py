@@ -548,3 +548,68 @@ def test_chat_update_edits_a_posted_message_and_refuses_what_slack_refuses(fake:
     with pytest.raises(SlackApiError) as invalid:
         client.chat_update(channel="C0GENERAL", ts=ts, text="x", blocks=[{"type": "nonsense"}])
     assert invalid.value.response["error"] == "invalid_blocks"
+
+
+# -- the table block ----------------------------------------------------------------------------------------
+
+
+def _cell(text: str = "x") -> dict[str, Any]:
+    return {"type": "raw_text", "text": text}
+
+
+def _table(rows: int = 2, cells: int = 3, **extra: Any) -> dict[str, Any]:
+    return {"type": "table", "rows": [[_cell() for _ in range(cells)] for _ in range(rows)], **extra}
+
+
+def test_a_documented_table_passes_as_slack_sdk_builds_it() -> None:
+    from slack_sdk.models.blocks import RichTextBlock, RichTextElementParts, RichTextSectionElement, TableBlock
+    from slack_sdk.models.blocks.basic_components import RawTextObject, TableBlockColumnSettings
+
+    mention = RichTextBlock(elements=[RichTextSectionElement(elements=[RichTextElementParts.User(user_id="U0A")])])
+    table = TableBlock(
+        rows=[[RawTextObject(text="Who"), RawTextObject(text="How")], [mention, RawTextObject(text="command")]],
+        column_settings=[None, TableBlockColumnSettings(align="right", is_wrapped=True)],
+    )
+    assert block_problem([table.to_dict()]) is None
+    assert block_problem([_table(rows=100, cells=20)]) is None
+
+
+@pytest.mark.parametrize(
+    ("table", "reason"),
+    [
+        (_table(rows=101), "1 to 100 rows"),
+        ({"type": "table", "rows": []}, "rows"),
+        (_table(cells=21), "1 to 20 cells"),
+        ({"type": "table", "rows": [[_cell(""), _cell()]]}, "non-empty text"),
+        ({"type": "table", "rows": [[{"type": "mrkdwn", "text": "*x*"}]]}, "unsupported cell type"),
+        ({"type": "table", "rows": [[{"type": "rich_text", "elements": []}]]}, "needs elements"),
+        (_table(column_settings=[{"align": "middle"}]), "align"),
+        (_table(column_settings=[{"is_wrapped": "yes"}]), "is_wrapped"),
+        (_table(column_settings=[{"width": 3}]), "only align and is_wrapped"),
+        (_table(column_settings=[{}] * 21), "at most 20"),
+    ],
+)
+def test_a_table_outside_its_documented_shape_is_rejected(
+    fake: FakeSlack, client: WebClient, table: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(SlackApiError, match="invalid_blocks"):
+        client.chat_postEphemeral(channel="C0GENERAL", user="U0ALICE", text="t", blocks=[table])
+    (error,) = fake.block_errors
+    assert reason in error and "json-pointer:/blocks/0" in error
+
+
+def test_one_table_per_message_and_none_in_a_view() -> None:
+    from sandbox.slack import view_problem
+
+    assert "only_one_table_allowed [json-pointer:/blocks/2]" in str(
+        block_problem([_table(), {"type": "divider"}, _table()])
+    )
+    assert "unsupported type: table [json-pointer:/view/blocks/0/type]" in str(
+        view_problem({"type": "home", "blocks": [_table()]})
+    )
+
+
+def test_a_response_url_post_with_two_tables_is_refused(fake: FakeSlack) -> None:
+    resp = WebhookClient(fake.new_response_url()).send(text="x", blocks=[_table(), _table()])
+    assert (resp.status_code, resp.body) == (400, "invalid_blocks")
+    assert "only_one_table_allowed" in fake.block_errors[-1]

@@ -133,3 +133,37 @@ def test_the_manifest_asks_for_exactly_the_scopes_of_the_methods_the_bot_calls()
     }
     assert optional == OPTIONAL_SCOPES
     assert declared == needed - OPTIONAL_SCOPES, (declared, needed)
+
+
+ORG_MANIFEST = MANIFEST.with_name("slack-app-manifest-org.yaml")
+ORG_EVENTS = {"team_access_granted", "team_access_revoked"}
+
+
+def test_the_org_manifest_is_the_workspace_one_plus_org_deploy_and_the_access_events() -> None:
+    org = yaml.safe_load(ORG_MANIFEST.read_text(encoding="utf-8"))
+    workspace = _manifest()
+    assert org["settings"]["org_deploy_enabled"] is True
+    assert workspace["settings"]["org_deploy_enabled"] is False
+    org_events = set(org["settings"]["event_subscriptions"].pop("bot_events"))
+    assert org_events == set(workspace["settings"]["event_subscriptions"].pop("bot_events")) | ORG_EVENTS
+    org["settings"].pop("org_deploy_enabled")
+    workspace["settings"].pop("org_deploy_enabled")
+    assert org == workspace
+
+
+def test_the_org_listeners_are_the_org_manifests_extra_events() -> None:
+    from bot.runtime.jobs import Capacity, Jobs
+    from bot.slack.app import SlackFrontEnd
+    from bot.slack.dedupe import SeenRequests
+    from bot.slack.org import register_org
+    from tests.usecases.fakes import world
+
+    app = RecordingApp(token="xoxb-test", signing_secret="s" * 32, token_verification_enabled=False)
+    front = SlackFrontEnd(
+        ports=world().ports,
+        jobs=Jobs(workers=1, on_error=lambda *_: None),
+        capacity=Capacity(1),
+        seen=SeenRequests(clock=time.monotonic),
+    )
+    register_org(app, front)
+    assert {name for kind, name in app.registered if kind == "event"} == ORG_EVENTS

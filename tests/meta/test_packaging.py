@@ -24,6 +24,19 @@ def test_the_charts_app_version_is_the_package_version() -> None:
     assert chart["appVersion"] == PROJECT["version"], "bump appVersion in Chart.yaml with pyproject's version"
 
 
+def test_the_charts_artifact_hub_annotations_name_the_image_license_and_changes() -> None:
+    """Artifact Hub shows these: the image must be the one the chart runs by default, at the app's version."""
+    chart = yaml.safe_load((ROOT / "helm" / "rok-token-bot" / "Chart.yaml").read_text(encoding="utf-8"))
+    values = yaml.safe_load((ROOT / "helm" / "rok-token-bot" / "values.yaml").read_text(encoding="utf-8"))
+    annotations = chart["annotations"]
+    assert annotations["artifacthub.io/license"] == PROJECT["license"]
+    [image] = yaml.safe_load(annotations["artifacthub.io/images"])
+    assert image == {"name": "rok-token-bot", "image": f"{values['image']['repository']}:{PROJECT['version']}"}
+    changes = yaml.safe_load(annotations["artifacthub.io/changes"])
+    assert changes and all(set(c) == {"kind", "description"} for c in changes)
+    assert {c["kind"] for c in changes} <= {"added", "changed", "deprecated", "removed", "fixed", "security"}
+
+
 def test_the_license_is_apache_2_declared_per_pep_639_and_shipped() -> None:
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert "Apache License\n                           Version 2.0, January 2004" in text

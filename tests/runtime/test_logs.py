@@ -161,3 +161,15 @@ def test_the_redactor_masks_the_userinfo_of_any_url_in_a_line() -> None:
     assert Redactor()("mail jdoe@example.com, see https://example.com/@team") == (
         "mail jdoe@example.com, see https://example.com/@team"
     )
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_logs_go_to_the_stream_asked_for_redacted_alike(stream: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """ROK_BOT_LOG_STREAM: some platforms read only stdout; the other stream stays empty, the masking the same."""
+    token = new_token("urlsafe")
+    setup_logging(level="INFO", fmt="json", secrets=[token], stream=stream)
+    logging.getLogger("bot.test").info("sent %s", token)
+    out, err = capsys.readouterr()
+    written, other = (out, err) if stream == "stdout" else (err, out)
+    assert json.loads(written)["message"] == f"sent {MASK}"
+    assert other == ""

@@ -271,3 +271,17 @@ def test_the_audit_record_of_a_settle_carries_the_registry(ledger: Ledger) -> No
         ("r-U1", "prod"),
         ("r-U2", DEFAULT_REGISTRY),
     ]
+
+
+def test_a_row_records_the_workspace_and_organisation_and_the_quota_ignores_the_workspace(ledger: Ledger) -> None:
+    """Enterprise Grid: one person asking from two workspaces of the organisation has one quota."""
+    rule = QuotaRule(per_hour=1, cooldown=0)
+    common = {"user_id": "W1", "origin": Origin.COMMAND, "duration_seconds": HOUR, "rule": rule, "now": T0}
+    place = ledger.reserve(team_id="T0A", enterprise_id="E0ORG", request_id="r-a", **common)  # type: ignore[arg-type]
+    entry = ledger.entry(place.id)
+    assert entry is not None
+    assert (entry.slack_team, entry.slack_enterprise, entry.slack_user) == ("T0A", "E0ORG", "W1")
+    with pytest.raises(LimitExceeded):
+        ledger.reserve(team_id="T0B", enterprise_id="E0ORG", request_id="r-b", **common)  # type: ignore[arg-type]
+    other = ledger.entry(_reserve(ledger, "U2").id)
+    assert other is not None and other.slack_enterprise is None  # a workspace install records none

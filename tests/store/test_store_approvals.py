@@ -33,7 +33,8 @@ def _request(user_id: str = "U0JDOE", *, at: datetime = T0, seconds: int = 14 * 
 
 
 def test_a_request_round_trips_and_a_user_has_one_live_request_at_a_time(store: Store) -> None:
-    first = replace(_request(), renews_entry=42)  # a renewal names the ledger row of the token it renews
+    # A renewal names the ledger row of the token it renews; on Enterprise Grid the requester's organisation.
+    first = replace(_request(), renews_entry=42, enterprise_id="E0ORG")
     assert store.approvals.open(first, now=T0) is None
     store.approvals.attach(first.id, channel="C0APPROVALS", message_ts="1.000001")
     stored = store.approvals.get(first.id)

@@ -193,6 +193,7 @@ def test_a_mint_left_reserved_by_a_crash_is_swept_into_possibly_minted_once(stor
         CRASH_REASON,
     )
     assert event.duration_seconds == 3600
+    assert (event.team_id, event.enterprise_id) == ("T1", None)  # the row's workspace (and organisation, on Grid)
     # It still counts against the quota: a token may exist.
     assert store.ledger.remaining("U1", rule=THREE, now=now) == 2
 

@@ -18,6 +18,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from aiohttp import web
 
@@ -28,6 +29,7 @@ from bot.domain.ledger import Minted, QuotaRule, TokenStatus
 from bot.domain.models import IssuedToken
 from bot.runtime.aio import ServerThread
 from bot.store import Store
+from sandbox.hec import split_objects
 from sandbox.world import APPROVALS_CHANNEL, Sandbox
 
 RULE = QuotaRule(per_hour=100, cooldown=0)
@@ -150,7 +152,7 @@ class _Siem:
 
     async def _receive(self, request: web.Request) -> web.Response:
         self.bodies.append(await request.text())
-        return web.Response(status=204)
+        return web.json_response({"text": "Success", "code": 0})  # Splunk HEC's success; any 2xx for the others
 
     def __enter__(self) -> _Siem:
         self._server.start()
@@ -173,12 +175,17 @@ def _token_of(box: Sandbox, user_id: str) -> str:
     return token
 
 
-def test_a_token_pasted_into_a_reason_or_a_note_reaches_no_store_channel_nor_webhook() -> None:
+@pytest.mark.parametrize("fmt", ["rok", "jsonl", "splunk_hec"])
+def test_a_token_pasted_into_a_reason_or_a_note_reaches_no_store_channel_nor_webhook(fmt: str) -> None:
     """A command's reason (an approval request), a break-glass reason and an approver's note, each with a
     live token pasted in: the token (or a piece or hash of it) is in no row of the store, no post to the
-    approvals or audit channel, and no body the SIEM webhook received."""
+    approvals or audit channel, and no body the SIEM webhook received, in each of its formats."""
     with _Siem() as siem:
-        settings = {"ROK_BOT_AUDIT_WEBHOOK_URL": siem.url, "ROK_BOT_AUDIT_WEBHOOK_SECRET": "s" * 32}
+        settings = {
+            "ROK_BOT_AUDIT_WEBHOOK_URL": siem.url,
+            "ROK_BOT_AUDIT_WEBHOOK_SECRET": "s" * 32,
+            "ROK_BOT_AUDIT_WEBHOOK_FORMAT": fmt,
+        }
         with Sandbox(policy=PASTE_POLICY, settings=settings) as box:
             box.slack.usergroups["S0ONCALL"] = ["U0ALICE"]
             pasted = [_token_of(box, user) for user in ("U0JDOE", "U0ALICE", "U0BOB")]
@@ -202,6 +209,7 @@ def test_a_token_pasted_into_a_reason_or_a_note_reaches_no_store_channel_nor_web
                 "webhook": "\n".join(siem.bodies),
             }
             assert "incident 4711" in places["webhook"] and "incident 4711" in places["approvals channel"]
+            assert all(_shaped(fmt, body) for body in siem.bodies), f"the webhook's bodies are not {fmt}"
             if store.backend == "sqlite":  # the file and its WAL, as bytes
                 database = Path(store.engine.url.database or "")
                 places["database file"] = b"".join(p.read_bytes() for p in database.parent.glob(database.name + "*"))
@@ -209,6 +217,15 @@ def test_a_token_pasted_into_a_reason_or_a_note_reaches_no_store_channel_nor_web
                 for needle in _needles(token):
                     found = [where for where, said in places.items() if _holds(said, needle)]
                     assert not found, f"a pasted token (or a piece or hash of one) reached: {found}"
+
+
+def _shaped(fmt: str, body: str) -> bool:
+    """Whether a webhook body is of its format: the scan above reads the bodies as sent, whatever their shape."""
+    if fmt == "rok":
+        return isinstance(json.loads(body)["events"], list)
+    if fmt == "jsonl":
+        return all("outcome" in json.loads(line) for line in body.splitlines())
+    return all(o["sourcetype"] == "rok-token-bot:audit" and "outcome" in o["event"] for o in split_objects(body))
 
 
 def _holds(said: str | bytes, needle: str) -> bool:

@@ -136,3 +136,18 @@ def test_an_event_has_one_id_for_every_sink_and_every_claim(store: Store) -> Non
     assert slack.event.event_id is not None
     assert slack.event.event_id == again.event.event_id == webhook.event.event_id
     assert slack.event.as_record()["event_id"] == slack.event.event_id
+
+
+def test_the_last_error_of_a_sink_is_the_latest_retry_of_an_event_still_waiting(store: Store) -> None:
+    """What doctor shows of a webhook no process of its own delivers to: the error the replicas last met."""
+    assert store.outbox.last_error(sink="webhook") is None
+    for i in range(3):
+        store.outbox.append(_event(Outcome.ISSUED, f"r{i}"))
+    first, second, third = store.outbox.claim(sink="webhook", worker="w", limit=10, lease_seconds=30, now=T0)
+    store.outbox.retry([first.id], at=T0 + timedelta(seconds=4), error="HTTP 503, HEC code 9 (server is busy)")
+    store.outbox.retry([second.id], at=T0 + timedelta(seconds=300), error="HTTP 403, HEC code 4 (invalid token)")
+    store.outbox.delivered([third.id], now=T0)
+    assert store.outbox.last_error(sink="webhook") == "HTTP 403, HEC code 4 (invalid token)"
+    assert store.outbox.last_error(sink="slack") is None  # another sink's copies were never tried
+    store.outbox.delivered([second.id], now=T0 + timedelta(seconds=300))
+    assert store.outbox.last_error(sink="webhook") == "HTTP 503, HEC code 9 (server is busy)"

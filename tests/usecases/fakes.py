@@ -39,6 +39,7 @@ class FakeDirectory:
     profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
     groups: dict[str, set[str]] = field(default_factory=dict)
     calls: int = 0
+    asked_teams: list[str | None] = field(default_factory=list)  # the team_id of each group lookup
 
     def add(self, user_id: str, *, email: str | None = None, **flags: Any) -> None:
         self.profiles[user_id] = {"id": user_id, "team_id": TEAM, "profile": {"email": email or ""}, **flags}
@@ -47,7 +48,8 @@ class FakeDirectory:
         self.calls += 1
         return self.profiles.get(user_id)
 
-    def groups_of(self, user_id: str, groups: frozenset[str]) -> frozenset[str]:
+    def groups_of(self, user_id: str, groups: frozenset[str], *, team_id: str | None = None) -> frozenset[str]:
+        self.asked_teams.append(team_id)
         return frozenset(g for g in groups if user_id in self.groups.get(g, set()))
 
 

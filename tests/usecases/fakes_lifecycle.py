@@ -17,6 +17,7 @@ from bot.adapters.quota import LedgerQuota
 from bot.adapters.retries import PendingWrites
 from bot.domain.audit import AuditEvent, Origin
 from bot.domain.errors import RenewRefused
+from bot.domain.holders import Holdings, WhoRefusal
 from bot.domain.ledger import HOUR, LedgerEntry, Minted, QuotaRule, TokenStatus
 from bot.domain.lifecycle import (
     Deferred,
@@ -31,6 +32,7 @@ from bot.domain.lifecycle import (
 from bot.domain.models import RequestContext
 from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.ports import Reservation, TokenQuery
+from bot.domain.report import LiveToken, live_tokens
 from bot.store.errors import StoreUnreachable
 from bot.usecases import Ports, send_reminders
 from tests.usecases.fakes import FakeAudit, World, world
@@ -61,6 +63,7 @@ class FakeLedger:
         now: datetime,
         renewed_from: int | None = None,
         registry: str = DEFAULT_REGISTRY,
+        enterprise_id: str | None = None,
     ) -> Reservation:
         with self._lock:
             if renewed_from is not None and (done := self._renewal(renewed_from)) is not None:
@@ -76,6 +79,7 @@ class FakeLedger:
                 id=next(self._ids),
                 request_id=request_id,
                 slack_team=team_id,
+                slack_enterprise=enterprise_id,
                 slack_user=user_id,
                 rok_user=None,
                 account_uuid=None,
@@ -139,6 +143,12 @@ class FakeLedger:
 
     def entry(self, entry_id: int) -> LedgerEntry | None:
         return next((r for r in self.rows if r.id == entry_id), None)
+
+    def live_at(
+        self, at: datetime, *, registry: str | None = None, limit: int | None = None
+    ) -> tuple[list[LiveToken], int]:
+        """The `LiveTokens` port over these rows (the domain's rule; the store's SQL is held to it)."""
+        return live_tokens(list(self.rows), at, registry=registry, limit=limit)
 
     def renewal_of(self, entry_id: int) -> LedgerEntry | None:
         return self._renewal(entry_id)
@@ -211,6 +221,24 @@ class FakeLedger:
         return entry_id
 
 
+@dataclass
+class FakeLiveTokens:
+    """The `LiveTokens` port over the fake ledger (`FakeLedger.live_at`, the domain's rule), recording what was
+    asked; `broken` makes the reads raise the store's error (a database blink)."""
+
+    ledger: FakeLedger
+    broken: bool = False
+    asked: list[tuple[datetime, int | None]] = field(default_factory=list)
+
+    def live_at(
+        self, at: datetime, *, registry: str | None = None, limit: int | None = None
+    ) -> tuple[list[LiveToken], int]:
+        self.asked.append((at, limit))
+        if self.broken:
+            raise StoreUnreachable(detail="live tokens: the database blinked (test switch)")
+        return self.ledger.live_at(at, registry=registry, limit=limit)
+
+
 def _minted_changes(minted: Minted) -> dict[str, Any]:
     return {
         "rok_user": minted.rok_user,
@@ -218,6 +246,8 @@ def _minted_changes(minted: Minted) -> dict[str, Any]:
         "token_uuid": minted.token_uuid,
         "issued_at": minted.issued_at,
         "expires_at": minted.expires_at,
+        "approved_by": minted.approved_by,
+        "reason": minted.reason,
     }
 
 
@@ -229,6 +259,7 @@ class FakeSurfaces:
     forms: list[tuple[str, TokenForm]] = field(default_factory=list)
     lists: list[tuple[RequestContext, TokenList]] = field(default_factory=list)
     reminders: list[Reminder] = field(default_factory=list)
+    answers: list[tuple[RequestContext, Holdings | WhoRefusal]] = field(default_factory=list)  # /rok-token who
     edits: list[tuple[str, Posted, str | None]] = field(default_factory=list)
     open_ok: bool = True
     post_ok: bool = True
@@ -245,6 +276,9 @@ class FakeSurfaces:
 
     def token_list(self, ctx: RequestContext, tokens: TokenList) -> None:
         self.lists.append((ctx, tokens))
+
+    def who(self, ctx: RequestContext, answer: Holdings | WhoRefusal) -> None:
+        self.answers.append((ctx, answer))
 
     def remind(self, reminder: Reminder) -> Posted | Deferred | None:
         if self.deferrals:
@@ -267,6 +301,7 @@ class LifeWorld:
     ledger: FakeLedger
     surfaces: FakeSurfaces
     retries: PendingWrites  # the writes after a mint the fake ledger refused; `retry_due()` is the upkeep's round
+    holders: FakeLiveTokens  # everyone's live tokens, for the policy's admins
 
     @property
     def ports(self) -> Ports:
@@ -295,8 +330,11 @@ def life_world(*, remind_before: int = 3600, policy: dict[str, Any] | None = Non
     retries = PendingWrites(clock=base.clock)
     rule = QuotaRule(base.ports.policy.per_hour, base.ports.policy.cooldown)
     quota = LedgerQuota(ledger=ledger, rule=rule, clock=base.clock, retries=retries)
-    base.ports = replace(base.ports, quota=quota, ledger=ledger, surfaces=surfaces, remind_before=remind_before)
-    return LifeWorld(base, ledger, surfaces, retries)
+    holders = FakeLiveTokens(ledger)
+    base.ports = replace(
+        base.ports, quota=quota, ledger=ledger, surfaces=surfaces, remind_before=remind_before, holders=holders
+    )
+    return LifeWorld(base, ledger, surfaces, retries, holders)
 
 
-__all__ = ["HOUR", "FakeLedger", "FakeSurfaces", "LifeWorld", "life_world"]
+__all__ = ["HOUR", "FakeLedger", "FakeLiveTokens", "FakeSurfaces", "LifeWorld", "life_world"]

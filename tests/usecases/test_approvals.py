@@ -355,7 +355,7 @@ def test_an_approver_listed_by_id_needs_no_group_lookup_so_a_broken_group_cannot
     request = _ask(w)
 
     class BrokenGroups(type(w.directory)):  # type: ignore[misc]
-        def groups_of(self, user_id: str, groups: frozenset[str]) -> frozenset[str]:
+        def groups_of(self, user_id: str, groups: frozenset[str], *, team_id: str | None = None) -> frozenset[str]:
             raise RuntimeError("usergroups.users.list: no_such_subteam")
 
     broken = BrokenGroups(profiles=w.directory.profiles, groups=w.directory.groups)

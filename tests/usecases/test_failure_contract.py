@@ -44,7 +44,7 @@ class BrokenDirectory(FakeDirectory):
     def profile(self, user_id: str) -> Mapping[str, Any] | None:
         raise RuntimeError("users.info exploded")
 
-    def groups_of(self, user_id: str, groups: frozenset[str]) -> frozenset[str]:
+    def groups_of(self, user_id: str, groups: frozenset[str], *, team_id: str | None = None) -> frozenset[str]:
         raise RuntimeError("usergroups.users.list exploded")
 
 

@@ -287,6 +287,7 @@ def test_a_reminder_goes_once_to_the_owner_a_lead_before_expiry_and_is_audited()
     assert (event.outcome, event.token_uuid, event.request_id, event.origin) == (
         Outcome.REMINDED, entry.token_uuid, entry.request_id, "system",
     )  # fmt: skip
+    assert (event.team_id, event.enterprise_id) == (entry.slack_team, entry.slack_enterprise)  # the row's
     _no_token_anywhere(w)
 
 

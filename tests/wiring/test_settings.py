@@ -59,7 +59,7 @@ def test_defaults(env: pytest.MonkeyPatch) -> None:
         "{seconds}",
         "--no-borders",
     ]
-    assert (s.log_level, s.log_format) == ("INFO", "json")
+    assert (s.log_level, s.log_format, s.log_stream) == ("INFO", "json", "stderr")
     assert (s.slack_bot_token, s.slack_signing_secret, s.slack_app_token, s.seal_key) == (None,) * 4
     assert not s.registry_allow_http
     assert s.secrets() == []
@@ -95,6 +95,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         "ROK_BOT_TOKEN_CREATE_COMMAND": "rok-fort-manage token-create --user={uuid} --duration {seconds}",
         "ROK_BOT_LOG_LEVEL": "DEBUG",
         "ROK_BOT_LOG_FORMAT": "text",
+        "ROK_BOT_LOG_STREAM": "stdout",
         "SLACK_BOT_TOKEN": "xoxb-test-not-a-real-token",
         "SLACK_SIGNING_SECRET": "test-signing-secret",
         "SLACK_APP_TOKEN": "xapp-test-not-a-real-token",
@@ -128,7 +129,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         "--duration",
         "{seconds}",
     ]
-    assert (s.log_level, s.log_format) == ("DEBUG", "text")
+    assert (s.log_level, s.log_format, s.log_stream) == ("DEBUG", "text", "stdout")
     assert s.remind_before == 1800
     assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == values["SLACK_BOT_TOKEN"]
     assert s.slack_signing_secret is not None
@@ -206,6 +207,7 @@ def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None
         ),
         ({"ROK_BOT_ACCOUNT_LIST_COMMAND": ""}, "ROK_BOT_ACCOUNT_LIST_COMMAND", ""),
         ({"ROK_BOT_LOG_LEVEL": "LOUD"}, "ROK_BOT_LOG_LEVEL", ""),
+        ({"ROK_BOT_LOG_STREAM": "syslog"}, "ROK_BOT_LOG_STREAM", "stdout"),
         ({"ROK_BOT_AUDIT_CHANNEL": "#audit"}, "ROK_BOT_AUDIT_CHANNEL", "channel ID"),
         ({"SLACK_APP_TOKEN": "xoxb-wrong-kind"}, "SLACK_APP_TOKEN", "xapp"),
         ({"ROK_BOT_EMAIL_DOMAINS": "example.com, not a domain"}, "ROK_BOT_EMAIL_DOMAINS", "domain"),
@@ -406,3 +408,13 @@ def test_settings_is_the_public_model() -> None:
     # Every field is read from one named variable, never from its Python name.
     for field_name, info in Settings.model_fields.items():
         assert info.validation_alias is not None, field_name
+
+
+def test_the_otlp_exporters_header_values_are_secrets_for_the_log_redactor(env: pytest.MonkeyPatch) -> None:
+    """A collector's API key travels in OTEL_EXPORTER_OTLP_HEADERS, read by the OpenTelemetry SDK from the
+    environment: the redaction filter masks its values, as written and URL-decoded, never the header names."""
+    env.setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=c0llector-key-123,x-tenant=acme%20corp")
+    env.setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "authorization=Bearer%20tr4ces-key")
+    found = load_settings().secrets()
+    assert {"c0llector-key-123", "acme%20corp", "acme corp", "Bearer tr4ces-key"} <= set(found)
+    assert "api-key" not in found and "x-tenant" not in found

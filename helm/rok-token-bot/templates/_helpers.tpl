@@ -391,6 +391,8 @@ app.kubernetes.io/part-of: rok-token-bot
   value: {{ .Values.logging.level | quote }}
 - name: ROK_BOT_LOG_FORMAT
   value: {{ .Values.logging.format | quote }}
+- name: ROK_BOT_LOG_STREAM
+  value: {{ .Values.logging.stream | quote }}
 - name: SLACK_API_URL
   value: {{ .Values.slack.apiUrl | quote }}
 {{- with .Values.slack.auditChannel }}
@@ -401,6 +403,10 @@ app.kubernetes.io/part-of: rok-token-bot
 - name: ROK_BOT_EMAIL_DOMAINS
   value: {{ join "," . | quote }}
 {{- end }}
+{{- with .Values.slack.teams }}
+- name: ROK_BOT_SLACK_TEAMS
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- with .Values.slack.supportContact }}
 - name: ROK_BOT_SUPPORT_CONTACT
   value: {{ . | quote }}
@@ -409,6 +415,10 @@ app.kubernetes.io/part-of: rok-token-bot
 # A webhook URL without a credential in it (the chart checks); a URL with one is a file from the Secret.
 - name: ROK_BOT_AUDIT_WEBHOOK_URL
   value: {{ .Values.audit.webhook.url | quote }}
+{{- end }}
+{{- if .Values.audit.webhook.existingSecret }}
+- name: ROK_BOT_AUDIT_WEBHOOK_FORMAT
+  value: {{ .Values.audit.webhook.format | quote }}
 {{- end }}
 - name: ROK_BOT_DATA_DIR
   value: {{ include "rok-token-bot.dataDir" . | quote }}

@@ -11,16 +11,37 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.domain.audit import REFUSAL_RETENTION_SECONDS
 from bot.domain.durations import config_seconds, format_duration
-from bot.domain.patterns import DEFAULT_REGISTRY, DNS_LABEL, PLACEHOLDER, SLACK_CHANNEL_ID
+from bot.domain.identity import SlackTeams
+from bot.domain.patterns import DEFAULT_REGISTRY, DNS_LABEL, PLACEHOLDER
 from bot.domain.registries import Registries, Registry, RegistryError, load_registries
-from bot.domain.urls import credentials, endpoint, is_http_url, safe_url, sends_in_clear
+from bot.domain.urls import safe_url, sends_in_clear
+from bot.settings.audit import AuditSettings
+from bot.settings.base import (
+    MODEL_CONFIG,
+    Argv,
+    CommaList,
+    Seconds,
+    SettingsError,
+    StoreSettings,
+    http_url,
+)
+from bot.settings.logs import LogSettings, otlp_header_secrets
+
+__all__ = [
+    "ACCOUNT_LIST_COMMAND",
+    "TOKEN_CREATE_COMMAND",
+    "Settings",
+    "SettingsError",
+    "StoreSettings",
+    "load_settings",
+    "load_store_settings",
+    "settings_from",
+]
 
 DEFAULT_SECRETS_DIR = "/etc/rok-token-bot/secrets"
 ACCOUNT_LIST_COMMAND = ["rok-fort-manage", "account-list"]
@@ -36,81 +57,10 @@ TOKEN_CREATE_COMMAND = [
 TOKEN_CREATE_PLACEHOLDERS = frozenset({"uuid", "seconds"})
 
 
-def _http_url(value: str) -> str:
-    if not is_http_url(value):
-        raise ValueError(f"must be an http(s) URL, got {safe_url(value)[:60]!r}")
-    return value
-
-
-class SettingsError(Exception):
-    """Settings are missing or invalid; the message is one line that names the variable."""
-
-
-Seconds = Annotated[int, NoDecode]
-Argv = Annotated[list[str], NoDecode]
-CommaList = Annotated[list[str], NoDecode]
-
-
-def _default_data_dir() -> Path:
-    """`$XDG_STATE_HOME/rok-token-bot`, else `~/.local/state/rok-token-bot` (created when the store opens)."""
-    state = os.environ.get("XDG_STATE_HOME", "").strip()
-    return (Path(state) if state else Path.home() / ".local" / "state") / "rok-token-bot"
-
-
-_DATABASE_SCHEMES = ("postgresql+psycopg", "postgresql", "postgres", "sqlite", "sqlite+pysqlite")
-MIN_RETENTION = 86400  # the quota looks back an hour and the crash sweep minutes: a day keeps both whole
-
-
-class StoreSettings(BaseSettings):
-    """What the durable store needs, and nothing else: enough for `rok-token-bot db|tokens|audit`."""
-
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True, populate_by_name=False
-    )
-
-    # A secret: its password is never printed or logged (the redaction filter gets it through secrets()).
-    database_url: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_DATABASE_URL"))
-    data_dir: Path = Field(default_factory=_default_data_dir, validation_alias=AliasChoices("ROK_BOT_DATA_DIR"))
-    retention: Seconds = Field(90 * 86400, validation_alias=AliasChoices("ROK_BOT_RETENTION"))
-    # Refusals: anyone in the workspace can cause them, as many as they like; kept shorter (never longer).
-    refusal_retention: Seconds = Field(
-        REFUSAL_RETENTION_SECONDS, validation_alias=AliasChoices("ROK_BOT_REFUSAL_RETENTION")
-    )
-
-    @field_validator("database_url")
-    @classmethod
-    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        scheme = value.get_secret_value().strip().split("://", 1)[0].lower()
-        if "://" not in value.get_secret_value() or scheme not in _DATABASE_SCHEMES:
-            # Never echo the value: it carries a password.
-            raise ValueError("must be a postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB or sqlite:///PATH URL")
-        return SecretStr(value.get_secret_value().strip())
-
-    @field_validator("retention", "refusal_retention", mode="before")
-    @classmethod
-    def _retention(cls, value: object) -> int:
-        seconds = config_seconds(value)
-        if seconds < MIN_RETENTION:
-            raise ValueError(f"must be at least {format_duration(MIN_RETENTION)}")
-        return seconds
-
-    def store_secrets(self) -> list[str]:
-        """The database URL and its passwords (userinfo, `?password=`, ...) in clear text, for the log redaction
-        filter: a driver's error may echo its connection string."""
-        if self.database_url is None:
-            return []
-        url = self.database_url.get_secret_value()
-        return list(dict.fromkeys([url, *credentials(url)]))
-
-
-class Settings(StoreSettings):
+class Settings(AuditSettings, LogSettings, StoreSettings):
     """Everything the bot reads from its environment."""
 
-    model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=True, populate_by_name=False
-    )
+    model_config = MODEL_CONFIG
 
     # Rok Registry and the cluster: one registry from ROK_REGISTRY_*, or several from a file (`registries()`).
     # With the file, registry_url is "" and the ROK_REGISTRY_* fields below are not used.
@@ -142,21 +92,13 @@ class Settings(StoreSettings):
         default_factory=lambda: list(TOKEN_CREATE_COMMAND),
         validation_alias=AliasChoices("ROK_BOT_TOKEN_CREATE_COMMAND"),
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", validation_alias=AliasChoices("ROK_BOT_LOG_LEVEL")
-    )
-    log_format: Literal["json", "text"] = Field("json", validation_alias=AliasChoices("ROK_BOT_LOG_FORMAT"))
 
     # Slack.
     slack_bot_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_SIGNING_SECRET"))
     slack_app_token: SecretStr | None = Field(None, validation_alias=AliasChoices("SLACK_APP_TOKEN"))
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
-    audit_channel: str | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_CHANNEL"))
-    # A second audit sink (a SIEM): the same outbox, signed with HMAC-SHA256. Its URL may hold the collector's key
-    # (userinfo, `?token=`): never in a repr, masked in logs (secrets()), shown as `endpoint()` only.
-    audit_webhook_url: str | None = Field(None, repr=False, validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_URL"))
-    audit_webhook_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_AUDIT_WEBHOOK_SECRET"))
+    slack_teams: SlackTeams = Field(None, validation_alias=AliasChoices("ROK_BOT_SLACK_TEAMS"))
     user_map: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_USER_MAP"))
     email_domains: CommaList = Field(default_factory=list, validation_alias=AliasChoices("ROK_BOT_EMAIL_DOMAINS"))
     seal_key: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_SEAL_KEY"))
@@ -179,12 +121,12 @@ class Settings(StoreSettings):
     def _registry_url(cls, value: str) -> str:
         if not value.strip():
             return ""  # unset, or set empty: `_one_registry_source` says whether it is missing
-        return _http_url(value)
+        return http_url(value)
 
     @field_validator("slack_api_url")
     @classmethod
     def _slack_api_url(cls, value: str) -> str:
-        return _http_url(value)
+        return http_url(value)
 
     @field_validator("namespace", "service")
     @classmethod
@@ -256,13 +198,6 @@ class Settings(StoreSettings):
                 raise ValueError(f"{item[:60]!r} is not a domain name")
         return [d for d in items if d]
 
-    @field_validator("audit_channel")
-    @classmethod
-    def _channel_id(cls, value: str | None) -> str | None:
-        if value is not None and not SLACK_CHANNEL_ID.fullmatch(value):
-            raise ValueError("must be a Slack channel ID such as C0123ABCD (not a #name)")
-        return value
-
     @field_validator("slack_app_token")
     @classmethod
     def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
@@ -307,16 +242,6 @@ class Settings(StoreSettings):
 
     @model_validator(mode="after")
     def _registry_over_tls(self) -> Settings:
-        if self.audit_webhook_url is not None:
-            if not is_http_url(self.audit_webhook_url) or sends_in_clear(self.audit_webhook_url):
-                raise ValueError(
-                    f"ROK_BOT_AUDIT_WEBHOOK_URL: {endpoint(self.audit_webhook_url)[:80]} must be an https:// URL "
-                    "(plain http only to this machine)"
-                )
-            if self.audit_webhook_secret is None or len(self.audit_webhook_secret.get_secret_value()) < 16:
-                raise ValueError(
-                    "ROK_BOT_AUDIT_WEBHOOK_SECRET: required with ROK_BOT_AUDIT_WEBHOOK_URL (16+ characters)"
-                )
         if self.registry_url and sends_in_clear(self.registry_url) and not self.registry_allow_http:
             raise ValueError(
                 f"ROK_REGISTRY_URL: {safe_url(self.registry_url)[:80]} would send tokens in clear text; use "
@@ -337,11 +262,6 @@ class Settings(StoreSettings):
                 f"{format_duration(self.min_duration)}..{format_duration(self.max_duration)}"
             )
         return self
-
-    @property
-    def audit_sinks(self) -> tuple[str, ...]:
-        """The outbox's sinks: the audit channel and the webhook, those configured (events are kept either way)."""
-        return tuple(sink for sink, on in (("slack", self.audit_channel), ("webhook", self.audit_webhook_url)) if on)
 
     def registries(self) -> Registries:
         """The registries this bot serves: the ROK_BOT_REGISTRIES file's, else one named `default` made of the
@@ -374,14 +294,13 @@ class Settings(StoreSettings):
             self.slack_signing_secret,
             self.slack_app_token,
             self.seal_key,
-            self.audit_webhook_secret,
         ]
         found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
         if self.seal_key is not None:  # each key of a rotation list, on its own too
             found += [key for key in re.split(r"[\s,]+", self.seal_key.get_secret_value()) if key]
-        if self.audit_webhook_url:  # a collector's key is often in its URL (Splunk HEC: `?token=<GUID>`)
-            found += [self.audit_webhook_url, *credentials(self.audit_webhook_url, whole=True)]
+        found += self.audit_secrets()
         found += self.store_secrets()
+        found += otlp_header_secrets()
         return list(dict.fromkeys(found))
 
     def require_slack(self) -> None:
