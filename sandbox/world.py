@@ -58,6 +58,19 @@ groups:
   - {{usergroup: {ADMINS_GROUP}, name: admins, max: 30d}}
 quota: {{per_hour: 1000, cooldown: 0}}
 """
+# Every way to a token a user can type a reason into: a command, an approval (U0BOB approves) and break-glass
+# (members of S0ONCALL), with a quota that never refuses; for the tests of what typed reasons may reach.
+REASONS_POLICY = f"""\
+limits: {{default: 24h, min: 5m, max: 7d}}
+quota: {{per_hour: 100, cooldown: 0}}
+approvals:
+  channel: {APPROVALS_CHANNEL}
+  approvers: {{users: [U0BOB]}}
+  max: 30d
+break_glass:
+  usergroups: [S0ONCALL]
+  max: 4h
+"""
 
 
 @dataclass(frozen=True, slots=True)

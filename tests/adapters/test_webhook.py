@@ -7,8 +7,6 @@ ManualClock, so "delivered within five minutes" is checked by advancing the cloc
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -16,32 +14,9 @@ from bot.adapters.audit import OutboxSender
 from bot.adapters.webhook import AuditWebhook
 from bot.domain.audit import AuditEvent, Outcome
 from bot.runtime.clock import ManualClock
-from bot.store import Store, open_url
+from bot.store import Store
 from sandbox.siem import FakeSiem
-
-SECRET = "siem-webhook-secret-0123456789"
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def receiver() -> Iterator[FakeSiem]:
-    with FakeSiem(SECRET) as siem:
-        yield siem
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_url(f"sqlite:///{tmp_path / 'rok-token-bot.sqlite3'}", sinks=("webhook",))
-    opened.upgrade()
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
+from tests.adapters.conftest import SECRET
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,38 +20,12 @@ from bot.adapters.webhook import AuditWebhook
 from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.siem import HEC_SOURCE, HEC_SOURCETYPE, WebhookFormat
 from bot.runtime.clock import ManualClock
-from bot.store import Store, open_url
+from bot.store import Store
 from sandbox.hec import FakeHec, split_objects
 from sandbox.siem import FakeSiem
+from tests.adapters.conftest import SECRET, T0, open_webhook_store
 
-SECRET = "siem-webhook-secret-0123456789"
 HEC_TOKEN = "6d2f5a1c-8b3e-4f0a-9c7d-2e1b0a9f8c7d"
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-def _open(path: Path) -> Store:
-    store = open_url(f"sqlite:///{path}", sinks=("webhook",))
-    store.upgrade()
-    return store
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "rok-token-bot.sqlite3"
-
-
-@pytest.fixture
-def store(db: Path) -> Iterator[Store]:
-    opened = _open(db)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
 
 
 @pytest.fixture
@@ -201,7 +174,7 @@ def test_each_event_reaches_the_siem_once_across_a_restart(
     each once, and what was delivered before the stop is not sent again."""
     with FakeSiem(SECRET) as siem:
         url, secret = (hec.url, HEC_TOKEN) if fmt == "splunk_hec" else (siem.url, SECRET)
-        first_store = _open(db)
+        first_store = open_webhook_store(db)
         first = _start(running, first_store, url, secret, fmt, clock)
         first_store.outbox.append(_event(clock, "before"))
         first.round()
@@ -214,7 +187,7 @@ def test_each_event_reaches_the_siem_once_across_a_restart(
         running.remove(first)
         first_store.close()
 
-        second_store = _open(db)
+        second_store = open_webhook_store(db)
         try:
             hec.plan.clear()
             siem.plan.clear()

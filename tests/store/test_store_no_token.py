@@ -30,7 +30,7 @@ from bot.domain.models import IssuedToken
 from bot.runtime.aio import ServerThread
 from bot.store import Store
 from sandbox.hec import split_objects
-from sandbox.world import APPROVALS_CHANNEL, Sandbox
+from sandbox.world import REASONS_POLICY, Sandbox
 
 RULE = QuotaRule(per_hour=100, cooldown=0)
 
@@ -128,18 +128,6 @@ def test_no_column_of_any_row_holds_a_token_or_a_piece_or_hash_of_one(store: Sto
 
 # -- a token pasted where users type: reasons and notes ------------------------------------------------
 
-PASTE_POLICY = f"""\
-limits: {{default: 24h, min: 5m, max: 7d}}
-quota: {{per_hour: 100, cooldown: 0}}
-approvals:
-  channel: {APPROVALS_CHANNEL}
-  approvers: {{users: [U0BOB]}}
-  max: 30d
-break_glass:
-  usergroups: [S0ONCALL]
-  max: 4h
-"""
-
 
 class _Siem:
     """A SIEM's webhook receiver on this machine: every body it was sent."""
@@ -186,7 +174,7 @@ def test_a_token_pasted_into_a_reason_or_a_note_reaches_no_store_channel_nor_web
             "ROK_BOT_AUDIT_WEBHOOK_SECRET": "s" * 32,
             "ROK_BOT_AUDIT_WEBHOOK_FORMAT": fmt,
         }
-        with Sandbox(policy=PASTE_POLICY, settings=settings) as box:
+        with Sandbox(policy=REASONS_POLICY, settings=settings) as box:
             box.slack.usergroups["S0ONCALL"] = ["U0ALICE"]
             pasted = [_token_of(box, user) for user in ("U0JDOE", "U0ALICE", "U0BOB")]
             box.slash("U0JDOE", f"14d my token {pasted[0]} expires too soon")

@@ -19,20 +19,9 @@ import pytest
 from bot.cli import main
 from bot.domain.export import utc_iso
 from bot.domain.report import LIVE_FIELDS
-from sandbox.world import APPROVALS_CHANNEL, Sandbox
+from sandbox.world import REASONS_POLICY, Sandbox
 
 HYPERLINK = '=HYPERLINK("http://x","y")'
-POLICY = f"""\
-limits: {{default: 24h, min: 5m, max: 7d}}
-quota: {{per_hour: 100, cooldown: 0}}
-approvals:
-  channel: {APPROVALS_CHANNEL}
-  approvers: {{users: [U0BOB]}}
-  max: 30d
-break_glass:
-  usergroups: [S0ONCALL]
-  max: 4h
-"""
 H = timedelta(hours=1)
 
 
@@ -54,7 +43,7 @@ def _token(box: Sandbox, user: str, count: int) -> str:
 
 @pytest.fixture
 def story(cli_env: str) -> Iterator[Story]:
-    with Sandbox(policy=POLICY, settings={"ROK_BOT_DATABASE_URL": cli_env}) as box:
+    with Sandbox(policy=REASONS_POLICY, settings={"ROK_BOT_DATABASE_URL": cli_env}) as box:
         box.slack.usergroups["S0ONCALL"] = ["U0ALICE"]
         t0 = box.clock.now()
         box.slash("U0JDOE", "1h")
