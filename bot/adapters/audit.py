@@ -114,6 +114,7 @@ class OutboxSender:
         self.parked = False  # the last error is one only an admin can fix (retried every PARKED_SECONDS)
         self.backlog = 0
         self.oldest_seconds = 0.0
+        self.renewals = 0  # leases renewed while a delivery was under way (for tests and the curious)
 
     @property
     def healthy(self) -> bool:
@@ -210,10 +211,33 @@ class OutboxSender:
         """Deliver claimed events, as a trace of its own (when on): it happens later, on this sender's thread,
         often for several requests at once; their request IDs name them."""
         ids = sorted({c.event.request_id for c in claimed})
-        with tracing.request(f"audit deliver {self.sink}", sink=self.sink, events=len(claimed), request_ids=ids):
-            result = self._deliver(claimed)
-            tracing.annotate(delivered=len(result.delivered), retried=len(result.retry), error=result.error)
-            return result
+        done = threading.Event()
+        keeper = threading.Thread(
+            target=self._keep_lease, args=([c.id for c in claimed], done), name=f"audit-{self.sink}-lease", daemon=True
+        )
+        keeper.start()
+        try:
+            with tracing.request(f"audit deliver {self.sink}", sink=self.sink, events=len(claimed), request_ids=ids):
+                result = self._deliver(claimed)
+                tracing.annotate(delivered=len(result.delivered), retried=len(result.retry), error=result.error)
+                return result
+        finally:
+            done.set()
+            keeper.join(5)
+
+    def _keep_lease(self, ids: list[int], done: threading.Event) -> None:
+        """While a delivery is under way, renew its claim every third of the lease: a collector that holds a POST
+        longer than the lease must not let another replica claim and send the same events again."""
+        while not self._clock.wait(LEASE_SECONDS / 3, done):
+            until = self._clock.now() + timedelta(seconds=LEASE_SECONDS)
+            try:
+                held = self._outbox.extend(ids, worker=self._worker, until=until)
+            except Exception as exc:  # the database blinked: the next renewal tries again, well inside the lease
+                log.warning("audit lease renewal failed", extra={"sink": self.sink, "error": type(exc).__name__})
+                continue
+            self.renewals += 1
+            if held < len(ids):
+                log.warning("audit lease lost for some events", extra={"sink": self.sink, "lost": len(ids) - held})
 
     def _backoff(self, result: Delivery, attempts: int, *, parked: bool) -> float:
         """Seconds before the next attempt: slowly for errors an admin must fix (parked: whatever Retry-After a

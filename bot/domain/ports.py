@@ -334,6 +334,10 @@ class AuditOutbox(Protocol):
         """Mark claimed events as posted."""
         ...
 
+    def extend(self, ids: list[int], *, worker: str, until: datetime) -> int:
+        """Renew the lease of events `worker` still holds undelivered, to `until`; how many it still held."""
+        ...
+
     def retry(self, ids: list[int], *, at: datetime, error: str) -> None:
         """Give claimed events back, due again at `at` (backoff), with the error that stopped them."""
         ...

@@ -190,6 +190,20 @@ class SqlAuditOutbox:
                 .values(delivered_at=now, claimed_by=None, lease_until=None)
             )
 
+    def extend(self, ids: list[int], *, worker: str, until: datetime) -> int:
+        """Renew the lease of events `worker` still holds undelivered, to `until`; how many it still held (a
+        lease that lapsed and was claimed by another replica is not taken back)."""
+        if not ids:
+            return 0
+        o = audit_outbox.c
+        with writing(self._engine) as conn:
+            result = conn.execute(
+                sa.update(audit_outbox)
+                .where(o.id.in_(ids), o.claimed_by == worker[:128], o.delivered_at.is_(None))
+                .values(lease_until=until)
+            )
+        return int(result.rowcount or 0)
+
     def retry(self, ids: list[int], *, at: datetime, error: str) -> None:
         """Give claimed events back, due again at `at` (backoff), with the error that stopped them."""
         if not ids:

@@ -62,6 +62,21 @@ def test_an_expired_lease_hands_the_event_to_another_worker(store: Store) -> Non
     assert after[0].attempts == 1
 
 
+def test_a_renewed_lease_keeps_the_event_and_only_its_holder_renews_it(store: Store) -> None:
+    """A sender whose delivery is slow renews its lease; a lease that lapsed and went to another worker is not
+    taken back, and a delivered event is no longer held by anyone."""
+    store.outbox.append(_event(Outcome.ISSUED, "r1"))
+    [held] = store.outbox.claim(sink="slack", worker="w1", limit=10, lease_seconds=30, now=T0)
+    assert store.outbox.extend([held.id], worker="w2", until=T0 + timedelta(seconds=90)) == 0
+    assert store.outbox.extend([held.id], worker="w1", until=T0 + timedelta(seconds=90)) == 1
+    later = T0 + timedelta(seconds=60)  # past the first lease, inside the renewed one
+    assert store.outbox.claim(sink="slack", worker="w2", limit=10, lease_seconds=30, now=later) == []
+    [taken] = store.outbox.claim(sink="slack", worker="w2", limit=10, lease_seconds=30, now=T0 + timedelta(seconds=90))
+    assert store.outbox.extend([taken.id], worker="w1", until=T0 + timedelta(seconds=200)) == 0  # not taken back
+    store.outbox.delivered([taken.id], now=T0 + timedelta(seconds=91))
+    assert store.outbox.extend([taken.id], worker="w2", until=T0 + timedelta(seconds=200)) == 0
+
+
 def test_the_most_urgent_events_are_claimed_first_then_the_oldest(store: Store) -> None:
     store.outbox.append(_event(Outcome.REFUSED, "refused-1"))
     store.outbox.append(_event(Outcome.VERIFIED, "verified-1"))
