@@ -18,6 +18,7 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.domain.models import HelpInfo, IssuedToken, RequestContext, VerifyResult
 from bot.domain.routing import RegistryOffer
+from bot.domain.urls import is_http_url
 from bot.runtime import metrics
 from bot.runtime.clock import Clock
 from bot.slack.blocks import help_message, notice, token_message, verify_message
@@ -95,6 +96,10 @@ class SlackReplies:
         counted)."""
         if response_url.startswith(DM_PREFIX):
             return self.dm_ephemeral(response_url.removeprefix(DM_PREFIX), text, blocks)
+        if not is_http_url(response_url):  # a forged or mangled payload's: nowhere to answer, not a bug of ours
+            metrics.SLACK_API_ERRORS.labels("response_url", "malformed").inc()
+            log.warning("response_url post failed", extra={"error": "not an http(s) URL"})
+            return False
         try:
             result = self._webhook(response_url).send(
                 text=text, blocks=blocks, response_type="ephemeral", replace_original=False
