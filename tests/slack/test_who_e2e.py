@@ -151,6 +151,8 @@ def test_help_lists_who_for_an_admin_only(box: Sandbox) -> None:
 
 def test_with_several_registries_each_row_names_its_registry() -> None:
     with Sandbox(registries=("prod", "staging"), policy=WHO_POLICY) as several:
+        several.slack.usergroups[SECURITY] = ["U0BOB"]  # the policy's groups exist, as in the module's sandbox
+        several.slack.usergroups[ONCALL] = ["U0JDOE2"]
         tokens = [_issue(several, "U0JDOE", "prod 24h"), _issue(several, "U0JDOE2", "staging 2h")]
         _, blocks = _who(several, "U0ALICE")
         rows = [[_cell_text(c) for c in row] for row in _table(blocks)]
