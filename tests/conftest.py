@@ -6,6 +6,7 @@ Every test runs with the ROK_*, SLACK_* and KUBECONFIG variables of the develope
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,17 @@ from tests.store.pgserver import PostgresServer, fresh_databases
 
 # Variables that would point a test at a real cluster even though none is named ROK_* or SLACK_*.
 _CLUSTER_VARIABLES = ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logger() -> Iterator[None]:
+    """`main()` run in-process installs its own handler on the root logger, bound to the stream pytest captured
+    for that test: put the root logger back afterwards, or every later log line goes to a closed stream."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
