@@ -54,3 +54,23 @@ def cli_env(clean_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, db_url: 
     else:
         monkeypatch.setenv("ROK_BOT_DATABASE_URL", db_url)
     return db_url
+
+
+@pytest.fixture(params=[pytest.param("memory", id="memory"), *BACKENDS])
+def contract_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store | None]:
+    """For the contract tests, which hold the in-memory fakes and the store to one behaviour: None for the
+    fakes' run, else a migrated store (no sinks) on a fresh SQLite or PostgreSQL database."""
+    if request.param == "memory":
+        yield None
+        return
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'store' / 'contract.sqlite3'}"
+    else:
+        make: Callable[[], str] = request.getfixturevalue("new_postgres_url")
+        url = make()
+    opened = open_url(url)
+    opened.upgrade()
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -4,9 +4,7 @@ fails first."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,7 @@ from bot.domain.errors import LimitExceeded, RenewRefused
 from bot.domain.ledger import Minted, QuotaRule, TokenStatus
 from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.ports import Ledger, Reservation, TokenQuery
-from bot.store import open_url
+from bot.store import Store
 from tests.usecases.fakes import FakeAudit
 from tests.usecases.fakes_lifecycle import FakeLedger
 
@@ -24,22 +22,9 @@ RULE = QuotaRule(per_hour=3, cooldown=30)
 HOUR = 3600
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
-    if request.param == "memory":
-        yield FakeLedger(clock=None, audit=FakeAudit())
-        return
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store' / 'ledger.sqlite3'}"
-    else:
-        make: Callable[[], str] = request.getfixturevalue("new_postgres_url")
-        url = make()
-    store = open_url(url)
-    store.upgrade()
-    try:
-        yield store.ledger
-    finally:
-        store.close()
+@pytest.fixture
+def ledger(contract_store: Store | None) -> Ledger:
+    return FakeLedger(clock=None, audit=FakeAudit()) if contract_store is None else contract_store.ledger
 
 
 def _reserve(

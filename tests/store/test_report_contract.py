@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -14,7 +12,7 @@ from bot.domain.audit import AuditEvent, Origin
 from bot.domain.ledger import Minted, QuotaRule, TokenStatus
 from bot.domain.ports import Ledger, Reservation
 from bot.domain.report import LiveTokens
-from bot.store import open_url
+from bot.store import Store
 from tests.usecases.fakes import FakeAudit
 from tests.usecases.fakes_lifecycle import FakeLedger
 
@@ -31,23 +29,12 @@ class Books:
     live: LiveTokens
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def books(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Books]:
-    if request.param == "memory":
+@pytest.fixture
+def books(contract_store: Store | None) -> Books:
+    if contract_store is None:
         fake = FakeLedger(clock=None, audit=FakeAudit())
-        yield Books(fake, fake)
-        return
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'store' / 'report.sqlite3'}"
-    else:
-        make: Callable[[], str] = request.getfixturevalue("new_postgres_url")
-        url = make()
-    store = open_url(url)
-    store.upgrade()
-    try:
-        yield Books(store.ledger, store.live)
-    finally:
-        store.close()
+        return Books(fake, fake)
+    return Books(contract_store.ledger, contract_store.live)
 
 
 def _reserve(books: Books, user: str, at: datetime, *, origin: Origin, registry: str) -> Reservation:
