@@ -23,7 +23,7 @@ from bench import drive, promtext, threads
 from bench import registries as several
 from bench.baseline import run_baseline
 from bench.cli_path import measure_issue
-from bench.procs import BotProcess, FloorServer, LoadMeter, SocketFloor, machine
+from bench.procs import BotProcess, FloorServer, LoadMeter, SocketFloor, compile_bytecode, machine
 from bench.stats import across_runs, ms, summarize
 from bench.timeline import analyse, execs_from, peak_concurrency, slot_use
 from sandbox.rok import FakeAccount, generate_accounts
@@ -33,9 +33,10 @@ TARGETS = {
     "ack_p99_ms": 50.0,
     "overhead_p50_ms": 30.0,
     "overhead_p99_ms": 100.0,
-    "idle_rss_mb": 90.0,
-    "cold_start_s": 2.0,
-    "cli_own_s": 1.0,
+    # Issue 26: the start-up targets on the median of 3 (a 2-core machine).
+    "idle_rss_mb": 85.0,
+    "cold_start_s": 0.8,
+    "cli_own_s": 0.6,
 }
 
 
@@ -485,7 +486,7 @@ def _process_rows(lines: list[str], modes: dict[str, dict[str, Any]]) -> None:
         lines,
         "idle RSS, MiB",
         _each(modes, lambda r: _fmt(r["idle"]["VmRSS"])),
-        "< 90 MB",
+        "< 85 MiB",
         _each(modes, lambda r: r["idle"]["VmRSS"] < TARGETS["idle_rss_mb"]),
     )
     _row(
@@ -523,7 +524,7 @@ def _process_rows(lines: list[str], modes: dict[str, dict[str, Any]]) -> None:
         lines,
         "cold start (spawn to /readyz 200), s",
         _each(modes, lambda r: _fmt(r["cold_start_seconds"], ".2f")),
-        "< 2 s",
+        "< 0.8 s",
         _each(modes, lambda r: r["cold_start_seconds"] < TARGETS["cold_start_s"]),
     )
 
@@ -609,8 +610,8 @@ def _cli_lines(cli: dict[str, Any] | None) -> list[str]:
         f"CLI: {cli['command']} ({len(cli['runs'])} runs, cold: {cli['execs_per_run']} execs per run)",
         f"  wall p50/max s: {_sec3(cli['wall'], ('p50', 'max'))}   "
         f"exec inside p50: {_fmt(cli['exec']['p50'], '.3f')}   "
-        f"own time p50/max s: {_sec3(cli['own'], ('p50', 'max'))}   target < 1 s: "
-        f"{_verdict(cli['own']['max'] < TARGETS['cli_own_s'])}",
+        f"own time p50/max s: {_sec3(cli['own'], ('p50', 'max'))}   target p50 < 0.6 s: "
+        f"{_verdict(cli['own']['p50'] < TARGETS['cli_own_s'])}",
         f"  interpreter alone (python -c pass): {cli['python_c_pass_seconds']:.3f} s;"
         f" imports (-X importtime, sum of self): {imp['total_ms']:.0f} ms over {imp['modules']} modules",
         "  slowest imports by cumulative time (ms):",
@@ -743,10 +744,13 @@ def aggregate(runs: dict[str, list[dict[str, Any]]], floors: dict[str, list[dict
 def main(argv: list[str] | None = None) -> int:
     cfg, as_json = parse_args(argv)
     started = time.perf_counter()
+    bytecode = compile_bytecode()
+    print(f"[bench] {bytecode}", file=sys.stderr)
     pop = population(cfg.burst, cfg.singles)
     result: dict[str, Any] = {
         "command": shlex.join([".venv/bin/python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine(),
+        "bytecode": bytecode,
         "config": {
             "latency": cfg.latency,
             "burst": cfg.burst,
