@@ -19,6 +19,8 @@ from bot.report import add_report_command, joined_relative_times, registry_name,
 from bot.settings import SettingsError
 
 if TYPE_CHECKING:
+    from bot.bootstrap.background import OpenStore
+    from bot.domain.ports import Quota
     from bot.domain.registries import Registry
     from bot.settings import Settings
     from bot.store import Store
@@ -148,8 +150,8 @@ def _issue(settings: Settings, username: str, duration: str | None, *, registry:
     import getpass
     import secrets
 
-    from bot.adapters.quota import LedgerQuota
-    from bot.bootstrap import build_engine, build_store, system_clock
+    from bot.bootstrap import build_engine, system_clock
+    from bot.bootstrap.background import BackgroundStore, DeferredQuota
     from bot.domain.audit import Origin
     from bot.domain.durations import format_duration, parse_duration
     from bot.domain.models import RequestContext
@@ -165,16 +167,20 @@ def _issue(settings: Settings, username: str, duration: str | None, *, registry:
     limits = UserLimits(
         default=settings.default_duration, min=settings.min_duration, max=settings.max_duration, source="settings"
     )
-    # The ledger records admin tokens too; their audit events wait in the outbox for the serving bot's senders,
-    # one row for each sink it recorded at its start (and each this shell names).
     clock = system_clock()
-    store = build_store(settings)
-    store.ensure_schema()
-    audited = {s: s for s in settings.audit_sinks} | store.outbox.recorded_sinks()  # the bot's descriptions win
-    quota = LedgerQuota(ledger=store.ledger, rule=ADMIN_RULE, clock=clock, registry=target.name)
     operator = getpass.getuser() if hasattr(os, "getuid") else "admin"
     ctx = RequestContext(f"cli-{secrets.token_hex(6)}", f"cli:{operator}"[:64], Origin.CLI)
     engine = build_engine(settings, target, clock=clock)
+    # The ledger records admin tokens too; their audit events wait in the outbox for the serving bot's senders,
+    # one row for each sink it recorded at its start (and each this shell names). The store opens on its own
+    # thread while the account lookup's exec runs; the quota's reserve, before the mint, waits for it.
+    opening = BackgroundStore(lambda: _open_store(settings))
+
+    def ledger_quota() -> Quota:
+        from bot.adapters.quota import LedgerQuota
+
+        return LedgerQuota(ledger=opening.result().store.ledger, rule=ADMIN_RULE, clock=clock, registry=target.name)
+
     try:
         issued = issue_for_admin(
             engine.engine,
@@ -182,13 +188,14 @@ def _issue(settings: Settings, username: str, duration: str | None, *, registry:
             seconds=seconds,
             limits=limits,
             clock=clock,
-            quota=quota,
+            quota=DeferredQuota(ledger_quota, rule=ADMIN_RULE),
             ctx=ctx,
             registry=target.name,
         )
+        audited = {s: s for s in settings.audit_sinks} | opening.result().recorded_sinks  # the bot's descriptions win
     finally:
         engine.close()
-        store.close()
+        opening.close()
     expires = issued.expires_at.isoformat()
     if as_json:
         print(
@@ -215,6 +222,20 @@ def _issue(settings: Settings, username: str, duration: str | None, *, registry:
     if not audited:
         print(NO_SINK_WARNING, file=sys.stderr)
     return EXIT_OK
+
+
+def _open_store(settings: Settings) -> OpenStore:
+    """The store at head (migrated when behind) and the sinks the serving bot recorded in it."""
+    from bot.bootstrap import build_store
+    from bot.bootstrap.background import OpenStore
+
+    store = build_store(settings)
+    try:
+        store.ensure_schema()
+        return OpenStore(store, store.outbox.recorded_sinks())
+    except BaseException:
+        store.close()
+        raise
 
 
 NO_SINK_WARNING = (
