@@ -1,0 +1,123 @@
+"""What the start-up paths import (issue 26): the cost of an import that creeps back is paid by every admin's
+`issue` and every pod start, so the set is guarded here, in the real processes, against the sandbox's fakes.
+
+Each process runs `python -m bot ...` through a small runner that writes, at exit, every top-level package it
+imported and the thread that first imported it (an audit hook on `import`: no patching). A forbidden package is
+checked over the whole run, a stricter test than "not before the mint".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from sandbox.slack import wait_for
+from sandbox.world import Replica, Sandbox
+
+# Never needed by `rok-token-bot issue`: Slack, the HTTP server, the migrations (the database is current), the
+# registry's HTTP client (issue never verifies).
+FORBIDDEN_IN_ISSUE = ("slack_sdk", "slack_bolt", "aiohttp", "alembic", "mako", "httpx", "httpcore")
+
+# Writes {"package": "thread name"} for each top-level package, in import order, when the process exits.
+_RUNNER = """
+import atexit, json, os, runpy, sys, threading
+first = {}
+
+def hook(event, args):
+    if event == "import":
+        first.setdefault(args[0].split(".")[0], threading.current_thread().name)
+
+sys.addaudithook(hook)
+
+@atexit.register
+def dump():
+    with open(os.environ["ROK_TEST_IMPORTS"], "w") as out:
+        json.dump({name: first.get(name, "?") for name in [m.split(".")[0] for m in list(sys.modules)]}, out)
+
+sys.argv = ["rok-token-bot", *sys.argv[1:]]
+runpy.run_module("bot", run_name="__main__", alter_sys=True)
+"""
+
+
+def _env(box: Sandbox, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(tmp_path),
+        **box.env,
+        "ROK_BOT_SECRETS_DIR": str(tmp_path / "no-secrets"),
+        "ROK_TEST_IMPORTS": str(tmp_path / "imports.json"),
+        **extra,
+    }
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _RUNNER, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _imported(tmp_path: Path) -> dict[str, str]:
+    data: dict[str, str] = json.loads((tmp_path / "imports.json").read_text())
+    return data
+
+
+def test_issue_imports_no_slack_server_migrations_or_http_client(tmp_path: Path) -> None:
+    """`issue` on a current database: none of the forbidden packages, at any moment of the run; SQLAlchemy (the
+    mint is recorded) on the thread that opens the store, never on the main thread."""
+    with Sandbox(start_bot=False) as box:
+        env = _env(box, tmp_path)
+        assert _run(["db", "upgrade"], env, tmp_path).returncode == 0
+        done = _run(["issue", "jdoe", "--duration", "1h"], env, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() in {m.token for m in box.rok.minted}
+        imported = _imported(tmp_path)
+        assert sorted(name for name in FORBIDDEN_IN_ISSUE if name in imported) == []
+        assert imported["kubernetes"] == "MainThread"
+        assert imported["sqlalchemy"] == "store-open"  # overlapping the account lookup's exec
+        listed = _run(["tokens", "--json"], env, tmp_path)
+        assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["issued"]
+
+
+def test_issue_on_a_fresh_database_still_migrates_it_and_records_the_mint(tmp_path: Path) -> None:
+    with Sandbox(start_bot=False) as box:
+        env = _env(box, tmp_path)
+        done = _run(["issue", "jdoe", "--duration", "1h"], env, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert _imported(tmp_path)["alembic"] == "store-open"
+        listed = _run(["tokens", "--json"], env, tmp_path)
+        assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["issued"]
+
+
+def test_serve_on_a_current_database_never_imports_alembic(tmp_path: Path) -> None:
+    """A schema at head costs one query at start (bot/store: `current_fast`); Alembic stays on disk."""
+    with Sandbox(start_bot=False) as box:
+        env = _env(box, tmp_path)
+        assert _run(["db", "upgrade"], env, tmp_path).returncode == 0
+        replica = Replica(
+            subprocess.Popen(
+                [sys.executable, "-c", _RUNNER, "serve"],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+        try:
+            wait_for(lambda: httpx.get(replica.url + "/readyz").status_code == 200, 30)
+        finally:
+            assert replica.terminate() == 0, replica.stderr
+        imported = _imported(tmp_path)
+        assert "sqlalchemy" in imported
+        assert [name for name in ("alembic", "mako", "httpx") if name in imported] == [], "imported at start"
