@@ -19,17 +19,17 @@ import binascii
 import json
 import os
 import re
+import threading
 from dataclasses import dataclass, field
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING
 
 from bot.domain.errors import SealError, SealExpired, SealKeyRetired
 from bot.domain.models import Sealed
 from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.secret import Token
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 VERSION = "v2."
 LEGACY_VERSION = "v1."
@@ -54,6 +54,9 @@ class SealKey:
 
 
 def _derive(material: bytes, info: bytes, length: int = 32) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(material)
 
 
@@ -100,24 +103,39 @@ class _Opener:
     """The AEADs of one key: v2 from its bytes, v1 (legacy) from its text."""
 
     def __init__(self, key: SealKey) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self.key_id = base64.urlsafe_b64encode(_derive(key.raw, b"rok-token-bot seal key id", _KEY_ID_BYTES)).decode()
         self.v2 = AESGCM(_derive(key.raw, b"rok-token-bot verify button v2"))
         self.v1 = AESGCM(_derive(key.text.encode(), b"rok-token-bot verify button v1"))
 
 
 class Sealer:
-    """Seals with the newest key of ROK_BOT_SEAL_KEY; opens with any of its keys."""
+    """Seals with the newest key of ROK_BOT_SEAL_KEY; opens with any of its keys.
+
+    The keys are checked at once; their AES keys are derived on the first seal or open, so that an idle bot never
+    loads cryptography (its OpenSSL alone is ~7 MiB of resident memory).
+    """
 
     def __init__(self, secret: str) -> None:
-        self._openers = [_Opener(key) for key in parse_seal_keys(secret)]
-        self._by_id = {opener.key_id: opener for opener in self._openers}
-        if len(self._by_id) != len(self._openers):  # 48-bit IDs of distinct keys: never in practice
-            raise ValueError(f"ROK_BOT_SEAL_KEY: two keys share a key ID; replace one; {HOW_TO_GENERATE}")
+        self._keys = parse_seal_keys(secret)
+        self._lock = threading.Lock()
+        self._derived: tuple[list[_Opener], dict[str, _Opener]] | None = None
+
+    def _openers(self) -> tuple[list[_Opener], dict[str, _Opener]]:
+        with self._lock:
+            if self._derived is None:
+                openers = [_Opener(key) for key in self._keys]
+                by_id = {opener.key_id: opener for opener in openers}
+                if len(by_id) != len(openers):  # 48-bit IDs of distinct keys: never in practice
+                    raise ValueError(f"ROK_BOT_SEAL_KEY: two keys share a key ID; replace one; {HOW_TO_GENERATE}")
+                self._derived = (openers, by_id)
+            return self._derived
 
     @property
     def key_id(self) -> str:
         """The ID of the key that seals (the first listed); not secret."""
-        return self._openers[0].key_id
+        return self._openers()[0][0].key_id
 
     def seal(
         self,
@@ -135,7 +153,7 @@ class Sealer:
         if registry != DEFAULT_REGISTRY:  # with one registry a value is what it was before registries had names
             fields["r"] = registry
         body = json.dumps(fields, separators=(",", ":"))
-        opener = self._openers[0]
+        opener = self._openers()[0][0]
         header = f"{VERSION}{opener.key_id}."
         nonce = os.urandom(12)
         blob = nonce + opener.v2.encrypt(nonce, body.encode(), (header + user_id).encode())
@@ -152,13 +170,13 @@ class Sealer:
             key_id, dot, encoded = value[len(VERSION) :].partition(".")
             if not dot:
                 raise SealError(detail="not a sealed value")
-            opener = self._by_id.get(key_id)
+            opener = self._openers()[1].get(key_id)
             if opener is None:
                 raise SealKeyRetired(detail=f"sealed with key ID {key_id[:16]!r}, not in ROK_BOT_SEAL_KEY")
             body = self._decrypt([opener.v2], encoded, (VERSION + key_id + "." + user_id).encode())
         elif value.startswith(LEGACY_VERSION):
             encoded = value[len(LEGACY_VERSION) :]
-            body = self._decrypt([opener.v1 for opener in self._openers], encoded, user_id.encode())
+            body = self._decrypt([opener.v1 for opener in self._openers()[0]], encoded, user_id.encode())
         else:
             raise SealError(detail="not a sealed value")
         data = json.loads(body)
@@ -170,6 +188,8 @@ class Sealer:
 
     @staticmethod
     def _decrypt(aeads: list[AESGCM], encoded: str, associated: bytes) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
         try:
             blob = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except (binascii.Error, ValueError):

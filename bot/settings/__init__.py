@@ -209,7 +209,7 @@ class Settings(AuditSettings, LogSettings, StoreSettings):
     @classmethod
     def _seal_keys(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None:
-            from bot.adapters.seal import parse_seal_keys  # cryptography is loaded only when a key is set
+            from bot.adapters.seal import parse_seal_keys  # no cryptography: the keys are parsed, not used
 
             try:
                 parse_seal_keys(value.get_secret_value())
