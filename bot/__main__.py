@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from bot.runtime.startup import pause
+
 
 def main() -> None:
+    pause()  # no cyclic collections while the command starts (bot.runtime.startup)
     from bot.cli import main as cli_main
 
     sys.exit(cli_main())

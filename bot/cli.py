@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain.errors import RokBotError, UsageError
 from bot.report import add_report_command, joined_relative_times, registry_name, report_plan, run_report
+from bot.runtime.startup import resume
 from bot.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -79,12 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(joined_relative_times(argv) if "report" in argv else argv)
     if args.command == "demo":
+        resume()
         try:
             from sandbox.demo import run_demo
         except ImportError:
             # The production image ships bot/ only: the fakes live in the source checkout.
             return _fail("the demo needs the sandbox from a source checkout (pip install -e . in the repository)")
         return int(run_demo(interactive=args.interactive, open_page=args.open, registries=args.registries))
+    if args.command in STORE_COMMANDS:
+        resume()  # they may read many rows: the collector runs (`serve` resumes it once ready)
     command = _store_command if args.command in STORE_COMMANDS else _command
     try:
         return command(args)

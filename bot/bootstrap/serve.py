@@ -300,8 +300,7 @@ def build_slack_bot(
         fleet=fleet,
     )
     app = App(
-        # Named here: without a name, Bolt derives one from inspect.stack(), which reads the source of every
-        # frame on the stack (0.1 to 0.2 s of the start).
+        # Named: unnamed, Bolt derives a name from inspect.stack() (0.1 to 0.2 s of the start).
         name="rok-token-bot",
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,

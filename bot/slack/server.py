@@ -27,6 +27,7 @@ from bot.domain.identity import Workspace, workspace_of
 from bot.runtime import metrics, tracing
 from bot.runtime.aio import ServerThread
 from bot.runtime.jobs import Jobs
+from bot.runtime.startup import resume
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
@@ -319,6 +320,7 @@ def serve(server: BotServer[Any]) -> int:
         log.info("stopped before Slack answered")
         server.stop(drain_timeout=0)
         return 0
+    resume()  # ready: the collector runs again (bot.runtime.startup)
     print(json.dumps({"listening": server.url}), flush=True)
     # A timed wait, not wait(): a signal delivered to another thread only runs its Python handler when the
     # main thread next executes bytecode, and an untimed lock wait would never return to do so.

@@ -20,12 +20,25 @@ from sandbox.slack import wait_for
 from sandbox.world import Replica, Sandbox
 
 # Never needed by `rok-token-bot issue`: Slack, the HTTP server, the migrations (the database is current), the
-# registry's HTTP client (issue never verifies).
-FORBIDDEN_IN_ISSUE = ("slack_sdk", "slack_bolt", "aiohttp", "alembic", "mako", "httpx", "httpcore")
+# registry's HTTP client (issue never verifies), the Verify button's seal, tracing (off unless configured).
+FORBIDDEN_IN_ISSUE = (
+    "slack_sdk",
+    "slack_bolt",
+    "aiohttp",
+    "alembic",
+    "mako",
+    "httpx",
+    "httpcore",
+    "cryptography",
+    "opentelemetry",
+)
+# Never held by an idle `serve` on a current database: the migrations, the registry's HTTP client (made on the
+# first Verify), the seal's cryptography (loaded on the first seal), tracing (off unless configured).
+FORBIDDEN_IN_IDLE_SERVE = ("alembic", "mako", "httpx", "cryptography", "opentelemetry")
 
 # Writes {"package": "thread name"} for each top-level package, in import order, when the process exits.
 _RUNNER = """
-import atexit, json, os, runpy, sys, threading
+import atexit, gc, json, os, runpy, sys, threading
 first = {}
 
 def hook(event, args):
@@ -37,7 +50,9 @@ sys.addaudithook(hook)
 @atexit.register
 def dump():
     with open(os.environ["ROK_TEST_IMPORTS"], "w") as out:
-        json.dump({name: first.get(name, "?") for name in [m.split(".")[0] for m in list(sys.modules)]}, out)
+        imported = {name: first.get(name, "?") for name in [m.split(".")[0] for m in list(sys.modules)]}
+        # and the cyclic collector's state at exit (bot.runtime.startup)
+        json.dump(imported | {"(gc)": f"enabled={gc.isenabled()} frozen={gc.get_freeze_count() > 0}"}, out)
 
 sys.argv = ["rok-token-bot", *sys.argv[1:]]
 runpy.run_module("bot", run_name="__main__", alter_sys=True)
@@ -85,6 +100,7 @@ def test_issue_imports_no_slack_server_migrations_or_http_client(tmp_path: Path)
         assert sorted(name for name in FORBIDDEN_IN_ISSUE if name in imported) == []
         assert imported["kubernetes"] == "MainThread"
         assert imported["sqlalchemy"] == "store-open"  # overlapping the account lookup's exec
+        assert imported["(gc)"] == "enabled=False frozen=False"  # a short command runs without collections
         listed = _run(["tokens", "--json"], env, tmp_path)
         assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["issued"]
 
@@ -100,7 +116,8 @@ def test_issue_on_a_fresh_database_still_migrates_it_and_records_the_mint(tmp_pa
 
 
 def test_serve_on_a_current_database_never_imports_alembic(tmp_path: Path) -> None:
-    """A schema at head costs one query at start (bot/store: `current_fast`); Alembic stays on disk."""
+    """A schema at head costs one query at start (bot/store: `current_fast`); Alembic stays on disk, and so do
+    what only a first Verify, seal or traced request needs. The collector paused for the start runs again."""
     with Sandbox(start_bot=False) as box:
         env = _env(box, tmp_path)
         assert _run(["db", "upgrade"], env, tmp_path).returncode == 0
@@ -120,4 +137,5 @@ def test_serve_on_a_current_database_never_imports_alembic(tmp_path: Path) -> No
             assert replica.terminate() == 0, replica.stderr
         imported = _imported(tmp_path)
         assert "sqlalchemy" in imported
-        assert [name for name in ("alembic", "mako", "httpx") if name in imported] == [], "imported at start"
+        assert [name for name in FORBIDDEN_IN_IDLE_SERVE if name in imported] == [], "imported at start"
+        assert imported["(gc)"] == "enabled=True frozen=True"
