@@ -151,6 +151,18 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+# An arbitrary constant (b"rokmigr" as an integer), the key of the migration lock on PostgreSQL. The
+# ledger's per-user locks use the two-integer key space, which never overlaps this one-bigint space.
+MIGRATION_LOCK_KEY = 0x726F6B6D696772
+
+
+def migration_lock(conn: Connection) -> None:
+    """Inside a write transaction: wait for any other migrator (PostgreSQL's advisory lock, released by the
+    commit; on SQLite the transaction's write lock is the migration lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+
 def current_fast(engine: Engine) -> str | None:
     """The schema's revision by one plain query (no Alembic); None when there is no schema yet."""
     from bot.store.schema import VERSION_TABLE

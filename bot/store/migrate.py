@@ -19,19 +19,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from bot.domain.errors import UsageError
-from bot.store.db import display, writing
+from bot.store.db import display, migration_lock, writing
 from bot.store.errors import SchemaBehind, SchemaNotMigrated, SchemaUnknown, StoreError
 from bot.store.failures import translated
 from bot.store.schema import VERSION_TABLE
 
 SCRIPT_LOCATION = "bot.store:migrations"
-# An arbitrary constant (b"rokmigr" as an integer), the key of the migration lock on PostgreSQL. The
-# ledger's per-user locks use the two-integer key space, which never overlaps this one-bigint space.
-MIGRATION_LOCK_KEY = 0x726F6B6D696772
 
 
 def _config() -> Config:
@@ -70,7 +66,7 @@ def upgrade(engine: Engine) -> str:
     refused with the way back, never "migrated" by Alembic's traceback.
     """
     with translated(engine.url), writing(engine) as conn:
-        _lock(conn)
+        migration_lock(conn)
         at = _current(conn)
         if at is not None and not known(at):
             raise _newer(engine, at)
@@ -92,7 +88,7 @@ def downgrade(engine: Engine, target: str) -> tuple[str, str]:
         raise UsageError(f"{target} is not a revision of this release; `rok-token-bot db current` shows the database's")
     scripts = ScriptDirectory.from_config(_config())
     with translated(engine.url), writing(engine) as conn:
-        _lock(conn)
+        migration_lock(conn)
         at = _current(conn)
         if at is None:
             raise SchemaNotMigrated(detail=f"{display(engine.url)}: no {VERSION_TABLE} table, nothing to downgrade")
@@ -106,11 +102,6 @@ def downgrade(engine: Engine, target: str) -> tuple[str, str]:
         now = _current(conn)
     assert now == target
     return at, target
-
-
-def _lock(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
 
 
 def current(engine: Engine) -> str | None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from bot.store.schema import HEAD_REVISION
 from sandbox.slack import wait_for
 from sandbox.world import Replica, Sandbox
 
@@ -105,14 +106,27 @@ def test_issue_imports_no_slack_server_migrations_or_http_client(tmp_path: Path)
         assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["issued"]
 
 
-def test_issue_on_a_fresh_database_still_migrates_it_and_records_the_mint(tmp_path: Path) -> None:
+def test_issue_on_a_fresh_database_creates_it_at_head_and_records_the_mint(tmp_path: Path) -> None:
+    """An empty database is created at head from the schema (bot/store/fresh.py): no Alembic either."""
     with Sandbox(start_bot=False) as box:
         env = _env(box, tmp_path)
         done = _run(["issue", "jdoe", "--duration", "1h"], env, tmp_path)
         assert done.returncode == 0, done.stderr
-        assert _imported(tmp_path)["alembic"] == "store-open"
+        assert "alembic" not in _imported(tmp_path)
+        assert _run(["db", "current"], env, tmp_path).stdout.split()[:1] == [HEAD_REVISION]
         listed = _run(["tokens", "--json"], env, tmp_path)
         assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["issued"]
+
+
+def test_issue_on_a_schema_behind_head_migrates_it_with_alembic(tmp_path: Path) -> None:
+    with Sandbox(start_bot=False) as box:
+        env = _env(box, tmp_path)
+        assert _run(["db", "upgrade"], env, tmp_path).returncode == 0
+        assert _run(["db", "downgrade", "0008_enterprise"], env, tmp_path).returncode == 0
+        done = _run(["issue", "jdoe", "--duration", "1h"], env, tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert _imported(tmp_path)["alembic"] == "store-open"
+        assert _run(["db", "current"], env, tmp_path).stdout.split()[:1] == [HEAD_REVISION]
 
 
 def test_serve_on_a_current_database_never_imports_alembic(tmp_path: Path) -> None:
