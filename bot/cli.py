@@ -175,6 +175,7 @@ def _issue(settings: Settings, username: str, duration: str | None, *, registry:
     operator = getpass.getuser() if hasattr(os, "getuid") else "admin"
     ctx = RequestContext(f"cli-{secrets.token_hex(6)}", f"cli:{operator}"[:64], Origin.CLI)
     engine = build_engine(settings, target, clock=clock)
+    engine.executor.connect()  # the cluster client first: the store's thread then overlaps the first exec alone
     # The ledger records admin tokens too; their audit events wait in the outbox for the serving bot's senders,
     # one row for each sink it recorded at its start (and each this shell names). The store opens on its own
     # thread while the account lookup's exec runs; the quota's reserve, before the mint, waits for it.

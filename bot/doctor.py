@@ -113,6 +113,7 @@ def _registry_checks(settings: Settings, registry: Registry, *, clock: Clock) ->
         )
     try:
         engine = build_engine(settings, registry, clock=clock)
+        engine.executor.connect()
     except RokBotError as exc:
         # Without a client configuration no other check of this registry can run: report that one line.
         detail = f"{exc.user_message} {exc.detail.removeprefix(f'registry {registry.name}: ')}".strip()

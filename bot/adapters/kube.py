@@ -125,12 +125,19 @@ class _HttpStatus(Exception):
 
 
 class KubeExecutor:
-    """Resolves the Service to a pod and runs argv lists in it, bounded in time and output size."""
+    """Resolves the Service to a pod and runs argv lists in it, bounded in time and output size.
+
+    `configure` makes the client configuration (`build_configuration`): it runs, and the kubernetes package is
+    imported, on the first call that needs the cluster or on `connect()`, so a `serve` start does not wait for
+    either (the registry's first health probe, right after the start, makes it). A failure there is the
+    ClusterError of that call (a broken kubeconfig: the registry's probe reports it, a mint answers with it);
+    the next call tries again.
+    """
 
     def __init__(
         self,
         *,
-        configuration: Any,
+        configure: Callable[[], Any],
         namespace: str,
         service: str,
         container: str | None,
@@ -139,13 +146,7 @@ class KubeExecutor:
         pod_cache_seconds: float = 30.0,
         clock: Callable[[], float],
     ) -> None:
-        import websocket
-        from kubernetes.client.api_client import ApiClient
-
-        # The exec WebSocket's connect and reads use websocket-client's default timeout: bound them too.
-        websocket.setdefaulttimeout(timeout)
-
-        self._cfg = configuration
+        self._configure = configure
         self._namespace = namespace
         self._service = service
         self._container = container
@@ -153,10 +154,36 @@ class KubeExecutor:
         self._output_limit = output_limit
         self._pod_cache_seconds = pod_cache_seconds
         self._clock = clock
-        # One ApiClient for everything: its urllib3 pool is thread-safe, and nothing here swaps its internals.
-        self._api = ApiClient(configuration)
+        self._client_lock = threading.Lock()
+        self._client: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
         self._cached: tuple[PodTarget, float] | None = None
+
+    def connect(self) -> None:
+        """Make the client now (the CLI, before its store opens beside the first exec); ClusterError if it can't."""
+        self._connection()
+
+    def _connection(self) -> tuple[Any, Any]:
+        """The client configuration and its ApiClient, made once."""
+        with self._client_lock:
+            if self._client is None:
+                import websocket
+                from kubernetes.client.api_client import ApiClient
+
+                configuration = self._configure()
+                # The exec WebSocket's connect and reads use websocket-client's default timeout: bound them too.
+                websocket.setdefaulttimeout(self._timeout)
+                # One ApiClient for everything: its urllib3 pool is thread-safe, and nothing here swaps its internals.
+                self._client = (configuration, ApiClient(configuration))
+            return self._client
+
+    @property
+    def _cfg(self) -> Any:
+        return self._connection()[0]
+
+    @property
+    def _api(self) -> Any:
+        return self._connection()[1]
 
     @property
     def configuration(self) -> Any:
@@ -219,7 +246,7 @@ class KubeExecutor:
     ) -> dict[str, Any]:
         url, headers, serialized = self._serialize(path, path_params, query, method=method, body=body)
         response = self._api.call_api(method, url, headers, serialized, _request_timeout=min(self._timeout, 10.0))
-        data = response.read()  # type: ignore[no-untyped-call]
+        data = response.read()
         if not 200 <= response.status < 300:
             raise _HttpStatus(response.status, str(response.reason or ""))
         return _dict(json.loads(data))

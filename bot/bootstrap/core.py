@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.errors import ClusterError
@@ -95,7 +96,7 @@ def build_engine(settings: Settings, registry: Registry | None = None, *, clock:
 
     registry = registry or only_registry(settings)
     executor = KubeExecutor(
-        configuration=kube_configuration(settings, registry),
+        configure=partial(kube_configuration, settings, registry),
         namespace=registry.namespace,
         service=registry.service,
         container=registry.container,

@@ -54,7 +54,7 @@ def executor(box: Sandbox, name: str, *, context: str | None = None, kubeconfig:
         client_configuration=cfg,
     )
     return KubeExecutor(
-        configuration=cfg,
+        configure=lambda: cfg,
         namespace=entry.namespace,
         service=entry.service,
         container=entry.container or None,
