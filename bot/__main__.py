@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
-from bot.runtime.startup import pause
+from bot.runtime.startup import leave, pause
 
 
 def main() -> None:
     pause()  # no cyclic collections while the command starts (bot.runtime.startup)
     from bot.cli import main as cli_main
 
-    sys.exit(cli_main())
+    leave(cli_main())  # its handlers run, the interpreter's teardown does not (bot.runtime.startup)
 
 
 if __name__ == "__main__":

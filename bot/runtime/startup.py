@@ -1,4 +1,4 @@
-"""The cyclic garbage collector, paused while a process starts and resumed once it has.
+"""A command's process: the cyclic garbage collector paused while it starts, and its end without teardown.
 
 Start-up imports ~1000 modules and allocates their functions, classes and schemas, nearly none of which become
 garbage; the collector would still walk them again and again as they accumulate (~0.1 s of a `serve` start or of
@@ -9,11 +9,23 @@ objects made since. Reference counting frees everything that is not in a cycle a
 
 Only the process entry pauses: a program that imports `bot` (the tests, the sandbox) keeps its collector, and
 `resume()` does nothing there.
+
+`leave(code)` ends the process once the command has returned: it flushes stdout and stderr, runs the exit
+handlers (logging's flush, the kubernetes client's removal of the certificate files it wrote, tracing's
+export), then exits without the interpreter's teardown, which would free every object of ~800 modules one by
+one (~0.13 s of a 0.6 s `issue`, for a process about to end). The command has closed what it opened (the
+store, the clients) before it returns. While another non-daemon thread is alive, it exits the ordinary way.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gc
+import os
+import sys
+import threading
+from typing import NoReturn
 
 _paused: set[str] = set()  # "gc" while paused by pause()
 
@@ -31,3 +43,16 @@ def resume() -> None:
         _paused.discard("gc")
         gc.freeze()
         gc.enable()
+
+
+def leave(code: int) -> NoReturn:
+    """End the process with `code`: stdio flushed and the exit handlers run, the teardown skipped."""
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        sys.exit(code)  # the ordinary exit joins it
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more can reach it
+                stream.flush()
+    os._exit(code)

@@ -8,6 +8,7 @@ checked over the whole run, a stricter test than "not before the mint".
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -153,3 +154,32 @@ def test_serve_on_a_current_database_never_imports_alembic(tmp_path: Path) -> No
         assert "sqlalchemy" in imported
         assert [name for name in FORBIDDEN_IN_IDLE_SERVE if name in imported] == [], "imported at start"
         assert imported["(gc)"] == "enabled=True frozen=True"
+
+
+def test_the_client_certificate_files_the_kubernetes_client_wrote_are_removed_at_exit(tmp_path: Path) -> None:
+    """`issue` ends without the interpreter's teardown (bot.runtime.startup.leave) but with its exit handlers: the
+    kubernetes client's removal of the CA, certificate and key it wrote from inline `-data` fields runs, also
+    when the command fails."""
+
+    def pem(label: str) -> str:
+        return base64.b64encode(f"-----BEGIN {label}-----\nnot-real\n-----END {label}-----\n".encode()).decode()
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1', "
+        f"certificate-authority-data: {pem('CA')}}}}}]\n"
+        f"users: [{{name: u, user: {{client-certificate-data: {pem('CERTIFICATE')}, "
+        f"client-key-data: {pem('PRIVATE KEY')}}}}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u, namespace: rok}}]\n",
+        encoding="utf-8",
+    )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with Sandbox(start_bot=False) as box:
+        env = _env(box, tmp_path, KUBECONFIG=str(kubeconfig), TMPDIR=str(scratch))
+        done = _run(["issue", "jdoe", "--duration", "1h"], env, tmp_path)
+    assert done.returncode == 1
+    assert "could not be reached" in done.stderr
+    assert "kubernetes" in _imported(tmp_path)  # the client did load the kubeconfig (and wrote its files)
+    assert sorted(scratch.iterdir()) == []
