@@ -63,6 +63,9 @@ def make_engine(url: sa.URL, *, read_only: bool = False) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, read_only=read_only)
     if url.get_backend_name() == "postgresql":
+        from bot.store.schema import postgresql_predicates
+
+        postgresql_predicates()
         return sa.create_engine(
             url,
             pool_pre_ping=True,
@@ -161,6 +164,17 @@ def migration_lock(conn: Connection) -> None:
     commit; on SQLite the transaction's write lock is the migration lock)."""
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+
+def upsert(conn: Connection) -> Any:
+    """The dialect's `insert`, which has ON CONFLICT (PostgreSQL's package is imported only on PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
 
 
 def current_fast(engine: Engine) -> str | None:

@@ -13,10 +13,9 @@ import hashlib
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from bot.store.db import writing
+from bot.store.db import upsert, writing
 from bot.store.schema import once_claims
 
 _KEY_LENGTH = 255
@@ -44,7 +43,7 @@ class SqlOnceClaims:
             "expires_at": now + timedelta(seconds=ttl_seconds),
         }
         with writing(self._engine) as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert = upsert(conn)
             new = insert(once_claims).values(values)
             stmt = new.on_conflict_do_update(
                 index_elements=[once_claims.c.key],

@@ -21,12 +21,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from bot.domain.audit import AuditEvent, linger_of
 from bot.domain.ports import ClaimedEvent
-from bot.store.db import reading, writing
+from bot.store.db import reading, upsert, writing
 from bot.store.schema import BigId, UTCDateTime, audit_events, audit_outbox, audit_sinks
 
 DEFAULT_SINKS = ("slack",)
@@ -110,7 +109,7 @@ class SqlAuditOutbox:
         s = audit_sinks.c
         with writing(self._engine) as conn:
             conn.execute(sa.delete(audit_sinks).where(s.name.not_in(list(sinks))))
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert = upsert(conn)
             for name, description in sinks.items():
                 values = {"name": name, "description": description[:255], "recorded_at": now, "recorded_by": holder}
                 new = insert(audit_sinks).values(values)

@@ -54,7 +54,11 @@ def dump():
     with open(os.environ["ROK_TEST_IMPORTS"], "w") as out:
         imported = {name: first.get(name, "?") for name in [m.split(".")[0] for m in list(sys.modules)]}
         # and the cyclic collector's state at exit (bot.runtime.startup)
-        json.dump(imported | {"(gc)": f"enabled={gc.isenabled()} frozen={gc.get_freeze_count() > 0}"}, out)
+        json.dump(imported | {
+            "(gc)": f"enabled={gc.isenabled()} frozen={gc.get_freeze_count() > 0}",
+            # on SQLite, PostgreSQL's dialect package (~2 MiB) is never needed (bot/store/schema.py)
+            "(postgresql dialect)": str("sqlalchemy.dialects.postgresql" in sys.modules),
+        }, out)
 
 sys.argv = ["rok-token-bot", *sys.argv[1:]]
 runpy.run_module("bot", run_name="__main__", alter_sys=True)
@@ -103,6 +107,7 @@ def test_issue_imports_no_slack_server_migrations_or_http_client(tmp_path: Path)
         assert imported["kubernetes"] == "MainThread"
         assert imported["sqlalchemy"] == "store-open"  # overlapping the account lookup's exec
         assert imported["(gc)"] == "enabled=False frozen=False"  # a short command runs without collections
+        assert imported["(postgresql dialect)"] == "False"
         listed = _run(["tokens", "--json"], env, tmp_path)
         assert [json.loads(line)["status"] for line in listed.stdout.splitlines()] == ["issued"]
 
@@ -154,6 +159,7 @@ def test_serve_on_a_current_database_never_imports_alembic(tmp_path: Path) -> No
         assert "sqlalchemy" in imported
         assert [name for name in FORBIDDEN_IN_IDLE_SERVE if name in imported] == [], "imported at start"
         assert imported["(gc)"] == "enabled=True frozen=True"
+        assert imported["(postgresql dialect)"] == "False"
 
 
 def test_the_client_certificate_files_the_kubernetes_client_wrote_are_removed_at_exit(tmp_path: Path) -> None:
