@@ -5,11 +5,13 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from bot.store.schema import VERSION_TABLE, metadata
+from bot.store.schema import VERSION_TABLE, metadata, postgresql_predicates
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):
     raise RuntimeError("run migrations through `rok-token-bot db upgrade` (bot.store.migrate), not the alembic CLI")
+if connection.dialect.name == "postgresql":
+    postgresql_predicates()  # the metadata's partial indexes, as PostgreSQL sees them (bot/store/schema.py)
 context.configure(
     connection=connection,
     target_metadata=metadata,
