@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import shlex
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -278,7 +279,7 @@ def render(result: dict[str, Any]) -> str:
     lines = _header_lines(result)
     _ack_rows(lines, result, acks)
     _delivery_rows(lines, cfg, modes)
-    _process_rows(lines, modes)
+    _process_rows(lines, modes, result.get("start"))
     lines += _notes(cfg, modes, acks)
     lines += _baseline_lines(result)
     lines += _cli_lines(result.get("cli"))
@@ -480,15 +481,20 @@ def _overhead_rows(lines: list[str], modes: dict[str, dict[str, Any]]) -> None:
     )
 
 
-def _process_rows(lines: list[str], modes: dict[str, dict[str, Any]]) -> None:
-    """The bot process: memory, threads, CPU and log lines per token, the machine's other load, cold start."""
+def _process_rows(
+    lines: list[str], modes: dict[str, dict[str, Any]], start: dict[str, dict[str, Any]] | None = None
+) -> None:
+    """The bot process: memory, threads, CPU and log lines per token, the machine's other load, cold start.
+    With `start` (several runs), idle RSS and cold start are the median of the runs, each run's figure beside."""
+    starts = {mode: (start or {}).get(mode) or _one_run_start(r) for mode, r in modes.items()}
     _row(
         lines,
-        "idle RSS, MiB",
-        _each(modes, lambda r: _fmt(r["idle"]["VmRSS"])),
+        f"idle RSS, median of {_runs(starts)}, MiB",
+        [_fmt(s["idle_rss_median_mb"]) for s in starts.values()],
         "< 85 MiB",
-        _each(modes, lambda r: r["idle"]["VmRSS"] < TARGETS["idle_rss_mb"]),
+        [s["idle_rss_median_mb"] < TARGETS["idle_rss_mb"] for s in starts.values()],
     )
+    _row(lines, "  each run, MiB", [" ".join(_fmt(x) for x in s["idle_rss_mb"]) for s in starts.values()])
     _row(
         lines,
         "RSS after burst / peak (VmHWM), MiB",
@@ -522,11 +528,29 @@ def _process_rows(lines: list[str], modes: dict[str, dict[str, Any]]) -> None:
     )
     _row(
         lines,
-        "cold start (spawn to /readyz 200), s",
-        _each(modes, lambda r: _fmt(r["cold_start_seconds"], ".2f")),
+        f"cold start (spawn to /readyz 200), median of {_runs(starts)}, s",
+        [_fmt(s["cold_start_median_seconds"], ".2f") for s in starts.values()],
         "< 0.8 s",
-        _each(modes, lambda r: r["cold_start_seconds"] < TARGETS["cold_start_s"]),
+        [s["cold_start_median_seconds"] < TARGETS["cold_start_s"] for s in starts.values()],
     )
+    _row(
+        lines,
+        "  each run (a fresh database), s",
+        [" ".join(_fmt(x, ".2f") for x in s["cold_start_seconds"]) for s in starts.values()],
+    )
+
+
+def _one_run_start(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cold_start_seconds": [run["cold_start_seconds"]],
+        "idle_rss_mb": [run["idle"]["VmRSS"]],
+        "cold_start_median_seconds": run["cold_start_seconds"],
+        "idle_rss_median_mb": run["idle"]["VmRSS"],
+    }
+
+
+def _runs(starts: dict[str, dict[str, Any]]) -> int:
+    return max((len(s["cold_start_seconds"]) for s in starts.values()), default=1)
 
 
 def _notes(cfg: dict[str, Any], modes: dict[str, dict[str, Any]], acks: dict[str, Any]) -> list[str]:
@@ -738,7 +762,17 @@ def aggregate(runs: dict[str, list[dict[str, Any]]], floors: dict[str, list[dict
         }
         for mode, mode_floors in floors.items()
     }
-    return {"ack": ack, "floor": floor}
+    # Issue 26's start-up targets are on the median of the runs, not on the run with the median ack.
+    start = {
+        mode: {
+            "cold_start_seconds": [r["cold_start_seconds"] for r in mode_runs],
+            "idle_rss_mb": [r["idle"]["VmRSS"] for r in mode_runs],
+            "cold_start_median_seconds": statistics.median(r["cold_start_seconds"] for r in mode_runs),
+            "idle_rss_median_mb": statistics.median(r["idle"]["VmRSS"] for r in mode_runs),
+        }
+        for mode, mode_runs in runs.items()
+    }
+    return {"ack": ack, "floor": floor, "start": start}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ def _schema(engine: sa.engine.Engine) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for table in sorted(inspector.get_table_names()):
 
-        def named(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        def named(items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             return sorted(({k: _plain(v) for k, v in item.items()} for item in items), key=repr)
 
         out[table] = {
@@ -146,7 +147,7 @@ def test_two_replicas_starting_on_an_empty_database_create_it_once(db_url: str) 
         assert errors == []
         assert results == [HEAD_REVISION] * len(stores)
         with stores[0].engine.connect() as conn:
-            assert conn.execute(sa.text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar() == 1  # noqa: S608
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {VERSION_TABLE}")).scalar() == 1
     finally:
         for store in stores:
             store.close()
