@@ -31,7 +31,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.domain.errors import (
-    ClusterError,
     CommandFailed,
     ExecError,
     ExecStartError,
@@ -46,35 +45,6 @@ log = logging.getLogger(__name__)
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
 STDOUT, STDERR, STATUS = 1, 2, 3
 _STDERR_DETAIL_CHARS = 300
-
-
-def build_configuration(kubeconfig: str | None, *, context: str | None = None) -> Any:
-    """A client Configuration from `kubeconfig` (KUBECONFIG, or a registry's own file; a colon list merges as
-    kubectl does) at `context` (else its current-context), else the in-cluster service account, else
-    ~/.kube/config."""
-    import os
-
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    try:
-        if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
-        elif os.environ.get("KUBERNETES_SERVICE_HOST") and context is None:
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        else:
-            config.load_kube_config(context=context, client_configuration=cfg)  # type: ignore[no-untyped-call]
-    except Exception as exc:
-        # A missing or broken kubeconfig is a setup problem: one line, not a traceback.
-        source = f"KUBECONFIG={kubeconfig}" if kubeconfig else "the in-cluster service account or ~/.kube/config"
-        if context:
-            source += f" (context {context})"
-        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise ClusterError(
-            "The Kubernetes client configuration could not be loaded; an admin must check KUBECONFIG.",
-            detail=f"loading {source}: {type(exc).__name__}: {reason}",
-        ) from None
-    return cfg
 
 
 def _dict(value: object) -> dict[str, Any]:
@@ -127,7 +97,7 @@ class _HttpStatus(Exception):
 class KubeExecutor:
     """Resolves the Service to a pod and runs argv lists in it, bounded in time and output size.
 
-    `configure` makes the client configuration (`build_configuration`): it runs, and the kubernetes package is
+    `configure` makes the client configuration (`bot.adapters.kubeconfig`): it runs, and the kubernetes package is
     imported, on the first call that needs the cluster or on `connect()`, so a `serve` start does not wait for
     either (the registry's first health probe, right after the start, makes it). A failure there is the
     ClusterError of that call (a broken kubeconfig: the registry's probe reports it, a mint answers with it);

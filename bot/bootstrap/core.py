@@ -149,7 +149,7 @@ def only_registry(settings: Settings) -> Registry:
 def kube_configuration(settings: Settings, registry: Registry) -> Any:
     """The registry's Kubernetes client configuration: its kubeconfig (else KUBECONFIG, else in-cluster) at its
     context. A failure is a ClusterError whose detail names the registry when the registries file is used."""
-    from bot.adapters.kube import build_configuration
+    from bot.adapters.kubeconfig import build_configuration
 
     kubeconfig = str(registry.kubeconfig) if registry.kubeconfig is not None else settings.kubeconfig
     try:

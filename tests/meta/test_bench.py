@@ -54,9 +54,11 @@ def test_the_profile_groups_threads_by_name_and_counts_only_the_window() -> None
 
 
 def test_every_mode_has_its_own_floor_as_a_median_over_the_runs() -> None:
-    def mode_run(p99: float) -> dict[str, object]:
+    def mode_run(p99: float, start: float = 0.7, rss: float = 80.0) -> dict[str, object]:
         ack = summarize([p99])
         return {
+            "cold_start_seconds": start,
+            "idle": {"VmRSS": rss},
             "burst": {"ack": ack},
             "single": {"ack": ack, "overhead_not_queued": ack},
             "load_before_burst": {"foreign_cores": 0.0},
@@ -66,13 +68,20 @@ def test_every_mode_has_its_own_floor_as_a_median_over_the_runs() -> None:
     def floor(p99: float) -> dict[str, object]:
         return {"ack_single": summarize([0.001]), "ack_burst": summarize([p99]), "not_ok": 0}
 
-    runs = {"http": [mode_run(0.05), mode_run(0.07)], "socket": [mode_run(0.09), mode_run(0.08)]}
+    runs = {
+        "http": [mode_run(0.05, 0.9, 84.0), mode_run(0.07, 0.7, 86.0), mode_run(0.06, 0.75, 85.0)],
+        "socket": [mode_run(0.09), mode_run(0.08)],
+    }
     floors = {"http": [floor(0.02), floor(0.03)], "socket": [floor(0.01), floor(0.04)]}
     agg = run.aggregate(runs, floors)
     assert agg["floor"]["socket"]["ack_burst"]["p99"] == 0.025
     assert agg["floor"]["http"]["ack_burst"]["p99_max"] == 0.03
     assert agg["ack"]["socket"]["burst"]["p99_runs"] == [0.09, 0.08]
-    assert [r["other_load_mode"] for r in agg["ack"]["http"]["runs"]] == [0.1, 0.1]
+    assert [r["other_load_mode"] for r in agg["ack"]["http"]["runs"]] == [0.1, 0.1, 0.1]
+    # the start-up rows: the median of the runs (issue 26), not the run with the median ack
+    assert agg["start"]["http"]["cold_start_median_seconds"] == 0.75
+    assert agg["start"]["http"]["idle_rss_median_mb"] == 85.0
+    assert agg["start"]["http"]["cold_start_seconds"] == [0.9, 0.7, 0.75]
 
 
 def test_the_dispatch_benchmark_times_both_apps_and_only_real_acks() -> None:

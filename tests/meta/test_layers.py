@@ -168,11 +168,12 @@ def test_the_domain_and_the_use_cases_import_no_client_library() -> None:
     assert not {f: n for f, n in offenders.items() if n}, offenders
 
 
-def test_kubernetes_is_imported_in_the_kube_adapter_only() -> None:
+def test_kubernetes_is_imported_in_the_kube_adapters_only() -> None:
+    """The executor and its configuration (bot/adapters/kubeconfig.py, made on the executor's first use)."""
     users = sorted(
         str(p.relative_to(ROOT)) for p in BOT.rglob("*.py") if any(_top(n) == "kubernetes" for n in _imports(p))
     )
-    assert users == ["bot/adapters/kube.py"]
+    assert users == ["bot/adapters/kube.py", "bot/adapters/kubeconfig.py"]
 
 
 def test_opentelemetry_is_imported_in_the_tracing_port_only() -> None:
