@@ -87,6 +87,8 @@ def _sqlite_engine(url: sa.URL, *, read_only: bool = False) -> Engine:
         pool_timeout=SQLITE_BUSY_SECONDS,
     )
 
+    creating = threading.Lock()
+
     @event.listens_for(engine, "do_connect")
     def _make_data_dir(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
         # On first connect, not at open: the CLI's usage errors must not depend on the disk. The data
@@ -96,10 +98,16 @@ def _sqlite_engine(url: sa.URL, *, read_only: bool = False) -> Engine:
                 cargs[0] = f"file:{quote(str(path.resolve()))}?mode=ro"
                 cparams["uri"] = True
                 return
-            try:
-                create_private(path)
-            except OSError as exc:  # as a driver error, so it is reported like any unreachable database
-                raise sqlite3.OperationalError(f"cannot create {exc.filename or path}: {exc.strerror}") from None
+            # Only while the file does not exist, under a lock: closing ANY descriptor of the database file
+            # drops every POSIX lock this process holds on it, the other connections' too (SQLite's "how to
+            # corrupt" 2.2), and another replica could then write beside them.
+            with creating:
+                if path.exists():
+                    return
+                try:
+                    create_private(path)
+                except OSError as exc:  # as a driver error, so it is reported like any unreachable database
+                    raise sqlite3.OperationalError(f"cannot create {exc.filename or path}: {exc.strerror}") from None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
