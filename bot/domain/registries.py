@@ -49,6 +49,22 @@ OptionalPath = Annotated[Path | None, BeforeValidator(_blank_is_none)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
 
 
+PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def check_ca_bundle(path: Path) -> Path:
+    """A CA bundle holds at least one PEM certificate. Checked at start by its marker (cheap): the registry's
+    TLS context itself is made on the first Verify (bot/adapters/registry.py), and a file of another kind
+    (DER, a key, the wrong file) must still stop the start with one line rather than fail the first Verify."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise ValueError(f"{str(path)[:120]} is not a readable file") from None
+    if PEM_CERTIFICATE not in data:
+        raise ValueError(f"{str(path)[:120]} holds no PEM certificate ({PEM_CERTIFICATE.decode()})")
+    return path
+
+
 class Registry(BaseModel):
     """One Rok registry installation: where its API is, how to reach its pod, and its own rules."""
 
@@ -119,6 +135,11 @@ class Registry(BaseModel):
         if value is not None and not _readable(value):
             raise ValueError(f"{str(value)[:120]} is not a readable file")
         return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _pem(cls, value: Path | None) -> Path | None:
+        return check_ca_bundle(value) if value is not None else None
 
     @field_validator("channels")
     @classmethod

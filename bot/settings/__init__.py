@@ -18,7 +18,7 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationErro
 from bot.domain.durations import config_seconds, format_duration
 from bot.domain.identity import SlackTeams
 from bot.domain.patterns import DEFAULT_REGISTRY, DNS_LABEL, PLACEHOLDER
-from bot.domain.registries import Registries, Registry, RegistryError, load_registries
+from bot.domain.registries import Registries, Registry, RegistryError, check_ca_bundle, load_registries
 from bot.domain.urls import safe_url, sends_in_clear
 from bot.settings.audit import AuditSettings
 from bot.settings.base import (
@@ -223,6 +223,11 @@ class Settings(AuditSettings, LogSettings, StoreSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"{str(value)[:120]} is not a readable file")
         return value
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _pem(cls, value: Path | None) -> Path | None:
+        return check_ca_bundle(value) if value is not None else None
 
     @model_validator(mode="after")
     def _one_registry_source(self) -> Settings:

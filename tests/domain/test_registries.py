@@ -339,3 +339,9 @@ def test_keys_left_empty_mean_what_leaving_them_out_means() -> None:
     entry = {"name": "prod", "url": PROD, "channels": None, "policy": None, "container": None, "kubeconfig": ""}
     prod = parse_registries({"registries": [entry]})["prod"]
     assert (prod.channels, prod.policy.empty, prod.container, prod.kubeconfig) == ((), True, None, None)
+
+
+def test_a_ca_bundle_without_a_pem_certificate_is_refused(tmp_path: Path) -> None:
+    key = write(tmp_path, {"not": "a certificate"}, "ca.pem")
+    message = refused([{"name": "prod", "url": PROD, "ca_bundle": str(key)}])
+    assert message == f"registry prod: ca_bundle: {key} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"

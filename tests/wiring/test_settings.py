@@ -71,7 +71,7 @@ def test_defaults(env: pytest.MonkeyPatch) -> None:
 
 def test_every_variable_is_read(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ca = tmp_path / "ca.pem"
-    ca.write_text("not really a certificate\n")
+    ca.write_text("-----BEGIN CERTIFICATE-----\nnot really a certificate\n-----END CERTIFICATE-----\n")
     user_map = tmp_path / "users.yaml"
     user_map.write_text("U0123ABCD: jdoe\n")
     policy = tmp_path / "policy.yaml"
@@ -418,3 +418,11 @@ def test_the_otlp_exporters_header_values_are_secrets_for_the_log_redactor(env: 
     found = load_settings().secrets()
     assert {"c0llector-key-123", "acme%20corp", "acme corp", "Bearer tr4ces-key"} <= set(found)
     assert "api-key" not in found and "x-tenant" not in found
+
+
+def test_a_ca_bundle_without_a_pem_certificate_stops_the_start(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The registry's TLS context is made on the first Verify (issue 26); the wrong file still fails at start."""
+    der = tmp_path / "ca.der"
+    der.write_bytes(b"0\x82\x03\x1b0\x82\x02\x03\xa0\x03\x02\x01\x02")  # what a DER certificate starts with
+    message = fails(env, ROK_REGISTRY_CA_BUNDLE=str(der))
+    assert message == f"ROK_REGISTRY_CA_BUNDLE: {der} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
