@@ -90,9 +90,9 @@ class SlackBot:
         return self.front.ports
 
     def start(self, *, mode: str) -> None:
-        """Migrate the store under its lock (replicas starting together do not race; a schema at head costs one
-        query, an empty database is created at head), record the sinks this bot delivers to (events other
-        writers append, the admin CLI's, reach them too), audit the start, then start the senders and upkeep.
+        """Migrate the store under its lock (replicas starting together do not race: a schema at head costs one
+        query and never imports Alembic), record the sinks this bot delivers to (so that events other writers
+        append, the admin CLI's, reach them too), then start the senders and the upkeep, and audit the start.
 
         A store the bot cannot use (a newer schema, read-only, a missing privilege) raises its one-line
         StoreError here, before anything runs; data open to other users is one warning."""
@@ -101,14 +101,13 @@ class SlackBot:
             log.warning(exposed)
         self.store.outbox.record_sinks(self.sinks, holder=self.ports.holder, now=self.clock.now())
         self.store_status = f"ok: {self.store.backend} at {revision}"
+        for sender in self.senders:
+            sender.start()
+        self.upkeep.start()
         reason = f"rok-token-bot {__version__}, {mode}"
         self.audit.record(
             AuditEvent(outcome=Outcome.STARTED, request_id="startup", reason=reason, occurred_at=self.clock.now())
         )
-        # Last: their first rounds (the registries' first probe loads the cluster client) run beside requests.
-        for sender in self.senders:
-            sender.start()
-        self.upkeep.start()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """The store and the audit sinks, for /readyz: a failing sink is reported but does not stop tokens."""
@@ -301,7 +300,8 @@ def build_slack_bot(
         fleet=fleet,
     )
     app = App(
-        name="rok-token-bot",  # unnamed, Bolt derives one from inspect.stack(): 0.1 to 0.2 s of the start
+        # Named: unnamed, Bolt derives a name from inspect.stack() (0.1 to 0.2 s of the start).
+        name="rok-token-bot",
         client=client,
         signing_secret=settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None,
         request_verification_enabled=not settings.socket_mode,
