@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
-from bot.store import open_url
+from bot.store import Store, open_url
 from bot.store.db import writing
 from bot.store.schema import VERSION_TABLE
 
@@ -29,29 +31,31 @@ conn.close()
 """
 
 
-def test_a_new_connection_keeps_the_locks_the_open_ones_hold(tmp_path: Path) -> None:
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[tuple[Path, Store]]:
+    """A store on a new SQLite file (in a data directory it creates), its schema at head; its file's path."""
     path = tmp_path / "data" / "rok-token-bot.sqlite3"
     store = open_url(f"sqlite:///{path}")
     try:
         store.ensure_schema()
-        with store.engine.connect() as held:
-            held.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-            with store.engine.connect() as second:  # new to the pool: the engine's first-connect work again
-                second.execute(sa.text("SELECT 1")).all()
-            subprocess.run([sys.executable, "-c", _OTHER, str(path)], timeout=30, check=True)
-            # Ours are open: the other process was not the last, the WAL and its index are still there.
-            assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
-            with writing(store.engine) as conn:
-                conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = version_num"))
+        yield path, store
     finally:
         store.close()
 
 
-def test_the_database_file_is_still_created_private(tmp_path: Path) -> None:
-    path = tmp_path / "data" / "rok-token-bot.sqlite3"
-    store = open_url(f"sqlite:///{path}")
-    try:
-        store.ensure_schema()
-    finally:
-        store.close()
+def test_a_new_connection_keeps_the_locks_the_open_ones_hold(sqlite_store: tuple[Path, Store]) -> None:
+    path, store = sqlite_store
+    with store.engine.connect() as held:
+        held.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+        with store.engine.connect() as second:  # new to the pool: the engine's first-connect work again
+            second.execute(sa.text("SELECT 1")).all()
+        subprocess.run([sys.executable, "-c", _OTHER, str(path)], timeout=30, check=True)
+        # Ours are open: the other process was not the last, the WAL and its index are still there.
+        assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+        with writing(store.engine) as conn:
+            conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = version_num"))
+
+
+def test_the_database_file_is_still_created_private(sqlite_store: tuple[Path, Store]) -> None:
+    path, _ = sqlite_store
     assert (path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
