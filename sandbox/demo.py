@@ -860,7 +860,7 @@ def start_page(demo: Demo) -> Any:
     """Serve the page on a random loopback port; returns the running ServerThread."""
     from aiohttp import web
 
-    from bot.runtime.aio import ServerThread
+    from sandbox.aio import ServerThread
 
     template = _page_template()
     headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}

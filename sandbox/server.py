@@ -7,7 +7,7 @@ from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import ClassVar, Self
 
-from bot.runtime.aio import ServerThread
+from sandbox.aio import ServerThread
 
 __all__ = ["FakeServer", "ServerThread", "StdlibFake"]
 

@@ -203,7 +203,7 @@ print(bom["specVersion"], len(installed))' >"$BUILD_DIR/sbom.txt" 2>&1 \
 read -r sbom_spec sbom_count <"$BUILD_DIR/sbom.txt"
 log "SBOM: CycloneDX $sbom_spec at /usr/share/doc/rok-token-bot/sbom.cdx.json lists all $sbom_count installed distributions"
 # The runtime dependencies import (catches a wheel that installed but cannot load, e.g. a libc clash).
-run python3 -c 'import slack_bolt, slack_sdk, kubernetes, httpx, pydantic, pydantic_settings, yaml, aiohttp, prometheus_client, cryptography.hazmat.primitives.ciphers.aead' \
+run python3 -c 'import slack_bolt, slack_sdk, kubernetes, httpx, h11, pydantic, pydantic_settings, yaml, aiohttp, prometheus_client, cryptography.hazmat.primitives.ciphers.aead' \
   || die "a runtime dependency does not import"
 # No compiler and no pip in the runtime venv.
 if run sh -c 'command -v gcc || command -v cc || test -e /opt/venv/bin/pip' >/dev/null 2>&1; then

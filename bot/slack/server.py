@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_sdk import WebClient
@@ -25,7 +24,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from bot import __version__
 from bot.domain.identity import Workspace, workspace_of
 from bot.runtime import metrics, tracing
-from bot.runtime.aio import ServerThread
+from bot.runtime.http import Handler, HttpServer, Request, Response, json_response
 from bot.runtime.jobs import Jobs
 from bot.runtime.startup import resume
 from bot.settings import Settings, SettingsError
@@ -128,14 +127,15 @@ class BotServer(Generic[B]):
         self.bot: B | None = None
         self._socket: Any = None
         self._traced = False  # this server started tracing: it stops it
-        web_app = web.Application(client_max_size=256 * 1024)
-        web_app.router.add_get("/healthz", self._healthz)
-        web_app.router.add_get("/readyz", self._readyz)
-        web_app.router.add_get("/metrics", self._metrics)
+        routes: dict[str, dict[str, Handler]] = {
+            "/healthz": {"GET": self._healthz},
+            "/readyz": {"GET": self._readyz},
+            "/metrics": {"GET": self._metrics},
+        }
         if not settings.socket_mode:
-            web_app.router.add_post("/slack/events", self._slack_events)
-        self._http = ServerThread(
-            web_app, host=host or settings.bind, port=settings.port if port is None else port, name="bot-http"
+            routes["/slack/events"] = {"POST": self._slack_events}
+        self._http = HttpServer(
+            routes, host=host or settings.bind, port=settings.port if port is None else port, name="bot-http"
         )
 
     @property
@@ -239,38 +239,37 @@ class BotServer(Generic[B]):
 
     # -- HTTP handlers ----------------------------------------------------------------------------
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "alive", "version": __version__})
+    async def _healthz(self, request: Request) -> Response:
+        return json_response({"status": "alive", "version": __version__})
 
-    async def _readyz(self, request: web.Request) -> web.Response:
+    async def _readyz(self, request: Request) -> Response:
         ok, checks = self.health.ready()
-        return web.json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
+        return json_response({"ready": ok, "checks": checks}, status=200 if ok else 503)
 
-    async def _metrics(self, request: web.Request) -> web.Response:
+    async def _metrics(self, request: Request) -> Response:
         self.health.ready()  # rok_bot_ready as of this scrape, not of the last probe
-        body = generate_latest()
-        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return Response(200, generate_latest(), {"content-type": CONTENT_TYPE_LATEST})
 
-    async def _slack_events(self, request: web.Request) -> web.Response:
+    async def _slack_events(self, request: Request) -> Response:
         started = time.perf_counter()
         bot = self.bot
         if bot is None or self.health.draining:
-            return web.json_response({"error": "not ready"}, status=503)
-        body = (await request.read()).decode("utf-8", errors="replace")
+            return json_response({"error": "not ready"}, status=503)
+        body = request.body.decode("utf-8", errors="replace")
         headers: dict[str, str | Sequence[str]] = {}
-        for key, value in request.headers.items():
-            previous = headers.get(key.lower())
-            headers[key.lower()] = [*previous, value] if isinstance(previous, list) else [value]
+        for key, value in request.headers:  # lowercased by the server
+            previous = headers.get(key)
+            headers[key] = [*previous, value] if isinstance(previous, list) else [value]
         # The ack path never waits on I/O (the work after the ack goes to Jobs), so it runs right here on the
         # loop: a hop to a thread pool costs more under load (GIL hand-offs) than the dispatch itself. Marked as
         # an ack, so the work it queues waits until the loop has answered the requests queued behind it.
         with bot.jobs.acking():
-            response = dispatch_http(bot.app, body, request.query_string, headers)
+            response = dispatch_http(bot.app, body, request.query, headers)
         metrics.ACK_SECONDS.labels("http").observe(time.perf_counter() - started)
-        return web.Response(
-            status=response.status,
-            body=response.body.encode() if isinstance(response.body, str) else response.body,
-            headers=response.first_headers_without_set_cookie(),
+        return Response(
+            response.status,
+            response.body.encode() if isinstance(response.body, str) else response.body,
+            {k.lower(): v for k, v in response.first_headers_without_set_cookie().items()},
         )
 
     # -- shutdown ---------------------------------------------------------------------------------

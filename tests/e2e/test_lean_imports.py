@@ -36,7 +36,7 @@ FORBIDDEN_IN_ISSUE = (
 )
 # Never held by an idle `serve` on a current database: the migrations, the registry's HTTP client (made on the
 # first Verify), the seal's cryptography (loaded on the first seal), tracing (off unless configured).
-FORBIDDEN_IN_IDLE_SERVE = ("alembic", "mako", "httpx", "cryptography", "opentelemetry")
+FORBIDDEN_IN_IDLE_SERVE = ("alembic", "mako", "httpx", "cryptography", "opentelemetry", "aiohttp")
 
 # Writes {"package": "thread name"} for each top-level package, in import order, when the process exits.
 _RUNNER = """

@@ -26,6 +26,7 @@ CLIENTS = (
     "websocket",
     "httpx",
     "aiohttp",
+    "h11",
     "sqlalchemy",
     "alembic",
     "psycopg",
@@ -174,6 +175,16 @@ def test_kubernetes_is_imported_in_the_kube_adapters_only() -> None:
         str(p.relative_to(ROOT)) for p in BOT.rglob("*.py") if any(_top(n) == "kubernetes" for n in _imports(p))
     )
     assert users == ["bot/adapters/kube.py", "bot/adapters/kubeconfig.py"]
+
+
+def test_the_bot_serves_http_through_its_own_listener_and_only_the_fakes_use_aiohttp() -> None:
+    """bot/runtime/http.py is the one HTTP server of the product (issue 26: aiohttp's import is ~0.1 s of every
+    start and ~10 MiB of the idle process); the sandbox's fakes and the demo page keep aiohttp."""
+    users = {
+        top: sorted(str(p.relative_to(ROOT)) for p in BOT.rglob("*.py") if any(_top(n) == top for n in _imports(p)))
+        for top in ("aiohttp", "h11")
+    }
+    assert users == {"aiohttp": [], "h11": ["bot/runtime/http.py"]}
 
 
 def test_opentelemetry_is_imported_in_the_tracing_port_only() -> None:

@@ -27,8 +27,8 @@ from bot.domain.audit import AuditEvent, Origin, Outcome
 from bot.domain.errors import DeliveryError, ExecTimeout
 from bot.domain.ledger import Minted, QuotaRule, TokenStatus
 from bot.domain.models import IssuedToken
-from bot.runtime.aio import ServerThread
 from bot.store import Store
+from sandbox.aio import ServerThread
 from sandbox.hec import split_objects
 from sandbox.world import REASONS_POLICY, Sandbox
 

@@ -1,4 +1,4 @@
-"""Run an aiohttp application in a background thread with its own event loop (the bot and the fakes)."""
+"""Run an aiohttp application in a background thread with its own event loop (the fakes and the demo page)."""
 
 from __future__ import annotations
 
