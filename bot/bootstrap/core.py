@@ -160,6 +160,19 @@ def kube_configuration(settings: Settings, registry: Registry) -> Any:
         raise
 
 
+def alarm_channel(policy: Policy, settings: Settings) -> str:
+    """Where break-glass is announced: the approvals channel, else the audit channel; neither refuses to start,
+    since a break-glass token nobody is told about at once defeats the point of making it loud."""
+    if policy.approvals is not None:
+        return policy.approvals.channel
+    if settings.audit_channel:
+        return settings.audit_channel
+    raise SettingsError(
+        "ROK_BOT_POLICY: break_glass needs a channel for its loud notice: "
+        "set ROK_BOT_AUDIT_CHANNEL or add an approvals section (or remove break_glass)"
+    )
+
+
 def build_policy(settings: Settings) -> Policy:
     """The policy file (ROK_BOT_POLICY) over the settings' durations; invalid: one line naming the field."""
     try:

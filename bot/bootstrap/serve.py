@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bot import __version__
 from bot.bootstrap.core import (
     Engine,
+    alarm_channel,
     build_engines,
     build_policies,
     build_ports,
@@ -109,6 +110,10 @@ class SlackBot:
             AuditEvent(outcome=Outcome.STARTED, request_id="startup", reason=reason, occurred_at=self.clock.now())
         )
 
+    def serving(self) -> None:
+        """The server takes requests: the upkeep's `after_ready` loops begin (the registries' first probe)."""
+        self.upkeep.ready()
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         """The store and the audit sinks, for /readyz: a failing sink is reported but does not stop tokens."""
         store = self.upkeep.failing(STORE_LOOP) or self.store_status
@@ -196,19 +201,6 @@ def build_upkeep(
         pace = ReminderPace()
         loops.append(Loop("reminders", interval, lambda: send_reminders(ports, pace=pace)))
     return Upkeep(clock, [*loops, *extra])
-
-
-def alarm_channel(policy: Policy, settings: Settings) -> str:
-    """Where break-glass is announced: the approvals channel, else the audit channel; neither refuses to start,
-    since a break-glass token nobody is told about at once defeats the point of making it loud."""
-    if policy.approvals is not None:
-        return policy.approvals.channel
-    if settings.audit_channel:
-        return settings.audit_channel
-    raise SettingsError(
-        "ROK_BOT_POLICY: break_glass needs a channel for its loud notice: "
-        "set ROK_BOT_AUDIT_CHANNEL or add an approvals section (or remove break_glass)"
-    )
 
 
 def build_slack_bot(

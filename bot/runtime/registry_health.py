@@ -4,7 +4,8 @@ A probe is the registry's Kubernetes API server's `/version` (never an exec: it 
 takes no exec slot), every `PROBE_SECONDS` of the one clock, each registry on a loop of its own so a hanging
 API server delays only its own probe. `rok_bot_registry_up{registry}` is 1 while the last probe answered, 0
 while it failed; /readyz stays ready while at least one registry is not known to be down (a registry not yet
-probed counts as up: a start never waits for the first round), since the other registries still serve tokens.
+probed counts as up: a start never waits for the first round, which begins once the server is ready), since the
+other registries still serve tokens.
 
 With one registry /readyz shows its state but stays ready: a bot taken out of its Service would leave users with
 Slack's own timeout instead of the bot's sentence that the cluster cannot be reached, which is what they saw
@@ -54,8 +55,13 @@ class RegistryHealth:
             self.probe(name)
 
     def loops(self, every: float = PROBE_SECONDS) -> list[Loop]:
-        """One upkeep loop per registry, each probing at start and then every `every` seconds."""
-        return [Loop(f"{LOOP_PREFIX}{name}", every, partial(self.probe, name)) for name in self._probes]
+        """One upkeep loop per registry, each probing once the server is ready and then every `every` seconds.
+
+        Not during the start: the first probe loads the Kubernetes client (~0.15 s of CPU), which competed with
+        the start's own work (in Socket Mode, the socket's handshake), and nothing in the start waits for it."""
+        return [
+            Loop(f"{LOOP_PREFIX}{name}", every, partial(self.probe, name), after_ready=True) for name in self._probes
+        ]
 
     def states(self) -> dict[str, str]:
         with self._lock:

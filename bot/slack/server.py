@@ -62,6 +62,10 @@ class Assembled(Protocol):
         """Prepare the state and start the background work, before the first request is taken."""
         ...
 
+    def serving(self) -> None:
+        """Requests are taken now: start what waited for it."""
+        ...
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Ready or not, and the checks /readyz shows."""
         ...
@@ -172,6 +176,7 @@ class BotServer(Generic[B]):
         else:
             self.bot.jobs.watch(self.loop_backlog)
         self.health.slack_auth = "ok"
+        self.bot.serving()
         log.info("ready", extra={"mode": "socket" if self.settings.socket_mode else "http", "url": self.url})
         return self
 

@@ -81,6 +81,33 @@ def test_upkeep_runs_each_loop_at_start_then_every_so_often_of_the_clock() -> No
     assert [t.name for t in threading.enumerate() if t.name in ("fast", "slow")] == []
 
 
+def test_an_after_ready_loop_begins_when_the_server_is_ready_and_ends_with_the_upkeep_if_it_never_is() -> None:
+    clock = ManualClock(START)
+    rounds: list[str] = []
+    loops = [
+        Loop("at-start", 60, lambda: rounds.append("at-start")),
+        Loop("later", 60, lambda: rounds.append("later"), after_ready=True),
+    ]
+    upkeep = Upkeep(clock, loops)
+    upkeep.start()
+    try:
+        assert _eventually(lambda: rounds == ["at-start"])
+        assert upkeep.settle()  # the waiting loop is not due: settle does not wait for it
+        clock.advance(60)
+        assert _eventually(lambda: rounds == ["at-start", "at-start"])
+        upkeep.ready()
+        assert _eventually(lambda: rounds == ["at-start", "at-start", "later"])
+        clock.advance(60)
+        assert _eventually(lambda: sorted(rounds) == ["at-start"] * 3 + ["later"] * 2)
+    finally:
+        upkeep.stop(timeout=5)
+    never = Upkeep(clock, [Loop("never-ready", 60, lambda: rounds.append("never"), after_ready=True)])
+    never.start()
+    never.stop(timeout=5)
+    assert "never" not in rounds
+    assert [t.name for t in threading.enumerate() if t.name in ("at-start", "later", "never-ready")] == []
+
+
 def test_a_failing_round_is_reported_until_one_succeeds_and_the_loop_goes_on() -> None:
     clock = ManualClock(START)
     outcomes = iter([RuntimeError("database down"), None])

@@ -97,7 +97,7 @@ def test_one_registry_down_shows_but_leaves_the_bot_ready() -> None:
     assert up("hp-single") == 0.0
 
 
-def test_each_registry_is_probed_on_its_own_loop_at_start_and_every_period() -> None:
+def test_each_registry_is_probed_on_its_own_loop_once_the_server_is_ready_and_every_period() -> None:
     clock = ManualClock()
     prod, staging = Switch(), Switch()
     health = RegistryHealth({"hp-loop-prod": prod, "hp-loop-staging": staging})
@@ -106,6 +106,9 @@ def test_each_registry_is_probed_on_its_own_loop_at_start_and_every_period() -> 
     upkeep = Upkeep(clock, loops)
     upkeep.start()
     try:
+        assert upkeep.settle()
+        assert (prod.calls, staging.calls) == (0, 0)  # not during the start (it loads the Kubernetes client)
+        upkeep.ready()
         assert upkeep.settle()
         assert (prod.calls, staging.calls) == (1, 1)
         staging.up = False
