@@ -20,15 +20,16 @@ from bot.bootstrap.core import (
     build_ports,
     build_sealer,
     build_store,
+    build_web_client,
     protect_token,
     registry_health,
     system_clock,
 )
 
 if TYPE_CHECKING:
-    from bot.bootstrap.serve import SlackBot, build_server, build_slack_bot, build_upkeep, build_web_client
+    from bot.bootstrap.serve import SlackBot, build_server, build_slack_bot, build_upkeep
 
-_SERVE = frozenset({"SlackBot", "build_server", "build_slack_bot", "build_upkeep", "build_web_client"})
+_SERVE = frozenset({"SlackBot", "build_server", "build_slack_bot", "build_upkeep"})
 
 
 def __getattr__(name: str) -> object:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.bootstrap.core import (
+    SLACK_TIMEOUT,
     Engine,
     alarm_channel,
     build_engines,
@@ -23,6 +24,7 @@ from bot.bootstrap.core import (
     build_ports,
     build_store,
     build_user_maps,
+    build_web_client,
     registry_health,
     system_clock,
 )
@@ -34,7 +36,7 @@ from bot.domain.policy import Policy
 from bot.domain.registry_policy import Policies
 from bot.runtime.clock import Clock
 from bot.runtime.upkeep import Loop, Upkeep
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings
 
 if TYPE_CHECKING:  # Slack, Bolt and the store are imported when the bot is built, not with this module
     from slack_bolt import App
@@ -51,7 +53,6 @@ if TYPE_CHECKING:  # Slack, Bolt and the store are imported when the bot is buil
 
 log = logging.getLogger(__name__)
 
-SLACK_TIMEOUT = 10
 # Threads for the Home tab and opening the form: quick Slack calls that must not queue behind token requests.
 UI_WORKERS = 4
 # The crash sweep and approval lapses: every minute; the retention: every hour (and once at start).
@@ -147,21 +148,6 @@ class SlackBot:
         for close in self.closers:
             close()
         self.store.close()
-
-
-def build_web_client(settings: Settings) -> WebClient:
-    from slack_sdk import WebClient
-
-    from bot.slack.retry import retry_handlers
-
-    if settings.slack_bot_token is None:
-        raise SettingsError("SLACK_BOT_TOKEN: required to run the Slack app (xoxb-...)")
-    return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=SLACK_TIMEOUT,
-        retry_handlers=retry_handlers(),
-    )
 
 
 def build_upkeep(
@@ -381,7 +367,9 @@ def build_fleet(
     user_maps = build_user_maps(settings)
     replies = SlackReplies(
         client,
-        webhook_factory=lambda url: WebhookClient(url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers()),
+        webhook_factory=lambda url: WebhookClient(
+            url, timeout=SLACK_TIMEOUT, retry_handlers=retry_handlers(), ssl=client.ssl
+        ),
         clock=clock,
     )
     directory = SlackDirectory(client, clock=clock, org_wide=workspace.org_wide)
