@@ -24,6 +24,7 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -242,7 +243,9 @@ class HttpServer:
                 if declared is not None and declared > self._limits.body:
                     raise _Refused(413)
                 if conn.they_are_waiting_for_100_continue:
-                    writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+                    writer.write(
+                        conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")) or b""
+                    )
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > self._limits.body:
@@ -276,7 +279,7 @@ class HttpServer:
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
         headers = [h for h in headers if h[0] != b"content-length"]  # h11 checks the length against the body
         headers.append((b"content-length", str(len(response.body)).encode()))
-        out = [conn.send(h11.Response(status_code=response.status, headers=headers))]
+        out = [conn.send(h11.Response(status_code=response.status, headers=headers, reason=_reason(response.status)))]
         if response.body and not head:
             out.append(conn.send(h11.Data(data=response.body)))
         out.append(conn.send(h11.EndOfMessage()))
@@ -292,7 +295,7 @@ class HttpServer:
         headers = [(b"content-type", b"application/json; charset=utf-8"), (b"connection", b"close")]
         headers.append((b"content-length", str(len(body)).encode()))
         try:
-            out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+            out = conn.send(h11.Response(status_code=status, headers=headers, reason=_reason(status))) or b""
             out += conn.send(h11.Data(data=body)) or b""
             out += conn.send(h11.EndOfMessage()) or b""
         except h11.LocalProtocolError:
@@ -313,6 +316,13 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 left -= len(data)
     except (TimeoutError, ConnectionError):
         pass
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
 
 
 def _content_length(request: h11.Request) -> int | None:
