@@ -154,13 +154,14 @@ def terminate(proc: subprocess.Popen[Any], *, timeout: float) -> int | None:
 
 
 class FloorServer:
-    """`python -m bench.floor_server PORT`: a no-op aiohttp app in its own process."""
+    """`python -m bench.floor_server PORT --server SERVER`: a no-op app in its own process, on the bot's own HTTP
+    listener (`bot`) or on aiohttp's server (`aiohttp`, the bot's until issue 26)."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: str = "bot") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.floor_server", str(self.port)],
+            [sys.executable, "-m", "bench.floor_server", str(self.port), "--server", server],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

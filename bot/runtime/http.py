@@ -1,18 +1,23 @@
-"""The bot's HTTP/1.1 listener: asyncio streams, h11 for the protocol, on a loop thread of its own.
+"""The bot's HTTP/1.1 listener: an asyncio protocol, h11 to read requests, on a loop thread of its own.
 
 `serve` answers four routes (`/slack/events`, `/healthz`, `/readyz`, `/metrics`) with small bodies; this is
-all the server it needs. h11 (python-hyper, already installed as httpx's parser) does the HTTP/1.1 framing,
-strictly: a request line or header it cannot parse, conflicting Content-Lengths, a bad chunk size, each is a
-protocol error answered 400 (431 for a head too large) and the connection closed. This module adds what a
+all the server it needs. h11 (python-hyper, already installed as httpx's parser) reads each request, strictly:
+a request line or header it cannot parse, conflicting Content-Lengths, a bad chunk size, a missing Host, each
+is a protocol error answered 400 (431 for a head too large) and the connection closed. This module adds what a
 server on a network must: Content-Length beside Transfer-Encoding refused (request smuggling: RFC 9112 6.3), a
-bound on the head (h11's `max_incomplete_event_size`) and the body (413 before reading a declared one that is
-too large, and as soon as a chunked one passes it), a deadline for a request once it has begun and for an idle
-kept-alive connection (a slow client cannot hold a connection open), 404 and 405, HEAD for each GET route,
-`Expect: 100-continue`, a handler's exception as a 500 whose body says nothing of it.
+bound on the head (h11's `max_incomplete_event_size`, and a head that arrived whole measured) and the body (413
+before reading a declared one that is too large, and as soon as a chunked one passes it), a deadline for a
+request once it has begun and for an idle kept-alive connection (a slow client cannot hold a connection open),
+404 and 405, HEAD for each GET route, `Expect: 100-continue`, a handler's exception as a 500 whose body says
+nothing of it. Answers are encoded here (status line, headers checked for what would split the response, the
+length): h11's writer costs ~25 us a request for what is four lines.
 
 Why not aiohttp's server, which the fakes use: importing `aiohttp.web` builds its client's two TLS contexts
 (aio-libs/aiohttp#9029) and ~100 more modules, ~0.1 s of every start and ~10 MiB of the idle process, for a
-server this bot uses four routes of (issue 26).
+server this bot uses four routes of (issue 26). Each connection is an `asyncio.Protocol` that parses in
+`data_received` and runs its handler as a task once a request is whole: no stream reader and no task waking
+on every read, one timer per connection. `python -m bench.floor_server` runs it as a no-op app for the
+benchmark's floor (`--server aiohttp` for aiohttp's, to compare).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import Future
@@ -33,10 +39,12 @@ import h11
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-READ_CHUNK = 64 * 1024
 # After a refusal mid-request (413): how long and how much of the rest of the request is read and dropped.
 LINGER_SECONDS = 1.0
 LINGER_BYTES = 1024 * 1024
+# What a header may be made of (RFC 9110 5.1, 5.5): a name is a token; a value holds no CR, LF or NUL.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +88,6 @@ class Limits:
     idle_seconds: float = 75.0
 
 
-class _Refused(Exception):
-    """A request answered with an error before its handler, and the connection closed after."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
 class HttpServer:
     """An HTTP/1.1 server on its own loop thread; `url` is valid between `start()` and `stop()`.
 
@@ -111,13 +111,13 @@ class HttpServer:
                 methods.setdefault("HEAD", methods["GET"])
         self._host = host
         self._port = port
-        self._limits = limits or Limits()
+        self.limits = limits or Limits()
         self._shutdown_seconds = shutdown_seconds
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._server: asyncio.Server | None = None
-        # Each open connection's task, and whether it is between requests (closed at once on stop).
-        self._connections: dict[asyncio.Task[None], bool] = {}
+        self.connections: set[_Connection] = set()
+        self.closing = False  # stopping: a connection closes after its answer instead of keeping alive
         self.url = ""
 
     @property
@@ -130,7 +130,7 @@ class HttpServer:
         return self
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._connection, self._host, self._port, backlog=1024)
+        self._server = await self._loop.create_server(lambda: _Connection(self), self._host, self._port, backlog=1024)
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://{self._host}:{port}"
 
@@ -154,16 +154,19 @@ class HttpServer:
 
     async def _close(self) -> None:
         assert self._server is not None
+        self.closing = True
         self._server.close()
-        for task, idle in list(self._connections.items()):
-            if idle:
-                task.cancel()
-        busy = [task for task in self._connections if not task.done()]
+        for connection in list(self.connections):
+            if connection.task is None:
+                connection.close()
+        busy = [c.task for c in self.connections if c.task is not None]
         if busy:
             _, pending = await asyncio.wait(busy, timeout=self._shutdown_seconds)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        for connection in list(self.connections):
+            connection.close()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -173,93 +176,7 @@ class HttpServer:
     ) -> None:
         self.stop()
 
-    # -- one connection -------------------------------------------------------------------------
-
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections[task] = True
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.head)
-        try:
-            while True:
-                try:
-                    request = await self._read(conn, reader, writer, task)
-                except _Refused as refused:
-                    await self._refuse(conn, writer, refused.status)
-                    await _linger(reader, writer)
-                    return
-                if request is None:
-                    return
-                self._connections[task] = False
-                response = await self._respond(request)
-                await self._send(conn, writer, response, head=request.method == "HEAD")
-                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-                    return  # either side asked to close (HTTP/1.0, `Connection: close`)
-                conn.start_next_cycle()
-                self._connections[task] = True
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self._connections.pop(task, None)
-            writer.close()
-
-    async def _read(
-        self,
-        conn: h11.Connection,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        task: asyncio.Task[None],
-    ) -> Request | None:
-        """The next request on this connection, or None once the client closed it or stayed idle too long."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._limits.idle_seconds
-        begun = False
-        head: h11.Request | None = None
-        body = bytearray()
-        while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise _Refused(exc.error_status_hint) from None
-            if event is h11.NEED_DATA:
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        data = await reader.read(READ_CHUNK)
-                except TimeoutError:
-                    return None  # idle, or too slow once begun: close without a word (as a proxy would)
-                if not begun and data:
-                    begun, deadline = True, loop.time() + self._limits.request_seconds
-                    self._connections[task] = False
-                conn.receive_data(data)  # b"": the client closed its side
-            elif isinstance(event, h11.Request):
-                head = event
-                # h11 bounds a head still incomplete in its buffer; one that arrived whole is measured here.
-                if len(event.target) + sum(len(k) + len(v) + 4 for k, v in event.headers) > self._limits.head:
-                    raise _Refused(431)
-                names = {name for name, _ in event.headers}
-                if b"transfer-encoding" in names and b"content-length" in names:
-                    raise _Refused(400)  # h11 would take the chunked framing; a smuggling attempt (RFC 9112 6.3)
-                declared = _content_length(event)
-                if declared is not None and declared > self._limits.body:
-                    raise _Refused(413)
-                if conn.they_are_waiting_for_100_continue:
-                    writer.write(
-                        conn.send(h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")) or b""
-                    )
-            elif isinstance(event, h11.Data):
-                body += event.data
-                if len(body) > self._limits.body:
-                    raise _Refused(413)
-            elif isinstance(event, h11.EndOfMessage):
-                assert head is not None
-                target = head.target.decode("ascii", errors="replace")
-                path, _, query = target.partition("?")
-                headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers)
-                return Request(head.method.decode("ascii"), path, query, headers, bytes(body))
-            elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
-                return None
-
-    async def _respond(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         methods = self._routes.get(request.path)
         if methods is None:
             return json_response({"error": "not found"}, status=404)
@@ -273,49 +190,214 @@ class HttpServer:
             log.exception("request failed", extra={"path": request.path})
             return json_response({"error": "internal error"}, status=500)
 
-    async def _send(
-        self, conn: h11.Connection, writer: asyncio.StreamWriter, response: Response, *, head: bool
-    ) -> None:
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
-        headers = [h for h in headers if h[0] != b"content-length"]  # h11 checks the length against the body
-        headers.append((b"content-length", str(len(response.body)).encode()))
-        out = [conn.send(h11.Response(status_code=response.status, headers=headers, reason=_reason(response.status)))]
-        if response.body and not head:
-            out.append(conn.send(h11.Data(data=response.body)))
-        out.append(conn.send(h11.EndOfMessage()))
-        writer.write(b"".join(chunk for chunk in out if chunk))
-        await writer.drain()
 
-    async def _refuse(self, conn: h11.Connection, writer: asyncio.StreamWriter, status: int) -> None:
-        """Answer a request refused before its handler (400, 413), if the protocol still allows an answer."""
-        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+class _Connection(asyncio.Protocol):
+    """One client connection: h11 parses what arrives; a whole request runs its handler as a task (what arrives
+    meanwhile waits in h11's buffer, reading paused past a request's size); the answer is written, then the next
+    request (kept alive) or the close.
+
+    One timer at a time: idle (no request begun), request (its first byte came), linger (after a refusal).
+    """
+
+    def __init__(self, server: HttpServer) -> None:
+        self._server = server
+        self._limits = server.limits
+        self._loop = server.loop
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.head)
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._head: h11.Request | None = None
+        self._body = bytearray()
+        self._begun = False  # a byte of the current request has come
+        self._linger = -1  # bytes still dropped after a refusal; -1 while not refusing
+        self._buffered = 0  # bytes received while a handler runs (pausing and resuming each request costs more)
+        self.task: asyncio.Task[None] | None = None  # the handler's, while a request is answered
+
+    # -- asyncio's callbacks ----------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._server.connections.add(self)
+        self._arm(self._limits.idle_seconds)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.connections.discard(self)
+        self._disarm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._linger >= 0:
+            self._linger -= len(data)
+            if self._linger < 0:
+                self.close()
             return
-        reason = {400: "bad request", 413: "request body too large", 431: "request header too large"}
-        body = json.dumps({"error": reason.get(status, "bad request")}).encode()
-        headers = [(b"content-type", b"application/json; charset=utf-8"), (b"connection", b"close")]
-        headers.append((b"content-length", str(len(body)).encode()))
+        if not self._begun:
+            self._begun = True
+            self._arm(self._limits.request_seconds)
+        self._h11.receive_data(data)
+        if self.task is None:
+            self._process()
+        else:  # a pipelined request, buffered while the handler runs: bounded, reading paused past a request's size
+            self._buffered += len(data)
+            if self._buffered > self._limits.head + self._limits.body and self._transport is not None:
+                self._transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._h11.receive_data(b"")
+        if self.task is None and self._linger < 0:
+            self._process()
+        return True  # the transport stays open to write an answer; this side closes it
+
+    # -- the protocol ---------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        """Take the events h11 has ready: refuse, wait for more bytes, or run a whole request."""
+        while True:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._refuse(exc.error_status_hint)
+                return
+            if event is h11.NEED_DATA:
+                return
+            if isinstance(event, h11.Request):
+                status = self._check(event)
+                if status:
+                    self._refuse(status)
+                    return
+                self._head = event
+                if self._h11.they_are_waiting_for_100_continue:
+                    self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+                if len(self._body) > self._limits.body:
+                    self._refuse(413)
+                    return
+            elif isinstance(event, h11.EndOfMessage):
+                self._run(self._request())
+                return
+            else:  # ConnectionClosed (PAUSED cannot come: no request is answered while this runs)
+                self.close()
+                return
+
+    def _check(self, head: h11.Request) -> int:
+        """The status that refuses this head before its body is read, 0 to go on."""
+        # h11 bounds a head still incomplete in its buffer; one that arrived whole is measured here.
+        if len(head.target) + sum(len(k) + len(v) + 4 for k, v in head.headers) > self._limits.head:
+            return 431
+        names = {name for name, _ in head.headers}
+        if b"transfer-encoding" in names and b"content-length" in names:
+            return 400  # h11 would take the chunked framing: a smuggling attempt (RFC 9112 6.3)
+        declared = _content_length(head)
+        if declared is not None and declared > self._limits.body:
+            return 413
+        return 0
+
+    def _request(self) -> Request:
+        head = self._head
+        assert head is not None
+        path, _, query = head.target.decode("ascii", errors="replace").partition("?")
+        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers)
+        return Request(head.method.decode("ascii"), path, query, headers, bytes(self._body))
+
+    def _run(self, request: Request) -> None:
+        assert self._transport is not None
+        self._disarm()
+        self._buffered = 0
+        self.task = self._loop.create_task(self._answer(request))
+
+    async def _answer(self, request: Request) -> None:
         try:
-            out = conn.send(h11.Response(status_code=status, headers=headers, reason=_reason(status))) or b""
-            out += conn.send(h11.Data(data=body)) or b""
-            out += conn.send(h11.EndOfMessage()) or b""
-        except h11.LocalProtocolError:
+            response = await self._server.respond(request)
+        finally:
+            self.task = None
+        transport = self._transport
+        if transport is None or transport.is_closing():
             return
-        writer.write(out)
-        await writer.drain()
+        head = self._head
+        assert head is not None
+        # h11's own keep-alive rule: HTTP/1.0, or a `Connection: close` token, closes after the answer.
+        close = self._server.closing or head.http_version < b"1.1" or _closes(head)
+        try:
+            data = _encode(response, omit_body=request.method == "HEAD", close=close)
+        except ValueError:  # a header that would split the response (a bug): the client learns only that it failed
+            log.exception("response refused", extra={"path": request.path})
+            data = _encode(json_response({"error": "internal error"}, status=500), close=close)
+        self._write(data)
+        if close:
+            self.close()
+            return
+        # The parser (h11, used to read only: the answer is encoded here, ~25 us a request cheaper) starts afresh
+        # on what it had not read yet: a pipelined request, or the client's close.
+        rest, closed = self._h11.trailing_data
+        self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=self._limits.head)
+        if rest:
+            self._h11.receive_data(rest)
+        if closed:  # b"" tells h11 the client closed its side
+            self._h11.receive_data(b"")
+        self._head, self._body, self._begun = None, bytearray(), bool(rest)
+        self._arm(self._limits.request_seconds if rest else self._limits.idle_seconds)
+        if self._buffered > self._limits.head + self._limits.body:
+            transport.resume_reading()
+        self._process()
+
+    def _refuse(self, status: int) -> None:
+        """Answer a request refused before its handler (400, 413, 431), then stop sending and drop what the client
+        still sends for a moment, so that closing does not reset the connection before it has read the answer."""
+        reason = {400: "bad request", 413: "request body too large", 431: "request header too large"}
+        self._write(_encode(json_response({"error": reason.get(status, "bad request")}, status), close=True))
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not transport.can_write_eof():
+            self.close()
+            return
+        transport.write_eof()
+        self._linger = LINGER_BYTES
+        self._arm(LINGER_SECONDS)
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    # -- timers and the end ---------------------------------------------------------------------
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self._timer = self._loop.call_later(seconds, self.close)  # idle, too slow, or done lingering
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def close(self) -> None:
+        self._disarm()
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.close()
 
 
-async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """After an answer that closes the connection mid-request: stop sending, then read and drop what the client
-    still sends for a moment, so that closing does not reset the connection before it has read the answer."""
-    try:
-        if writer.can_write_eof():
-            writer.write_eof()
-        async with asyncio.timeout(LINGER_SECONDS):
-            left = LINGER_BYTES
-            while left > 0 and (data := await reader.read(READ_CHUNK)):
-                left -= len(data)
-    except (TimeoutError, ConnectionError):
-        pass
+def _encode(response: Response, *, omit_body: bool = False, close: bool = False) -> bytes:
+    """The answer's bytes: status line, the handler's headers (a CR or LF in one would split the response: refused,
+    as h11 would), its length, and its body unless the request was HEAD."""
+    lines = [b"HTTP/1.1 %d %s\r\n" % (response.status, _reason(response.status))]
+    for name, value in response.headers.items():
+        if name.lower() in ("content-length", "connection"):
+            continue
+        if not _TOKEN.fullmatch(name) or _FORBIDDEN_IN_VALUE.search(value):
+            raise ValueError(f"header {name!r} cannot be sent")
+        lines.append(f"{name}: {value}\r\n".encode("latin-1"))
+    lines.append(b"content-length: %d\r\n" % len(response.body))
+    if close:
+        lines.append(b"connection: close\r\n")
+    lines.append(b"\r\n")
+    if not omit_body:
+        lines.append(response.body)
+    return b"".join(lines)
+
+
+def _closes(head: h11.Request) -> bool:
+    return any(name == b"connection" and b"close" in value.lower() for name, value in head.headers)
 
 
 def _reason(status: int) -> bytes:

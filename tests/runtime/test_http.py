@@ -34,6 +34,9 @@ class Recorder:
     async def boom(self, request: Request) -> Response:
         raise RuntimeError(SECRET)
 
+    async def split(self, request: Request) -> Response:
+        return Response(200, b"ok", {"x-echo": "a\r\nset-cookie: stolen=1"})
+
     async def slow(self, request: Request) -> Response:
         self.entered.set()
         await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 5)
@@ -54,6 +57,7 @@ def server(recorder: Recorder) -> Iterator[HttpServer]:
         "/echo": {"POST": recorder.echo, "GET": recorder.echo},
         "/hello": {"GET": recorder.hello},
         "/boom": {"GET": recorder.boom},
+        "/split": {"GET": recorder.split},
         "/slow": {"GET": recorder.slow},
     }
     with HttpServer(routes, limits=LIMITS, shutdown_seconds=2.0) as running:
@@ -189,6 +193,16 @@ def test_a_failing_handler_is_a_500_that_says_nothing_of_the_failure_which_is_lo
     assert SECRET not in response.text
     assert any(r.exc_info and r.getMessage() == "request failed" for r in caplog.records)
     assert httpx.get(f"{server.url}/hello").status_code == 200  # the server goes on
+
+
+def test_a_header_that_would_split_the_response_is_never_sent(
+    server: HttpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="bot.runtime.http"):
+        response = httpx.get(f"{server.url}/split")
+    assert response.status_code == 500
+    assert "set-cookie" not in response.headers and "x-echo" not in response.headers
+    assert any(r.getMessage() == "response refused" for r in caplog.records)
 
 
 def test_stop_closes_idle_connections_and_lets_a_request_in_progress_finish(recorder: Recorder) -> None:
