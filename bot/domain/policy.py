@@ -62,8 +62,8 @@ class GroupRule(Limits):
 class Allow(_Strict):
     """If present, only these users and members of these groups may ask."""
 
-    users: list[SlackUserId] = Field(default_factory=list)
-    usergroups: list[SlackGroupId] = Field(default_factory=list)
+    users: list[SlackUserId] = []
+    usergroups: list[SlackGroupId] = []
 
 
 class Quota(_Strict):
@@ -74,8 +74,8 @@ class Quota(_Strict):
 class Approvers(_Strict):
     """Who may approve a request above a requester's limit: these users and the members of these groups."""
 
-    users: list[SlackUserId] = Field(default_factory=list)
-    usergroups: list[SlackGroupId] = Field(default_factory=list)
+    users: list[SlackUserId] = []
+    usergroups: list[SlackGroupId] = []
 
     @model_validator(mode="after")
     def _someone(self) -> Approvers:
@@ -113,8 +113,8 @@ class Admins(_Strict):
     """Who may see every live token (`/rok-token who`, the Home tab's section): these users and the members of
     these groups. Read-only: an admin gets no other power from this list."""
 
-    users: list[SlackUserId] = Field(default_factory=list)
-    usergroups: list[SlackGroupId] = Field(default_factory=list)
+    users: list[SlackUserId] = []
+    usergroups: list[SlackGroupId] = []
 
     @model_validator(mode="after")
     def _someone(self) -> Admins:
@@ -126,11 +126,11 @@ class Admins(_Strict):
 class PolicyFile(_Strict):
     """The YAML document: every field optional; unset limits fall back to the ROK_BOT_* settings."""
 
-    limits: Limits = Field(default_factory=Limits)
-    groups: list[GroupRule] = Field(default_factory=list)
+    limits: Limits = Limits()
+    groups: list[GroupRule] = []
     allow: Allow | None = None
     allow_guests: bool | None = None
-    quota: Quota = Field(default_factory=Quota)
+    quota: Quota = Quota()
     max_concurrent_issues: int = Field(default=256, ge=1, le=100_000)
     approvals: Approvals | None = None
     break_glass: BreakGlass | None = None

@@ -83,7 +83,7 @@ class Registry(BaseModel):
     max_concurrent_execs: int = Field(default=4, ge=1, le=64)
     channels: tuple[str, ...] = ()
     user_map: OptionalPath = None
-    policy: PolicyOverrides = Field(default_factory=PolicyOverrides)
+    policy: PolicyOverrides = PolicyOverrides()
 
     @field_validator("channels", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from bot.domain.policy import (
     Allow,
@@ -45,10 +45,10 @@ class PolicyOverrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    limits: Limits = Field(default_factory=Limits)
+    limits: Limits = Limits()
     groups: tuple[GroupRule, ...] = ()
     allow: Allow | None = None
-    quota: Quota = Field(default_factory=Quota)
+    quota: Quota = Quota()
     approvals: Approvals | None = None
     break_glass: BreakGlass | None = None
 

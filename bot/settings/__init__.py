@@ -100,7 +100,7 @@ class Settings(AuditSettings, LogSettings, StoreSettings):
     slack_api_url: str = Field("https://slack.com/api/", validation_alias=AliasChoices("SLACK_API_URL"))
     slack_teams: SlackTeams = Field(None, validation_alias=AliasChoices("ROK_BOT_SLACK_TEAMS"))
     user_map: Path | None = Field(None, validation_alias=AliasChoices("ROK_BOT_USER_MAP"))
-    email_domains: CommaList = Field(default_factory=list, validation_alias=AliasChoices("ROK_BOT_EMAIL_DOMAINS"))
+    email_domains: CommaList = Field([], validation_alias=AliasChoices("ROK_BOT_EMAIL_DOMAINS"))
     seal_key: SecretStr | None = Field(None, validation_alias=AliasChoices("ROK_BOT_SEAL_KEY"))
     support_contact: str = Field(
         "your platform admins", max_length=200, validation_alias=AliasChoices("ROK_BOT_SUPPORT_CONTACT")
