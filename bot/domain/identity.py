@@ -226,7 +226,7 @@ def load_user_map(path: Path | None) -> dict[str, str]:
     import yaml
 
     try:
-        # A SafeLoader subclass: safe_load's constructors, plus the duplicate-key check.
+        # A safe loader: safe_load's constructors, plus the duplicate-key check.
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_unique_key_loader())  # noqa: S506  # nosec B506
     except (OSError, yaml.YAMLError) as exc:
         raise UserMapError(f"cannot read {path}: {type(exc).__name__}") from None
@@ -243,24 +243,28 @@ def load_user_map(path: Path | None) -> dict[str, str]:
 
 
 def _unique_key_loader() -> type[Any]:
-    """A yaml.SafeLoader that refuses a mapping with the same key twice, naming the key and its lines."""
+    """A safe loader (on libyaml's C parser when PyYAML has it) that refuses a mapping with the same key twice,
+    naming the key and its lines."""
     import yaml
 
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-            lines: dict[str, int] = {}
-            for key_node, _ in node.value:
-                key = str(self.construct_object(key_node, deep=deep)).strip()
-                line = key_node.start_mark.line + 1
-                if key in lines:
-                    raise UserMapError(
-                        f"the Slack user ID {key[:30]!r} appears twice (lines {lines[key]} and {line}); "
-                        "YAML would keep only the last: keep one entry"
-                    )
-                lines[key] = line
-            return super().construct_mapping(node, deep=deep)
+    from bot.domain.yamlfile import safe_loader
 
-    return UniqueKeyLoader
+    base = safe_loader()
+
+    def construct_mapping(self: Any, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        lines: dict[str, int] = {}
+        for key_node, _ in node.value:
+            key = str(self.construct_object(key_node, deep=deep)).strip()
+            line = key_node.start_mark.line + 1
+            if key in lines:
+                raise UserMapError(
+                    f"the Slack user ID {key[:30]!r} appears twice (lines {lines[key]} and {line}); "
+                    "YAML would keep only the last: keep one entry"
+                )
+            lines[key] = line
+        return base.construct_mapping(self, node, deep=deep)  # type: ignore[no-any-return]
+
+    return type("UniqueKeyLoader", (base,), {"construct_mapping": construct_mapping})
 
 
 class IdentityResolver:

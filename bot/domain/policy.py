@@ -391,8 +391,10 @@ def read_policy_file(path: Path | None) -> Mapping[str, Any] | None:
         return None
     import yaml
 
+    from bot.domain.yamlfile import safe_load
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise PolicyError(f"cannot read {path}: {type(exc).__name__}") from None
     if data is not None and not isinstance(data, Mapping):

@@ -261,8 +261,10 @@ def load_registries(path: Path, *, kubeconfig: str | None = None) -> Registries:
     `kubeconfig` of its own finds its context."""
     import yaml
 
+    from bot.domain.yamlfile import safe_load
+
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise RegistryError(f"cannot read {str(path)[:120]}: {type(exc).__name__}") from None
     return parse_registries(data, kubeconfig=kubeconfig)
@@ -355,11 +357,13 @@ def _contexts(files: Sequence[Path], where: str, key: str) -> tuple[set[str], st
     """The context names the files define and the first current-context, as kubectl merges them."""
     import yaml
 
+    from bot.domain.yamlfile import safe_load
+
     names: set[str] = set()
     current = ""
     for path in files:
         try:
-            doc: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+            doc: Any = safe_load(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise RegistryError(f"{where}: {key}: cannot read {str(path)[:120]}: {type(exc).__name__}") from None
         if not isinstance(doc, Mapping):
