@@ -115,7 +115,12 @@ def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
     meter = LoadMeter()
     bot_cpu = 0.0
     try:
+        starting = LoadMeter()
         out["cold_start_seconds"] = bot.start()
+        # What the start cost the bot, and what it competed with: this process (the fakes answering the bot's
+        # calls, the /readyz poll) and the rest of the machine.
+        out["start_cpu_seconds"] = bot.cpu_seconds()
+        out["start_load"] = starting.done(out["start_cpu_seconds"])
         if mode == "socket":
             box.slack.wait_for_connection(timeout=10)
         # The other load right before the burst (the bot idle, this process asleep): what the acks compete with.
@@ -538,11 +543,23 @@ def _process_rows(
         "  each run (a fresh database), s",
         [" ".join(_fmt(x, ".2f") for x in s["cold_start_seconds"]) for s in starts.values()],
     )
+    _row(
+        lines,
+        "  each run: the bot's CPU to ready, s",
+        [" ".join(_fmt(x, ".2f") for x in s.get("start_cpu_seconds", [])) for s in starts.values()],
+    )
+    _row(
+        lines,
+        "  each run: other load meanwhile, cores",
+        [" ".join(_fmt(x, ".2f") for x in s.get("start_other_cores", [])) for s in starts.values()],
+    )
 
 
 def _one_run_start(run: dict[str, Any]) -> dict[str, Any]:
     return {
         "cold_start_seconds": [run["cold_start_seconds"]],
+        "start_cpu_seconds": [run.get("start_cpu_seconds")],
+        "start_other_cores": [run.get("start_load", {}).get("foreign_cores")],
         "idle_rss_mb": [run["idle"]["VmRSS"]],
         "cold_start_median_seconds": run["cold_start_seconds"],
         "idle_rss_median_mb": run["idle"]["VmRSS"],
@@ -766,6 +783,8 @@ def aggregate(runs: dict[str, list[dict[str, Any]]], floors: dict[str, list[dict
     start = {
         mode: {
             "cold_start_seconds": [r["cold_start_seconds"] for r in mode_runs],
+            "start_cpu_seconds": [r.get("start_cpu_seconds") for r in mode_runs],
+            "start_other_cores": [r.get("start_load", {}).get("foreign_cores") for r in mode_runs],
             "idle_rss_mb": [r["idle"]["VmRSS"] for r in mode_runs],
             "cold_start_median_seconds": statistics.median(r["cold_start_seconds"] for r in mode_runs),
             "idle_rss_median_mb": statistics.median(r["idle"]["VmRSS"] for r in mode_runs),
