@@ -26,18 +26,16 @@ import asyncio
 import json
 import logging
 import re
-import threading
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from concurrent.futures import Future
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any
 
 import h11
 
+from bot.runtime.loop import LoopThread
+
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # After a refusal mid-request (413): how long and how much of the rest of the request is read and dropped.
 LINGER_SECONDS = 1.0
@@ -88,7 +86,7 @@ class Limits:
     idle_seconds: float = 75.0
 
 
-class HttpServer:
+class HttpServer(LoopThread):
     """An HTTP/1.1 server on its own loop thread; `url` is valid between `start()` and `stop()`.
 
     `routes` maps a path to its handlers by method (`{"/readyz": {"GET": readyz}}`). Handlers run on the loop:
@@ -113,31 +111,16 @@ class HttpServer:
         self._port = port
         self.limits = limits or Limits()
         self._shutdown_seconds = shutdown_seconds
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        super().__init__(name)
         self._server: asyncio.Server | None = None
         self.connections: set[_Connection] = set()
         self.closing = False  # stopping: a connection closes after its answer instead of keeping alive
         self.url = ""
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self._loop
-
-    def start(self) -> Self:
-        self._thread.start()
-        self.call(self._start())
-        return self
-
-    async def _start(self) -> None:
+    async def _open(self) -> None:
         self._server = await self._loop.create_server(lambda: _Connection(self), self._host, self._port, backlog=1024)
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://{self._host}:{port}"
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 30) -> T:
-        """Run a coroutine on the server's loop from any other thread and wait for its result."""
-        fut: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return fut.result(timeout)
 
     def stop(self) -> None:
         """Stop listening, close idle connections, give requests in progress `shutdown_seconds`, then close."""
@@ -146,11 +129,7 @@ class HttpServer:
                 self.call(self._close(), timeout=10)
             finally:
                 self._server = None
-        if self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-        if not self._loop.is_running():
-            self._loop.close()
+        self._end_loop()
 
     async def _close(self) -> None:
         assert self._server is not None
@@ -167,14 +146,6 @@ class HttpServer:
             await asyncio.gather(*pending, return_exceptions=True)
         for connection in list(self.connections):
             connection.close()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     async def respond(self, request: Request) -> Response:
         methods = self._routes.get(request.path)
