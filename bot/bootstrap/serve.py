@@ -196,9 +196,11 @@ def build_slack_bot(
     workspace: Workspace,
     clock: Clock,
     policies: Policies | None = None,
+    user_maps: dict[str, dict[str, str]] | None = None,
 ) -> SlackBot:
     """The Slack app on real adapters: users.info, ephemeral replies, the store, the audit sinks, and one engine
-    (cluster and registry clients), policy, identity and quota per registry."""
+    (cluster and registry clients), policy, identity and quota per registry. `policies` and `user_maps` as
+    `build_server` read them (else read here)."""
     from slack_bolt import App
 
     from bot.adapters.audit import OutboxAudit, OutboxSender, replica_id
@@ -258,6 +260,7 @@ def build_slack_bot(
         clock=clock,
         policies=policies,
         shared=_Shared(store=store, audit=audit, retries=retries, holder=holder, engines=engines),
+        user_maps=build_user_maps(settings) if user_maps is None else user_maps,
     )
     ports = fleet.shared
 
@@ -324,14 +327,14 @@ def build_server(
     from bot.slack.server import BotServer
 
     settings.require_slack()
-    policies = build_policies(settings)  # an invalid policy stops the start before any wait on Slack
-    build_user_maps(settings)
+    # An invalid policy or user map stops the start before any wait on Slack; both are read once.
+    policies, user_maps = build_policies(settings), build_user_maps(settings)
     the_clock = clock or system_clock()
     return BotServer(
         settings,
         connect=lambda: build_web_client(settings),
         assemble=lambda client, workspace: build_slack_bot(
-            settings, client=client, workspace=workspace, clock=the_clock, policies=policies
+            settings, client=client, workspace=workspace, clock=the_clock, policies=policies, user_maps=user_maps
         ),
         host=host,
         port=port,
@@ -350,7 +353,14 @@ class _Shared:
 
 
 def build_fleet(
-    settings: Settings, *, client: WebClient, workspace: Workspace, clock: Clock, policies: Policies, shared: _Shared
+    settings: Settings,
+    *,
+    client: WebClient,
+    workspace: Workspace,
+    clock: Clock,
+    policies: Policies,
+    shared: _Shared,
+    user_maps: dict[str, dict[str, str]],
 ) -> Fleet:
     """One Ports per registry: its engine, identity (its user map, else the global one), policy, quota, and
     approvals board and break-glass alarm (under its policy's rules); everything else one shared object."""
@@ -364,7 +374,6 @@ def build_fleet(
     from bot.usecases import Fleet, worker_share
 
     registries = settings.registries()
-    user_maps = build_user_maps(settings)
     replies = SlackReplies(
         client,
         webhook_factory=lambda url: WebhookClient(
