@@ -333,12 +333,22 @@ def build_server(
     return BotServer(
         settings,
         connect=lambda: build_web_client(settings),
+        prepare=prepare_imports,
         assemble=lambda client, workspace: build_slack_bot(
             settings, client=client, workspace=workspace, clock=the_clock, policies=policies, user_maps=user_maps
         ),
         host=host,
         port=port,
     )
+
+
+def prepare_imports() -> None:
+    """Import what `build_slack_bot` builds with (SQLAlchemy and the store, Bolt's app, the use cases, the
+    listeners), while auth.test waits on Slack (`BotServer`)."""
+    import bot.adapters.audit
+    import bot.slack.app
+    import bot.store
+    import bot.usecases  # noqa: F401
 
 
 @dataclass
