@@ -7,7 +7,7 @@ the 32 job threads 26.8 ms, with ~1,000 context switches, and the last acks left
 
 So submitted work queues here, and one gate thread (`job-gate`) hands all of it to the pool once
 - no ack is in progress and none has ended for `quiet` seconds (the adapters mark each ack with `acking()`:
-  the aiohttp handler in HTTP mode, the Socket Mode client's handler in Socket Mode), and
+  the HTTP listener's handler in HTTP mode, the Socket Mode client's handler in Socket Mode), and
 - the ack path, asked through `watch()`, has no request waiting for its ack (a pause in the acks can be the
   OS running another process while requests are still queued: HTTP mode asks the event loop with a
   callback that runs after what is queued on it, Socket Mode counts the envelopes not yet acked), and no
@@ -31,8 +31,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-# 1 ms: over ten times the gap between two acks of a burst (aiohttp's own work per request, ~65 us on the
-# floor), so a burst reads as one busy spell; and also how often the gate looks while an ack is in progress.
+# 1 ms: four times and more the gap between two acks of a burst (the HTTP listener's own work per request, 0.15 to
+# 0.25 ms on the floor of a burst of 200), so a burst reads as one busy spell; and also how often the gate looks
+# while an ack is in progress.
 QUIET_SECONDS = 0.001
 # Longer than a burst of 200 takes to ack, short enough that a never-pausing stream of acks delays its work
 # by a fraction of the 0.3 s exec it is about to wait for.

@@ -1,5 +1,5 @@
 """Both adapters tell the job gate (bot/runtime/jobs.py) about their acks, so post-ack work waits for a pause in them:
-each ack is marked (the aiohttp handler in HTTP mode, the Socket Mode client's handler in Socket Mode), and
+each ack is marked (the HTTP listener's handler in HTTP mode, the Socket Mode client's handler in Socket Mode), and
 each mode answers the gate's question "are requests still waiting for their ack?".
 """
 
