@@ -162,7 +162,7 @@ def build_upkeep(
     extra: Sequence[Loop] = (),
 ) -> Upkeep:
     """The periodic rounds: the crash sweep and approval lapses, the retention, the expiry reminders, and the
-    ledger writes a database blink refused after a mint."""
+    ledger writes a database blink refused after a mint; all `after_ready` (the start needs none of them)."""
     from bot.usecases import lapse_due, send_reminders
 
     def maintain() -> None:
@@ -172,11 +172,11 @@ def build_upkeep(
         lapse_due(ports)
 
     loops = [
-        Loop(STORE_LOOP, MAINTENANCE_SECONDS, maintain),
-        Loop("retention", RETENTION_SECONDS, lambda: store.prune(now=clock.now())),
+        Loop(STORE_LOOP, MAINTENANCE_SECONDS, maintain, after_ready=True),
+        Loop("retention", RETENTION_SECONDS, lambda: store.prune(now=clock.now()), after_ready=True),
     ]
     if retries is not None:
-        loops.append(Loop(RETRY_LOOP, RETRY_SECONDS, retries.retry_due, at_start=False))
+        loops.append(Loop(RETRY_LOOP, RETRY_SECONDS, retries.retry_due, at_start=False, after_ready=True))
     if registries is not None:  # one loop per registry: a hanging API server delays only its own probe
         loops.extend(registries.loops())
     # Every replica sweeps the ledger every few seconds; its claim lets one of them remind each token once.
@@ -185,7 +185,7 @@ def build_upkeep(
     interval = sweep_interval(settings.remind_before, shortest)
     if interval > 0:
         pace = ReminderPace()
-        loops.append(Loop("reminders", interval, lambda: send_reminders(ports, pace=pace)))
+        loops.append(Loop("reminders", interval, lambda: send_reminders(ports, pace=pace), after_ready=True))
     return Upkeep(clock, [*loops, *extra])
 
 

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Loop:
     """One periodic round: `run` every `every` seconds of the clock (and once at start when `at_start`), on a
-    thread named `name`. `after_ready`: the first round waits until `Upkeep.ready()` (the server takes requests),
-    for a round whose first run is costly and that nothing in the start waits for."""
+    thread named `name`. `after_ready`: the loop begins at `Upkeep.ready()` (the server takes requests), for a
+    round that nothing in the start waits for."""
 
     name: str
     every: float
@@ -55,28 +55,42 @@ class Upkeep:
         self.loops = list(loops)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()  # ready() against stop(): no thread starts once stop() began
         self._ready = False
-        self._go = threading.Condition()  # wakes the `after_ready` loops: ready() or stop()
 
     def start(self) -> None:
+        """The loops not `after_ready` begin; the others are not due until `ready()` (`settle()` does not wait)."""
         self._stop.clear()
         self._ready = False
         for loop in self.loops:
             if loop.after_ready:
-                loop.next_at = math.inf  # not due until ready(): `settle()` does not wait for it
-        for loop in self.loops:
-            thread = threading.Thread(target=self._run, args=(loop,), name=loop.name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+                loop.next_at = math.inf
+        self._begin([loop for loop in self.loops if not loop.after_ready])
+
+    def ready(self) -> None:
+        """The server takes requests: the `after_ready` loops begin, on threads started only now (a start pays
+        neither their threads nor their first rounds)."""
+        with self._lock:
+            if self._ready:
+                return
+            self._ready = True
+        waiting = [loop for loop in self.loops if loop.after_ready]
+        for loop in waiting:
+            loop.next_at = -math.inf  # due now: `settle()` waits for the first round
+        self._begin(waiting)
+
+    def _begin(self, loops: Sequence[Loop]) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            for loop in loops:
+                thread = threading.Thread(target=self._run, args=(loop,), name=loop.name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def _run(self, loop: Loop) -> None:
         """Each round starts `every` seconds after the last one began: a clock moved on during a round (a test
         advancing a manual clock, a round slower than its period) starts the next one at once."""
-        if loop.after_ready:
-            with self._go:
-                self._go.wait_for(lambda: self._ready or self._stop.is_set())
-            if self._stop.is_set():
-                return
         began = self._clock.monotonic() - (loop.every if loop.at_start else 0.0)
         while True:
             loop.next_at = began + loop.every
@@ -85,15 +99,6 @@ class Upkeep:
                 return
             began = self._clock.monotonic()
             loop.round()
-
-    def ready(self) -> None:
-        """The server takes requests: the `after_ready` loops begin."""
-        with self._go:
-            self._ready = True
-            for loop in self.loops:
-                if loop.after_ready:
-                    loop.next_at = -math.inf  # due now: `settle()` waits for the first round
-            self._go.notify_all()
 
     def settle(self, timeout: float = 10.0) -> bool:
         """Wait until no round is due by the clock (each due one has run): on a manual clock, what a test's
@@ -111,9 +116,8 @@ class Upkeep:
 
     def stop(self, timeout: float = 5.0) -> None:
         """End every loop (a round in progress finishes first, bounded by `timeout`)."""
-        with self._go:
+        with self._lock:
             self._stop.set()
-            self._go.notify_all()
-        for thread in self._threads:
+            threads, self._threads = self._threads, []
+        for thread in threads:
             thread.join(timeout)
-        self._threads.clear()

@@ -168,8 +168,6 @@ class BotServer(Generic[B]):
         if workspace.org_wide:
             self._learn_teams(client, workspace)
         self.bot = self._assemble(client, workspace)
-        self.bot.jobs.warm()
-        self.bot.ui_jobs.warm()
         mode = "Socket Mode" if self.settings.socket_mode else "HTTP mode"
         self._traced = tracing.start()  # the OTEL_* variables decide; off, nothing of OpenTelemetry is imported
         self.bot.start(mode=mode)
@@ -181,6 +179,9 @@ class BotServer(Generic[B]):
         self.health.slack_auth = "ok"
         self.bot.serving()
         log.info("ready", extra={"mode": "socket" if self.settings.socket_mode else "http", "url": self.url})
+        # Once /readyz answers 200: the workers' threads (a first request meanwhile starts its own).
+        self.bot.jobs.warm()
+        self.bot.ui_jobs.warm()
         return self
 
     def _while_waiting(self, wait: Callable[[], T]) -> T:

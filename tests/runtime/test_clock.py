@@ -108,6 +108,26 @@ def test_an_after_ready_loop_begins_when_the_server_is_ready_and_ends_with_the_u
     assert [t.name for t in threading.enumerate() if t.name in ("at-start", "later", "never-ready")] == []
 
 
+def test_an_after_ready_loop_has_no_thread_before_ready_and_a_second_ready_starts_it_once() -> None:
+    """The serving bot's rounds are all `after_ready`: a start pays neither their threads nor their first rounds
+    (issue 26)."""
+    clock = ManualClock(START)
+    rounds: list[str] = []
+    upkeep = Upkeep(clock, [Loop("sweep", 60, lambda: rounds.append("sweep"), after_ready=True)])
+    upkeep.start()
+    try:
+        assert [t.name for t in threading.enumerate() if t.name == "sweep"] == []
+        upkeep.ready()
+        upkeep.ready()
+        assert _eventually(lambda: rounds == ["sweep"])
+        assert upkeep.settle()
+        assert [t.name for t in threading.enumerate() if t.name == "sweep"] == ["sweep"]
+    finally:
+        upkeep.stop(timeout=5)
+    upkeep.ready()  # after stop(): nothing starts
+    assert [t.name for t in threading.enumerate() if t.name == "sweep"] == []
+
+
 def test_a_failing_round_is_reported_until_one_succeeds_and_the_loop_goes_on() -> None:
     clock = ManualClock(START)
     outcomes = iter([RuntimeError("database down"), None])
