@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from bot import __version__
 from bot.domain.errors import RokBotError
@@ -22,8 +23,7 @@ if TYPE_CHECKING:
     from bot.store import Store
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
+class Check(msgspec.Struct, frozen=True):
     name: str
     ok: bool
     detail: str
@@ -64,7 +64,7 @@ def run_doctor(settings: Settings, *, out: Callable[[str], None] = print) -> int
         found, has_client = _registry_checks(settings, registry, clock=clock)
         configured = configured or has_client
         if named:
-            found = [replace(c, detail=f"registry {registry.name}: {c.detail}") for c in found]
+            found = [msgspec.structs.replace(c, detail=f"registry {registry.name}: {c.detail}") for c in found]
         if not all(c.ok for c in found):
             failing.append(registry.name)
         checks.extend(found)

@@ -16,9 +16,10 @@ import argparse
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
+
+import msgspec
 
 from bot.domain.errors import UsageError
 from bot.domain.export import FORMATS, shorten, to_csv, to_jsonl, utc_iso
@@ -32,8 +33,7 @@ TIME_OPTIONS = ("--at", "--from", "--to")
 _RELATIVE = re.compile(r"-\d[0-9a-zA-Z]*")
 
 
-@dataclass(frozen=True, slots=True)
-class ReportPlan:
+class ReportPlan(msgspec.Struct, frozen=True):
     """What to report: the tokens live `at` an instant, or the activity in [start, end)."""
 
     fmt: str

@@ -21,8 +21,9 @@ import random
 import socket
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
+
+import msgspec
 
 from bot.domain.audit import AuditEvent
 from bot.domain.ports import AuditOutbox, ClaimedEvent
@@ -68,12 +69,11 @@ class OutboxAudit:
             listener()
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+class Delivery(msgspec.Struct, frozen=True):
     """What a sink did with claimed events: those it delivered, and those to try again (with why and when)."""
 
-    delivered: list[int] = field(default_factory=list)
-    retry: list[int] = field(default_factory=list)
+    delivered: list[int] = msgspec.field(default_factory=list)
+    retry: list[int] = msgspec.field(default_factory=list)
     error: str | None = None
     retry_after: float | None = None  # seconds the sink asks us to wait (Retry-After), else backoff
     parked: bool = False  # the sink refused in a way only an admin can fix: retried slowly, shown as parked

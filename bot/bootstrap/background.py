@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import msgspec
 
 from bot.domain.ledger import QuotaRule
 from bot.domain.models import RequestContext
@@ -22,8 +23,7 @@ if TYPE_CHECKING:
     from bot.store import Store
 
 
-@dataclass(frozen=True)
-class OpenStore:
+class OpenStore(msgspec.Struct, frozen=True):
     """The store, its schema at head, and the audit sinks the serving bot recorded there."""
 
     store: Store

@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
+
+import msgspec
 
 from bot.domain.audit import Outcome
 from bot.domain.export import Record, to_table, utc_iso
@@ -31,14 +32,14 @@ _KIND = re.compile(r"([a-z][a-z0-9_]{0,63}):")
 _ORDER: Final = {str(o): n for n, o in enumerate(Outcome)}
 
 
-@dataclass(frozen=True, slots=True)
-class Activity:
+class Activity(msgspec.Struct, frozen=True):
     """Counts of the audit events that occurred in [start, end)."""
 
     start: datetime
     end: datetime
-    totals: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, reason kind or "") -> events
-    per_user: dict[str, Counter[str]] = field(default_factory=dict)  # Slack user (the requester) -> outcome -> events
+    totals: Counter[tuple[str, str]] = msgspec.field(default_factory=Counter)  # (outcome, reason kind or "") -> events
+    # Slack user (the requester) -> outcome -> events
+    per_user: dict[str, Counter[str]] = msgspec.field(default_factory=dict)
 
     @property
     def outcomes(self) -> list[str]:

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import enum
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import msgspec
 
 from bot.domain.durations import format_duration
 from bot.domain.errors import NotAnApprover, UsageError
@@ -50,8 +51,7 @@ class RequestStatus(enum.StrEnum):
     CLAIMED = "claimed"  # approved, and its token minted (or being minted) on the requester's click
 
 
-@dataclass(frozen=True, slots=True)
-class PendingRequest:
+class PendingRequest(msgspec.Struct, frozen=True):
     """A request above the requester's limit, and what became of it; never a token."""
 
     id: str  # random, carried in the Approve/Deny buttons

@@ -20,7 +20,8 @@ Pure parsing: no I/O, so the slash command's listener can answer a malformed com
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from bot.domain.durations import leading_duration, spells_duration
 from bot.domain.routing import listed, shown_name, typed_name
@@ -39,8 +40,7 @@ SUBCOMMANDS = frozenset({LIST_WORD, WHO_WORD})
 NO_REGISTRY_NAME = "Name a registry after --registry, as in `--registry NAME`."
 
 
-@dataclass(frozen=True, slots=True)
-class CommandText:
+class CommandText(msgspec.Struct, frozen=True):
     """A command's text split into its parts; `duration` is "" when none was given.
 
     `registry` is the name given (canonical when configured, else `routing.typed_name`'s safe form), or None;

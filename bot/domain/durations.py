@@ -14,9 +14,10 @@ because the message is echoed into Slack.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
+
+import msgspec
 
 from bot.domain.errors import DurationError
 
@@ -52,8 +53,7 @@ _JUNK: Final = "is not a duration like 30m, 24h or 1d12h"
 _UNITS_HINT: Final = " (units are s, m, h, d and w, or words such as hours and days)"
 
 
-@dataclass(frozen=True, slots=True)
-class _Refusal:
+class _Refusal(msgspec.Struct, frozen=True):
     """Why a text is not a duration: `problem` completes the sentence `"<text>" ...`."""
 
     problem: str

@@ -11,8 +11,9 @@ Pure values: no I/O here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from bot.domain.audit import Origin
 from bot.domain.report import LiveToken
@@ -34,8 +35,7 @@ _HOW = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
+class Holding(msgspec.Struct, frozen=True):
     """One live token: whose, which Rok user, where, until when, and how it was obtained. Never the token."""
 
     token_uuid: str | None
@@ -84,8 +84,7 @@ class Holding:
         return line if len(line) <= REASON_SHOWN else line[: REASON_SHOWN - 1] + "…"
 
 
-@dataclass(frozen=True, slots=True)
-class Holdings:
+class Holdings(msgspec.Struct, frozen=True):
     """The live tokens at `now`: the first `rows` of `total`; `several` when more than one registry is served
     (each row then names its registry); `problem` when they could not be read (the Home tab says so)."""
 
@@ -101,8 +100,7 @@ class Holdings:
         return max(self.total - len(self.rows), 0)
 
 
-@dataclass(frozen=True, slots=True)
-class WhoRefusal:
+class WhoRefusal(msgspec.Struct, frozen=True):
     """`/rok-token who` refused: the sentence, and the admins it names (policy IDs, none when it has no admins)."""
 
     text: str

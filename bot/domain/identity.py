@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 from pydantic import AfterValidator
 
 from bot.domain.errors import AccessDenied, EmailMappingRefused
@@ -43,8 +44,7 @@ class UserMapError(ValueError):
     """The user map file is unreadable or holds an invalid entry."""
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(msgspec.Struct, frozen=True):
     """A Slack user mapped to a Rok username, and how the mapping was made (with the email, for "email")."""
 
     slack_user_id: str

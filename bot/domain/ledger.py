@@ -12,8 +12,9 @@ token, nor anything a token can be recovered from.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import msgspec
 
 from bot.domain.audit import Origin
 from bot.domain.durations import format_duration
@@ -32,8 +33,7 @@ class TokenStatus(enum.StrEnum):
     UNCONFIRMED = "unconfirmed"  # minted (UUID known), but the bot stopped before delivery was settled
 
 
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
+class LedgerEntry(msgspec.Struct, frozen=True):
     """One row of the ledger, as the admin CLI and App Home read it."""
 
     id: int
@@ -68,8 +68,7 @@ class LedgerEntry:
         return self.status is TokenStatus.ISSUED and self.expires_at is not None and self.expires_at > now
 
 
-@dataclass(frozen=True, slots=True)
-class Minted:
+class Minted(msgspec.Struct, frozen=True):
     """The facts of a minted token the ledger keeps: never the token itself."""
 
     rok_user: str
@@ -81,8 +80,7 @@ class Minted:
     reason: str | None = None  # the requester's reason (cleaned): an approval's, a break-glass's, the command's
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaRule:
+class QuotaRule(msgspec.Struct, frozen=True):
     """At most `per_hour` tokens per user in any rolling hour, and `cooldown` seconds between two, each counted
     in one registry: the ledger hands `check` the user's places in the registry asked for only."""
 

@@ -8,8 +8,10 @@ characters of its UUID, which the audit channel and the admin CLI show in full.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import msgspec
 
 from bot.domain.approvals import PendingRequest
 from bot.domain.holders import Holdings
@@ -73,8 +75,7 @@ def presets_for(limits: Limits) -> list[int]:
     return sorted(fitting)
 
 
-@dataclass(frozen=True, slots=True)
-class TokenLine:
+class TokenLine(msgspec.Struct, frozen=True):
     """One token of a user, as the Home tab and the list show it (never the token)."""
 
     entry_id: int
@@ -98,18 +99,16 @@ class TokenLine:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class TokenList:
+class TokenList(msgspec.Struct, frozen=True):
     """A user's live tokens (newest first, capped) and, for the Home tab, those expired in the last day."""
 
     live: list[TokenLine]
     live_more: int = 0
-    expired: list[TokenLine] = field(default_factory=list)
+    expired: list[TokenLine] = msgspec.field(default_factory=list)
     expired_more: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class HomeView:
+class HomeView(msgspec.Struct, frozen=True):
     """What a user's Home tab shows: their tokens, what they may ask for (or why not), whom to ask."""
 
     user_id: str
@@ -124,8 +123,7 @@ class HomeView:
     holders: Holdings | None = None  # an admin's: everyone's live tokens (None: not an admin, or no admins)
 
 
-@dataclass(frozen=True, slots=True)
-class TokenForm:
+class TokenForm(msgspec.Struct, frozen=True):
     """The get-token form: the durations offered inside the user's range, or why the user cannot ask."""
 
     limits: Limits
@@ -134,16 +132,14 @@ class TokenForm:
     registries: tuple[tuple[str, str], ...] = ()  # (name, title) to choose from: only when more than one
 
 
-@dataclass(frozen=True, slots=True)
-class Posted:
+class Posted(msgspec.Struct, frozen=True):
     """Where a message the bot posted lives, so it can be edited later (a reminder, after a renew)."""
 
     channel: str
     ts: str
 
 
-@dataclass(frozen=True, slots=True)
-class Deferred:
+class Deferred(msgspec.Struct, frozen=True):
     """Slack did not take a reminder now and nothing was posted (429, a 5xx, unreachable): release its claim
     and try again on a later round, not before `retry_after` seconds when Slack said how long to wait."""
 
@@ -163,8 +159,7 @@ class ReminderPace:
         self.not_before = now + timedelta(seconds=seconds) if seconds else None
 
 
-@dataclass(frozen=True, slots=True)
-class Reminder:
+class Reminder(msgspec.Struct, frozen=True):
     """A token about to expire, as its owner's reminder tells it."""
 
     entry_id: int

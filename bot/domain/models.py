@@ -6,13 +6,14 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
+
 from bot.domain.audit import Origin
 from bot.domain.patterns import DEFAULT_REGISTRY
 from bot.domain.secret import Token
 
 
-@dataclass(frozen=True, slots=True)
-class Account:
+class Account(msgspec.Struct, frozen=True):
     """One row of `rok-fort-manage account-list`.
 
     `email` is None when the list has no email column, and "" when the column is there but the row's
@@ -24,8 +25,7 @@ class Account:
     email: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MintedToken:
+class MintedToken(msgspec.Struct, frozen=True):
     """What `rok-fort-manage token-create` printed: the token, and its UUID and expiry when shown."""
 
     token: Token
@@ -33,8 +33,7 @@ class MintedToken:
     expires_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class IssuedToken:
+class IssuedToken(msgspec.Struct, frozen=True):
     """A token minted for a username, with the facts an audit event needs."""
 
     token: Token
@@ -68,8 +67,7 @@ class VerifyResult:
         return self.verdict is Verdict.VALID
 
 
-@dataclass(frozen=True, slots=True)
-class RequestContext:
+class RequestContext(msgspec.Struct, frozen=True):
     """Who asked, how, and where a private answer can go: fixed for the life of one request."""
 
     request_id: str
@@ -83,8 +81,7 @@ class RequestContext:
     enterprise_id: str | None = None  # Enterprise Grid: the organisation the request came from
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(msgspec.Struct, frozen=True):
     """A user's durations (default, range) and where they come from; `per_hour`/`left` when known."""
 
     default: int
@@ -95,8 +92,7 @@ class Limits:
     left: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class HelpInfo:
+class HelpInfo(msgspec.Struct, frozen=True):
     """What `/rok-token help` shows a user: who they are to Rok, their limits, or why they cannot ask."""
 
     username: str | None
@@ -106,8 +102,7 @@ class HelpInfo:
     admin: bool = False  # one of the policy's admins: help lists `/rok-token who`
 
 
-@dataclass(frozen=True, slots=True)
-class Sealed:
+class Sealed(msgspec.Struct, frozen=True):
     """What a sealed button value carries once opened."""
 
     token: Token

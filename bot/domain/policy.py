@@ -11,10 +11,10 @@ a registry's `policy:` override cannot set it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import msgspec
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from bot.domain.durations import config_seconds, format_duration, parse_duration
@@ -144,8 +144,7 @@ class PolicyFile(_Strict):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class UserLimits:
+class UserLimits(msgspec.Struct, frozen=True):
     """The resolved limits of one user, and where they came from (for help and refusals)."""
 
     default: int
@@ -167,8 +166,7 @@ class UserLimits:
             )
 
 
-@dataclass(frozen=True, slots=True)
-class ApprovalRules:
+class ApprovalRules(msgspec.Struct, frozen=True):
     """The resolved `approvals` section."""
 
     channel: str
@@ -182,16 +180,14 @@ class ApprovalRules:
         return user_id in self.users or bool(self.usergroups & set(user_groups))
 
 
-@dataclass(frozen=True, slots=True)
-class BreakGlassRules:
+class BreakGlassRules(msgspec.Struct, frozen=True):
     """The resolved `break_glass` section."""
 
     usergroups: frozenset[str]
     max: int
 
 
-@dataclass(frozen=True, slots=True)
-class AdminRules:
+class AdminRules(msgspec.Struct, frozen=True):
     """The resolved `admins` section: who may see who holds tokens."""
 
     users: frozenset[str]
@@ -202,8 +198,7 @@ class AdminRules:
         return user_id in self.users or bool(self.usergroups & set(user_groups))
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(msgspec.Struct, frozen=True):
     """The effective policy: the file's rules with the settings' durations as the baseline."""
 
     everyone: UserLimits

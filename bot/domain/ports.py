@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+import msgspec
 
 from bot.domain.approvals import PendingRequest, RequestStatus
 from bot.domain.audit import AuditEvent, Origin
@@ -18,16 +19,14 @@ from bot.domain.routing import RegistryOffer
 from bot.domain.secret import Token
 
 
-@dataclass(frozen=True, slots=True)
-class PodTarget:
+class PodTarget(msgspec.Struct, frozen=True):
     """The pod and container an exec goes to."""
 
     pod: str
     container: str
 
 
-@dataclass(frozen=True, slots=True)
-class ExecResult:
+class ExecResult(msgspec.Struct, frozen=True):
     """What a finished command left: its exit code and its two output streams, kept apart."""
 
     exit_code: int
@@ -211,8 +210,7 @@ class Sealer(Protocol):
 # SQLAlchemy (SQLite by default, PostgreSQL for several replicas). Times are timezone-aware UTC.
 
 
-@dataclass(frozen=True, slots=True)
-class Reservation:
+class Reservation(msgspec.Struct, frozen=True):
     """A place taken in a user's quota: a ledger row in status `reserved`."""
 
     id: int
@@ -221,8 +219,7 @@ class Reservation:
     registry: str = DEFAULT_REGISTRY
 
 
-@dataclass(frozen=True, slots=True)
-class TokenQuery:
+class TokenQuery(msgspec.Struct, frozen=True):
     """Filters of `rok-token-bot tokens` and of App Home's list; None means any."""
 
     slack_user: str | None = None
@@ -310,8 +307,7 @@ class Ledger(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedEvent:
+class ClaimedEvent(msgspec.Struct, frozen=True):
     """An audit event claimed for delivery to one sink, with its outbox row ID and attempts so far."""
 
     id: int

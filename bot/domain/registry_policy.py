@@ -17,10 +17,10 @@ built once, at start (`build_policies`), so a merge that makes no sense (an over
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict
 
 from bot.domain.policy import (
@@ -74,12 +74,11 @@ class PolicyOverrides(BaseModel):
         return merged
 
 
-@dataclass(frozen=True)
-class Policies:
+class Policies(msgspec.Struct, frozen=True):
     """The global policy and each registry's, by registry name (a registry with no overrides shares the global)."""
 
     everywhere: Policy
-    by_registry: Mapping[str, Policy] = field(default_factory=dict)
+    by_registry: Mapping[str, Policy] = msgspec.field(default_factory=dict)
 
     def policy_for(self, registry: str) -> Policy:
         """The policy that decides requests for `registry` (by name)."""

@@ -23,9 +23,10 @@ prints (bot/domain/export.py turns the records into CSV or JSON lines).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Protocol
+
+import msgspec
 
 from bot.domain.audit import Origin
 from bot.domain.durations import parse_duration
@@ -40,8 +41,7 @@ LIVE_STATUSES = frozenset({TokenStatus.ISSUED, TokenStatus.MINTED, TokenStatus.U
 HELD_STATUSES = frozenset({TokenStatus.ISSUED, TokenStatus.MINTED, TokenStatus.UNCONFIRMED})
 
 
-@dataclass(frozen=True, slots=True)
-class LiveToken:
+class LiveToken(msgspec.Struct, frozen=True):
     """One token live at an instant: whose, for which Rok user, where, how it was granted; never the token."""
 
     ledger_id: int

@@ -17,8 +17,9 @@ user groups, so this runs after the ack) and a minimal view of the configured re
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
+
+import msgspec
 
 _NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 _SHOWN_LEN: Final = 24
@@ -38,36 +39,32 @@ class Catalogue(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class CatalogueView:
+class CatalogueView(msgspec.Struct, frozen=True):
     """A `Catalogue` from plain values: what tests build, and what the registries file can be reduced to."""
 
     names: tuple[str, ...]
-    channel_defaults: Mapping[str, str] = field(default_factory=dict)
+    channel_defaults: Mapping[str, str] = msgspec.field(default_factory=dict)
 
     def channel_default(self, channel_id: str) -> str | None:
         """The registry whose `channels` lists this channel, if one does."""
         return self.channel_defaults.get(channel_id)
 
 
-@dataclass(frozen=True, slots=True)
-class Chosen:
+class Chosen(msgspec.Struct, frozen=True):
     """Mint in this registry; `by` says which rule chose it (for the audit and the reply)."""
 
     name: str
     by: Literal["named", "channel", "only"]
 
 
-@dataclass(frozen=True, slots=True)
-class Choose:
+class Choose(msgspec.Struct, frozen=True):
     """Ask the user to click one of `names` (never empty, in catalogue order); `note` explains why, if needed."""
 
     names: tuple[str, ...]
     note: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
+class Refused(msgspec.Struct, frozen=True):
     """Nothing runs in any cluster; `message` is one sentence for the user, `detail` a stable word for the audit."""
 
     message: str
@@ -134,8 +131,7 @@ def listed(names: Sequence[str], *, conjunction: str = "or") -> str:
     return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryOffer:
+class RegistryOffer(msgspec.Struct, frozen=True):
     """A chooser: the registries to offer (name, title) and the request that waits for a click (not secret)."""
 
     choices: tuple[tuple[str, str], ...]  # (name, title), in catalogue order, only those the user may use

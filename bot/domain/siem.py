@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Literal, get_args
 from urllib.parse import urlsplit
+
+import msgspec
 
 from bot.domain.audit import AuditEvent
 
@@ -63,8 +64,7 @@ _TRANSIENT_STATUS: Final = frozenset({408, 425, 429})
 _SEP: Final = (",", ":")
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(msgspec.Struct, frozen=True):
     """A SIEM's answer to one POST: delivered, or why not and whether only an admin can fix it (`parked`)."""
 
     delivered: bool

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
+
+import msgspec
 
 from bot.domain.errors import AmbiguousAccountError, NoAccountError, OutputParseError
 from bot.domain.models import Account, MintedToken
@@ -50,8 +51,7 @@ _KNOWN_KEYS: Final = frozenset((_TOKEN_KEY, *_TOKEN_UUID_KEYS, *_EXPIRY_KEYS))
 _TOKEN_MIN, _TOKEN_MAX = 16, 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Table:
+class Table(msgspec.Struct, frozen=True):
     """Cells of a parsed table; rows of a borderless table that fell back to whitespace may be ragged."""
 
     header: list[str] | None

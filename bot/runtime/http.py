@@ -27,11 +27,11 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 import h11
+import msgspec
 
 from bot.runtime.loop import LoopThread
 
@@ -45,8 +45,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _FORBIDDEN_IN_VALUE = re.compile(r"[\r\n\x00]")
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(msgspec.Struct, frozen=True):
     """One request, read whole: header names lowercased, repeats kept in order."""
 
     method: str
@@ -56,11 +55,10 @@ class Request:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(msgspec.Struct, frozen=True):
     status: int
     body: bytes = b""
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 def json_response(data: Any, status: int = 200) -> Response:
@@ -70,8 +68,7 @@ def json_response(data: Any, status: int = 200) -> Response:
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
+class Limits(msgspec.Struct, frozen=True):
     """What one client may hold of the server.
 
     `head`: bytes of request line and headers (aiohttp's own limit is 8190 per line; h11's default is 16 KiB).

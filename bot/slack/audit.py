@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+import msgspec
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.models.blocks import Block, ContextBlock, SectionBlock
@@ -91,8 +91,7 @@ def ids_line(event: AuditEvent, *, repeated: int = 1) -> str:
     return " · ".join(ids)
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(msgspec.Struct, frozen=True):
     """One line of an audit message: an event, how many like it were merged into it, and their outbox IDs."""
 
     event: AuditEvent

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
+import msgspec
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ContextBlock, SectionBlock
 
 from bot.domain.durations import format_duration
@@ -24,8 +24,7 @@ _VALUE_MAX = 2000  # Slack's limit for a button value
 _BUTTONS_MAX = 25  # Slack's limit of elements in an actions block
 
 
-@dataclass(frozen=True, slots=True)
-class Clicked:
+class Clicked(msgspec.Struct, frozen=True):
     """What a chooser button's value says (untrusted: checked by the use case)."""
 
     registry: str

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
@@ -154,8 +154,7 @@ def home_view(home: HomeView) -> View:
 # -- the get-token form --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class FormInput:
+class FormInput(msgspec.Struct, frozen=True):
     """What a valid submission asks for."""
 
     seconds: int

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 
 from bot.domain.audit import UNVERSIONED_SCHEMA_VERSION
@@ -84,8 +84,7 @@ def ledger_registries(store: Store) -> list[str]:
         return list(conn.execute(sa.select(ledger.c.registry).distinct().order_by(ledger.c.registry)).scalars())
 
 
-@dataclass(frozen=True, slots=True)
-class AuditLine:
+class AuditLine(msgspec.Struct, frozen=True):
     """An audit event as recorded, with where each sink's copy stands."""
 
     id: int

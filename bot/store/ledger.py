@@ -27,9 +27,9 @@ replicas, and only while the token is live and not renewed), then its message's 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -54,8 +54,7 @@ UNCONFIRMED_REASON = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Pruned:
+class Pruned(msgspec.Struct, frozen=True):
     """What one retention pass deleted."""
 
     ledger: int

@@ -8,8 +8,9 @@ checks as any request, and claims the approval once (`show_approved_token`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
+
+import msgspec
 
 from bot.domain.approvals import CLAIM_WINDOW, PendingRequest, RequestStatus, approved_seconds, check_decider
 from bot.domain.audit import AuditEvent, Origin, Outcome
@@ -24,8 +25,7 @@ from bot.usecases.issue import Issued, IssueRequest, issue_token
 from bot.usecases.renewal import reminder_renewed
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     """An approver's Approve or Deny click on a pending request; `seconds` and `note` as the click gave them."""
 
     ctx: RequestContext  # the decider's click
@@ -93,8 +93,7 @@ def decide_request(p: Ports, d: Decision) -> PendingRequest | None:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class ShowToken:
+class ShowToken(msgspec.Struct, frozen=True):
     """A requester's click on Show my token in the DM that says their request was approved."""
 
     ctx: RequestContext  # the click: its user must be the requester; the token answers its response_url
@@ -133,7 +132,7 @@ def show_approved_token(p: Ports, s: ShowToken) -> Issued | None:
         return None
     approved = IssueRequest(
         # Under the request's own ID, as every event of its story; the click's key was claimed above.
-        replace(ctx, request_id=request.request_id, origin=Origin.APPROVAL, once_key=None),
+        msgspec.structs.replace(ctx, request_id=request.request_id, origin=Origin.APPROVAL, once_key=None),
         request.approved_seconds or request.seconds,
         reason=request.reason,
         approved_by=request.decided_by,

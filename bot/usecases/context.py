@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
+
+import msgspec
 
 from bot.domain.audit import AuditEvent, Outcome
 from bot.domain.errors import (
@@ -116,8 +118,7 @@ def new_checks(clock: Clock) -> RecentChecks[tuple[str, str], VerifyResult]:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Facts:
+class Facts(msgspec.Struct, frozen=True):
     """What is known about one request so far: what its audit event will say, whatever the outcome."""
 
     ctx: RequestContext
@@ -131,7 +132,7 @@ class Facts:
     registry: str = DEFAULT_REGISTRY  # the registry the request is for (its event names it)
 
     def but(self, **changes: object) -> Facts:
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return msgspec.structs.replace(self, **changes)
 
     def event(
         self, outcome: Outcome, *, at: datetime, reason: str | None = None, expires_at: datetime | None = None

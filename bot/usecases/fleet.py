@@ -9,7 +9,9 @@ With one registry nothing here asks anything: the request goes to it, exactly as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+
+import msgspec
 
 from bot.domain.approvals import PendingRequest
 from bot.domain.errors import AccessDenied, DurationError, LimitExceeded
@@ -39,8 +41,7 @@ def worker_share(workers: int, registries: int) -> int | None:
     return max(1, workers - (registries - 1) * reserve)
 
 
-@dataclass(frozen=True)
-class Fleet:
+class Fleet(msgspec.Struct, frozen=True):
     """Every registry's Ports by name, in the catalogue's order, and where each channel's default points."""
 
     ports: Mapping[str, Ports]
@@ -48,7 +49,7 @@ class Fleet:
     titles: Mapping[str, str]
     # Requests each registry may hold at once (queued for its exec slots or running): a registry that hangs
     # takes every job worker but the reserve kept for the others (`worker_share`). Empty: no cap (one registry).
-    gates: Mapping[str, Capacity] = field(default_factory=dict)
+    gates: Mapping[str, Capacity] = msgspec.field(default_factory=dict)
 
     @classmethod
     def of(
@@ -113,8 +114,7 @@ class Fleet:
         raise first
 
 
-@dataclass(frozen=True, slots=True)
-class TokenAsk:
+class TokenAsk(msgspec.Struct, frozen=True):
     """A slash command (or a chooser's click) before its registry is known."""
 
     ctx: RequestContext
@@ -145,7 +145,9 @@ def request_token(fleet: Fleet, ask: TokenAsk) -> Issued | PendingRequest | None
         )
         if isinstance(choice, Chosen):
             # The request's key was claimed above: the issue must not claim it again.
-            return _issue_within_share(fleet, choice.name, _issue_request(ask, replace(ctx, once_key=None)))
+            return _issue_within_share(
+                fleet, choice.name, _issue_request(ask, msgspec.structs.replace(ctx, once_key=None))
+            )
         if isinstance(choice, Choose):
             offer = RegistryOffer(
                 choices=tuple((n, fleet.titles.get(n, n)) for n in choice.names),

@@ -7,8 +7,9 @@ with `show_home`, so the tab lists a new token whatever asked for it.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
+
+import msgspec
 
 from bot.domain.approvals import PendingRequest
 from bot.domain.errors import InternalError
@@ -80,7 +81,7 @@ def tokens_of(p: Ports, user_id: str, *, now: datetime, cap: int, expired_cap: i
         shown = [TokenLine.of(e, renewed_by=renewals.get(e.id)) for e in entries[:limit]]
         if not several:
             return shown
-        return [replace(line, registry=e.registry) for line, e in zip(shown, entries, strict=False)]
+        return [msgspec.structs.replace(line, registry=e.registry) for line, e in zip(shown, entries, strict=False)]
 
     return TokenList(
         live=lines(live, cap),
@@ -101,7 +102,9 @@ def show_home(p: Ports, ctx: RequestContext) -> HomeView | None:
     now = p.clock.now()
     try:
         home = _home(p, ctx.user_id, now)
-        home = replace(home, holders=admin_section(p, ctx.user_id, team_id=ctx.team_id, limit=HOME_WHO_ROWS))
+        home = msgspec.structs.replace(
+            home, holders=admin_section(p, ctx.user_id, team_id=ctx.team_id, limit=HOME_WHO_ROWS)
+        )
         outcome = "published"
     except Exception:
         log.error("the Home tab could not be built", exc_info=True)

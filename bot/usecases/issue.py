@@ -9,8 +9,10 @@ one back here when its requester clicks Show my token (`approval_id`: claimed on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
+
+import msgspec
 
 from bot.domain.approvals import PendingRequest, RequestStatus, new_request_id
 from bot.domain.audit import Outcome
@@ -47,8 +49,7 @@ from bot.usecases.context import (
 from bot.usecases.home import show_home
 
 
-@dataclass(frozen=True, slots=True)
-class IssueRequest:
+class IssueRequest(msgspec.Struct, frozen=True):
     """Issue a token for the requester; `seconds` parsed by the front end, None for their default.
 
     Above the requester's own limit the request goes to the approvers (when the policy has approvals); an
@@ -66,8 +67,7 @@ class IssueRequest:
     break_glass: bool = False  # an incident responder's `--break-glass`: at once, with a reason, loudly
 
 
-@dataclass(frozen=True, slots=True)
-class Issued:
+class Issued(msgspec.Struct, frozen=True):
     """The facts of a token delivered to its requester (never the token)."""
 
     username: str
@@ -225,7 +225,7 @@ def _ask_approval(
         raise ApprovalUnavailable(detail=f"could not post to the approvals channel {rules.channel}")
     channel, ts = where
     p.pending.attach(request.id, channel=channel, message_ts=ts)
-    request = replace(request, channel=channel, message_ts=ts)
+    request = msgspec.structs.replace(request, channel=channel, message_ts=ts)
     p.audit.record(facts.event(Outcome.APPROVAL_REQUESTED, at=now, reason=request.reason or None))
     metrics.REQUESTS.labels("issue", Outcome.APPROVAL_REQUESTED, facts.registry).inc()
     p.board.submitted(ctx, request)
@@ -318,7 +318,7 @@ def _deliver(p: Ports, ctx: RequestContext, issued: IssuedToken) -> bool:
             registry=p.registry,
         )
         if len(p.peers) > 1:  # several registries: the message says which one the token is for
-            issued = replace(issued, registry=p.registry)
+            issued = msgspec.structs.replace(issued, registry=p.registry)
         return p.replies.token(ctx, issued, verify_value=value)
     except Exception as exc:
         # Building or sealing the message, an unexpected answer from Slack: the user never saw the token.

@@ -6,8 +6,9 @@ its ledger row names the row it renews, so each token is renewed once, whichever
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from datetime import datetime
+
+import msgspec
 
 from bot.domain.approvals import PendingRequest
 from bot.domain.audit import AuditEvent, Origin, Outcome
@@ -20,8 +21,7 @@ from bot.usecases.context import Facts, Ports, first_time, log, report_failure
 from bot.usecases.issue import Issued, IssueRequest, issue_token
 
 
-@dataclass(frozen=True, slots=True)
-class RenewRequest:
+class RenewRequest(msgspec.Struct, frozen=True):
     """Renew the token of one ledger row for its owner; `entry_id` None when the button held no row ID."""
 
     ctx: RequestContext
@@ -66,7 +66,7 @@ def renew_token(p: Ports, req: RenewRequest) -> Issued | PendingRequest | None:
         return None
     note = f"renews token {entry.token_uuid or entry.request_id}"
     # The click's key was claimed above: the issue it turns into must not claim it again.
-    renewal_ctx = replace(ctx, once_key=None)
+    renewal_ctx = msgspec.structs.replace(ctx, once_key=None)
     issued = issue_token(home, IssueRequest(renewal_ctx, entry.duration_seconds, renewed_from=entry.id, note=note))
     # A renewal above the user's own limit (an approved token) goes to the approvers like any other request;
     # its Show my token edits the reminder when it mints (`reminder_renewed`).

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from bot.domain.audit import Origin
@@ -44,7 +44,7 @@ def _entry(n: int, *, at: datetime = T0, lives: timedelta = HOUR, **changes: obj
         origin=Origin.COMMAND,
         status=TokenStatus.ISSUED,
     )
-    return replace(entry, **changes)  # type: ignore[arg-type]
+    return msgspec.structs.replace(entry, **changes)
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_live_tokens_oldest_first_of_a_registry_with_a_limit_and_the_total() -> 
 
 def test_how_a_token_was_granted_in_a_few_words() -> None:
     def label(**changes: object) -> str:
-        (token,), _ = live_tokens([replace(_entry(1), **changes)], T0)  # type: ignore[arg-type]
+        (token,), _ = live_tokens([msgspec.structs.replace(_entry(1), **changes)], T0)
         return origin_label(token)
 
     assert label(origin=Origin.APPROVAL, approved_by="U0BOSS") == "approval by U0BOSS"

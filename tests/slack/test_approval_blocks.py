@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from slack_sdk.models.blocks import Block
 
@@ -42,7 +42,7 @@ REQUEST = PendingRequest(
     requested_at=T0,
     expires_at=T0 + timedelta(hours=1),
 )
-APPROVED = replace(
+APPROVED = msgspec.structs.replace(
     REQUEST,
     status=RequestStatus.APPROVED,
     decided_by="U0BOB",
@@ -52,9 +52,9 @@ APPROVED = replace(
 )
 DECIDED = [
     APPROVED,
-    replace(REQUEST, status=RequestStatus.DENIED, decided_by="U0BOB", decided_at=T0, note="<!here> no"),
-    replace(REQUEST, status=RequestStatus.LAPSED, decided_at=T0 + timedelta(hours=1)),
-    replace(APPROVED, status=RequestStatus.LAPSED),  # approved, but its token never opened
+    msgspec.structs.replace(REQUEST, status=RequestStatus.DENIED, decided_by="U0BOB", decided_at=T0, note="<!here> no"),
+    msgspec.structs.replace(REQUEST, status=RequestStatus.LAPSED, decided_at=T0 + timedelta(hours=1)),
+    msgspec.structs.replace(APPROVED, status=RequestStatus.LAPSED),  # approved, but its token never opened
 ]
 
 
@@ -70,7 +70,7 @@ def test_every_message_is_valid_block_kit_and_escapes_what_users_typed() -> None
     for request in DECIDED:
         texts.append(_valid(approval_decided_message(request)[1]))
         texts.append(_valid(approval_outcome_notice(request)[1]))
-    texts.append(_valid(approval_shown_notice(replace(APPROVED, claimed_at=T0))[1]))
+    texts.append(_valid(approval_shown_notice(msgspec.structs.replace(APPROVED, claimed_at=T0))[1]))
     for text in texts:
         assert "<!channel>" not in text and "<!here>" not in text
     assert "&lt;!channel&gt; &amp; &lt;@U0BOB&gt;" in texts[0]
@@ -111,7 +111,9 @@ def test_the_break_glass_notice_is_loud_and_names_the_token_by_uuid_only() -> No
 
 def test_app_home_lists_the_users_pending_requests_or_says_there_are_none() -> None:
     assert "No request of yours" in _valid(pending_requests_blocks([], now=T0))
-    text = _valid(pending_requests_blocks([REQUEST, replace(REQUEST, id="b" * 20, seconds=20 * D)], now=T0))
+    text = _valid(
+        pending_requests_blocks([REQUEST, msgspec.structs.replace(REQUEST, id="b" * 20, seconds=20 * D)], now=T0)
+    )
     assert "*14d* for `jdoe`" in text and "*20d*" in text and "lapses in 1h" in text
     assert len(pending_requests_blocks([REQUEST] * 60, now=T0)) <= 41
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+
+import msgspec
 
 from bot.domain.routing import RegistryOffer
 from bot.slack.chooser import CHOOSE_ACTION, choice_value, chooser_message, read_choice
@@ -58,4 +59,4 @@ def test_an_approval_request_names_its_registry_unless_it_is_the_only_one() -> N
         usual_source="everyone", reason="", requested_at=at, expires_at=at, registry="staging",
     )  # fmt: skip
     assert "in registry `staging`" in _request_facts(request)
-    assert "in registry" not in _request_facts(replace(request, registry="default"))
+    assert "in registry" not in _request_facts(msgspec.structs.replace(request, registry="default"))

@@ -4,9 +4,9 @@ threads (and, on PostgreSQL, connections), lapses claimed once, decided rows pru
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from bot.domain.approvals import PendingRequest, RequestStatus, new_request_id
@@ -34,12 +34,12 @@ def _request(user_id: str = "U0JDOE", *, at: datetime = T0, seconds: int = 14 * 
 
 def test_a_request_round_trips_and_a_user_has_one_live_request_at_a_time(store: Store) -> None:
     # A renewal names the ledger row of the token it renews; on Enterprise Grid the requester's organisation.
-    first = replace(_request(), renews_entry=42, enterprise_id="E0ORG")
+    first = msgspec.structs.replace(_request(), renews_entry=42, enterprise_id="E0ORG")
     assert store.approvals.open(first, now=T0) is None
     store.approvals.attach(first.id, channel="C0APPROVALS", message_ts="1.000001")
     stored = store.approvals.get(first.id)
     assert stored is not None
-    assert stored == replace(first, channel="C0APPROVALS", message_ts="1.000001")
+    assert stored == msgspec.structs.replace(first, channel="C0APPROVALS", message_ts="1.000001")
     # A second request while the first is live: refused with the live one, nothing written.
     second = _request(at=T0 + timedelta(minutes=5))
     waiting = store.approvals.open(second, now=T0 + timedelta(minutes=5))
@@ -55,11 +55,11 @@ def test_a_request_round_trips_and_a_user_has_one_live_request_at_a_time(store: 
 def test_a_user_may_wait_for_one_request_per_registry_at_once(store: Store) -> None:
     """Production and staging have their own approvers and quotas: a pending request for one does not hold
     back a request for the other, but a second one for the same registry gets the first back."""
-    prod = replace(_request(), registry="prod")
-    staging = replace(_request(at=T0 + timedelta(minutes=1)), registry="staging")
+    prod = msgspec.structs.replace(_request(), registry="prod")
+    staging = msgspec.structs.replace(_request(at=T0 + timedelta(minutes=1)), registry="staging")
     assert store.approvals.open(prod, now=T0) is None
     assert store.approvals.open(staging, now=T0 + timedelta(minutes=1)) is None
-    again = replace(_request(at=T0 + timedelta(minutes=2)), registry="prod")
+    again = msgspec.structs.replace(_request(at=T0 + timedelta(minutes=2)), registry="prod")
     waiting = store.approvals.open(again, now=T0 + timedelta(minutes=2))
     assert waiting is not None and (waiting.id, waiting.registry) == (prod.id, "prod")
     assert store.approvals.get(again.id) is None
@@ -192,15 +192,15 @@ def test_sixteen_clicks_racing_over_one_approval_claim_it_once(store: Store) -> 
 
 
 def test_a_renewal_waiting_for_show_my_token_blocks_a_second_renewal_of_the_same_token(store: Store) -> None:
-    first = replace(_request(), renews_entry=7)
+    first = msgspec.structs.replace(_request(), renews_entry=7)
     store.approvals.open(first, now=T0)
     store.approvals.decide(
         first.id, status=RequestStatus.APPROVED, decided_by="U0BOB", now=T0, claim_by=T0 + timedelta(days=1)
     )
     later = T0 + timedelta(hours=2)  # past the first's pending expiry: only its approval is left
-    waiting = store.approvals.open(replace(_request(at=later), renews_entry=7), now=later)
+    waiting = store.approvals.open(msgspec.structs.replace(_request(at=later), renews_entry=7), now=later)
     assert waiting is not None and waiting.id == first.id
-    assert store.approvals.open(replace(_request(at=later), renews_entry=8), now=later) is None
+    assert store.approvals.open(msgspec.structs.replace(_request(at=later), renews_entry=8), now=later) is None
 
 
 def test_concurrent_requests_of_one_user_open_one(store: Store) -> None:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import msgspec
 
 from bot.adapters.quota import MemoryQuota
 from bot.domain.approvals import PendingRequest, RequestStatus
@@ -206,7 +208,9 @@ class FakePendingRequests:
 
     def attach(self, request_id: str, *, channel: str, message_ts: str) -> None:
         with self._lock:
-            self.rows[request_id] = replace(self.rows[request_id], channel=channel, message_ts=message_ts)
+            self.rows[request_id] = msgspec.structs.replace(
+                self.rows[request_id], channel=channel, message_ts=message_ts
+            )
 
     def get(self, request_id: str) -> PendingRequest | None:
         return self.rows.get(request_id)
@@ -226,7 +230,7 @@ class FakePendingRequests:
             row = self.rows.get(request_id)
             if row is None or not row.live(now):
                 return None
-            decided = replace(
+            decided = msgspec.structs.replace(
                 row,
                 status=status,
                 decided_by=decided_by,
@@ -240,34 +244,34 @@ class FakePendingRequests:
 
     def attach_dm(self, request_id: str, *, channel: str, message_ts: str) -> None:
         with self._lock:
-            self.rows[request_id] = replace(self.rows[request_id], dm_channel=channel, dm_ts=message_ts)
+            self.rows[request_id] = msgspec.structs.replace(self.rows[request_id], dm_channel=channel, dm_ts=message_ts)
 
     def claim(self, request_id: str, *, user_id: str, now: datetime) -> PendingRequest | None:
         with self._lock:
             row = self.rows.get(request_id)
             if row is None or row.user_id != user_id or not row.claimable(now):
                 return None
-            self.rows[request_id] = replace(row, status=RequestStatus.CLAIMED, claimed_at=now)
+            self.rows[request_id] = msgspec.structs.replace(row, status=RequestStatus.CLAIMED, claimed_at=now)
             return self.rows[request_id]
 
     def unclaim(self, request_id: str) -> None:
         with self._lock:
             row = self.rows.get(request_id)
             if row is not None and row.status is RequestStatus.CLAIMED:
-                self.rows[request_id] = replace(row, status=RequestStatus.APPROVED, claimed_at=None)
+                self.rows[request_id] = msgspec.structs.replace(row, status=RequestStatus.APPROVED, claimed_at=None)
 
     def lapse(self, *, now: datetime) -> list[PendingRequest]:
         with self._lock:
             due = [r for r in self.rows.values() if r.status is RequestStatus.PENDING and r.expires_at <= now]
             for row in due:
-                self.rows[row.id] = replace(row, status=RequestStatus.LAPSED, decided_at=now)
+                self.rows[row.id] = msgspec.structs.replace(row, status=RequestStatus.LAPSED, decided_at=now)
             unclaimed = [
                 r
                 for r in self.rows.values()
                 if r.status is RequestStatus.APPROVED and r.claim_by is not None and r.claim_by <= now
             ]
             for row in unclaimed:
-                self.rows[row.id] = replace(row, status=RequestStatus.LAPSED)
+                self.rows[row.id] = msgspec.structs.replace(row, status=RequestStatus.LAPSED)
             return [self.rows[r.id] for r in due + unclaimed]
 
     def pending_for(self, user_id: str, *, now: datetime) -> list[PendingRequest]:

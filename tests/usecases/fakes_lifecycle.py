@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from bot.adapters.quota import LedgerQuota
 from bot.adapters.retries import PendingWrites
 from bot.domain.audit import AuditEvent, Origin
@@ -194,7 +196,7 @@ class FakeLedger:
         return next((r for r in self.rows if r.renewed_from == entry_id), None)
 
     def _update(self, entry_id: int, **changes: Any) -> None:
-        self.rows = [replace(r, **changes) if r.id == entry_id else r for r in self.rows]
+        self.rows = [msgspec.structs.replace(r, **changes) if r.id == entry_id else r for r in self.rows]
 
     def add_issued(
         self, user_id: str, *, seconds: int, issued_at: datetime, token_uuid: str, rok_user: str = "jdoe"
@@ -310,7 +312,7 @@ class LifeWorld:
     def ctx(
         self, user_id: str = "U0JDOE", request_id: str = "r1", *, origin: Origin = Origin.COMMAND
     ) -> RequestContext:
-        return replace(self.base.ctx(user_id, request_id), origin=origin)
+        return msgspec.structs.replace(self.base.ctx(user_id, request_id), origin=origin)
 
     def at(self, when: datetime) -> None:
         """Move the world's clock forward to `when`."""

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import pytest
 
 from bot.domain.approvals import PendingRequest, RequestStatus
@@ -57,7 +58,9 @@ def _decide(w: World, user_id: str, request: PendingRequest, *, approve: bool = 
 
 def _show(w: World, request: PendingRequest, user_id: str = "U0JDOE", rid: str = "show") -> Any:
     """The requester's click on Show my token in the DM that says their request was approved."""
-    ctx = replace(w.ctx(user_id, request_id=rid), origin=Origin.APPROVAL, reply_to="https://hooks.example/show")
+    ctx = msgspec.structs.replace(
+        w.ctx(user_id, request_id=rid), origin=Origin.APPROVAL, reply_to="https://hooks.example/show"
+    )
     return show_approved_token(w.ports, ShowToken(ctx, request.id))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import msgspec
 import pytest
 
 from bot.domain.audit import Origin, Outcome
@@ -261,7 +262,7 @@ def test_a_replayed_renew_click_acts_once() -> None:
     w = life_world()
     old = _issue(w)
     ports = replace(w.ports, once=_Once())
-    ctx = replace(w.ctx(request_id="r2", origin=Origin.RENEW), once_key="trigger:abc")
+    ctx = msgspec.structs.replace(w.ctx(request_id="r2", origin=Origin.RENEW), once_key="trigger:abc")
     assert renew_token(ports, RenewRequest(ctx, old.id)) is not None
     assert renew_token(ports, RenewRequest(ctx, old.id)) is None
     assert len(w.base.engine.minted) == 2 and w.base.replies.notices == []
