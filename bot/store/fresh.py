@@ -40,7 +40,7 @@ def create_at_head(engine: Engine) -> str | None:
         if present:  # another migrator got here first, or a schema of an older release
             at = conn.execute(sa.select(_VERSIONS.c.version_num)).scalar() if VERSION_TABLE in present else None
             return HEAD_REVISION if at == HEAD_REVISION else None
-        metadata.create_all(conn)
-        _VERSIONS.create(conn)
+        metadata.create_all(conn, checkfirst=False)  # none of them is there (above, under the lock)
+        _VERSIONS.create(conn, checkfirst=False)
         conn.execute(_VERSIONS.insert().values(version_num=HEAD_REVISION))
     return HEAD_REVISION
