@@ -177,13 +177,12 @@ def alarm_channel(policy: Policy, settings: Settings) -> str:
 
 
 def build_web_client(settings: Settings) -> WebClient:
-    from slack_sdk import WebClient
-
+    from bot.slack.client import SlackClient
     from bot.slack.retry import retry_handlers
 
     if settings.slack_bot_token is None:
         raise SettingsError("SLACK_BOT_TOKEN: required to run the Slack app (xoxb-...)")
-    return WebClient(
+    return SlackClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=SLACK_TIMEOUT,

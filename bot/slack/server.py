@@ -28,6 +28,7 @@ from bot.runtime.http import Handler, HttpServer, Request, Response, json_respon
 from bot.runtime.jobs import Jobs
 from bot.runtime.startup import resume
 from bot.settings import Settings, SettingsError
+from bot.slack.client import SlackClient
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,10 @@ class BotServer(Generic[B]):
         while True:
             attempt += 1
             try:
-                return dict(client.auth_test().data)  # type: ignore[arg-type]
+                answer = client.auth_test()
+                if isinstance(client, SlackClient):
+                    client.verified(answer)  # Bolt's App, built next, asks the same: it gets this answer
+                return dict(answer.data)  # type: ignore[arg-type]
             except SlackApiError as exc:
                 error = str(exc.response.get("error", "unknown"))
                 metrics.SLACK_API_ERRORS.labels("auth.test", error).inc()
