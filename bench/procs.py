@@ -44,6 +44,10 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": sys.version.split()[0],
         "python_impl": platform.python_implementation(),
+        # Which build: the bot runs on this interpreter. A start is mostly imports, and how the interpreter was
+        # compiled moves them by a quarter (bench/README.md, "Start-up, fourth part"): pyenv's default build has
+        # no PGO/LTO, the image's python:3.11-slim has both.
+        "python_home": sys.base_prefix,
     }
 
 

@@ -312,7 +312,7 @@ def _header_lines(result: dict[str, Any]) -> list[str]:
     lines = [
         "rok-token-bot benchmark",
         f"machine: {m['nproc']} CPU(s), {m['cpu_model']}, {m['mem_total_mb']} MiB, Linux {m['kernel']}, "
-        f"{m['python_impl']} {m['python']}",
+        f"{m['python_impl']} {m['python']} ({m['python_home']})",
         f"command: {result['command']}",
         f"fake rok-fort-manage latency {cfg['latency']:.3f} s per exec; burst of {cfg['burst']} distinct users; "
         f"{cfg['singles']} single commands one at a time; exec limit "

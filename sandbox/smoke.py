@@ -7,7 +7,8 @@ kubeconfig, user map and policy are written to a directory the command mounts in
     python -m sandbox.smoke --dir HOST_DIR --inner /tmp/smoke -- COMMAND...
 
 COMMAND gets `NAME=value` pairs and `rok-token-bot serve` appended (it ends in `env -i ...`). Prints one
-JSON line of what it saw and exits 0 when the bot delivered a working token privately and exited 0.
+JSON line of what it saw (`listening_s`: seconds from spawn to the `listening` line, the image's cold start)
+and exits 0 when the bot delivered a working token privately and exited 0.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from sandbox import slack_requests as sr
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         # The config directory is mounted read-only; the store goes where a pod's volume would be (/tmp here).
         env["ROK_BOT_DATA_DIR"] = "/tmp/rok-token-bot-state"
         cmd = [*command, *(f"{k}={v}" for k, v in env.items()), "rok-token-bot", "serve"]
+        started = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         stderr: list[str] = []
         drain = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
@@ -49,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             first = _readline(proc, args.timeout)
             url = json.loads(first)["listening"]
             seen["listening"] = True
+            # The image's cold start on this machine: spawn (entering the read-only root included) to the line
+            # `serve` prints once ready and its job workers started (a fresh database, the fakes' 2 users).
+            seen["listening_s"] = round(time.perf_counter() - started, 3)
             healthz = box._http.get(url + "/healthz").json()
             seen["healthz"] = healthz.get("status")
             fields = sr.slash_command(
