@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import run, threads
+from bench import ready_exit, run, threads
 from bench.stats import across_runs, summarize
 
 
@@ -132,3 +132,10 @@ def test_the_registries_row_runs_end_to_end_or_says_why_it_is_skipped() -> None:
     row = "\n".join(render(result))
     assert "alone vs split" in row and ("skipped: " in row or "target: split p50" in row)
     assert "alone vs split" in done.stderr
+
+
+def test_the_imports_alone_leave_out_the_bots_modules_and_each_library_named() -> None:
+    started = ["site", "encodings.utf_8", "bot", "bot.cli", "json", "sqlalchemy", "sqlalchemy.engine", "yaml"]
+    started.append("botocore")  # not the bot's
+    assert ready_exit.to_import(started, set()) == ["json", "sqlalchemy", "sqlalchemy.engine", "yaml", "botocore"]
+    assert ready_exit.to_import(started, {"sqlalchemy"}) == ["json", "yaml", "botocore"]
