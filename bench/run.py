@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench import drive, promtext, threads
@@ -794,6 +795,16 @@ def aggregate(runs: dict[str, list[dict[str, Any]]], floors: dict[str, list[dict
     return {"ack": ack, "floor": floor, "start": start}
 
 
+def _interpreter() -> str:
+    """The interpreter that ran the benchmark, relative to the checkout when it is one of its venvs
+    (`.venv/bin/python`, `.venv-image/bin/python`)."""
+    exe = Path(sys.executable)
+    try:
+        return str(exe.relative_to(Path.cwd()))
+    except ValueError:
+        return str(exe)
+
+
 def main(argv: list[str] | None = None) -> int:
     cfg, as_json = parse_args(argv)
     started = time.perf_counter()
@@ -801,7 +812,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[bench] {bytecode}", file=sys.stderr)
     pop = population(cfg.burst, cfg.singles)
     result: dict[str, Any] = {
-        "command": shlex.join([".venv/bin/python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
+        "command": shlex.join([_interpreter(), "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)]),
         "machine": machine(),
         "bytecode": bytecode,
         "config": {
