@@ -1,11 +1,11 @@
 """A start counted in instructions, not seconds: the same on a busy machine as on an idle one (issue 26).
 
-    python -m bench.instructions [--base DIR] [--runs 2] [--mode http|socket]     # ~2 min, valgrind needed
+    python -m bench.instructions [--base DIR] [--runs 2] [--mode http|socket]     # ~2.5 min, valgrind needed
 
 Wall time on this shared 2-core machine moves by a quarter between spells, and a change worth 20 ms of a 0.8 s
 start hides in that (`bench.ab` needs 10 alternated runs to see 50 ms). callgrind counts the instructions the
-interpreter executes: with the hash seed fixed, two runs of the same start agree within ~1.5 % (the order in which
-threads run moves a few tens of millions), whatever else the machine is doing. Printed, in millions of
+interpreter executes: with the hash seed fixed, runs of the same start agree within 1 % (the order in which threads
+run moves up to ~15 million), whatever else the machine is doing. Printed, in millions of
 instructions (the lowest of `--runs`):
 
 - `serve` from spawn to ready (its `ready` log line; /readyz answers 200 from there), in bench.run's

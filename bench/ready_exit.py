@@ -3,7 +3,7 @@
     python -m bench.ready_exit serve MODULES       # `python -m bot serve`, ended the moment the bot is ready
     python -m bench.ready_exit imports MODULES [PACKAGE ...]
 
-`serve`: the start as `python -m bot serve` runs it (collections paused first, as `bot/__main__.py` does), ended
+`serve`: the start as `python -m bot serve` runs it (`bot/__main__.py`'s `main`, which pauses collections), ended
 by `os._exit` when the server logs `ready` (from there /readyz answers 200), after writing the names of the
 modules it imported, in import order, to MODULES. `imports`: a fresh interpreter imports those modules, but the
 bot's own and those of each PACKAGE named, collections paused likewise: what a start's imports cost alone.
@@ -37,7 +37,6 @@ class _ReadyExit(logging.Logger):
 
 
 def serve(modules: Path) -> None:
-    gc.disable()
     _ReadyExit.modules = modules
     logging.setLoggerClass(_ReadyExit)  # before any module of the bot asks for its logger
     sys.argv = ["rok-token-bot", "serve"]
