@@ -19,15 +19,11 @@ import statistics
 from pathlib import Path
 
 from bench.procs import BotProcess, compile_bytecode
-from bench.run import population
-from sandbox.world import Sandbox
+from bench.run import population, start_world
 
 
 def _start(mode: str, extra: dict[str, str], slack_latency: float) -> tuple[float, float]:
-    pop = population(200, 20)
-    box = Sandbox(socket_mode=mode == "socket", exec_latency=0.3, people=(*pop.burst, *pop.solo), start_bot=False)
-    box.rok.accounts.extend(pop.accounts)
-    box.start()
+    box = start_world(mode, population(200, 20), latency=0.3)
     box.slack.latency = slack_latency
     bot = BotProcess({**box.env, **extra})
     try:

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.procs import clean_env, compile_bytecode, free_port
-from bench.run import population
+from bench.run import population, start_world
 from sandbox.world import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,9 +68,7 @@ def _env(pythonpath: str) -> dict[str, str]:
 def _sandbox(mode: str) -> tuple[Sandbox, str]:
     """bench.run's sandbox (its 220 users, a fresh database), started; and the user its CLI row issues for."""
     pop = population(200, 20)
-    box = Sandbox(socket_mode=mode == "socket", exec_latency=0.3, people=(*pop.burst, *pop.solo), start_bot=False)
-    box.rok.accounts.extend(pop.accounts)
-    return box.start(), pop.burst[0].name
+    return start_world(mode, pop, latency=0.3), pop.burst[0].name
 
 
 def _path(base: Path | None) -> str:

@@ -100,17 +100,23 @@ def _overheads(timings: list[Any]) -> dict[str, Any]:
     }
 
 
-def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
-    """Burst then singles against a subprocess bot in one mode; every number of that mode."""
+def start_world(mode: str, pop: Population, *, latency: float, settings: dict[str, str] | None = None) -> Sandbox:
+    """The fakes of one mode's run, started, with the population's users and accounts, and no bot: the benchmark
+    starts its own (`bench.ab` and `bench.instructions` start theirs in the same world)."""
     box = Sandbox(
         socket_mode=mode == "socket",
-        exec_latency=cfg.latency,
+        exec_latency=latency,
         people=(*pop.burst, *pop.solo),
-        settings=cfg.settings,
+        settings=settings,
         start_bot=False,
     )
     box.rok.accounts.extend(pop.accounts)
-    box.start()
+    return box.start()
+
+
+def run_mode(mode: str, cfg: Config, pop: Population) -> dict[str, Any]:
+    """Burst then singles against a subprocess bot in one mode; every number of that mode."""
+    box = start_world(mode, pop, latency=cfg.latency, settings=cfg.settings)
     bot = BotProcess(box.env)
     out: dict[str, Any] = {"mode": mode}
     meter = LoadMeter()
